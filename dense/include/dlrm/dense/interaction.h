@@ -1,0 +1,32 @@
+// The DLRM "dot" feature interaction, writing the top MLP's input directly.
+//
+// For each sample b, with T = [x_b, e_b0, .., e_b(n-1)] as F = n + 1 rows of dim:
+//   dst[b] = concat(x_b, { <T_i, T_j> : i in [1, F), j in [0, i) }        (self = false)
+//   dst[b] = concat(x_b, { <T_i, T_j> : i in [0, F), j in [0, i] })       (self = true)
+// i.e. the strict (or full) lower triangle of Z = T T^T in row-major order
+// (1,0),(2,0),(2,1),(3,0),... Width: dim + F(F-1)/2 (+ F with self).
+// The _ref twin accumulates each dot product over the dim in ascending order;
+// the fast version may use another order (tests bound the difference).
+#pragma once
+
+#include <cstdint>
+
+namespace dlrm::dense {
+
+struct InteractionShape {
+  int tables = 26;
+  int dim = 128;
+  bool self = false;
+  int features() const { return tables + 1; }
+  int pairs() const { return self ? features() * (features() + 1) / 2 : features() * (features() - 1) / 2; }
+  int width() const { return dim + pairs(); }
+};
+
+// x: [batch, dim]; emb: [batch, tables, dim]; dst: [batch, dst_stride] with
+// dst_stride >= width(); columns past width() are left untouched.
+void interaction_dot(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
+                     int64_t dst_stride);
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* emb, int batch,
+                         float* dst, int64_t dst_stride);
+
+}  // namespace dlrm::dense
