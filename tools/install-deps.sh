@@ -10,7 +10,7 @@ PACKAGES=(
   # the field's dependencies
   libopenmpi-dev openmpi-bin libdnnl-dev libcereal-dev libspdlog-dev libfmt-dev
   # well-kept helpers
-  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev
+  libcli11-dev rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev
   libzip-dev zlib1g-dev libhwloc-dev hwloc libnuma-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
   # oracle tests (PyTorch reference) and test tooling

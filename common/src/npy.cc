@@ -67,7 +67,7 @@ int64_t NpyHeader::count() const {
 
 std::string NpyHeader::shape_str() const {
   std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += fmt::format(i ? ", {}" : "{}", shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + ")";
 }
 

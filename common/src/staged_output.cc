@@ -14,12 +14,20 @@ namespace fs = std::filesystem;
 namespace dlrm {
 
 namespace {
+// "out/" and "out" name the same output; without this the staging name of
+// "out/" would be "out/.partial-<pid>", inside the output itself.
+fs::path without_trailing_separator(fs::path path) {
+  while (!path.empty() && !path.has_filename() && path.has_relative_path()) path = path.parent_path();
+  return path;
+}
+
 fs::path staging_name(const fs::path& path) {
   return fs::path(path.string() + fmt::format(".partial-{}", ::getpid()));
 }
 }  // namespace
 
-StagedFile::StagedFile(fs::path path) : path_(std::move(path)), staging_(staging_name(path_)) {
+StagedFile::StagedFile(fs::path path)
+    : path_(without_trailing_separator(std::move(path))), staging_(staging_name(path_)) {
   file_ = std::fopen(staging_.c_str(), "wb");
   DLRM_CHECK(file_ != nullptr, "cannot create {}: {}; check that the directory exists and is writable",
              staging_.string(), std::strerror(errno));
@@ -62,7 +70,7 @@ void StagedFile::commit() {
 }
 
 StagedDir::StagedDir(fs::path path, bool overwrite)
-    : path_(std::move(path)), staging_(staging_name(path_)), overwrite_(overwrite) {
+    : path_(without_trailing_separator(std::move(path))), staging_(staging_name(path_)), overwrite_(overwrite) {
   DLRM_CHECK(!path_.empty(), "output directory name is empty");
   std::error_code ec;
   if (fs::exists(path_, ec) && !overwrite_) {
@@ -91,12 +99,18 @@ void StagedDir::commit() {
 
 void read_exact(std::FILE* file, const fs::path& path, void* dst, size_t bytes, uint64_t offset,
                 const char* what) {
-  if (bytes == 0) return;
-  ssize_t n = ::pread(::fileno(file), dst, bytes, static_cast<off_t>(offset));
-  DLRM_CHECK(n >= 0, "reading {} of {} failed: {}", what, path.string(), std::strerror(errno));
-  DLRM_CHECK(static_cast<size_t>(n) == bytes,
-             "{} is truncated: {} needs {} bytes at offset {}, only {} present", path.string(), what,
-             bytes, offset, n);
+  // pread may return less than asked (at most ~2 GB per call, or on a signal):
+  // only a zero return means the file ends early.
+  auto* out = static_cast<char*>(dst);
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t n = ::pread(::fileno(file), out + done, bytes - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    DLRM_CHECK(n >= 0, "reading {} of {} failed: {}", what, path.string(), std::strerror(errno));
+    DLRM_CHECK(n > 0, "{} is truncated: {} needs {} bytes at offset {}, only {} present", path.string(), what,
+               bytes, offset, done);
+    done += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace dlrm

@@ -1,0 +1,37 @@
+// MPI helpers: collective error checks and idle-friendly waits.
+#pragma once
+
+#include <mpi.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dlrm::cluster {
+
+// Thrown on every rank by collective_check() when some rank failed; rank 0
+// has already logged each failing rank's message.
+class CollectiveFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Every rank passes its own error ("" = fine). If any rank failed, rank 0
+// logs "rank R (role): message" for each, and all ranks throw
+// CollectiveFailure so that the job ends together with a non-zero exit.
+void collective_check(MPI_Comm comm, const std::string& stage, const std::string& local_error,
+                      const std::vector<std::string>& rank_labels);
+
+// Gathers one string per rank to `root` (others get an empty vector).
+std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& local, int root);
+
+// Waits for `request`, spinning briefly and then sleeping between tests so
+// that a rank waiting for its peers gives its core to them.
+void wait_idle(MPI_Request* request);
+
+// Throws dlrm::Error with MPI's error text when `code` is not MPI_SUCCESS.
+void check_mpi(int code, const char* what);
+
+std::string processor_name();
+
+}  // namespace dlrm::cluster

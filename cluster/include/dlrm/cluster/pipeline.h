@@ -1,0 +1,46 @@
+// The cluster run: every rank calls run_cluster() under mpirun.
+//
+// Per batch, on each dense rank:
+//   read_input   mmap'd records -> log(x+1) dense features and index bags
+//   route        RequestBuilder encodes one message per shard
+//   exchange     all-to-all of message sizes, then of the indices (posted
+//                non-blocking; the bottom MLP runs meanwhile)
+//   bottom_mlp   oneDNN
+//   exchange     all-to-all of the pooled rows (shards answer)
+//   assemble     answers -> emb[batch][tables][dim]
+//   interaction  dot interaction straight into the top MLP input
+//   top_mlp      oneDNN, sigmoid fused
+// and on each shard rank: receive requests, pool (ShardServer), answer.
+// Dense ranks own contiguous blocks of the data; every rank runs the same
+// number of batches (short ranks send empty ones). Predictions, labels and
+// per-batch latencies are gathered to rank 0, which writes the outputs.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace dlrm::cluster {
+
+struct ClusterOptions {
+  std::filesystem::path model;
+  std::filesystem::path data;
+  std::filesystem::path out;        // predictions .npy (optional)
+  std::filesystem::path report;     // REPORT.json (optional)
+  std::filesystem::path reference;  // reference predictions .npy (optional)
+  int batch = 256;
+  int64_t limit = 0;          // use only the first `limit` samples (0: all)
+  int threads = 0;            // OpenMP threads per dense rank (0: cores on the node / dense ranks there)
+  bool fold_indices = false;  // map out-of-range indices to index mod rows instead of failing
+  bool verify = true;         // checksum every shard file at load
+  bool quiet = false;         // no summary table on stdout
+};
+
+// Runs the whole job on `comm`; returns the process exit code (0 on every
+// rank, or non-zero on every rank after a collective error that rank 0 has
+// reported). Errors that only one rank can see mid-run abort the job.
+int run_cluster(const ClusterOptions& options, MPI_Comm comm);
+
+}  // namespace dlrm::cluster

@@ -1,0 +1,43 @@
+// A whole model in one process: the single-process reference the cluster is
+// tested against, and the fast evaluator dlrm-data uses to plant labels.
+//
+// Rows are assembled per table from whichever slices of which shard files hold
+// them (independent of the plan), bags summed in index order with
+// decode_row_ref, then bottom MLP, dot interaction, top MLP and sigmoid:
+//   Kernels::kRef  every stage with the plain _ref kernels
+//   Kernels::kFast oneDNN MLPs and the fast interaction (same maths)
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+
+#include "dlrm/cluster/dataset.h"
+#include "dlrm/shard/model.h"
+
+namespace dlrm::cluster {
+
+enum class Kernels { kRef, kFast };
+
+class ReferenceModel {
+ public:
+  // Loads manifest, dense.bin and maps every shard file (verify: checksums).
+  static ReferenceModel load(const std::filesystem::path& dir, Kernels kernels, bool verify = true);
+  ReferenceModel(ReferenceModel&&) noexcept;
+  ReferenceModel& operator=(ReferenceModel&&) noexcept;
+  ~ReferenceModel();
+
+  const shard::Manifest& manifest() const;
+  // Predictions (after sigmoid) for samples [begin, begin + n) into dst[n].
+  // Indices outside a table throw (naming sample and table) unless
+  // fold_indices, which maps them to index mod rows as the reference
+  // preprocessing does.
+  void predict(const Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices = false);
+
+ private:
+  ReferenceModel();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dlrm::cluster

@@ -1,0 +1,88 @@
+#include "dlrm/cluster/mpi_util.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "dlrm/common/error.h"
+
+namespace dlrm::cluster {
+
+void check_mpi(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  DLRM_FAIL("MPI {} failed: {}", what, std::string(text, len));
+}
+
+std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& local, int root) {
+  int rank = 0, size = 0;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int len = static_cast<int>(local.size());
+  std::vector<int> lens(rank == root ? size : 0);
+  check_mpi(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, comm), "gather");
+  std::vector<int> displs(lens.size(), 0);
+  int total = 0;
+  for (size_t r = 0; r < lens.size(); ++r) {
+    displs[r] = total;
+    total += lens[r];
+  }
+  std::string all(total, '\0');
+  check_mpi(MPI_Gatherv(local.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(), MPI_CHAR, root, comm),
+            "gatherv");
+  std::vector<std::string> out;
+  for (size_t r = 0; r < lens.size(); ++r) out.push_back(all.substr(displs[r], lens[r]));
+  return out;
+}
+
+void collective_check(MPI_Comm comm, const std::string& stage, const std::string& local_error,
+                      const std::vector<std::string>& rank_labels) {
+  int failed = local_error.empty() ? 0 : 1;
+  int any = 0;
+  check_mpi(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_SUM, comm), "allreduce");
+  if (any == 0) return;
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  auto errors = gather_strings(comm, local_error, 0);
+  if (rank == 0) {
+    // One line per distinct message, naming every rank that reported it.
+    std::vector<bool> done(errors.size(), false);
+    for (size_t r = 0; r < errors.size(); ++r) {
+      if (errors[r].empty() || done[r]) continue;
+      std::vector<std::string> who;
+      for (size_t q = r; q < errors.size(); ++q) {
+        if (errors[q] != errors[r]) continue;
+        done[q] = true;
+        who.push_back(q < rank_labels.size() ? rank_labels[q] : fmt::format("rank {}", q));
+      }
+      if (who.size() > 3) who = {fmt::format("{} ranks", who.size())};
+      spdlog::error("{} failed on {}: {}", stage, fmt::format("{}", fmt::join(who, ", ")), errors[r]);
+    }
+    spdlog::default_logger()->flush();
+  }
+  throw CollectiveFailure(fmt::format("{} failed on {} rank(s)", stage, any));
+}
+
+void wait_idle(MPI_Request* request) {
+  int done = 0;
+  // Spin first: most waits inside a batch are short.
+  for (int spin = 0; spin < 2000 && !done; ++spin) MPI_Test(request, &done, MPI_STATUS_IGNORE);
+  auto sleep = std::chrono::microseconds(5);
+  while (!done) {
+    std::this_thread::sleep_for(sleep);
+    if (sleep < std::chrono::microseconds(200)) sleep *= 2;
+    MPI_Test(request, &done, MPI_STATUS_IGNORE);
+  }
+}
+
+std::string processor_name() {
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int len = 0;
+  MPI_Get_processor_name(name, &len);
+  return std::string(name, len);
+}
+
+}  // namespace dlrm::cluster

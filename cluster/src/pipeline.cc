@@ -1,0 +1,474 @@
+#include "dlrm/cluster/pipeline.h"
+
+#include <omp.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <numeric>
+#include <optional>
+#include <thread>
+
+#include "dlrm/cluster/dataset.h"
+#include "dlrm/cluster/dense_model.h"
+#include "dlrm/cluster/exchange.h"
+#include "dlrm/cluster/metrics.h"
+#include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/report.h"
+#include "dlrm/cluster/roles.h"
+#include "dlrm/cluster/routing.h"
+#include "dlrm/common/error.h"
+#include "dlrm/common/npy.h"
+#include "dlrm/dense/interaction.h"
+#include "dlrm/dense/mlp.h"
+#include "dlrm/shard/embedding_bag.h"
+#include "dlrm/shard/model.h"
+#include "dlrm/shard/shard_file.h"
+
+namespace fs = std::filesystem;
+
+namespace dlrm::cluster {
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+uint64_t peak_rss_bytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+// Runs `fn` and returns its error text ("" when it succeeded).
+template <class Fn>
+std::string capture(Fn&& fn) {
+  try {
+    fn();
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+class StageClock {
+ public:
+  explicit StageClock(std::array<double, kStageCount>& seconds) : seconds_(seconds), last_(now()) {}
+  // Charges the time since the previous mark to `stage`.
+  void mark(Stage stage) {
+    double t = now();
+    seconds_[static_cast<int>(stage)] += t - last_;
+    last_ = t;
+  }
+
+ private:
+  std::array<double, kStageCount>& seconds_;
+  double last_;
+};
+
+// Collective over `comm`: OpenMP threads for this rank. Dense ranks share the
+// cores they may run on with the other dense ranks of their node; shard
+// ranks pool with one thread. OMP_NUM_THREADS or --threads override.
+int choose_threads(MPI_Comm comm, bool dense, int requested) {
+  MPI_Comm node;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int mine = dense ? 1 : 0, dense_on_node = 0;
+  MPI_Allreduce(&mine, &dense_on_node, 1, MPI_INT, MPI_SUM, node);
+  MPI_Comm_free(&node);
+  if (!dense) return 1;
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && std::atoi(env) > 0) return std::atoi(env);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int affinity = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+  int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, std::min(affinity, cpus / std::max(1, dense_on_node)));
+}
+
+// Fixed-size numeric part of a RankReport, for gathering.
+constexpr int kRankFields = 9 + kStageCount;
+
+std::array<double, kRankFields> pack(const RankReport& r) {
+  std::array<double, kRankFields> v{};
+  v[0] = r.rank;
+  v[1] = r.role == Role::kShard ? 0 : 1;
+  v[2] = r.index;
+  v[3] = r.threads;
+  v[4] = static_cast<double>(r.peak_rss_bytes);
+  v[5] = static_cast<double>(r.embedding_bytes);
+  v[6] = static_cast<double>(r.embedding_resident_bytes);
+  v[7] = static_cast<double>(r.samples);
+  v[8] = r.load_seconds;
+  for (int s = 0; s < kStageCount; ++s) v[9 + s] = r.stage_seconds[s];
+  return v;
+}
+
+RankReport unpack(const double* v) {
+  RankReport r;
+  r.rank = static_cast<int>(v[0]);
+  r.role = v[1] == 0 ? Role::kShard : Role::kDense;
+  r.index = static_cast<int>(v[2]);
+  r.threads = static_cast<int>(v[3]);
+  r.peak_rss_bytes = static_cast<uint64_t>(v[4]);
+  r.embedding_bytes = static_cast<uint64_t>(v[5]);
+  r.embedding_resident_bytes = static_cast<uint64_t>(v[6]);
+  r.samples = static_cast<int64_t>(v[7]);
+  r.load_seconds = v[8];
+  for (int s = 0; s < kStageCount; ++s) r.stage_seconds[s] = v[9 + s];
+  return r;
+}
+
+class ClusterRun {
+ public:
+  ClusterRun(const ClusterOptions& options, MPI_Comm comm) : opt_(options), comm_(comm), t_entry_(now()) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+
+  int run() {
+    startup();
+    loop();
+    finish();
+    return 0;
+  }
+
+ private:
+  void check(const std::string& stage, const std::string& error) { collective_check(comm_, stage, error, labels_); }
+
+  void startup() {
+    DLRM_CHECK(opt_.batch > 0, "--batch must be positive, got {}", opt_.batch);
+    auto hosts = gather_strings(comm_, processor_name(), 0);
+    host_ = processor_name();
+    labels_.clear();
+    for (int r = 0; r < static_cast<int>(hosts.size()); ++r) labels_.push_back(fmt::format("rank {} ({})", r, hosts[r]));
+
+    check("loading the model manifest", capture([&] { manifest_ = shard::load_manifest(opt_.model); }));
+    const char* placement = std::getenv("DLRM_SHARD_RANKS");
+    check("assigning roles", capture([&] {
+            roles_ = assign_roles(rank_, size_, manifest_.num_shards(), placement ? placement : "");
+          }));
+    if (rank_ == 0) {
+      labels_.clear();
+      for (int r = 0; r < size_; ++r) {
+        labels_.push_back(fmt::format("rank {} ({} {} on {})", r, to_string(roles_.role[r]), roles_.index[r], hosts[r]));
+      }
+      spdlog::info("model {}: {} tables, dim {}, {} shards ({} plan, {}); {} dense ranks, batch {}",
+                   opt_.model.string(), manifest_.arch.num_tables(), manifest_.arch.dim, manifest_.num_shards(),
+                   manifest_.plan, shard::to_string(manifest_.dtype), roles_.dense_ranks(), opt_.batch);
+    }
+    dense_ = roles_.my_role() == Role::kDense;
+    threads_ = choose_threads(comm_, dense_, opt_.threads);
+    omp_set_num_threads(threads_);
+
+    check("loading shards and data", capture([&] { dense_ ? load_dense() : load_shard(); }));
+
+    // Every rank learns the sample count and the number of batches.
+    int64_t local[2] = {dense_ ? samples_total_ : 0, dense_ ? batches_mine_ : 0};
+    int64_t global[2] = {0, 0};
+    check_mpi(MPI_Allreduce(local, global, 2, MPI_INT64_T, MPI_MAX, comm_), "allreduce");
+    samples_total_ = global[0];
+    batches_ = global[1];
+
+    check("checking outputs", capture([&] {
+            if (rank_ != 0) return;
+            for (const fs::path* p : {&opt_.out, &opt_.report}) {
+              if (p->empty()) continue;
+              fs::path dir = p->parent_path().empty() ? fs::path(".") : p->parent_path();
+              DLRM_CHECK(fs::is_directory(dir), "output directory {} of {} does not exist; create it first",
+                         dir.string(), p->string());
+            }
+            if (!opt_.reference.empty()) {
+              NpyHeader ref = read_npy_header(opt_.reference);
+              DLRM_CHECK(ref.count() == samples_total_,
+                         "{} holds {} predictions but the data has {} samples; pass the matching --reference "
+                         "(or --limit)",
+                         opt_.reference.string(), ref.count(), samples_total_);
+            }
+          }));
+  }
+
+  void load_shard() {
+    const int s = roles_.my_index();
+    const auto& info = manifest_.shards[s];
+    shard::ShardFile::Options options;
+    options.populate = true;
+    options.verify = opt_.verify;
+    shard_file_.emplace(shard::ShardFile::open(opt_.model / info.file, options));
+    shard::check_against_manifest(*shard_file_, manifest_, s);
+    std::vector<shard::RowsView> views;
+    for (size_t k = 0; k < shard_file_->slices().size(); ++k) {
+      const auto& rec = shard_file_->slices()[k];
+      shard::RowsView view;
+      view.rows = shard_file_->slice_rows(static_cast<int>(k));
+      view.stride = rec.row_stride;
+      view.num_rows = static_cast<int64_t>(rec.row_end - rec.row_begin);
+      view.cols = static_cast<int>(rec.col_end - rec.col_begin);
+      view.type = manifest_.dtype;
+      views.push_back(view);
+    }
+    server_.emplace(std::move(views), manifest_.arch.dim);
+    me_.embedding_bytes = info.embedding_bytes;
+  }
+
+  void load_dense() {
+    const auto& arch = manifest_.arch;
+    RecordLayout layout{arch.dense_features, arch.num_tables()};
+    data_.emplace(Dataset::open(opt_.data, layout));
+    samples_total_ = data_->samples();
+    if (opt_.limit > 0) samples_total_ = std::min(samples_total_, opt_.limit);
+    DLRM_CHECK(samples_total_ > 0, "{} holds no samples", opt_.data.string());
+    const int d = roles_.my_index(), dense_count = roles_.dense_ranks();
+    begin_ = samples_total_ * d / dense_count;
+    end_ = samples_total_ * (d + 1) / dense_count;
+    batches_mine_ = (end_ - begin_ + opt_.batch - 1) / opt_.batch;
+    if (!opt_.fold_indices) {
+      if (auto bad = find_bad_index(*data_, begin_, end_, arch.table_rows)) DLRM_FAIL("{}", describe(*bad, opt_.data));
+    }
+    DenseLayers layers = load_dense_layers(opt_.model, manifest_);
+    bottom_.emplace(std::move(layers.bottom));
+    top_.emplace(std::move(layers.top));
+    bottom_->prepare(opt_.batch);
+    top_->prepare(opt_.batch);
+    routing_.emplace(manifest_);
+    builder_.emplace(*routing_);
+    shape_ = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self};
+    const size_t b = static_cast<size_t>(opt_.batch);
+    x_in_.resize(b * arch.dense_features);
+    x_.resize(b * arch.dim);
+    emb_.resize(b * arch.num_tables() * arch.dim);
+    top_in_.resize(b * shape_.width());
+    predictions_.resize(end_ - begin_);
+    labels_mine_.resize(end_ - begin_);
+    for (int64_t i = begin_; i < end_; ++i) labels_mine_[i - begin_] = data_->label(i);
+    me_.samples = end_ - begin_;
+  }
+
+  void loop() {
+    check_mpi(MPI_Barrier(comm_), "barrier");
+    me_.load_seconds = now() - t_entry_;
+    const double t0 = now();
+    exchange_.emplace(comm_, roles_);
+    for (int64_t i = 0; i < batches_; ++i) {
+      if (dense_) {
+        dense_batch(i);
+      } else {
+        shard_batch();
+      }
+    }
+    seconds_mine_ = now() - t0;
+    if (!dense_) {
+      // Shard ranks: pooling time, and everything else was waiting for peers.
+      me_.stage_seconds[static_cast<int>(Stage::kPool)] = exchange_->pool_seconds();
+      me_.stage_seconds[static_cast<int>(Stage::kShardWait)] = seconds_mine_ - exchange_->pool_seconds();
+    }
+  }
+
+  void dense_batch(int64_t i) {
+    const auto& arch = manifest_.arch;
+    StageClock clock(me_.stage_seconds);
+    const double t_batch = now();
+    const int64_t first = begin_ + i * opt_.batch;
+    const int n = static_cast<int>(std::clamp<int64_t>(end_ - first, 0, opt_.batch));
+
+    // read_input
+    if (n > 0) dense_transform(*data_, first, n, x_in_.data());
+    const int tables = arch.num_tables();
+    batch_.reset(n, tables);
+    for (int t = 0; t < tables; ++t) {
+      const int64_t rows = arch.table_rows[t];
+      for (int b = 0; b < n; ++b) {
+        int64_t row = data_->indices(first + b)[t];
+        if (opt_.fold_indices) row = ((row % rows) + rows) % rows;
+        batch_.add(t, static_cast<int32_t>(row));
+        batch_.end_sample(t);
+      }
+    }
+    clock.mark(Stage::kReadInput);
+
+    // route
+    builder_->build(batch_);
+    clock.mark(Stage::kRoute);
+
+    // exchange indices (non-blocking) while the bottom MLP runs
+    exchange_->post_requests(*builder_);
+    clock.mark(Stage::kExchangeIndices);
+    if (n > 0) bottom_->forward(x_in_.data(), n, x_.data());
+    clock.mark(Stage::kBottomMlp);
+    exchange_->wait_requests();
+    clock.mark(Stage::kExchangeIndices);
+
+    // exchange pooled rows
+    const auto& responses = exchange_->receive_pooled(*builder_);
+    clock.mark(Stage::kExchangePooled);
+
+    if (n > 0) {
+      builder_->assemble(responses, emb_.data());
+      clock.mark(Stage::kAssemble);
+      dense::interaction_dot(shape_, x_.data(), emb_.data(), n, top_in_.data(), shape_.width());
+      clock.mark(Stage::kInteraction);
+      top_->forward(top_in_.data(), n, predictions_.data() + (first - begin_));
+      clock.mark(Stage::kTopMlp);
+      latencies_ms_.push_back((now() - t_batch) * 1e3);
+    }
+  }
+
+  void shard_batch() {
+    int64_t bad = exchange_->serve(*server_);
+    DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree",
+               roles_.my_index(), bad);
+  }
+
+  void finish() {
+    // Per-rank facts.
+    me_.rank = rank_;
+    me_.role = roles_.my_role();
+    me_.index = roles_.my_index();
+    me_.host = host_;
+    me_.threads = threads_;
+    me_.peak_rss_bytes = peak_rss_bytes();
+    if (shard_file_) me_.embedding_resident_bytes = shard_file_->resident_bytes();
+    auto packed = pack(me_);
+    std::vector<double> all(rank_ == 0 ? static_cast<size_t>(size_) * kRankFields : 0);
+    check_mpi(MPI_Gather(packed.data(), kRankFields, MPI_DOUBLE, all.data(), kRankFields, MPI_DOUBLE, 0, comm_),
+              "gather");
+    auto hosts = gather_strings(comm_, host_, 0);
+
+    double seconds = 0;
+    check_mpi(MPI_Reduce(&seconds_mine_, &seconds, 1, MPI_DOUBLE, MPI_MAX, 0, comm_), "reduce");
+    uint64_t bytes_mine[2] = {exchange_->index_bytes(), exchange_->pooled_bytes()}, bytes[2] = {0, 0};
+    check_mpi(MPI_Reduce(bytes_mine, bytes, 2, MPI_UINT64_T, MPI_SUM, 0, comm_), "reduce");
+
+    // Predictions, labels and latencies, in sample order (dense blocks are ordered by dense index).
+    std::vector<int> counts(size_, 0), displs(size_, 0);
+    for (int d = 0; d < roles_.dense_ranks(); ++d) {
+      int r = roles_.dense_rank[d];
+      int64_t b = samples_total_ * d / roles_.dense_ranks(), e = samples_total_ * (d + 1) / roles_.dense_ranks();
+      counts[r] = static_cast<int>(e - b);
+      displs[r] = static_cast<int>(b);
+    }
+    std::vector<float> predictions(rank_ == 0 ? samples_total_ : 0);
+    std::vector<int32_t> labels(rank_ == 0 ? samples_total_ : 0);
+    int mine = dense_ ? static_cast<int>(end_ - begin_) : 0;
+    check_mpi(MPI_Gatherv(predictions_.data(), mine, MPI_FLOAT, predictions.data(), counts.data(), displs.data(),
+                          MPI_FLOAT, 0, comm_),
+              "gatherv");
+    check_mpi(MPI_Gatherv(labels_mine_.data(), mine, MPI_INT32_T, labels.data(), counts.data(), displs.data(),
+                          MPI_INT32_T, 0, comm_),
+              "gatherv");
+    int lat_mine = static_cast<int>(latencies_ms_.size());
+    std::vector<int> lat_counts(size_), lat_displs(size_);
+    check_mpi(MPI_Gather(&lat_mine, 1, MPI_INT, lat_counts.data(), 1, MPI_INT, 0, comm_), "gather");
+    int lat_total = 0;
+    for (int r = 0; r < size_ && rank_ == 0; ++r) {
+      lat_displs[r] = lat_total;
+      lat_total += lat_counts[r];
+    }
+    std::vector<double> latencies(lat_total);
+    check_mpi(MPI_Gatherv(latencies_ms_.data(), lat_mine, MPI_DOUBLE, latencies.data(), lat_counts.data(),
+                          lat_displs.data(), MPI_DOUBLE, 0, comm_),
+              "gatherv");
+    if (rank_ != 0) return;
+
+    Report report;
+    report.model = opt_.model.string();
+    report.data = opt_.data.string();
+    report.dtype = shard::to_string(manifest_.dtype);
+    report.plan = manifest_.plan;
+    report.batch = opt_.batch;
+    report.shards = roles_.shards();
+    report.dense_ranks = roles_.dense_ranks();
+    report.batches = batches_;
+    report.pairs = samples_total_;
+    report.seconds = seconds;
+    report.pairs_per_s = seconds > 0 ? samples_total_ / seconds : 0;
+    for (int r = 0; r < size_; ++r) {
+      RankReport rank = unpack(all.data() + static_cast<size_t>(r) * kRankFields);
+      rank.host = hosts[r];
+      report.load_seconds = std::max(report.load_seconds, rank.load_seconds);
+      report.ranks.push_back(rank);
+    }
+    for (int s = 0; s < kStageCount; ++s) {
+      Stage stage = static_cast<Stage>(s);
+      double sum = 0;
+      int n = 0;
+      for (const auto& rank : report.ranks) {
+        if (is_dense_stage(stage) == (rank.role == Role::kDense)) {
+          sum += rank.stage_seconds[s];
+          ++n;
+        }
+      }
+      report.stage_seconds.emplace_back(stage_name(stage), n ? sum / n : 0.0);
+    }
+    if (!latencies.empty()) {
+      report.latency_p50_ms = percentile(latencies, 50);
+      report.latency_p95_ms = percentile(latencies, 95);
+      report.latency_p99_ms = percentile(latencies, 99);
+    }
+    report.index_bytes = bytes[0];
+    report.pooled_bytes = bytes[1];
+    report.exchange_bytes_per_pair = static_cast<double>(bytes[0] + bytes[1]) / std::max<int64_t>(1, samples_total_);
+    report.minimum_bytes_per_pair =
+        manifest_.arch.num_tables() * (4.0 + manifest_.arch.dim * 4.0);
+    double auc = roc_auc(predictions.data(), labels.data(), samples_total_);
+    if (std::isfinite(auc)) report.auc = auc;
+    if (!opt_.reference.empty()) {
+      auto ref = read_npy_f32(opt_.reference);
+      DLRM_CHECK(static_cast<int64_t>(ref.size()) == samples_total_, "{} changed during the run",
+                 opt_.reference.string());
+      double worst = 0;
+      for (int64_t i = 0; i < samples_total_; ++i) worst = std::max(worst, std::fabs(double(ref[i]) - predictions[i]));
+      report.reference_max_abs_diff = worst;
+    }
+    if (!opt_.out.empty()) write_npy_f32(opt_.out, predictions.data(), {samples_total_});
+    if (!opt_.report.empty()) write_report(report, opt_.report);
+    if (!opt_.quiet) std::cout << report_table(report) << std::flush;
+    if (!opt_.out.empty()) spdlog::info("predictions written to {}", opt_.out.string());
+    if (!opt_.report.empty()) spdlog::info("report written to {}", opt_.report.string());
+  }
+
+  const ClusterOptions& opt_;
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 0;
+  double t_entry_;
+  std::string host_;
+  std::vector<std::string> labels_;
+  shard::Manifest manifest_;
+  Roles roles_;
+  bool dense_ = false;
+  int threads_ = 1;
+  int64_t samples_total_ = 0, batches_ = 0, batches_mine_ = 0;
+  RankReport me_;
+  double seconds_mine_ = 0;
+  std::optional<Exchange> exchange_;
+
+  // shard rank
+  std::optional<shard::ShardFile> shard_file_;
+  std::optional<ShardServer> server_;
+
+  // dense rank
+  std::optional<Dataset> data_;
+  int64_t begin_ = 0, end_ = 0;
+  std::optional<dense::Mlp> bottom_, top_;
+  std::optional<RoutingTable> routing_;
+  std::optional<RequestBuilder> builder_;
+  dense::InteractionShape shape_;
+  Batch batch_;
+  std::vector<float> x_in_, x_, emb_, top_in_, predictions_;
+  std::vector<int32_t> labels_mine_;
+  std::vector<double> latencies_ms_;
+};
+
+}  // namespace
+
+int run_cluster(const ClusterOptions& options, MPI_Comm comm) {
+  ClusterRun run(options, comm);
+  return run.run();
+}
+
+}  // namespace dlrm::cluster

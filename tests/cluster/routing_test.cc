@@ -1,0 +1,223 @@
+// RequestBuilder -> ShardServer -> assemble() against pooling the full
+// tables directly, for hand-made table-, row-, column- and mixed plans.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "dlrm/cluster/routing.h"
+#include "dlrm/common/error.h"
+
+namespace dlrm::cluster {
+namespace {
+
+using shard::Slice;
+
+constexpr uint64_t kSeed = 20261121;
+
+struct Fixture {
+  shard::Manifest manifest;
+  std::vector<std::vector<float>> tables;            // full tables [rows][dim]
+  std::vector<std::vector<std::vector<uint8_t>>> storage;  // [shard][slice] bytes
+  std::vector<std::vector<shard::RowsView>> views;
+
+  Fixture(std::vector<int64_t> rows, int dim, std::vector<std::vector<Slice>> plan) {
+    manifest.arch.dim = dim;
+    manifest.arch.table_rows = rows;
+    std::mt19937_64 rng(kSeed);
+    std::uniform_real_distribution<float> uniform(-1.f, 1.f);
+    for (int64_t r : rows) {
+      tables.emplace_back(r * dim);
+      for (auto& v : tables.back()) v = uniform(rng);
+    }
+    for (size_t s = 0; s < plan.size(); ++s) {
+      shard::ShardInfo info;
+      info.shard = static_cast<int>(s);
+      info.slices = plan[s];
+      manifest.shards.push_back(info);
+      storage.emplace_back();
+      views.emplace_back();
+      for (const Slice& slice : plan[s]) {
+        const uint64_t stride = shard::row_stride(shard::StorageType::kFp32, slice.cols());
+        auto& bytes = storage.back().emplace_back(stride * slice.rows(), 0);
+        for (int64_t r = 0; r < slice.rows(); ++r) {
+          auto* dst = reinterpret_cast<float*>(bytes.data() + r * stride);
+          for (int c = 0; c < slice.cols(); ++c) {
+            dst[c] = tables[slice.table][(slice.row_begin + r) * dim + slice.col_begin + c];
+          }
+        }
+        shard::RowsView view;
+        view.rows = bytes.data();
+        view.stride = stride;
+        view.num_rows = slice.rows();
+        view.cols = slice.cols();
+        views.back().push_back(view);
+      }
+    }
+  }
+
+  // Pools every bag straight from the full tables (index order).
+  std::vector<float> expected(const Batch& batch) const {
+    const int dim = manifest.arch.dim;
+    const int t_count = batch.tables();
+    std::vector<float> emb(static_cast<size_t>(batch.size) * t_count * dim, 0.f);
+    for (int t = 0; t < t_count; ++t) {
+      for (int b = 0; b < batch.size; ++b) {
+        float* dst = emb.data() + (static_cast<size_t>(b) * t_count + t) * dim;
+        for (int k = batch.offsets[t][b]; k < batch.offsets[t][b + 1]; ++k) {
+          for (int c = 0; c < dim; ++c) dst[c] += tables[t][batch.indices[t][k] * dim + c];
+        }
+      }
+    }
+    return emb;
+  }
+
+  std::vector<float> through_cluster(const Batch& batch, bool ref) {
+    RoutingTable routing(manifest);
+    RequestBuilder builder(routing);
+    builder.build(batch);
+    std::vector<std::vector<float>> answers(manifest.num_shards());
+    std::vector<const float*> responses;
+    for (int s = 0; s < manifest.num_shards(); ++s) {
+      ShardServer server(views[s], manifest.arch.dim);
+      const auto& msg = builder.message(s);
+      int64_t floats = server.response_floats(msg.data(), static_cast<int64_t>(msg.size()));
+      EXPECT_EQ(floats, builder.response_floats(s)) << "shard " << s;
+      answers[s].assign(floats, NAN);
+      int64_t bad = ref ? server.serve_ref(msg.data(), msg.size(), answers[s].data())
+                        : server.serve(msg.data(), msg.size(), answers[s].data());
+      EXPECT_EQ(bad, 0);
+      responses.push_back(answers[s].data());
+    }
+    // NaN everywhere first: assemble() must write every value of every sample.
+    std::vector<float> emb(static_cast<size_t>(batch.size) * batch.tables() * manifest.arch.dim, NAN);
+    builder.assemble(responses, emb.data());
+    return emb;
+  }
+};
+
+Batch random_batch(const std::vector<int64_t>& rows, int size, int max_bag, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Batch batch;
+  batch.reset(size, static_cast<int>(rows.size()));
+  for (size_t t = 0; t < rows.size(); ++t) {
+    std::uniform_int_distribution<int64_t> pick(0, rows[t] - 1);
+    std::uniform_int_distribution<int> length(max_bag == 1 ? 1 : 0, max_bag);
+    for (int b = 0; b < size; ++b) {
+      int n = length(rng);
+      for (int k = 0; k < n; ++k) batch.add(static_cast<int>(t), static_cast<int32_t>(pick(rng)));
+      batch.end_sample(static_cast<int>(t));
+    }
+  }
+  return batch;
+}
+
+const std::vector<int64_t> kRows = {10, 7, 1, 25};
+constexpr int kDim = 8;
+
+std::vector<std::vector<Slice>> plan_named(const std::string& name) {
+  if (name == "table") {
+    return {{{0, 0, 10, 0, kDim}, {2, 0, 1, 0, kDim}}, {{1, 0, 7, 0, kDim}, {3, 0, 25, 0, kDim}}};
+  }
+  if (name == "row") {
+    return {{{0, 0, 4, 0, kDim}, {1, 0, 7, 0, kDim}, {3, 0, 9, 0, kDim}},
+            {{0, 4, 10, 0, kDim}, {3, 9, 20, 0, kDim}},
+            {{2, 0, 1, 0, kDim}, {3, 20, 25, 0, kDim}}};
+  }
+  if (name == "column") {
+    std::vector<std::vector<Slice>> plan(2);
+    for (int t = 0; t < 4; ++t) {
+      plan[t % 2].push_back({t, 0, kRows[t], 0, kDim / 2});
+      plan[(t + 1) % 2].push_back({t, 0, kRows[t], kDim / 2, kDim});
+    }
+    return plan;
+  }
+  // mixed: table 3 split both ways, table 0 by rows, the rest whole
+  return {{{3, 0, 12, 0, 4}, {0, 0, 5, 0, kDim}, {1, 0, 7, 0, kDim}},
+          {{3, 0, 12, 4, kDim}, {3, 12, 25, 0, kDim}, {2, 0, 1, 0, kDim}},
+          {{0, 5, 10, 0, kDim}}};
+}
+
+class RoutingTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(RoutingTest, MatchesDirectPooling) {
+  const auto& [plan, max_bag] = GetParam();
+  SCOPED_TRACE("seed " + std::to_string(kSeed) + " plan " + plan + " max_bag " + std::to_string(max_bag));
+  Fixture fx(kRows, kDim, plan_named(plan));
+  for (int size : {1, 5, 64}) {
+    Batch batch = random_batch(kRows, size, max_bag, kSeed + size);
+    auto want = fx.expected(batch);
+    for (bool ref : {false, true}) {
+      auto got = fx.through_cluster(batch, ref);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (max_bag == 1) {
+          // One index per bag: every value is copied (or 0 + x), so exact.
+          ASSERT_EQ(got[i], want[i]) << "value " << i << " batch " << size;
+        } else {
+          // Row-split bags are summed per slice, then the partial sums added:
+          // a reordering of at most 4 terms of |x| <= 1, so the error is below
+          // 4 * 4 * eps (each rounding at most eps * |partial| <= 4 eps).
+          ASSERT_NEAR(got[i], want[i], 16 * 1.2e-7) << "value " << i << " batch " << size;
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Plans, RoutingTest,
+                         ::testing::Combine(::testing::Values("table", "row", "column", "mixed"),
+                                            ::testing::Values(1, 4)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + (std::get<1>(info.param) == 1 ? "_one_hot" : "_multi_hot");
+                         });
+
+TEST(Routing, EmptyBatchSendsOnlyHeaders) {
+  Fixture fx(kRows, kDim, plan_named("row"));
+  Batch batch;
+  batch.reset(0, 4);
+  RoutingTable routing(fx.manifest);
+  RequestBuilder builder(routing);
+  builder.build(batch);
+  for (int s = 0; s < fx.manifest.num_shards(); ++s) {
+    EXPECT_EQ(builder.response_floats(s), 0);
+    EXPECT_EQ(builder.message(s).size(), 1 + 2 * fx.manifest.shards[s].slices.size());
+  }
+}
+
+TEST(Routing, OneHotWholeTablesUseAllOneEncoding) {
+  Fixture fx(kRows, kDim, plan_named("table"));
+  Batch batch = random_batch(kRows, 16, 1, kSeed);
+  RoutingTable routing(fx.manifest);
+  RequestBuilder builder(routing);
+  builder.build(batch);
+  // Shard 0 holds tables 0 and 2: [B] + 2 x ([encoding, count] + 16 rows).
+  const auto& msg = builder.message(0);
+  ASSERT_EQ(msg.size(), 1u + 2 * (2 + 16));
+  EXPECT_EQ(msg[1], static_cast<int32_t>(BagEncoding::kAllOne));
+  EXPECT_EQ(builder.response_floats(0), 2 * 16 * kDim);
+}
+
+TEST(Routing, RowSplitOneHotSendsEachIndexOnce) {
+  Fixture fx(kRows, kDim, plan_named("row"));
+  Batch batch = random_batch(kRows, 32, 1, kSeed);
+  RoutingTable routing(fx.manifest);
+  RequestBuilder builder(routing);
+  builder.build(batch);
+  int64_t floats = 0;
+  for (int s = 0; s < fx.manifest.num_shards(); ++s) floats += builder.response_floats(s);
+  // One row back per (sample, table): the minimum.
+  EXPECT_EQ(floats, 32 * 4 * kDim);
+}
+
+TEST(Routing, ServerRejectsMalformedRequest) {
+  Fixture fx(kRows, kDim, plan_named("table"));
+  ShardServer server(fx.views[0], kDim);
+  std::vector<int32_t> bad = {4, 7, 4};  // unknown encoding 7
+  EXPECT_THROW(server.response_floats(bad.data(), bad.size()), Error);
+  std::vector<int32_t> short_msg = {4};
+  EXPECT_THROW(server.response_floats(short_msg.data(), short_msg.size()), Error);
+}
+
+}  // namespace
+}  // namespace dlrm::cluster

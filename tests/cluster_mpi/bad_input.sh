@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Bad input to dlrm-cluster: each case must end the whole job promptly with a
+# non-zero exit, an error line from rank 0 naming the problem, and no
+# predictions file left behind.
+#   bad_input.sh BIN WORK
+set -uo pipefail
+BIN=$1 WORK=$2
+MPIEXEC=${MPIEXEC:-mpiexec}
+T=$WORK/bad_input
+rm -rf "$T" && mkdir -p "$T"
+MODEL=$WORK/model-table-2
+failures=0
+
+# expect_fail NAME PATTERN RANKS ARGS...: the run fails within 60 s, rank 0
+# logs an error matching PATTERN, and $T/pred.npy does not exist.
+expect_fail() {
+  local name=$1 pattern=$2 ranks=$3
+  shift 3
+  rm -f "$T/pred.npy"
+  local start=$SECONDS
+  timeout 60 "$MPIEXEC" -n "$ranks" "$BIN/dlrm-cluster" --out "$T/pred.npy" --threads 1 "$@" >"$T/$name.log" 2>&1
+  local code=$?
+  local took=$((SECONDS - start))
+  if [ $code -eq 0 ]; then
+    echo "FAIL $name: exit 0"; failures=$((failures + 1)); return
+  fi
+  if [ $code -eq 124 ]; then
+    echo "FAIL $name: hung (killed after 60 s)"; failures=$((failures + 1)); return
+  fi
+  if ! grep -E "r0\] \[error\]" "$T/$name.log" | grep -qE "$pattern"; then
+    echo "FAIL $name: no rank-0 error matching '$pattern'; output:"; cat "$T/$name.log"
+    failures=$((failures + 1)); return
+  fi
+  if ls "$T"/pred.npy* >/dev/null 2>&1; then
+    echo "FAIL $name: predictions file left behind"; failures=$((failures + 1)); return
+  fi
+  echo "ok $name: exit $code in ${took}s: $(grep -E 'r0\] \[error\]' "$T/$name.log" | head -1 | cut -c1-200)"
+}
+
+# Too few ranks for the plan (2 shards need 3 ranks).
+expect_fail too_few_ranks "at least 3 ranks" 2 --model "$MODEL" --data "$WORK/data.bin"
+
+# Missing model directory.
+expect_fail missing_model "$T/nope" 3 --model "$T/nope" --data "$WORK/data.bin"
+
+# Data whose size is not a whole number of samples.
+head -c $(( $(stat -c %s "$WORK/data.bin") - 7 )) "$WORK/data.bin" > "$T/short.bin"
+expect_fail partial_sample "short.bin" 3 --model "$MODEL" --data "$T/short.bin"
+
+# An index outside its table (sample 5, table 3 set to 1000000).
+cp "$WORK/data.bin" "$T/bad_index.bin"
+printf '\x40\x42\x0f\x00' | dd of="$T/bad_index.bin" bs=1 seek=$(( (5 * 40 + 1 + 13 + 3) * 4 )) conv=notrunc 2>/dev/null
+expect_fail index_out_of_range "sample 5 table 3" 3 --model "$MODEL" --data "$T/bad_index.bin"
+# ... which --fold-indices accepts.
+if timeout 60 "$MPIEXEC" -n 3 "$BIN/dlrm-cluster" --model "$MODEL" --data "$T/bad_index.bin" --fold-indices \
+    --quiet --threads 1 --out "$T/folded.npy" >"$T/fold.log" 2>&1 && [ -f "$T/folded.npy" ]; then
+  echo "ok fold_indices: accepted"
+else
+  echo "FAIL fold_indices: run failed"; cat "$T/fold.log"; failures=$((failures + 1))
+fi
+
+# A model that fails verification: one flipped byte in a shard file's rows.
+cp -r "$MODEL" "$T/corrupt"
+size=$(stat -c %s "$T/corrupt/shard-001.bin")
+byte=$(od -An -tu1 -j $((size - 100)) -N1 "$T/corrupt/shard-001.bin" | tr -d ' ')
+printf "$(printf '\\x%02x' $(( byte ^ 1 )))" | dd of="$T/corrupt/shard-001.bin" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
+expect_fail corrupt_shard "shard-001.bin" 3 --model "$T/corrupt" --data "$WORK/data.bin"
+
+# A reference of the wrong length.
+/usr/bin/python3 -c "import numpy as np; np.save('$T/ref_short.npy', np.zeros(10, np.float32))"
+expect_fail reference_length "ref_short.npy" 3 --model "$MODEL" --data "$WORK/data.bin" --reference "$T/ref_short.npy"
+
+# An output directory that does not exist is caught before the run.
+expect_fail missing_out_dir "no/such/dir" 3 --model "$MODEL" --data "$WORK/data.bin" --report "$T/no/such/dir/r.json"
+
+echo "$failures failures"
+[ $failures -eq 0 ]
