@@ -13,6 +13,7 @@
 #include "dlrm/common/log.h"
 
 int main(int argc, char** argv) {
+  const double start_time = dlrm::cluster::steady_seconds();
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   int rank = 0;
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     return code;
   }
   options.verify = !no_verify;
+  options.start_time = start_time;
 
   int code = 1;
   try {

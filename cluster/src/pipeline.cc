@@ -34,11 +34,13 @@ namespace fs = std::filesystem;
 
 namespace dlrm::cluster {
 
-namespace {
-
-double now() {
+double steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+namespace {
+
+double now() { return steady_seconds(); }
 
 uint64_t peak_rss_bytes() {
   struct rusage usage {};
@@ -126,7 +128,8 @@ RankReport unpack(const double* v) {
 
 class ClusterRun {
  public:
-  ClusterRun(const ClusterOptions& options, MPI_Comm comm) : opt_(options), comm_(comm), t_entry_(now()) {
+  ClusterRun(const ClusterOptions& options, MPI_Comm comm)
+      : opt_(options), comm_(comm), t_entry_(options.start_time > 0 ? options.start_time : now()) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   }

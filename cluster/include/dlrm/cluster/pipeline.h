@@ -36,11 +36,15 @@ struct ClusterOptions {
   bool fold_indices = false;  // map out-of-range indices to index mod rows instead of failing
   bool verify = true;         // checksum every shard file at load
   bool quiet = false;         // no summary table on stdout
+  double start_time = 0;      // steady_clock seconds at program start (load time is measured from it)
 };
 
 // Runs the whole job on `comm`; returns the process exit code (0 on every
 // rank, or non-zero on every rank after a collective error that rank 0 has
 // reported). Errors that only one rank can see mid-run abort the job.
 int run_cluster(const ClusterOptions& options, MPI_Comm comm);
+
+// The clock ClusterOptions::start_time is read from.
+double steady_seconds();
 
 }  // namespace dlrm::cluster
