@@ -126,7 +126,7 @@ const std::vector<int64_t> kTerabyteRows = {
 std::vector<std::string> preset_names() { return {"terabyte-40m", "small"}; }
 
 ModelArch make_preset(const std::string& name, int64_t row_cap) {
-  DLRM_CHECK(row_cap >= 0, "--row-cap must be positive, got {}", row_cap);
+  DLRM_CHECK(row_cap >= 0, "--row-cap must be >= 0 (0 keeps every row), got {}", row_cap);
   ModelArch arch;
   if (name == "terabyte-40m") {
     arch.dense_features = 13;

@@ -1,0 +1,370 @@
+// dlrm-shard: plans, writes, inspects and verifies sharded DLRM models.
+//
+//   dlrm-shard synth --preset terabyte-40m [--row-cap N] --shards N [--dtype fp32] [--seed S]
+//                    [--plan auto|table|row|column] [--column-splits K] [--max-shard-bytes B] [--force]
+//                    [--dry-run] --out DIR
+//   dlrm-shard import --from PATH --shards N [same options] --out DIR
+//   dlrm-shard inspect DIR [--json]
+//   dlrm-shard verify DIR
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <regex>
+#include <set>
+
+#include "dlrm/common/error.h"
+#include "dlrm/common/log.h"
+#include "dlrm/common/progress.h"
+#include "dlrm/shard/model.h"
+#include "dlrm/shard/model_writer.h"
+#include "dlrm/shard/plan.h"
+#include "dlrm/shard/source.h"
+
+
+namespace fs = std::filesystem;
+using namespace dlrm::shard;
+
+namespace {
+
+// "4G", "512M", "1.5GiB", "4GB", "1000000". K, M, G, T (and KiB ...) are powers
+// of 1024; KB, MB, GB, TB powers of 1000.
+uint64_t parse_byte_size(const std::string& text, const char* option) {
+  static const std::regex kSize(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(([kmgt])(i?b)?|b)?\s*$)", std::regex::icase);
+  std::smatch m;
+  DLRM_CHECK(std::regex_match(text, m, kSize),
+             "{} '{}' is not a size; give bytes or a number with K, M, G, T (powers of 1024) or KB, MB, GB, TB "
+             "(powers of 1000), e.g. 4G",
+             option, text);
+  double value = std::stod(m[1].str());
+  if (m[3].matched) {
+    int power = std::string("kmgt").find(static_cast<char>(std::tolower(m[3].str()[0]))) + 1;
+    std::string tail = m[4].matched ? m[4].str() : "";
+    double base = (tail.size() == 1) ? 1000.0 : 1024.0;  // "B" alone: decimal; "" or "iB": binary
+    for (int i = 0; i < power; ++i) value *= base;
+  }
+  DLRM_CHECK(value >= 1 && value < 1.8e19, "{} '{}' must be between 1 byte and 16 EB", option, text);
+  return static_cast<uint64_t>(value);
+}
+
+std::string group_digits(uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+template <class T>
+std::string join(const std::vector<T>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + fmt::format("{}", items[i]);
+  return out;
+}
+
+// "t5" (whole table), "t9[0,250000)" (row range), "t3[0,1000)c[0,64)" (column block).
+std::string slice_label(const Slice& slice, const ModelArch& arch) {
+  bool all_rows = slice.row_begin == 0 && slice.row_end == arch.table_rows[slice.table];
+  bool all_cols = slice.col_begin == 0 && slice.col_end == arch.dim;
+  std::string s = fmt::format("t{}", slice.table);
+  if (!all_rows || !all_cols) s += fmt::format("[{},{})", slice.row_begin, slice.row_end);
+  if (!all_cols) s += fmt::format("c[{},{})", slice.col_begin, slice.col_end);
+  return s;
+}
+
+int num_tables_of(const ShardInfo& info) {
+  std::set<int> tables;
+  for (const auto& s : info.slices) tables.insert(s.table);
+  return static_cast<int>(tables.size());
+}
+
+uint64_t rows_of(const ShardInfo& info) {
+  uint64_t rows = 0;
+  for (const auto& s : info.slices) rows += static_cast<uint64_t>(s.rows());
+  return rows;
+}
+
+std::string mlp_str(int in, const std::vector<int>& widths) {
+  return fmt::format("{}-{}", in, join(widths, "-"));
+}
+
+void print_summary(const Manifest& m, const fs::path& dir) {
+  const ModelArch& a = m.arch;
+  std::printf("model     %s\n", dir.string().c_str());
+  std::printf("producer  %s\n", m.producer.c_str());
+  std::printf("source    %s\n", m.source.c_str());
+  std::printf("arch      %d dense features, dim %d, %d tables of %s rows, interaction %s%s\n", a.dense_features, a.dim,
+              a.num_tables(), group_digits(a.total_rows()).c_str(), a.interaction.c_str(),
+              a.interaction_self ? " (with self terms)" : "");
+  std::printf("mlp       bottom %s, top %s\n", mlp_str(a.dense_features, a.bottom_mlp).c_str(),
+              mlp_str(a.top_input_width(), a.top_mlp).c_str());
+  std::printf("storage   %s, plan %s, %d shards, largest/mean shard %.3f\n", to_string(m.dtype).c_str(),
+              m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
+  std::printf("dense     %s, %s\n\n", m.dense_file.c_str(), dlrm::format_bytes(static_cast<double>(m.dense_bytes)).c_str());
+
+  std::vector<std::vector<std::string>> rows = {{"shard", "file", "bytes", "rows", "tables", "row ranges"}};
+  uint64_t total_bytes = 0, total_rows = 0;
+  for (const auto& info : m.shards) {
+    std::vector<std::string> labels;
+    for (const auto& s : info.slices) labels.push_back(slice_label(s, a));
+    rows.push_back({std::to_string(info.shard), info.file, dlrm::format_bytes(static_cast<double>(info.embedding_bytes)),
+                    group_digits(rows_of(info)), std::to_string(num_tables_of(info)), join(labels, " ")});
+    total_bytes += info.embedding_bytes;
+    total_rows += rows_of(info);
+  }
+  rows.push_back({"total", "", dlrm::format_bytes(static_cast<double>(total_bytes)), group_digits(total_rows),
+                  std::to_string(a.num_tables()), ""});
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows) {
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t c = 0; c < r.size(); ++c) {
+      bool right = c == 2 || c == 3 || c == 4;  // numbers right-aligned
+      bool last = c + 1 == r.size();
+      line += right ? fmt::format("{:>{}}", r[c], width[c]) : fmt::format("{:<{}}", r[c], last ? 0 : width[c]);
+      if (!last) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+void print_json(const Manifest& m, const fs::path& dir) {
+  const ModelArch& a = m.arch;
+  std::string out = "{\n";
+  out += fmt::format("  \"dir\": {},\n", json_string(dir.string()));
+  out += fmt::format("  \"format_version\": {},\n", m.format_version);
+  out += fmt::format("  \"producer\": {},\n  \"source\": {},\n", json_string(m.producer), json_string(m.source));
+  out += fmt::format("  \"dtype\": {},\n  \"plan\": {},\n", json_string(to_string(m.dtype)), json_string(m.plan));
+  out += fmt::format("  \"num_shards\": {},\n  \"imbalance\": {:.6f},\n", m.num_shards(), plan_imbalance(m.shards));
+  out += fmt::format(
+      "  \"arch\": {{\"dense_features\": {}, \"dim\": {}, \"bottom_mlp\": [{}], \"top_mlp\": [{}], "
+      "\"top_input_width\": {}, \"interaction\": {}, \"interaction_self\": {}, \"num_tables\": {}, "
+      "\"total_rows\": {}, \"table_rows\": [{}]}},\n",
+      a.dense_features, a.dim, join(a.bottom_mlp, ", "), join(a.top_mlp, ", "), a.top_input_width(),
+      json_string(a.interaction), a.interaction_self, a.num_tables(), a.total_rows(), join(a.table_rows, ", "));
+  out += fmt::format("  \"dense\": {{\"file\": {}, \"bytes\": {}, \"checksum\": {}}},\n", json_string(m.dense_file),
+                     m.dense_bytes, json_string(m.dense_checksum));
+  out += "  \"shards\": [\n";
+  for (size_t i = 0; i < m.shards.size(); ++i) {
+    const ShardInfo& info = m.shards[i];
+    std::vector<std::string> slices;
+    for (const auto& s : info.slices) {
+      slices.push_back(fmt::format(
+          "{{\"table\": {}, \"row_begin\": {}, \"row_end\": {}, \"col_begin\": {}, \"col_end\": {}}}", s.table,
+          s.row_begin, s.row_end, s.col_begin, s.col_end));
+    }
+    out += fmt::format(
+        "    {{\"shard\": {}, \"file\": {}, \"file_bytes\": {}, \"embedding_bytes\": {}, \"rows\": {}, "
+        "\"tables\": {}, \"checksum\": {}, \"slices\": [{}]}}{}\n",
+        info.shard, json_string(info.file), info.file_bytes, info.embedding_bytes, rows_of(info), num_tables_of(info),
+        json_string(info.checksum), join(slices, ", "), i + 1 < m.shards.size() ? "," : "");
+  }
+  out += "  ]\n}\n";
+  std::fputs(out.c_str(), stdout);
+}
+
+// Forwards to another source, naming it as the user asked for it.
+class NamedSource final : public ModelSource {
+ public:
+  NamedSource(std::unique_ptr<ModelSource> source, std::string description)
+      : source_(std::move(source)), description_(std::move(description)) {}
+  std::string describe() const override { return description_; }
+  const ModelArch& arch() const override { return source_->arch(); }
+  void read_rows(int table, int64_t row_begin, int64_t rows, int col_begin, int col_end, float* dst) override {
+    source_->read_rows(table, row_begin, rows, col_begin, col_end, dst);
+  }
+  std::vector<float> read_dense(const std::string& name, const std::vector<int64_t>& shape) override {
+    return source_->read_dense(name, shape);
+  }
+
+ private:
+  std::unique_ptr<ModelSource> source_;
+  std::string description_;
+};
+
+// Options shared by synth and import.
+struct WriteArgs {
+  int shards = 0;
+  std::string dtype = "fp32";
+  int64_t row_cap = 0;
+  std::string plan = "auto";
+  int column_splits = 2;
+  std::string max_shard_bytes;
+  bool force = false;
+  bool no_progress = false;
+  bool dry_run = false;
+  std::string out;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--shards", shards, "number of shard files (shard ranks)")->required();
+    cmd->add_option("--dtype", dtype, "row storage: fp32 (fp16, int8, int4 not supported yet)")->capture_default_str();
+    cmd->add_option("--row-cap", row_cap, "keep at most N rows of every table (0: all)")->capture_default_str();
+    cmd->add_option("--plan", plan, "auto, table, row or column")->capture_default_str();
+    cmd->add_option("--column-splits", column_splits, "column blocks per table for --plan column (must divide dim)")
+        ->capture_default_str();
+    cmd->add_option("--max-shard-bytes", max_shard_bytes,
+                    "fail unless every shard fits this size (e.g. 4G = 4 GiB, 4GB = 4e9 bytes)");
+    cmd->add_flag("--force", force, "replace --out if it is an existing model directory");
+    cmd->add_flag("--no-progress", no_progress, "no progress bar");
+    cmd->add_flag("--dry-run", dry_run, "print the plan, write nothing");
+    cmd->add_option("--out", out, "model directory to write")->required();
+  }
+
+  // Everything about the request that can be checked before any work starts.
+  WriteOptions options() const {
+    WriteOptions options;
+    options.plan.dtype = parse_storage_type(dtype);
+    DLRM_CHECK(storage_supported(options.plan.dtype),
+               "--dtype {} is not supported yet (quantized storage comes in a later release); use --dtype fp32",
+               dtype);
+    options.plan.kind = parse_plan_kind(plan);
+    options.plan.shards = shards;
+    DLRM_CHECK(shards >= 1, "--shards must be at least 1, got {}", shards);
+    options.plan.column_splits = column_splits;
+    if (!max_shard_bytes.empty()) options.plan.max_shard_bytes = parse_byte_size(max_shard_bytes, "--max-shard-bytes");
+    DLRM_CHECK(row_cap >= 0, "--row-cap must be >= 0 (0 keeps every row), got {}", row_cap);
+    options.overwrite = force;
+    options.progress = !no_progress;
+    std::error_code ec;
+    if (!dry_run && fs::exists(out, ec)) {
+      DLRM_CHECK(force, "output {} already exists; remove it, choose another --out, or pass --force to replace it",
+                 out);
+      // --force replaces a model directory, never some other directory named by mistake.
+      DLRM_CHECK(fs::is_regular_file(fs::path(out) / kManifestName, ec),
+                 "--force replaces only a model directory, and {} has no {}; remove it yourself if it should go", out,
+                 kManifestName);
+    }
+    return options;
+  }
+};
+
+// Plans and prints what write() would write, touching no file.
+int dry_run(ModelSource& source, const WriteOptions& options, const std::string& out) {
+  Manifest manifest;
+  manifest.producer = "dlrm-shard " DLRM_VERSION " (dry run)";
+  manifest.source = source.describe();
+  manifest.arch = source.arch();
+  manifest.dtype = options.plan.dtype;
+  manifest.plan = to_string(options.plan.kind);
+  manifest.shards = make_plan(manifest.arch, options.plan);
+  for (auto& info : manifest.shards) info.file = fmt::format("shard-{:03d}.bin", info.shard);
+  for (const auto& spec : dense_tensor_specs(manifest.arch)) {
+    uint64_t count = 1;
+    for (int64_t d : spec.shape) count *= static_cast<uint64_t>(d);
+    manifest.dense_bytes += count * sizeof(float);
+  }
+  print_summary(manifest, out);
+  std::printf("\ndry run: nothing written to %s\n", out.c_str());
+  return 0;
+}
+
+int write(ModelSource& source, const WriteOptions& options, const std::string& out, bool plan_only) {
+  if (plan_only) return dry_run(source, options, out);
+  auto start = std::chrono::steady_clock::now();
+  Manifest manifest = write_model(source, options, out);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  uint64_t bytes = manifest.dense_bytes;
+  for (const auto& info : manifest.shards) bytes += info.file_bytes;
+  print_summary(manifest, out);
+  std::printf("\nwrote %s: %d shard files and %s, %s in %.1f s\n", out.c_str(), manifest.num_shards(),
+              manifest.dense_file.c_str(), dlrm::format_bytes(static_cast<double>(bytes)).c_str(), secs);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dlrm::init_logging("dlrm-shard");
+  dlrm::install_interrupt_handler();
+
+  CLI::App app{"dlrm-shard: plan, write, inspect and verify sharded DLRM models"};
+  app.set_version_flag("--version", "dlrm-shard " DLRM_VERSION);
+  app.require_subcommand(1);
+
+  WriteArgs synth_args;
+  std::string preset;
+  uint64_t seed = 1;
+  auto* synth = app.add_subcommand("synth", "write a model with deterministic synthetic weights");
+  synth->add_option("--preset", preset, "architecture: terabyte-40m or small")->required();
+  synth->add_option("--seed", seed, "generator seed")->capture_default_str();
+  synth_args.add_to(synth);
+
+  WriteArgs import_args;
+  std::string from;
+  auto* import = app.add_subcommand("import", "shard a trained model (a directory of .npy files by state_dict key)");
+  import->add_option("--from", from, "checkpoint to import")->required();
+  import_args.add_to(import);
+
+  std::string inspect_dir;
+  bool inspect_json = false;
+  auto* inspect = app.add_subcommand("inspect", "print a model's plan and architecture");
+  inspect->add_option("dir", inspect_dir, "model directory")->required();
+  inspect->add_flag("--json", inspect_json, "machine-readable output");
+
+  std::string verify_dir;
+  bool verify_no_progress = false;
+  auto* verify = app.add_subcommand("verify", "check every file of a model (sizes, headers, checksums)");
+  verify->add_option("dir", verify_dir, "model directory")->required();
+  verify->add_flag("--no-progress", verify_no_progress, "no progress bar");
+
+  try {
+    app.parse(argc, argv);
+    if (*synth) {
+      WriteOptions options = synth_args.options();
+      ModelArch arch = make_preset(preset, synth_args.row_cap);
+      std::string description = fmt::format("synth preset={}{} seed={}", preset,
+                                            synth_args.row_cap > 0 ? fmt::format(" row_cap={}", synth_args.row_cap) : "",
+                                            seed);
+      NamedSource source(make_synth_source(arch, seed), description);
+      return write(source, options, synth_args.out, synth_args.dry_run);
+    }
+    if (*import) {
+      WriteOptions options = import_args.options();
+      auto source = open_import_source(from, import_args.row_cap);
+      return write(*source, options, import_args.out, import_args.dry_run);
+    }
+    if (*inspect) {
+      Manifest manifest = load_manifest(inspect_dir);
+      if (inspect_json) {
+        print_json(manifest, inspect_dir);
+      } else {
+        print_summary(manifest, inspect_dir);
+      }
+      return 0;
+    }
+    if (*verify) {
+      auto start = std::chrono::steady_clock::now();
+      VerifyResult result = verify_model(verify_dir, !verify_no_progress);
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("OK %s: %d files, %s checked in %.1f s (%s/s)\n", verify_dir.c_str(), result.files,
+                  dlrm::format_bytes(static_cast<double>(result.bytes_checked)).c_str(), secs,
+                  dlrm::format_bytes(secs > 0 ? result.bytes_checked / secs : 0.0).c_str());
+      return 0;
+    }
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    return dlrm::report_fatal(e);
+  }
+}
