@@ -1,0 +1,86 @@
+// The mpirun command for a layout, running it, and reading its failures.
+//
+// The command: mpirun --hostfile H --rankfile R [transport --mca settings]
+//   [--mpirun-arg words] then one app context per run of consecutive ranks
+//   with the same thread count:
+//   -np N -x DLRM_SHARD_RANKS=... -x OMP_NUM_THREADS=T PROGRAM ARGS : ...
+// run_mpirun() starts it in its own process group with stdin from /dev/null,
+// forwards SIGINT/SIGTERM/SIGHUP to it once, relays its stderr line by line,
+// and on failure names the rank, its role and its host (MpirunFailures).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dlrm/launcher/layout.h"
+
+namespace dlrm::launcher {
+
+enum class Transport { kAuto, kTcp, kShmTcp };
+// "auto", "tcp", "shm-tcp"; throws naming the choices.
+Transport parse_transport(const std::string& name);
+
+struct CommandOptions {
+  std::string mpirun = "mpirun";
+  std::filesystem::path hostfile;  // as written for mpirun (hostfile_text)
+  std::filesystem::path rankfile;  // rankfile_text
+  Transport transport = Transport::kAuto;
+  std::string tcp_if;                     // CIDR or interface list for btl/oob_tcp_if_include; empty: all
+  std::vector<std::string> mpirun_args;   // extra mpirun words (--mpirun-arg, split on spaces)
+  std::filesystem::path program;          // dlrm-cluster (absolute)
+  std::vector<std::string> program_args;  // its arguments (with --model)
+};
+
+// Splits on spaces and tabs; empty words are dropped.
+std::vector<std::string> split_words(const std::string& text);
+
+// The btl list for a transport: auto = self,vader on one host, self,vader,tcp on more.
+std::string btl_list(Transport transport, int hosts_used);
+
+std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptions& options);
+
+// Variables mpirun itself needs: OMPI_ALLOW_RUN_AS_ROOT(+_CONFIRM)=1 as root.
+std::vector<std::pair<std::string, std::string>> mpirun_environment(bool as_root);
+
+// One line a shell accepts: words quoted where needed, env assignments first.
+std::string shell_command(const std::vector<std::pair<std::string, std::string>>& env,
+                          const std::vector<std::string>& argv);
+
+// Reads mpirun's stderr and turns Open MPI's failure reports into lines that
+// name the rank, its role (shard s / dense d) and its host:
+//   "mpirun noticed that process rank N with PID P on node H exited on signal 9 (Killed)."
+//   "MPI_ABORT was invoked on rank N in communicator ..."
+//   "Process name: [[J,1],N]" + "Exit code: C" (a rank exited non-zero)
+//   "ORTE was unable to reliably start one or more daemons." (naming the hosts
+//   that the rsh agent's messages before it name, e.g. "ssh: Could not
+//   resolve hostname node03") / lost daemons.
+class MpirunFailures {
+ public:
+  explicit MpirunFailures(const Layout& layout) : layout_(layout) {}
+  void feed(const std::string& line);
+  // One line per distinct failure, in the order seen.
+  const std::vector<std::string>& found() const { return found_; }
+
+ private:
+  void add(std::string message);
+  std::string describe_rank(int rank) const;
+  const Layout& layout_;
+  std::vector<std::string> found_;
+  int pending_rank_ = -1;          // "Process name" seen, waiting for "Exit code"
+  std::vector<int> named_hosts_;   // hosts named by lines before a daemon failure (the rsh agent's words)
+  bool daemon_failed_ = false;
+};
+
+struct MpirunResult {
+  int exit_code = 0;         // mpirun's (128 + signal when mpirun itself was killed)
+  int forwarded_signal = 0;  // the last SIGINT/SIGTERM/SIGHUP passed on to mpirun, or 0
+};
+
+// Runs mpirun (argv[0] looked up in PATH) with `env` added to this process's
+// environment; relays its stdout and stderr. Failure explanations go to `failures`.
+MpirunResult run_mpirun(const std::vector<std::string>& argv,
+                        const std::vector<std::pair<std::string, std::string>>& env, MpirunFailures& failures);
+
+}  // namespace dlrm::launcher

@@ -1,0 +1,444 @@
+#include "dlrm/launcher/layout.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <tuple>
+
+#include "dlrm/common/error.h"
+
+namespace dlrm::launcher {
+namespace {
+
+struct NodeState {
+  int host = 0;
+  int numa = 0;
+  int cores = 0;
+  uint64_t capacity = 0;
+  uint64_t used = 0;
+  std::vector<int> shards;  // in placement order
+  int dense = 0;
+  uint64_t free() const { return capacity > used ? capacity - used : 0; }
+  int free_cores() const { return std::max(0, cores - static_cast<int>(shards.size())); }
+};
+
+uint64_t shard_need(uint64_t bytes) { return bytes + kShardRankOverheadBytes; }
+
+std::string plural(int n, const char* word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
+
+std::string node_name(const Hostfile& hostfile, const NodeState& node) {
+  return fmt::format("host {} NUMA node {}", hostfile.hosts[node.host].name, node.numa);
+}
+
+// Places every shard (largest first); returns the shard that did not fit, or -1.
+int place_shards(std::vector<NodeState>& nodes, std::vector<int>& slots_left, const std::vector<int>& order,
+                 const ModelNeeds& model, bool spread) {
+  for (int shard : order) {
+    uint64_t need = shard_need(model.shard_bytes[shard]);
+    int best = -1;
+    auto key = [&](int i) {
+      const auto& n = nodes[i];
+      if (spread) {
+        return std::make_tuple(n.free_cores() > 0 ? 0 : 1, static_cast<int64_t>(n.shards.size()),
+                               -static_cast<int64_t>(n.free()), i);
+      }
+      return std::make_tuple(0, int64_t{0}, -static_cast<int64_t>(n.free()), i);
+    };
+    for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+      if (slots_left[nodes[i].host] <= 0 || nodes[i].free() < need) continue;
+      if (best < 0 || key(i) < key(best)) best = i;
+    }
+    if (best < 0) return shard;
+    nodes[best].shards.push_back(shard);
+    nodes[best].used += need;
+    --slots_left[nodes[best].host];
+  }
+  return -1;
+}
+
+}  // namespace
+
+const char* to_string(RankRole role) { return role == RankRole::kShard ? "shard" : "dense"; }
+
+int Layout::dense_ranks() const {
+  int n = 0;
+  for (const auto& r : ranks) n += r.role == RankRole::kDense ? 1 : 0;
+  return n;
+}
+
+std::vector<int> Layout::ranks_per_host() const {
+  std::vector<int> count(hostfile.hosts.size(), 0);
+  for (const auto& r : ranks) ++count[r.host];
+  return count;
+}
+
+int Layout::hosts_used() const {
+  auto count = ranks_per_host();
+  return static_cast<int>(std::count_if(count.begin(), count.end(), [](int n) { return n > 0; }));
+}
+
+const NodeUse& Layout::node(int host, int numa) const {
+  for (const auto& n : nodes) {
+    if (n.host == host && n.numa == numa) return n;
+  }
+  DLRM_ASSERT(false);
+  return nodes.front();
+}
+
+std::string Layout::shard_ranks_env() const {
+  std::string out;
+  for (size_t s = 0; s < shard_rank.size(); ++s) {
+    if (s > 0) out += ',';
+    out += std::to_string(shard_rank[s]);
+  }
+  return out;
+}
+
+Layout choose_layout(const Hostfile& hostfile, const std::vector<HostTopology>& topologies,
+                     const ModelNeeds& model, const LayoutOptions& options) {
+  DLRM_ASSERT(topologies.size() == hostfile.hosts.size());
+  DLRM_CHECK(options.mem_fraction > 0 && options.mem_fraction <= 1,
+             "--mem-fraction must be in (0, 1], got {}", options.mem_fraction);
+  DLRM_CHECK(options.dense_per_node >= 0, "--dense-per-node must be >= 0, got {}", options.dense_per_node);
+  DLRM_CHECK(options.threads_per_dense >= 0, "--threads-per-dense must be >= 0, got {}", options.threads_per_dense);
+  const int shards = static_cast<int>(model.shard_bytes.size());
+  DLRM_CHECK(shards >= 1, "the model has no shards; re-create it with dlrm-shard");
+  const int hosts = static_cast<int>(hostfile.hosts.size());
+
+  int slots = hostfile.total_slots();
+  DLRM_CHECK(slots >= shards + 1,
+             "too few slots in {}: the model has {} so the job needs at least {} ranks ({} + 1 dense), but its {} "
+             "{} {}; raise slots= or add hosts",
+             hostfile.source, plural(shards, "shard"), shards + 1, plural(shards, "shard rank"),
+             plural(hosts, "host"), hosts == 1 ? "gives" : "give", plural(slots, "slot"));
+
+  Layout layout;
+  layout.hostfile = hostfile;
+  layout.topologies = topologies;
+  layout.mem_fraction = options.mem_fraction;
+
+  std::vector<NodeState> nodes;
+  uint64_t memory = 0, capacity = 0;
+  for (int h = 0; h < hosts; ++h) {
+    DLRM_CHECK(!topologies[h].numa.empty(), "host {} ({} line {}) has no NUMA node with cores in its topology",
+               hostfile.hosts[h].name, hostfile.source, hostfile.hosts[h].line);
+    for (const auto& numa : topologies[h].numa) {
+      NodeState node;
+      node.host = h;
+      node.numa = numa.index;
+      node.cores = static_cast<int>(numa.cores.size());
+      node.capacity = static_cast<uint64_t>(static_cast<double>(numa.memory_bytes) * options.mem_fraction);
+      memory += numa.memory_bytes;
+      capacity += node.capacity;
+      nodes.push_back(node);
+    }
+  }
+
+  // The whole model against the whole memory first: the clearest message.
+  const uint64_t dense_need = model.dense_bytes + kDenseRankOverheadBytes;
+  uint64_t shard_total = 0, need = dense_need;
+  for (uint64_t bytes : model.shard_bytes) {
+    shard_total += bytes;
+    need += shard_need(bytes);
+  }
+  DLRM_CHECK(need <= capacity,
+             "the model does not fit the memory of the hosts given: its {} need {} ({} of rows + {} per shard "
+             "rank) and a dense rank {} more, {} in all; the {} of {} in {} offer {} ({:.0f}% of {}), short by {}. "
+             "Add hosts, use hosts with more memory, or raise --mem-fraction (now {:.2f})",
+             plural(shards, "shard"), format_gib(need - dense_need), format_gib(shard_total),
+             format_gib(kShardRankOverheadBytes), format_gib(dense_need), format_gib(need),
+             plural(static_cast<int>(nodes.size()), "NUMA node"), plural(hosts, "host"), hostfile.source,
+             format_gib(capacity), options.mem_fraction * 100, format_gib(memory), format_gib(need - capacity),
+             options.mem_fraction);
+
+  // 1. Shards, largest first.
+  std::vector<int> order(shards);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return model.shard_bytes[a] > model.shard_bytes[b]; });
+  std::vector<int> slots_left(hosts);
+  auto reset = [&] {
+    for (int h = 0; h < hosts; ++h) slots_left[h] = hostfile.hosts[h].slots;
+    for (auto& node : nodes) {
+      node.shards.clear();
+      node.used = 0;
+    }
+  };
+  reset();
+  if (place_shards(nodes, slots_left, order, model, /*spread=*/true) >= 0) {
+    reset();
+    int failed = place_shards(nodes, slots_left, order, model, /*spread=*/false);
+    if (failed >= 0) {
+      uint64_t largest_free = 0, largest_capacity = 0;
+      const NodeState* where = &nodes.front();
+      for (const auto& node : nodes) {
+        largest_capacity = std::max(largest_capacity, node.capacity);
+        if (slots_left[node.host] > 0 && node.free() >= largest_free) {
+          largest_free = node.free();
+          where = &node;
+        }
+      }
+      uint64_t per_shard = largest_capacity > kShardRankOverheadBytes ? largest_capacity - kShardRankOverheadBytes : 1;
+      uint64_t suggest = std::max<uint64_t>(shards + 1, (shard_total + per_shard - 1) / per_shard * 2);
+      DLRM_FAIL("shard {} ({}) does not fit any NUMA node: once the larger shards are placed, the most memory left "
+                "on a NUMA node with a free slot is {} ({}); a node holds at most {} ({:.0f}% of its memory). "
+                "Re-shard into more, smaller shards (dlrm-shard ... --shards {}), add hosts, or raise --mem-fraction",
+                failed, format_gib(model.shard_bytes[failed]), format_gib(largest_free), node_name(hostfile, *where),
+                format_gib(largest_capacity), options.mem_fraction * 100, suggest);
+    }
+    layout.notes.push_back("shards were placed by free memory (spreading them evenly over NUMA nodes did not fit)");
+  }
+
+  // 2. Dense ranks on the cores left.
+  std::vector<int> want(nodes.size(), 0);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto& node = nodes[i];
+    want[i] = options.dense_per_node > 0 ? options.dense_per_node : (node.free_cores() > 0 ? 1 : 0);
+    int room = static_cast<int>(std::min<uint64_t>(node.free() / dense_need, 1 << 20));
+    if (want[i] > room) {
+      layout.notes.push_back(fmt::format("{}: memory for {} of the {} wanted ({} each)",
+                                         node_name(hostfile, node), plural(room, "dense rank"), want[i],
+                                         format_gib(dense_need)));
+      want[i] = room;
+    }
+  }
+  for (int h = 0; h < hosts; ++h) {
+    std::vector<int> mine;
+    int wanted = 0;
+    for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+      if (nodes[i].host == h) {
+        mine.push_back(i);
+        wanted += want[i];
+      }
+    }
+    std::stable_sort(mine.begin(), mine.end(),
+                     [&](int a, int b) { return nodes[a].free_cores() > nodes[b].free_cores(); });
+    int given = 0;
+    for (bool progress = true; progress && slots_left[h] > 0;) {
+      progress = false;
+      for (int i : mine) {
+        if (nodes[i].dense < want[i] && slots_left[h] > 0) {
+          ++nodes[i].dense;
+          nodes[i].used += dense_need;
+          --slots_left[h];
+          ++given;
+          progress = true;
+        }
+      }
+    }
+    if (given < wanted) {
+      layout.notes.push_back(fmt::format("host {}: its {} leave room for {} of the {} wanted ({} line {})",
+                                         hostfile.hosts[h].name, plural(hostfile.hosts[h].slots, "slot"),
+                                         plural(given, "dense rank"), wanted, hostfile.source,
+                                         hostfile.hosts[h].line));
+    }
+  }
+  int dense_total = 0;
+  for (const auto& node : nodes) dense_total += node.dense;
+  if (dense_total == 0) {
+    int best = -1;
+    auto key = [&](int i) {
+      const auto& n = nodes[i];
+      return std::make_tuple(-n.free_cores(), static_cast<int64_t>(n.shards.size()), -static_cast<int64_t>(n.free()),
+                             i);
+    };
+    for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+      if (slots_left[nodes[i].host] <= 0 || nodes[i].free() < dense_need) continue;
+      if (best < 0 || key(i) < key(best)) best = i;
+    }
+    DLRM_CHECK(best >= 0,
+               "no room for a dense rank: no NUMA node with a free slot has {} left for one (dense weights {} + {} "
+               "working memory) after the shards; add hosts or slots, or raise --mem-fraction",
+               format_gib(dense_need), format_gib(model.dense_bytes), format_gib(kDenseRankOverheadBytes));
+    ++nodes[best].dense;
+    nodes[best].used += dense_need;
+    --slots_left[nodes[best].host];
+  }
+
+  // 3. Cores and threads, node by node.
+  for (const auto& node : nodes) {
+    const auto& numa = topologies[node.host].numa[node.numa];
+    const std::vector<int>& cores = numa.cores;
+    const int c = static_cast<int>(cores.size());
+    const int k = static_cast<int>(node.shards.size());
+    const int d = node.dense;
+    const std::string where = node_name(hostfile, node);
+    if (k + d == 0) continue;
+
+    std::vector<int> shard_ids = node.shards;
+    std::sort(shard_ids.begin(), shard_ids.end());
+    for (int j = 0; j < k; ++j) {
+      RankPlan r;
+      r.host = node.host;
+      r.numa = node.numa;
+      r.role = RankRole::kShard;
+      r.shard = shard_ids[j];
+      r.cores = {cores[j % c]};
+      r.threads = 1;
+      r.memory_bytes = shard_need(model.shard_bytes[r.shard]);
+      layout.ranks.push_back(r);
+    }
+    if (k > c) {
+      layout.notes.push_back(fmt::format("{}: {} share its {} (oversubscribed)", where, plural(k, "shard rank"),
+                                         plural(c, "core")));
+    }
+
+    std::vector<int> free_cores(cores.begin() + std::min(k, c), cores.end());
+    const int f = static_cast<int>(free_cores.size());
+    const int t = options.threads_per_dense;
+    std::vector<std::vector<int>> blocks(d);
+    std::vector<int> threads(d, 1);
+    if (d > 0 && f == 0) {
+      for (int i = 0; i < d; ++i) {
+        blocks[i] = cores;
+        threads[i] = t > 0 ? t : 1;
+      }
+      layout.notes.push_back(fmt::format("{}: no core left for {}; {} the node's {} with the shard ranks "
+                                         "(oversubscribed)",
+                                         where, plural(d, "dense rank"), d == 1 ? "it shares" : "they share",
+                                         plural(c, "core")));
+    } else if (d > 0 && t > 0) {
+      for (int i = 0; i < d; ++i) {
+        for (int j = 0; j < std::min(t, f); ++j) blocks[i].push_back(free_cores[(i * t + j) % f]);
+        std::sort(blocks[i].begin(), blocks[i].end());
+        blocks[i].erase(std::unique(blocks[i].begin(), blocks[i].end()), blocks[i].end());
+        threads[i] = t;
+      }
+      if (d * t > f) {
+        layout.notes.push_back(fmt::format("{}: {} x {} threads need {} cores but {} are free (oversubscribed)", where,
+                                           plural(d, "dense rank"), t, d * t, f));
+      } else if (d * t < f) {
+        layout.notes.push_back(fmt::format("{}: {} stay idle (--threads-per-dense {})", where,
+                                           plural(f - d * t, "core"), t));
+      }
+    } else if (d > 0 && d > f) {
+      for (int i = 0; i < d; ++i) blocks[i] = {free_cores[i % f]};
+      layout.notes.push_back(fmt::format("{}: {} share {} (oversubscribed)", where, plural(d, "dense rank"),
+                                         plural(f, "free core")));
+    } else if (d > 0) {
+      int begin = 0;
+      for (int i = 0; i < d; ++i) {
+        int size = f / d + (i < f % d ? 1 : 0);
+        blocks[i].assign(free_cores.begin() + begin, free_cores.begin() + begin + size);
+        threads[i] = size;
+        begin += size;
+      }
+    }
+    for (int i = 0; i < d; ++i) {
+      RankPlan r;
+      r.host = node.host;
+      r.numa = node.numa;
+      r.role = RankRole::kDense;
+      r.cores = blocks[i];
+      r.threads = threads[i];
+      r.memory_bytes = dense_need;
+      layout.ranks.push_back(r);
+    }
+  }
+  // World ranks: shard s is rank s (dlrm-cluster's default roles, and one
+  // app context for all shard ranks); dense ranks follow, host by host.
+  std::stable_sort(layout.ranks.begin(), layout.ranks.end(), [](const RankPlan& a, const RankPlan& b) {
+    if (a.role != b.role) return a.role == RankRole::kShard;
+    return a.role == RankRole::kShard && a.shard < b.shard;
+  });
+  layout.shard_rank.assign(shards, -1);
+  int dense_index = 0;
+  for (int rank = 0; rank < layout.size(); ++rank) {
+    auto& r = layout.ranks[rank];
+    r.rank = rank;
+    if (r.role == RankRole::kShard) {
+      layout.shard_rank[r.shard] = rank;
+    } else {
+      r.dense = dense_index++;
+    }
+  }
+  for (const auto& node : nodes) {
+    layout.nodes.push_back(NodeUse{node.host, node.numa, node.capacity, node.used});
+  }
+
+  // Oversubscribed: a core bound by two ranks, or more threads than cores.
+  std::map<std::pair<int, int>, int> binders;
+  for (const auto& r : layout.ranks) {
+    for (int core : r.cores) {
+      if (++binders[{r.host, core}] > 1) layout.oversubscribed = true;
+    }
+    if (r.threads > static_cast<int>(r.cores.size())) layout.oversubscribed = true;
+  }
+  return layout;
+}
+
+std::string cores_text(const std::vector<int>& cores) {
+  std::string out;
+  for (size_t i = 0; i < cores.size();) {
+    size_t j = i;
+    while (j + 1 < cores.size() && cores[j + 1] == cores[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += j == i ? std::to_string(cores[i]) : fmt::format("{}-{}", cores[i], cores[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string rankfile_text(const Layout& layout) {
+  std::string out = "# Open MPI rankfile written by dlrm-launch: logical core indices per host\n";
+  for (const auto& r : layout.ranks) {
+    out += fmt::format("rank {}={} slot={}\n", r.rank, layout.hostfile.hosts[r.host].name, cores_text(r.cores));
+  }
+  return out;
+}
+
+std::string layout_table(const Layout& layout) {
+  std::string out;
+  auto per_host = layout.ranks_per_host();
+  for (size_t h = 0; h < layout.hostfile.hosts.size(); ++h) {
+    out += fmt::format("host {}: {} slots, {} ({}){}\n", layout.hostfile.hosts[h].name, layout.hostfile.hosts[h].slots,
+                       layout.topologies[h].summary(), layout.topologies[h].origin,
+                       per_host[h] == 0 ? "; no rank placed here" : "");
+  }
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"host", "numa", "rank", "role", "shard", "cores", "threads", "shard bytes",
+                  fmt::format("node memory (planned / {:.0f}%)", layout.mem_fraction * 100)});
+  // Rows host by host, NUMA node by NUMA node, shards first.
+  std::vector<const RankPlan*> order;
+  for (const auto& r : layout.ranks) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(), [](const RankPlan* a, const RankPlan* b) {
+    return std::make_tuple(a->host, a->numa, a->role == RankRole::kShard ? 0 : 1, a->rank) <
+           std::make_tuple(b->host, b->numa, b->role == RankRole::kShard ? 0 : 1, b->rank);
+  });
+  std::pair<int, int> last{-1, -1};
+  for (const RankPlan* rank : order) {
+    const RankPlan& r = *rank;
+    std::string memory;
+    if (std::make_pair(r.host, r.numa) != last) {
+      const auto& node = layout.node(r.host, r.numa);
+      memory = fmt::format("{} / {}", format_gib(node.used_bytes), format_gib(node.capacity_bytes));
+      last = {r.host, r.numa};
+    }
+    bool shard = r.role == RankRole::kShard;
+    rows.push_back({layout.hostfile.hosts[r.host].name, std::to_string(r.numa), std::to_string(r.rank),
+                    to_string(r.role), shard ? std::to_string(r.shard) : "-", cores_text(r.cores),
+                    std::to_string(r.threads),
+                    shard ? format_gib(r.memory_bytes - kShardRankOverheadBytes) : "-", memory});
+  }
+  std::vector<size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (const auto& row : rows) {
+    std::string line = " ";
+    for (size_t c = 0; c < row.size(); ++c) {
+      bool right = c == 2 || c == 6 || c == 7;
+      line += ' ';
+      line += right ? fmt::format("{:>{}}", row[c], width[c]) : fmt::format("{:<{}}", row[c], width[c]);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  out += fmt::format("{} ranks on {}: {} shard + {} dense; DLRM_SHARD_RANKS={}{}\n", layout.size(),
+                     plural(layout.hosts_used(), "host"), layout.shard_rank.size(), layout.dense_ranks(),
+                     layout.shard_ranks_env(), layout.oversubscribed ? " (oversubscribed: ranks share cores)" : "");
+  for (const auto& note : layout.notes) out += "note: " + note + "\n";
+  return out;
+}
+
+}  // namespace dlrm::launcher

@@ -1,0 +1,345 @@
+#include "dlrm/launcher/mpirun.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "dlrm/common/error.h"
+
+namespace dlrm::launcher {
+
+Transport parse_transport(const std::string& name) {
+  if (name == "auto") return Transport::kAuto;
+  if (name == "tcp") return Transport::kTcp;
+  if (name == "shm-tcp") return Transport::kShmTcp;
+  DLRM_FAIL("unknown --transport '{}'; choose auto, tcp or shm-tcp", name);
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) words.push_back(word);
+  return words;
+}
+
+std::string btl_list(Transport transport, int hosts_used) {
+  switch (transport) {
+    case Transport::kTcp:
+      return "self,tcp";
+    case Transport::kShmTcp:
+      return "self,vader,tcp";
+    case Transport::kAuto:
+      break;
+  }
+  return hosts_used <= 1 ? "self,vader" : "self,vader,tcp";
+}
+
+std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptions& options) {
+  std::vector<std::string> argv = {options.mpirun, "--hostfile", options.hostfile.string(), "--rankfile",
+                                   options.rankfile.string()};
+  auto mca = [&](const std::string& key, const std::string& value) {
+    argv.insert(argv.end(), {"--mca", key, value});
+  };
+  mca("btl", btl_list(options.transport, layout.hosts_used()));
+  if (!options.tcp_if.empty()) {
+    mca("btl_tcp_if_include", options.tcp_if);
+    mca("oob_tcp_if_include", options.tcp_if);
+  }
+  if (layout.oversubscribed) mca("mpi_yield_when_idle", "1");
+  argv.insert(argv.end(), options.mpirun_args.begin(), options.mpirun_args.end());
+
+  // One app context per run of ranks with the same threads and pinning.
+  const std::string shard_ranks = "DLRM_SHARD_RANKS=" + layout.shard_ranks_env();
+  auto pinned = [&](const RankPlan& r) {
+    return !layout.oversubscribed && r.threads <= static_cast<int>(r.cores.size());
+  };
+  for (int begin = 0; begin < layout.size();) {
+    const RankPlan& first = layout.ranks[begin];
+    int end = begin + 1;
+    while (end < layout.size() && layout.ranks[end].threads == first.threads &&
+           pinned(layout.ranks[end]) == pinned(first)) {
+      ++end;
+    }
+    if (begin > 0) argv.push_back(":");
+    argv.insert(argv.end(), {"-np", std::to_string(end - begin), "-x", shard_ranks, "-x",
+                             "OMP_NUM_THREADS=" + std::to_string(first.threads)});
+    if (pinned(first)) argv.insert(argv.end(), {"-x", "OMP_PROC_BIND=close", "-x", "OMP_PLACES=cores"});
+    argv.push_back(options.program.string());
+    argv.insert(argv.end(), options.program_args.begin(), options.program_args.end());
+    begin = end;
+  }
+  return argv;
+}
+
+std::vector<std::pair<std::string, std::string>> mpirun_environment(bool as_root) {
+  if (!as_root) return {};
+  return {{"OMPI_ALLOW_RUN_AS_ROOT", "1"}, {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"}};
+}
+
+namespace {
+
+std::string shell_word(const std::string& word) {
+  bool plain = !word.empty();
+  for (char c : word) {
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./:=,@%+-", c) != nullptr);
+  }
+  if (plain) return word;
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// After `key` in `line`: the whitespace-delimited word, or "".
+std::string word_after(const std::string& line, const std::string& key) {
+  auto at = line.find(key);
+  if (at == std::string::npos) return "";
+  std::istringstream in(line.substr(at + key.size()));
+  std::string word;
+  in >> word;
+  return word;
+}
+
+// Whether `line` holds `host` as a whole word ("10.231.0.1" is not in "10.231.0.11").
+bool names_host(const std::string& line, const std::string& host) {
+  auto is_name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'; };
+  for (size_t at = line.find(host); at != std::string::npos; at = line.find(host, at + 1)) {
+    size_t end = at + host.size();
+    bool before = at == 0 || !is_name_char(line[at - 1]);
+    // A trailing '.' ends a sentence, not a name.
+    bool after = end == line.size() || !is_name_char(line[end]) ||
+                 (line[end] == '.' && (end + 1 == line.size() || !is_name_char(line[end + 1])));
+    if (before && after) return true;
+  }
+  return false;
+}
+
+int to_int(const std::string& text) {
+  char* end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  return end != text.c_str() ? static_cast<int>(value) : -1;
+}
+
+}  // namespace
+
+std::string shell_command(const std::vector<std::pair<std::string, std::string>>& env,
+                          const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& [key, value] : env) out += key + "=" + shell_word(value) + " ";
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (i > 0) out += ' ';
+    out += shell_word(argv[i]);
+  }
+  return out;
+}
+
+std::string MpirunFailures::describe_rank(int rank) const {
+  if (rank < 0 || rank >= layout_.size()) return fmt::format("rank {}", rank);
+  const RankPlan& r = layout_.ranks[rank];
+  std::string role = r.role == RankRole::kShard ? fmt::format("shard {}", r.shard) : fmt::format("dense rank {}", r.dense);
+  return fmt::format("rank {} ({} on host {}, NUMA node {}, cores {})", rank, role,
+                     layout_.hostfile.hosts[r.host].name, r.numa, cores_text(r.cores));
+}
+
+void MpirunFailures::add(std::string message) {
+  for (const auto& seen : found_) {
+    if (seen == message) return;
+  }
+  found_.push_back(std::move(message));
+}
+
+void MpirunFailures::feed(const std::string& line) {
+  if (!daemon_failed_) {
+    for (int h = 0; h < static_cast<int>(layout_.hostfile.hosts.size()); ++h) {
+      if (names_host(line, layout_.hostfile.hosts[h].name) &&
+          std::find(named_hosts_.begin(), named_hosts_.end(), h) == named_hosts_.end()) {
+        named_hosts_.push_back(h);
+      }
+    }
+  }
+  if (line.find("mpirun noticed that process rank") != std::string::npos) {
+    int rank = to_int(word_after(line, "process rank"));
+    std::string node = word_after(line, " on node ");
+    std::string what;
+    if (auto at = line.find(" exited "); at != std::string::npos) what = line.substr(at + 1);
+    while (!what.empty() && (what.back() == '.' || what.back() == ' ')) what.pop_back();
+    add(fmt::format("{} {} (mpirun: node {})", describe_rank(rank), what.empty() ? "failed" : what, node));
+  } else if (line.find("MPI_ABORT was invoked on rank") != std::string::npos) {
+    int rank = to_int(word_after(line, "invoked on rank"));
+    add(fmt::format("{} called MPI_Abort after a fatal error (its message is above)", describe_rank(rank)));
+  } else if (line.find("Process name:") != std::string::npos) {
+    std::string name = word_after(line, "Process name:");  // [[J,1],N]
+    auto comma = name.rfind(',');
+    pending_rank_ = comma == std::string::npos ? -1 : to_int(name.substr(comma + 1));
+  } else if (pending_rank_ >= 0 && line.find("Exit code:") != std::string::npos) {
+    add(fmt::format("{} exited with code {}", describe_rank(pending_rank_), word_after(line, "Exit code:")));
+    pending_rank_ = -1;
+  } else if (line.find("ORTE was unable to reliably start one or more daemons") != std::string::npos ||
+             line.find("An ORTE daemon has unexpectedly failed after launch") != std::string::npos) {
+    daemon_failed_ = true;
+    std::string hosts;
+    auto per_host = layout_.ranks_per_host();
+    for (size_t h = 0; h < per_host.size(); ++h) {
+      bool named = std::find(named_hosts_.begin(), named_hosts_.end(), static_cast<int>(h)) != named_hosts_.end();
+      if (per_host[h] == 0 || (!named_hosts_.empty() && !named)) continue;
+      if (!hosts.empty()) hosts += ", ";
+      hosts += layout_.hostfile.hosts[h].name;
+    }
+    add(fmt::format("mpirun could not start its daemon (orted) on {} {}: check that {} reachable through the rsh "
+                    "agent (ssh, or --mca plm_rsh_agent) without a password, that Open MPI is installed at the same "
+                    "path there, and the agent's own message above",
+                    named_hosts_.empty() ? "one or more of the hosts" : (named_hosts_.size() == 1 ? "host" : "hosts"),
+                    hosts, named_hosts_.size() == 1 ? "it is" : "each is"));
+  } else if (line.find("Remote daemon:") != std::string::npos) {
+    std::string node = word_after(line, " on node ");
+    add(fmt::format("mpirun lost its daemon on host {} (the host or its network went down, or the daemon was "
+                    "killed)",
+                    node.empty() ? "?" : node));
+  }
+}
+
+namespace {
+
+std::atomic<pid_t> g_child{0};
+std::atomic<int> g_pending_signal{0};
+std::atomic<int> g_forwarded_signal{0};
+
+extern "C" void forward_signal(int sig) {
+  pid_t child = g_child.load();
+  if (child > 0) {
+    kill(child, sig);
+    g_forwarded_signal.store(sig);
+  } else {
+    g_pending_signal.store(sig);
+  }
+}
+
+void write_all(int fd, const char* src, size_t bytes) {
+  while (bytes > 0) {
+    ssize_t n = ::write(fd, src, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    src += n;
+    bytes -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+MpirunResult run_mpirun(const std::vector<std::string>& argv,
+                        const std::vector<std::pair<std::string, std::string>>& env, MpirunFailures& failures) {
+  DLRM_ASSERT(!argv.empty());
+  int pipe_fds[2];
+  DLRM_CHECK(pipe2(pipe_fds, O_CLOEXEC) == 0, "cannot create a pipe for mpirun's output: {}", std::strerror(errno));
+
+  struct sigaction action = {};
+  action.sa_handler = forward_signal;
+  sigemptyset(&action.sa_mask);
+  struct sigaction old_int, old_term, old_hup;
+  sigaction(SIGINT, &action, &old_int);
+  sigaction(SIGTERM, &action, &old_term);
+  sigaction(SIGHUP, &action, &old_hup);
+
+  // Everything the child needs is built before fork (no allocation after it).
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    std::string key = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& [k, v] : env) replaced = replaced || k == key;
+    if (!replaced) env_strings.push_back(std::move(entry));
+  }
+  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& entry : env_strings) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  const char* null_path = "/dev/null";
+  pid_t parent = getpid();
+  pid_t child = fork();
+  if (child == 0) {
+    // Own process group: a terminal's Ctrl-C reaches mpirun once, through us.
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(128 + SIGTERM);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    int null_fd = open(null_path, O_RDONLY);
+    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+    dup2(pipe_fds[1], STDERR_FILENO);
+    execvpe(args[0], args.data(), envp.data());
+    const char* prefix = "dlrm-launch: cannot run ";
+    const char* hint = "; pass --mpirun PATH or install openmpi-bin\n";
+    write_all(STDERR_FILENO, prefix, std::strlen(prefix));
+    write_all(STDERR_FILENO, args[0], std::strlen(args[0]));
+    write_all(STDERR_FILENO, hint, std::strlen(hint));
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  DLRM_CHECK(child > 0, "cannot start mpirun: fork failed: {}", std::strerror(errno));
+  g_forwarded_signal.store(0);
+  g_child.store(child);
+  if (int sig = g_pending_signal.exchange(0); sig != 0) {
+    kill(child, sig);
+    g_forwarded_signal.store(sig);
+  }
+
+  fcntl(pipe_fds[0], F_SETFL, fcntl(pipe_fds[0], F_GETFL) | O_NONBLOCK);
+  std::string partial;
+  auto relay = [&](const char* src, size_t bytes) {
+    write_all(STDERR_FILENO, src, bytes);
+    partial.append(src, bytes);
+    for (size_t nl; (nl = partial.find('\n')) != std::string::npos;) {
+      failures.feed(partial.substr(0, nl));
+      partial.erase(0, nl + 1);
+    }
+  };
+  int status = 0;
+  bool exited = false, eof = false;
+  char buffer[8192];
+  while (!eof) {
+    pollfd pfd = {pipe_fds[0], POLLIN, 0};
+    int ready = poll(&pfd, 1, exited ? 0 : 200);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0) {
+      ssize_t n = read(pipe_fds[0], buffer, sizeof(buffer));
+      if (n > 0) {
+        relay(buffer, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) eof = true;
+      if (n < 0 && errno != EAGAIN && errno != EINTR) eof = true;
+    }
+    if (exited) break;  // drained what was there; a stray holder of the pipe does not keep us
+    if (!exited && waitpid(child, &status, WNOHANG) == child) exited = true;
+  }
+  if (!exited) {
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  close(pipe_fds[0]);
+  if (!partial.empty()) failures.feed(partial);
+  g_child.store(0);
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  MpirunResult result;
+  result.forwarded_signal = g_forwarded_signal.exchange(0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+  return result;
+}
+
+}  // namespace dlrm::launcher

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# dlrm-launch --dry-run on the example hostfiles with the full terabyte-40m
+# model (manifest only), plus the refusals that need no MPI.
+#   dry_run.sh BIN PLAN_MANIFEST HOSTFILES WORK
+set -euo pipefail
+BIN=$1 PLAN=$2 HOSTFILES=$3 WORK=$4
+rm -rf "$WORK" && mkdir -p "$WORK"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect() {  # expect FILE TEXT...: every TEXT is in FILE
+  local file=$1; shift
+  for text in "$@"; do grep -q -F -- "$text" "$file" || { cat "$file"; fail "'$text' missing from the output above"; }; done
+}
+
+"$PLAN" --preset terabyte-40m --shards 4 --out "$WORK/tb4" >/dev/null
+"$PLAN" --preset small --shards 2 --out "$WORK/small2" >/dev/null
+launch() { "$BIN/dlrm-launch" --model "$WORK/tb4" --run-dir "$WORK/run" "$@"; }
+
+echo "== two sockets, one host"
+launch --hostfile "$HOSTFILES/two-socket.hostfile" --dry-run \
+  --topology node01='numa=2 cores_per_numa=16 mem_per_numa=192G' -- --data /data/test.bin > "$WORK/two-socket.out"
+cat "$WORK/two-socket.out"
+expect "$WORK/two-socket.out" "2 sockets, 2 NUMA nodes x 16 cores, 192.0 GiB each (--topology)" \
+  "6 ranks on 1 host: 4 shard + 2 dense; DLRM_SHARD_RANKS=0,1,2,3" "2-15       14" "18-31      14" \
+  "rank 4=node01 slot=2-15" "-np 4 -x DLRM_SHARD_RANKS=0,1,2,3 -x OMP_NUM_THREADS=1" \
+  "-np 2 -x DLRM_SHARD_RANKS=0,1,2,3 -x OMP_NUM_THREADS=14" "--model $WORK/tb4 --data /data/test.bin"
+cmp -s <(sed -n '/^rankfile/,/^$/p' "$WORK/two-socket.out" | sed '1d;$d') "$WORK/run/rankfile" ||
+  fail "the printed rankfile differs from $WORK/run/rankfile"
+
+echo "== two different hosts, topology file, TCP network"
+launch --hostfile "$HOSTFILES/two-hosts.hostfile" --topology-file "$HOSTFILES/two-hosts.topology" \
+  --tcp-if 192.168.10.0/24 --dry-run -- --data /data/test.bin > "$WORK/two-hosts.out"
+cat "$WORK/two-hosts.out"
+expect "$WORK/two-hosts.out" "ranks on 2 hosts" "--mca btl self,vader,tcp" "--mca btl_tcp_if_include 192.168.10.0/24" \
+  "--mca oob_tcp_if_include 192.168.10.0/24" "(topology file $HOSTFILES/two-hosts.topology)"
+
+echo "== namespace test hosts, no topology given"
+"$BIN/dlrm-launch" --model "$WORK/small2" --run-dir "$WORK/run-netns" --hostfile "$HOSTFILES/netns.hostfile" --dry-run \
+  --mpirun-arg "--mca routed direct" -- --data x > "$WORK/netns.out"
+cat "$WORK/netns.out"
+expect "$WORK/netns.out" "no topology given: assumed same as this machine" "--mca routed direct" \
+  "ranks on 3 hosts: 2 shard + 3 dense"
+
+echo "== refusals (exit code 2, a message that names the problem)"
+refuse() {  # refuse NAME TEXT -- ARGS: dlrm-launch ARGS exits 2 and says TEXT
+  local name=$1 text=$2; shift 3
+  set +e
+  "$BIN/dlrm-launch" "$@" > "$WORK/$name.out" 2>&1
+  local code=$?
+  set -e
+  [ $code -eq 2 ] || { cat "$WORK/$name.out"; fail "$name: exit code $code, expected 2"; }
+  expect "$WORK/$name.out" "$text"
+  echo "ok $name: $(grep -o 'error\] .*' "$WORK/$name.out" | head -1 | cut -c1-150)"
+}
+printf 'node01 slots=4\nnode02 slots=0\n' > "$WORK/zero.hostfile"
+refuse zero_slots "$WORK/zero.hostfile:2: host node02 has slots=0" -- --hostfile "$WORK/zero.hostfile" --model "$WORK/tb4" --dry-run
+printf 'node01 slots=4\nnode01 slots=4\n' > "$WORK/dup.hostfile"
+refuse duplicate "$WORK/dup.hostfile:2: host node01 is listed twice (also on line 1)" -- --hostfile "$WORK/dup.hostfile" --model "$WORK/tb4" --dry-run
+printf 'node01 slots=2\n' > "$WORK/few.hostfile"
+refuse too_few_slots "too few slots in $WORK/few.hostfile" -- --hostfile "$WORK/few.hostfile" --model "$WORK/tb4" --dry-run \
+  --topology node01='numa=2 cores_per_numa=16 mem_per_numa=192G'
+refuse too_big "short by" -- --hostfile "$HOSTFILES/two-socket.hostfile" --model "$WORK/tb4" --dry-run \
+  --topology node01='numa=2 cores_per_numa=16 mem_per_numa=32G'
+refuse unknown_topology_host "--topology names host node09 which is not in" -- --hostfile "$HOSTFILES/two-socket.hostfile" \
+  --model "$WORK/tb4" --dry-run --topology node09='numa=1 cores_per_numa=1 mem_per_numa=1G'
+refuse model_twice "give the model once" -- --hostfile "$HOSTFILES/two-socket.hostfile" --model "$WORK/tb4" --dry-run \
+  --topology node01='numa=2 cores_per_numa=16 mem_per_numa=192G' -- --model "$WORK/tb4"
+refuse no_model "manifest.json is missing" -- --hostfile "$HOSTFILES/two-socket.hostfile" --model "$WORK" --dry-run
+echo "dry runs ok"

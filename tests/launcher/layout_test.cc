@@ -1,0 +1,341 @@
+// Layout choice: shards on NUMA nodes that hold them, dense ranks on the
+// cores left, slots respected, clear errors when the model cannot run.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "dlrm/common/error.h"
+#include "dlrm/launcher/layout.h"
+
+namespace dlrm::launcher {
+namespace {
+
+constexpr uint64_t kGiB = 1ull << 30;
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const dlrm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+struct Cluster {
+  Hostfile hostfile;
+  std::vector<HostTopology> topologies;
+};
+
+// hosts: {"name slots=N", "numa=.. cores_per_numa=.. mem_per_numa=.."}
+Cluster cluster(const std::vector<std::pair<std::string, std::string>>& hosts) {
+  Cluster c;
+  std::string text;
+  for (const auto& [line, spec] : hosts) {
+    text += line + "\n";
+    c.topologies.push_back(parse_topology_spec(spec, "test"));
+  }
+  c.hostfile = parse_hostfile(text, "test.hostfile");
+  return c;
+}
+
+ModelNeeds model(std::vector<uint64_t> shard_bytes, uint64_t dense_bytes = 10 << 20) {
+  return ModelNeeds{std::move(shard_bytes), dense_bytes};
+}
+
+// Invariants every layout keeps, whatever the input.
+void check_sane(const Layout& layout, const Cluster& c, const ModelNeeds& needs) {
+  ASSERT_EQ(layout.shard_rank.size(), needs.shard_bytes.size());
+  std::set<int> shard_ranks(layout.shard_rank.begin(), layout.shard_rank.end());
+  EXPECT_EQ(shard_ranks.size(), needs.shard_bytes.size()) << "each shard on its own rank";
+  EXPECT_GE(layout.dense_ranks(), 1);
+  auto per_host = layout.ranks_per_host();
+  for (size_t h = 0; h < per_host.size(); ++h) {
+    EXPECT_LE(per_host[h], c.hostfile.hosts[h].slots) << "host " << h << " over its slots";
+  }
+  std::map<std::pair<int, int>, uint64_t> used;
+  std::map<std::pair<int, int>, int> binders;
+  for (int rank = 0; rank < layout.size(); ++rank) {
+    const RankPlan& r = layout.ranks[rank];
+    EXPECT_EQ(r.rank, rank);
+    const auto& node = c.topologies[r.host].numa[r.numa];
+    ASSERT_FALSE(r.cores.empty());
+    for (int core : r.cores) {
+      EXPECT_TRUE(std::find(node.cores.begin(), node.cores.end(), core) != node.cores.end())
+          << "rank " << rank << " binds to core " << core << " outside its NUMA node";
+      ++binders[{r.host, core}];
+    }
+    EXPECT_GE(r.threads, 1);
+    if (r.role == RankRole::kShard) {
+      EXPECT_EQ(r.cores.size(), 1u) << "a shard rank gets one core";
+      EXPECT_EQ(layout.shard_rank[r.shard], rank);
+      EXPECT_EQ(r.threads, 1);
+    }
+    used[{r.host, r.numa}] += r.memory_bytes;
+  }
+  for (const auto& [key, bytes] : used) {
+    const auto& node = c.topologies[key.first].numa[key.second];
+    EXPECT_LE(bytes, static_cast<uint64_t>(node.memory_bytes * layout.mem_fraction))
+        << "host " << key.first << " NUMA node " << key.second << " over its memory";
+    EXPECT_EQ(layout.node(key.first, key.second).used_bytes, bytes);
+  }
+  bool shared = false;
+  for (const auto& [key, n] : binders) shared = shared || n > 1;
+  for (const auto& r : layout.ranks) shared = shared || r.threads > static_cast<int>(r.cores.size());
+  EXPECT_EQ(layout.oversubscribed, shared);
+}
+
+TEST(Layout, TwoSocketsOneHostTerabyte) {
+  Cluster c = cluster({{"node01 slots=32", "numa=2 cores_per_numa=16 mem_per_numa=192G"}});
+  // terabyte-40m in fp32 over 4 shards: about 24 GB each.
+  ModelNeeds needs = model({24034227072, 24034227072, 24034227072, 24034227072});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  ASSERT_EQ(layout.size(), 6);
+  // Shard s is rank s; shards 0 and 2 on NUMA node 0 (cores 0, 1), 1 and 3 on
+  // node 1 (cores 16, 17); a dense rank on each node's other 14 cores.
+  EXPECT_EQ(layout.shard_ranks_env(), "0,1,2,3");
+  const auto& r = layout.ranks;
+  EXPECT_EQ(r[0].role, RankRole::kShard);
+  EXPECT_EQ(r[0].cores, std::vector<int>{0});
+  EXPECT_EQ(r[1].numa, 1);
+  EXPECT_EQ(r[1].cores, std::vector<int>{16});
+  EXPECT_EQ(r[2].cores, std::vector<int>{1});
+  EXPECT_EQ(r[3].cores, std::vector<int>{17});
+  EXPECT_EQ(r[4].role, RankRole::kDense);
+  EXPECT_EQ(r[4].numa, 0);
+  EXPECT_EQ(cores_text(r[4].cores), "2-15");
+  EXPECT_EQ(r[4].threads, 14);
+  EXPECT_EQ(cores_text(r[5].cores), "18-31");
+  EXPECT_EQ(r[5].threads, 14);
+  EXPECT_FALSE(layout.oversubscribed);
+  EXPECT_TRUE(layout.notes.empty());
+  EXPECT_EQ(rankfile_text(layout),
+            "# Open MPI rankfile written by dlrm-launch: logical core indices per host\n"
+            "rank 0=node01 slot=0\n"
+            "rank 1=node01 slot=16\n"
+            "rank 2=node01 slot=1\n"
+            "rank 3=node01 slot=17\n"
+            "rank 4=node01 slot=2-15\n"
+            "rank 5=node01 slot=18-31\n");
+  // The table lists NUMA node 0's ranks, then node 1's.
+  std::string table = layout_table(layout);
+  EXPECT_LT(table.find("node01 0       2 shard 2"), table.find("node01 1       1 shard 1")) << table;
+}
+
+TEST(Layout, UnevenHostsKeepShardsWhereTheyFit) {
+  Cluster c = cluster({{"big slots=16", "numa=2 cores_per_numa=8 mem_per_numa=64G"},
+                       {"small slots=4", "numa=1 cores_per_numa=4 mem_per_numa=16G"}});
+  ModelNeeds needs = model({20 * kGiB, 20 * kGiB, 20 * kGiB});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  for (int s = 0; s < 3; ++s) EXPECT_EQ(layout.ranks[layout.shard_rank[s]].host, 0) << "20 GiB fits only on big";
+  // A dense rank on every NUMA node, the small host's one with all 4 cores.
+  EXPECT_EQ(layout.dense_ranks(), 3);
+  const RankPlan& last = layout.ranks.back();
+  EXPECT_EQ(last.host, 1);
+  EXPECT_EQ(last.role, RankRole::kDense);
+  EXPECT_EQ(last.threads, 4);
+}
+
+TEST(Layout, UnevenHostsSpreadShardsThatFitEverywhere) {
+  Cluster c = cluster({{"a slots=8", "numa=1 cores_per_numa=8 mem_per_numa=64G"},
+                       {"b slots=8", "numa=1 cores_per_numa=8 mem_per_numa=32G"}});
+  ModelNeeds needs = model({10 * kGiB, 10 * kGiB, 10 * kGiB, 10 * kGiB});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  EXPECT_EQ(layout.ranks_per_host(), (std::vector<int>{3, 3})) << "two shards + one dense rank per host";
+}
+
+TEST(Layout, MoreShardsThanNumaNodes) {
+  Cluster c = cluster({{"h slots=16", "numa=2 cores_per_numa=4 mem_per_numa=8G"}});
+  ModelNeeds needs = model(std::vector<uint64_t>(6, 100 << 20));
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  EXPECT_EQ(layout.size(), 8);
+  EXPECT_EQ(rankfile_text(layout),
+            "# Open MPI rankfile written by dlrm-launch: logical core indices per host\n"
+            "rank 0=h slot=0\nrank 1=h slot=4\nrank 2=h slot=1\nrank 3=h slot=5\n"
+            "rank 4=h slot=2\nrank 5=h slot=6\nrank 6=h slot=3\nrank 7=h slot=7\n");
+  EXPECT_EQ(layout.ranks[6].role, RankRole::kDense);
+  EXPECT_EQ(layout.ranks[7].role, RankRole::kDense);
+  EXPECT_FALSE(layout.oversubscribed);
+}
+
+TEST(Layout, MoreShardsThanCoresOversubscribe) {
+  Cluster c = cluster({{"h slots=8", "numa=1 cores_per_numa=2 mem_per_numa=8G"}});
+  ModelNeeds needs = model(std::vector<uint64_t>(3, 1 << 20));
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  EXPECT_TRUE(layout.oversubscribed);
+  EXPECT_EQ(layout.ranks[2].cores, std::vector<int>{0}) << "the third shard wraps to core 0";
+  ASSERT_FALSE(layout.notes.empty());
+  EXPECT_NE(layout.notes[0].find("3 shard ranks share its 2 cores"), std::string::npos) << layout.notes[0];
+}
+
+TEST(Layout, TwoCoreMachineSharesCoresAndSaysSo) {
+  Cluster c = cluster({{"localhost slots=4", "numa=1 cores_per_numa=2 mem_per_numa=4G"}});
+  ModelNeeds needs = model({1 << 20, 1 << 20});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  ASSERT_EQ(layout.size(), 3);
+  EXPECT_EQ(cores_text(layout.ranks[2].cores), "0-1");
+  EXPECT_EQ(layout.ranks[2].threads, 1);
+  EXPECT_TRUE(layout.oversubscribed);
+  std::string table = layout_table(layout);
+  EXPECT_NE(table.find("oversubscribed"), std::string::npos) << table;
+  EXPECT_NE(table.find("no core left for 1 dense rank"), std::string::npos) << table;
+}
+
+TEST(Layout, DensePerNodeAndThreadsPerDense) {
+  Cluster c = cluster({{"h slots=16", "numa=1 cores_per_numa=16 mem_per_numa=64G"}});
+  ModelNeeds needs = model({1 * kGiB, 1 * kGiB});
+  LayoutOptions options;
+  options.dense_per_node = 2;
+  options.threads_per_dense = 4;
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, options);
+  check_sane(layout, c, needs);
+  ASSERT_EQ(layout.size(), 4);
+  EXPECT_EQ(cores_text(layout.ranks[2].cores), "2-5");
+  EXPECT_EQ(cores_text(layout.ranks[3].cores), "6-9");
+  EXPECT_EQ(layout.ranks[3].threads, 4);
+  ASSERT_EQ(layout.notes.size(), 1u);
+  EXPECT_NE(layout.notes[0].find("6 cores stay idle"), std::string::npos) << layout.notes[0];
+}
+
+TEST(Layout, DensePerNodeSplitsFreeCores) {
+  Cluster c = cluster({{"h slots=16", "numa=1 cores_per_numa=16 mem_per_numa=64G"}});
+  ModelNeeds needs = model({1 * kGiB, 1 * kGiB});
+  LayoutOptions options;
+  options.dense_per_node = 3;
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, options);
+  check_sane(layout, c, needs);
+  EXPECT_EQ(cores_text(layout.ranks[2].cores), "2-6");
+  EXPECT_EQ(cores_text(layout.ranks[3].cores), "7-11");
+  EXPECT_EQ(cores_text(layout.ranks[4].cores), "12-15");
+  EXPECT_EQ(layout.ranks[4].threads, 4);
+  EXPECT_FALSE(layout.oversubscribed);
+}
+
+TEST(Layout, ThreadsPerDenseBeyondCoresOversubscribes) {
+  Cluster c = cluster({{"h slots=4", "numa=1 cores_per_numa=4 mem_per_numa=8G"}});
+  ModelNeeds needs = model({1 << 20});
+  LayoutOptions options;
+  options.threads_per_dense = 8;
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, options);
+  check_sane(layout, c, needs);
+  EXPECT_EQ(cores_text(layout.ranks[1].cores), "1-3");
+  EXPECT_EQ(layout.ranks[1].threads, 8);
+  EXPECT_TRUE(layout.oversubscribed);
+}
+
+TEST(Layout, SlotsLimitDenseRanks) {
+  Cluster c = cluster({{"h slots=3", "numa=2 cores_per_numa=8 mem_per_numa=16G"}});
+  ModelNeeds needs = model({1 * kGiB, 1 * kGiB});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  EXPECT_EQ(layout.size(), 3);
+  EXPECT_EQ(layout.dense_ranks(), 1);
+  ASSERT_EQ(layout.notes.size(), 1u);
+  EXPECT_NE(layout.notes[0].find("room for 1 dense rank of the 2 wanted"), std::string::npos) << layout.notes[0];
+}
+
+TEST(Layout, TooFewSlots) {
+  Cluster c = cluster({{"a slots=1", "numa=1 cores_per_numa=8 mem_per_numa=16G"},
+                       {"b slots=1", "numa=1 cores_per_numa=8 mem_per_numa=16G"}});
+  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, model({1 << 20, 1 << 20}), {}); });
+  EXPECT_NE(e.find("too few slots in test.hostfile"), std::string::npos) << e;
+  EXPECT_NE(e.find("at least 3 ranks"), std::string::npos) << e;
+  EXPECT_NE(e.find("give 2 slots"), std::string::npos) << e;
+}
+
+TEST(Layout, ModelTooBigNamesTheShortfall) {
+  Cluster c = cluster({{"a slots=8", "numa=2 cores_per_numa=4 mem_per_numa=16G"}});
+  // terabyte-40m (about 89.5 GiB) on 32 GiB: short by more than 60 GiB.
+  ModelNeeds needs = model(std::vector<uint64_t>(4, 24034227072));
+  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, needs, {}); });
+  EXPECT_NE(e.find("does not fit the memory of the hosts given"), std::string::npos) << e;
+  EXPECT_NE(e.find("short by 61.2 GiB"), std::string::npos) << e;  // 90.0 GiB needed - 28.8 GiB
+  EXPECT_NE(e.find("28.8 GiB (90% of 32.0 GiB)"), std::string::npos) << e;
+  EXPECT_NE(e.find("--mem-fraction"), std::string::npos) << e;
+}
+
+TEST(Layout, ShardLargerThanAnyNumaNode) {
+  // 40 GiB in total fits 2 x 28.8 GiB, but one 40 GiB shard fits no node.
+  Cluster c = cluster({{"a slots=8", "numa=2 cores_per_numa=4 mem_per_numa=32G"}});
+  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, model({40 * kGiB}), {}); });
+  EXPECT_NE(e.find("shard 0 (40.0 GiB) does not fit any NUMA node"), std::string::npos) << e;
+  EXPECT_NE(e.find("--shards"), std::string::npos) << e;
+}
+
+TEST(Layout, MemFractionAndOptionsChecked) {
+  Cluster c = cluster({{"a slots=8", "numa=1 cores_per_numa=4 mem_per_numa=32G"}});
+  LayoutOptions options;
+  options.mem_fraction = 1.5;
+  EXPECT_NE(error_of([&] { choose_layout(c.hostfile, c.topologies, model({1}), options); }).find("--mem-fraction"),
+            std::string::npos);
+  options = {};
+  options.dense_per_node = -1;
+  EXPECT_NE(error_of([&] { choose_layout(c.hostfile, c.topologies, model({1}), options); }).find("--dense-per-node"),
+            std::string::npos);
+}
+
+TEST(Layout, NoMemoryLeftForDenseRank) {
+  // The shard takes host a's only slot; host b has a slot but too little memory for a dense rank.
+  Cluster c = cluster({{"a slots=1", "numa=1 cores_per_numa=2 mem_per_numa=4G"},
+                       {"b slots=2", "numa=1 cores_per_numa=2 mem_per_numa=256M"}});
+  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, model({800 << 20}), {}); });
+  EXPECT_NE(e.find("no room for a dense rank"), std::string::npos) << e;
+}
+
+TEST(Layout, HostWithoutRanksIsLeftOutOfTheHostfile) {
+  Cluster c = cluster({{"a slots=8", "numa=1 cores_per_numa=8 mem_per_numa=16G"},
+                       {"b slots=8", "numa=1 cores_per_numa=8 mem_per_numa=16G"}});
+  LayoutOptions options;
+  options.dense_per_node = 1;
+  Layout layout = choose_layout(c.hostfile, c.topologies, model({1 << 20}), options);
+  EXPECT_EQ(layout.hosts_used(), 2);
+  std::string table = layout_table(layout);
+  EXPECT_NE(table.find("3 ranks on 2 hosts: 1 shard + 2 dense; DLRM_SHARD_RANKS=0"), std::string::npos) << table;
+}
+
+// Random clusters and models: either a clear error or a sane layout.
+TEST(Layout, RandomConfigurationsAreSane) {
+  const unsigned seed = 20240601;
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  int laid_out = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    std::vector<std::pair<std::string, std::string>> hosts;
+    int n_hosts = 1 + rng() % 4;
+    for (int h = 0; h < n_hosts; ++h) {
+      hosts.push_back({fmt::format("h{} slots={}", h, 1 + rng() % 12),
+                       fmt::format("numa={} cores_per_numa={} mem_per_numa={}G", 1 + rng() % 4, 1 + rng() % 8,
+                                   1 + rng() % 64)});
+    }
+    Cluster c = cluster(hosts);
+    std::vector<uint64_t> shards(1 + rng() % 10);
+    for (auto& s : shards) s = (rng() % 16384 + 1) << 20;  // up to 16 GiB
+    LayoutOptions options;
+    options.dense_per_node = rng() % 3;
+    options.threads_per_dense = rng() % 4;
+    ModelNeeds needs = model(shards);
+    try {
+      Layout layout = choose_layout(c.hostfile, c.topologies, needs, options);
+      check_sane(layout, c, needs);
+      ++laid_out;
+    } catch (const dlrm::Error& e) {
+      std::string what = e.what();
+      EXPECT_TRUE(what.find("too few slots") != std::string::npos || what.find("does not fit") != std::string::npos ||
+                  what.find("no room for a dense rank") != std::string::npos)
+          << what;
+    }
+    if (HasFailure()) break;
+  }
+  EXPECT_GT(laid_out, 100) << "most random configurations should fit";
+}
+
+}  // namespace
+}  // namespace dlrm::launcher

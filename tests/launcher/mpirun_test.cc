@@ -1,0 +1,212 @@
+// The mpirun command, shell quoting, reading Open MPI's failure reports, and
+// running a (stand-in) mpirun: exit codes and signal forwarding.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "dlrm/common/error.h"
+#include "dlrm/launcher/mpirun.h"
+
+namespace dlrm::launcher {
+namespace {
+
+Layout two_host_layout() {
+  Hostfile hf = parse_hostfile("10.231.0.11 slots=2\n10.231.0.12 slots=2\n", "netns.hostfile");
+  std::vector<HostTopology> topo(2, parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t"));
+  return choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, {});
+}
+
+CommandOptions command_options() {
+  CommandOptions o;
+  o.hostfile = "/run/hostfile";
+  o.rankfile = "/run/rankfile";
+  o.program = "/bin/dlrm-cluster";
+  o.program_args = {"--model", "/m", "--data", "/d.bin"};
+  return o;
+}
+
+int index_of(const std::vector<std::string>& argv, const std::string& word, int from = 0) {
+  for (int i = from; i < static_cast<int>(argv.size()); ++i) {
+    if (argv[i] == word) return i;
+  }
+  return -1;
+}
+
+TEST(Mpirun, CommandHasRankfileTransportAndOneContextPerThreadCount) {
+  Layout layout = two_host_layout();  // shards 0, 1 on hosts .11, .12 (core 0), dense ranks on core 1
+  CommandOptions o = command_options();
+  o.tcp_if = "10.231.0.0/24";
+  o.mpirun_args = split_words("--mca plm_rsh_agent /x/agent  --mca routed direct");
+  auto argv = mpirun_command(layout, o);
+  std::string line = shell_command({}, argv);
+  EXPECT_EQ(line,
+            "mpirun --hostfile /run/hostfile --rankfile /run/rankfile --mca btl self,vader,tcp "
+            "--mca btl_tcp_if_include 10.231.0.0/24 --mca oob_tcp_if_include 10.231.0.0/24 "
+            "--mca plm_rsh_agent /x/agent --mca routed direct "
+            "-np 4 -x DLRM_SHARD_RANKS=0,1 -x OMP_NUM_THREADS=1 -x OMP_PROC_BIND=close -x OMP_PLACES=cores "
+            "/bin/dlrm-cluster --model /m --data /d.bin");
+}
+
+TEST(Mpirun, ContextsSplitWhereThreadsChange) {
+  Hostfile hf = parse_hostfile("node01 slots=32\n", "h");
+  std::vector<HostTopology> topo{parse_topology_spec("numa=2 cores_per_numa=16 mem_per_numa=192G", "t")};
+  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 30, 1 << 30, 1 << 30, 1 << 30}, 1 << 20}, {});
+  auto argv = mpirun_command(layout, command_options());
+  // shard ranks 0-3 (1 thread), dense ranks 4-5 (14 threads): two contexts.
+  int contexts = 1;
+  for (const auto& a : argv) contexts += a == ":" ? 1 : 0;
+  EXPECT_EQ(contexts, 2);
+  int first = index_of(argv, "-np");
+  EXPECT_EQ(argv[first + 1], "4");
+  int dense = index_of(argv, "OMP_NUM_THREADS=14");
+  ASSERT_GT(dense, 0);
+  EXPECT_EQ(argv[dense - 4], "2") << "-np 2 for the dense ranks";
+  EXPECT_EQ(index_of(argv, "DLRM_SHARD_RANKS=0,1,2,3"), first + 3) << "every context gets the shard placement";
+  EXPECT_EQ(index_of(argv, "DLRM_SHARD_RANKS=0,1,2,3", first + 4), dense - 2);
+  EXPECT_EQ(index_of(argv, "btl") + 1, index_of(argv, "self,vader")) << "one host: shared memory only";
+}
+
+TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
+  Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
+  std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
+  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, {});
+  ASSERT_TRUE(layout.oversubscribed);
+  auto argv = mpirun_command(layout, command_options());
+  EXPECT_GE(index_of(argv, "mpi_yield_when_idle"), 0);
+  EXPECT_LT(index_of(argv, "OMP_PROC_BIND=close"), 0);
+}
+
+TEST(Mpirun, Transports) {
+  EXPECT_EQ(btl_list(parse_transport("auto"), 1), "self,vader");
+  EXPECT_EQ(btl_list(parse_transport("auto"), 3), "self,vader,tcp");
+  EXPECT_EQ(btl_list(parse_transport("tcp"), 1), "self,tcp");
+  EXPECT_EQ(btl_list(parse_transport("shm-tcp"), 2), "self,vader,tcp");
+  try {
+    parse_transport("ib");
+    FAIL() << "ib accepted";
+  } catch (const dlrm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("auto, tcp or shm-tcp"), std::string::npos);
+  }
+}
+
+TEST(Mpirun, RootEnvironment) {
+  EXPECT_TRUE(mpirun_environment(false).empty());
+  auto env = mpirun_environment(true);
+  ASSERT_EQ(env.size(), 2u);
+  EXPECT_EQ(env[0].first, "OMPI_ALLOW_RUN_AS_ROOT");
+  EXPECT_EQ(env[1].first, "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM");
+}
+
+TEST(Mpirun, ShellQuoting) {
+  EXPECT_EQ(shell_command({{"A", "1"}}, {"mpirun", "a b", "it's", "", "x=y,z:1/2"}),
+            "A=1 mpirun 'a b' 'it'\\''s' '' x=y,z:1/2");
+  EXPECT_EQ(split_words("  --mca  btl \t self,tcp "), (std::vector<std::string>{"--mca", "btl", "self,tcp"}));
+}
+
+TEST(Mpirun, FailureKilledRankNamesRoleAndHost) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  failures.feed("--------------------------------------------------------------------------");
+  failures.feed("mpirun noticed that process rank 1 with PID 4242 on node 10.231.0.12 exited on signal 9 (Killed).");
+  ASSERT_EQ(failures.found().size(), 1u);
+  EXPECT_EQ(failures.found()[0],
+            "rank 1 (shard 1 on host 10.231.0.12, NUMA node 0, cores 0) exited on signal 9 (Killed) "
+            "(mpirun: node 10.231.0.12)");
+}
+
+TEST(Mpirun, FailureNonZeroExitAndAbort) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  failures.feed("  Process name: [[10821,1],3]");
+  failures.feed("  Exit code:    3");
+  failures.feed("MPI_ABORT was invoked on rank 2 in communicator MPI_COMM_WORLD");
+  failures.feed("MPI_ABORT was invoked on rank 2 in communicator MPI_COMM_WORLD");  // reported once
+  ASSERT_EQ(failures.found().size(), 2u);
+  EXPECT_EQ(failures.found()[0], "rank 3 (dense rank 1 on host 10.231.0.12, NUMA node 0, cores 1) exited with code 3");
+  EXPECT_NE(failures.found()[1].find("rank 2 (dense rank 0 on host 10.231.0.11, NUMA node 0, cores 1) called MPI_Abort"),
+            std::string::npos)
+      << failures.found()[1];
+}
+
+TEST(Mpirun, FailureDaemonsNamesTheHostTheAgentNamed) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  failures.feed("ssh: Could not resolve hostname 10.231.0.12: Name or service not known");
+  failures.feed("ORTE was unable to reliably start one or more daemons.");
+  failures.feed("  target node:  10.231.0.11");
+  ASSERT_EQ(failures.found().size(), 1u);
+  EXPECT_NE(failures.found()[0].find("on host 10.231.0.12:"), std::string::npos) << failures.found()[0];
+  EXPECT_EQ(failures.found()[0].find("10.231.0.11"), std::string::npos) << failures.found()[0];
+}
+
+TEST(Mpirun, FailureDaemonsWithoutAgentMessageListsAllHosts) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  failures.feed("10.231.0.1 is not a host of this job");  // a prefix of a host name does not count
+  failures.feed("ORTE was unable to reliably start one or more daemons.");
+  ASSERT_EQ(failures.found().size(), 1u);
+  EXPECT_NE(failures.found()[0].find("one or more of the hosts 10.231.0.11, 10.231.0.12"), std::string::npos)
+      << failures.found()[0];
+}
+
+TEST(Mpirun, FailureLostDaemon) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  failures.feed("  Remote daemon: [[5,0],2] on node 10.231.0.12");
+  ASSERT_EQ(failures.found().size(), 1u);
+  EXPECT_NE(failures.found()[0].find("lost its daemon on host 10.231.0.12"), std::string::npos);
+}
+
+TEST(Mpirun, RunReturnsExitCodeAndReadsStderr) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  MpirunResult result = run_mpirun({"/bin/sh", "-c",
+                                    "echo 'mpirun noticed that process rank 0 with PID 1 on node 10.231.0.11 exited "
+                                    "on signal 9 (Killed).' >&2; exit 137"},
+                                   {}, failures);
+  EXPECT_EQ(result.exit_code, 137);
+  EXPECT_EQ(result.forwarded_signal, 0);
+  ASSERT_EQ(failures.found().size(), 1u);
+  EXPECT_NE(failures.found()[0].find("rank 0 (shard 0 on host 10.231.0.11"), std::string::npos);
+}
+
+TEST(Mpirun, RunPassesEnvironmentAndStdinIsEmpty) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  EXPECT_EQ(run_mpirun({"/bin/sh", "-c", "test \"$DLRM_TEST_VALUE\" = 7 && ! read line"}, {{"DLRM_TEST_VALUE", "7"}},
+                       failures)
+                .exit_code,
+            0);
+}
+
+TEST(Mpirun, RunMissingProgram) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  EXPECT_EQ(run_mpirun({"/nonexistent/mpirun"}, {}, failures).exit_code, 127);
+}
+
+TEST(Mpirun, RunForwardsSigtermOnce) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  // The stand-in counts TERMs and exits 40 + count once the first arrives.
+  std::thread sender([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    kill(getpid(), SIGTERM);
+  });
+  auto start = std::chrono::steady_clock::now();
+  MpirunResult result =
+      run_mpirun({"/bin/sh", "-c", "n=0; trap 'n=$((n+1))' TERM; while [ $n -eq 0 ]; do sleep 0.05; done; "
+                                   "sleep 0.2; exit $((40 + n))"},
+                 {}, failures);
+  sender.join();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(result.exit_code, 41) << "exactly one TERM reached the child";
+  EXPECT_EQ(result.forwarded_signal, SIGTERM);
+  EXPECT_LT(seconds, 5.0);
+}
+
+}  // namespace
+}  // namespace dlrm::launcher

@@ -1,0 +1,30 @@
+# dlrm-launch: unit tests (hostfiles, topology, layout, mpirun command and
+# failure reports) and dry runs of the example hostfiles.
+if(NOT TARGET dlrm_launcher)
+  return()
+endif()
+
+set(DLRM_LAUNCHER_TEST_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/hostfile_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/topology_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/layout_test.cc
+  ${CMAKE_CURRENT_LIST_DIR}/mpirun_test.cc)
+add_executable(test_launcher ${DLRM_LAUNCHER_TEST_SOURCES})
+target_link_libraries(test_launcher PRIVATE dlrm_launcher GTest::gtest GTest::gtest_main)
+# gtest_add_tests (tests found in the sources at configure time) rather than
+# gtest_discover_tests: it returns the names, so they can carry two labels.
+gtest_add_tests(TARGET test_launcher SOURCES ${DLRM_LAUNCHER_TEST_SOURCES} TEST_PREFIX "launcher."
+  TEST_LIST DLRM_LAUNCHER_TESTS)
+set_tests_properties(${DLRM_LAUNCHER_TESTS} PROPERTIES LABELS "unit;launcher" TIMEOUT 120)
+
+# A model directory with only manifest.json (planned, no shard files): enough
+# for dlrm-launch --dry-run on the full terabyte-40m model.
+add_executable(dlrm-plan-manifest ${CMAKE_CURRENT_LIST_DIR}/plan_manifest.cc)
+target_link_libraries(dlrm-plan-manifest PRIVATE dlrm_shard CLI11::CLI11)
+
+if(TARGET dlrm-launch)
+  add_test(NAME launcher.dry_run
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dry_run.sh $<TARGET_FILE_DIR:dlrm-launch>
+            $<TARGET_FILE:dlrm-plan-manifest> ${CMAKE_SOURCE_DIR}/hostfiles ${CMAKE_CURRENT_BINARY_DIR}/launcher_dry_run)
+  set_tests_properties(launcher.dry_run PROPERTIES LABELS launcher TIMEOUT 120)
+endif()

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# One multi-host case on "hosts" made of network namespaces (netns.sh).
+#   run.sh CASE BIN WORK HOSTFILES
+# CASE: hosts2 | hosts3       dlrm-launch across 2 / 3 hosts; predictions must
+#                             match the single-host run within 1e-5
+#       unknown_host          a hostfile address no host has
+#       host_down             a host whose namespace does not exist (rsh agent fails)
+#       zero_slots | too_few_slots | model_too_big   refused before mpirun (exit 2)
+#       rank_killed           kill -9 shard 1's rank mid-run
+# Every case must end within 30 s of the fault, name the host (and the rank),
+# and leave no process in the namespaces; the EXIT trap deletes the
+# namespaces (and fails the test if it cannot). Exit 77 = skipped (no netns).
+set -uo pipefail
+CASE=$1 BIN=$2 WORK=$3 HOSTFILES=$4
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/netns.sh"
+netns_probe
+
+DIR="$WORK/$CASE"
+rm -rf "$DIR" && mkdir -p "$DIR"
+OUT="$DIR/launch.out"
+LAUNCH_PID=""
+
+fail() { echo "FAIL ($CASE): $*" >&2; exit 1; }
+expect() {  # expect TEXT...: every TEXT is in the launcher's output
+  for text in "$@"; do
+    grep -q -F -- "$text" "$OUT" || fail "'$text' missing from the launcher's output ($OUT)"
+  done
+}
+on_exit() {
+  # Interrupted while the launcher runs: TERM it (it forwards to mpirun) and
+  # give the job 10 s to stop; netns_cluster_down then kills what is left.
+  if [ -n "$LAUNCH_PID" ] && kill -0 "$LAUNCH_PID" 2>/dev/null; then
+    kill -TERM "$LAUNCH_PID" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$LAUNCH_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  # Nothing of ours may outlive the test, inside the namespaces or not.
+  local stray
+  stray=$(pgrep -f -- "--model $WORK/model" || true)
+  if [ -n "$stray" ]; then
+    echo "FAIL ($CASE): stray processes: $(ps -o pid=,args= -p $(echo $stray | tr ' ' ,))" >&2
+    kill -9 $stray 2>/dev/null
+    return 1
+  fi
+  return 0
+}
+
+# hostfile N: the first N test hosts of hostfiles/netns.hostfile.
+hostfile() { grep -v '^\s*#' "$HOSTFILES/netns.hostfile" | grep -v '^\s*$' | head -n "$1"; }
+
+# launch HOSTFILE [dlrm-launch options] -- [dlrm-cluster options]: runs in the head
+# namespace in the background; LAUNCH_PID, output in $OUT.
+launch() {
+  local hostfile=$1; shift
+  # ip netns exec execs timeout, which runs dlrm-launch: LAUNCH_PID is timeout,
+  # and a TERM to it reaches dlrm-launch.
+  ip netns exec "$NETNS_PREFIX-hd" timeout -s TERM 90 "$BIN/dlrm-launch" --hostfile "$hostfile" --model "$WORK/model" \
+    --tcp-if "$NETNS_SUBNET" --mpirun-arg "$(netns_mpirun_args "$DIR")" "$@" > "$OUT" 2>&1 &
+  LAUNCH_PID=$!
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# finish: waits for the launcher; sets CODE and MS_TAKEN (since the call); shows its output.
+finish() {
+  local start=$(now_ms)
+  wait "$LAUNCH_PID"
+  CODE=$?
+  LAUNCH_PID=""
+  MS_TAKEN=$(( $(now_ms) - start ))
+  sed 's/^/  | /' "$OUT"
+  echo "launcher exit code $CODE, $MS_TAKEN ms after the wait began"
+}
+
+# No process may be left in the namespaces once the launcher is gone.
+check_no_processes() {
+  local i left
+  for _ in $(seq 50); do
+    left=""
+    for ns in "${NETNS_NAMES[@]}"; do left+="$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"; done
+    [ -z "${left// /}" ] && { echo "no process left in the namespaces"; return 0; }
+    sleep 0.2
+  done
+  fail "processes left in the namespaces: $(ps -o pid=,args= -p $(echo $left | tr ' ' ,))"
+}
+
+refused() {  # the launcher refused before mpirun: exit 2 and the given message
+  finish
+  [ "$CODE" -eq 2 ] || fail "exit code $CODE, expected 2 (refused)"
+  expect "$@"
+  check_no_processes
+}
+
+hosts_run() {
+  local n=$1
+  hostfile "$n" > "$DIR/hostfile"
+  launch "$DIR/hostfile" -- --data "$WORK/data.bin" --batch 128 --out "$DIR/pred.npy" --report "$DIR/report.json"
+  finish
+  [ "$CODE" -eq 0 ] || fail "the $n-host run failed (exit code $CODE)"
+  check_no_processes
+  /usr/bin/python3 - "$WORK/single-host.npy" "$DIR/pred.npy" "$DIR/report.json" "$DIR/hostfile" <<'PY' || exit 1
+import json, sys
+import numpy as np
+single, multi = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert single.shape == multi.shape, f"shapes differ: {single.shape} vs {multi.shape}"
+diff = float(np.max(np.abs(single.astype(np.float64) - multi)))
+# Same kernels and summation order per sample on every rank: differences come
+# only from OpenMP thread counts in the MLPs; 1e-5 bounds fp32 rounding there.
+print(f"max |multi-host - single-host| = {diff:.3g} over {single.size} predictions")
+assert diff <= 1e-5, f"predictions differ by {diff} > 1e-5"
+report = json.load(open(sys.argv[3]))
+hosts = [line.split()[0] for line in open(sys.argv[4]) if line.strip()]
+seen = {r["host"] for r in report["ranks"]}
+print("ranks:", [(r["rank"], r["role"], r["host"], r["threads"]) for r in report["ranks"]])
+assert seen == set(hosts), f"ranks ran on {sorted(seen)}, expected every host of {hosts}"
+shards = {r["host"] for r in report["ranks"] if r["role"] == "shard"}
+assert len(shards) == 2, f"the 2 shards should be on 2 hosts, got {sorted(shards)}"
+PY
+}
+
+echo "== multihost $CASE"
+netns_cluster_up "dlrm-mh$$" 3 "$DIR" || fail "could not build the namespace hosts"
+case "$CASE" in
+  hosts2) hosts_run 2 ;;
+  hosts3) hosts_run 3 ;;
+  unknown_host)
+    printf '10.231.0.11 slots=2\n10.231.0.99 slots=2\n' > "$DIR/hostfile"
+    launch "$DIR/hostfile" -- --data "$WORK/data.bin"
+    finish
+    [ "$CODE" -ne 0 ] || fail "the launcher succeeded with an unknown host"
+    expect "unknown host 10.231.0.99" "dlrm-launch: the job failed" \
+      "mpirun could not start its daemon (orted) on host 10.231.0.99:"
+    check_no_processes
+    ;;
+  host_down)
+    printf '10.231.0.11 slots=2\n10.231.0.19 slots=2\n' > "$DIR/hostfile"
+    launch "$DIR/hostfile" -- --data "$WORK/data.bin"
+    finish
+    [ "$CODE" -ne 0 ] || fail "the launcher succeeded with a host that is down"
+    expect "cannot reach host 10.231.0.19" "mpirun could not start its daemon (orted) on host 10.231.0.19:"
+    check_no_processes
+    ;;
+  zero_slots)
+    printf '10.231.0.11 slots=2\n10.231.0.12 slots=0\n' > "$DIR/hostfile"
+    launch "$DIR/hostfile" -- --data "$WORK/data.bin"
+    refused "$DIR/hostfile:2: host 10.231.0.12 has slots=0"
+    ;;
+  too_few_slots)
+    printf '10.231.0.11 slots=1\n10.231.0.12 slots=1\n' > "$DIR/hostfile"
+    launch "$DIR/hostfile" -- --data "$WORK/data.bin"
+    refused "too few slots in $DIR/hostfile" "needs at least 3 ranks" "give 2 slots"
+    ;;
+  model_too_big)
+    hostfile 2 > "$DIR/hostfile"
+    launch "$DIR/hostfile" --topology '*=numa=1 cores_per_numa=2 mem_per_numa=160M' -- --data "$WORK/data.bin"
+    refused "the model does not fit the memory of the hosts given" "short by" "--mem-fraction"
+    ;;
+  rank_killed)
+    hostfile 3 > "$DIR/hostfile"
+    launch "$DIR/hostfile" -- --data "$WORK/long.bin" --batch 64 --out "$DIR/pred.npy"
+    # Shard 1 is world rank 1 on the second host; wait until it serves batches.
+    victim=""
+    for _ in $(seq 150); do
+      for pid in $(netns_host_pids 2); do
+        if grep -q dlrm-cluster "/proc/$pid/cmdline" 2>/dev/null &&
+           tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
+          victim=$pid
+        fi
+      done
+      [ -n "$victim" ] && grep -q "dense ranks, batch" "$OUT" && break
+      kill -0 "$LAUNCH_PID" 2>/dev/null || break
+      sleep 0.2
+    done
+    [ -n "$victim" ] || { finish; fail "shard 1's rank never appeared on host 10.231.0.12"; }
+    sleep 1.5
+    kill -0 "$LAUNCH_PID" 2>/dev/null || { finish; fail "the run ended before the kill; make it longer"; }
+    echo "killing shard 1 (world rank 1, PID $victim) on host 10.231.0.12"
+    kill -9 "$victim"
+    finish
+    [ "$CODE" -ne 0 ] || fail "the job succeeded although a rank was killed"
+    [ "$MS_TAKEN" -le 30000 ] || fail "the job took $MS_TAKEN ms (> 30 s) to end after the kill"
+    expect "dlrm-launch: the job failed" "rank 1 (shard 1 on host 10.231.0.12" "exited on signal 9"
+    [ ! -e "$DIR/pred.npy" ] || fail "a killed run left predictions behind"
+    check_no_processes
+    ;;
+  *) fail "unknown case $CASE" ;;
+esac
+echo "ok: multihost $CASE"

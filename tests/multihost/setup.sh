@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Multi-host fixture: a small model over 2 shards, data, a longer data file
+# (for the killed-rank test) and the single-host predictions every
+# multi-host run must match (mpirun -n 4 dlrm-cluster, default placement).
+#   setup.sh BIN WORK
+set -euo pipefail
+BIN=$1 WORK=$2
+SEED=7 DATA_SEED=11 SAMPLES=2000
+echo "setup: model seed $SEED, data seed $DATA_SEED, $SAMPLES samples, in $WORK"
+rm -rf "$WORK" && mkdir -p "$WORK"
+"$BIN/dlrm-shard" synth --preset small --shards 2 --seed "$SEED" --no-progress --out "$WORK/model" >/dev/null
+"$BIN/dlrm-data" synth --model "$WORK/model" --samples "$SAMPLES" --seed "$DATA_SEED" --out "$WORK/data.bin" 2>/dev/null
+# The binary layout has no header: 40 copies make an 80000-sample file.
+for _ in $(seq 40); do cat "$WORK/data.bin"; done > "$WORK/long.bin"
+"${MPIEXEC:-mpirun}" -n 4 "$BIN/dlrm-cluster" --model "$WORK/model" --data "$WORK/data.bin" --batch 128 \
+  --out "$WORK/single-host.npy" --quiet
+ls -la "$WORK"
