@@ -11,10 +11,10 @@
 
 #include <chrono>
 #include <cstdio>
-#include <regex>
 #include <set>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/units.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/progress.h"
 #include "dlrm/shard/model.h"
@@ -27,26 +27,6 @@ namespace fs = std::filesystem;
 using namespace dlrm::shard;
 
 namespace {
-
-// "4G", "512M", "1.5GiB", "4GB", "1000000". K, M, G, T (and KiB ...) are powers
-// of 1024; KB, MB, GB, TB powers of 1000.
-uint64_t parse_byte_size(const std::string& text, const char* option) {
-  static const std::regex kSize(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(([kmgt])(i?b)?|b)?\s*$)", std::regex::icase);
-  std::smatch m;
-  DLRM_CHECK(std::regex_match(text, m, kSize),
-             "{} '{}' is not a size; give bytes or a number with K, M, G, T (powers of 1024) or KB, MB, GB, TB "
-             "(powers of 1000), e.g. 4G",
-             option, text);
-  double value = std::stod(m[1].str());
-  if (m[3].matched) {
-    int power = std::string("kmgt").find(static_cast<char>(std::tolower(m[3].str()[0]))) + 1;
-    std::string tail = m[4].matched ? m[4].str() : "";
-    double base = (tail.size() == 1) ? 1000.0 : 1024.0;  // "B" alone: decimal; "" or "iB": binary
-    for (int i = 0; i < power; ++i) value *= base;
-  }
-  DLRM_CHECK(value >= 1 && value < 1.8e19, "{} '{}' must be between 1 byte and 16 EB", option, text);
-  return static_cast<uint64_t>(value);
-}
 
 std::string group_digits(uint64_t n) {
   std::string digits = std::to_string(n), out;
@@ -241,7 +221,7 @@ struct WriteArgs {
     options.plan.shards = shards;
     DLRM_CHECK(shards >= 1, "--shards must be at least 1, got {}", shards);
     options.plan.column_splits = column_splits;
-    if (!max_shard_bytes.empty()) options.plan.max_shard_bytes = parse_byte_size(max_shard_bytes, "--max-shard-bytes");
+    if (!max_shard_bytes.empty()) options.plan.max_shard_bytes = dlrm::parse_byte_size(max_shard_bytes, "--max-shard-bytes");
     DLRM_CHECK(row_cap >= 0, "--row-cap must be >= 0 (0 keeps every row), got {}", row_cap);
     options.overwrite = force;
     options.progress = !no_progress;

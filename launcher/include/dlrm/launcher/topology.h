@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/common/units.h"
+
 namespace dlrm::launcher {
 
 struct NumaNode {
@@ -53,8 +55,6 @@ HostTopology detect_local_topology();
 // (short or full) or an address of one of its interfaces.
 bool is_local_host(const std::string& host);
 
-// "64G" (GiB), "64GB" (1e9), "1.5T", "4096"; throws naming `what`.
-uint64_t parse_byte_size(const std::string& text, const std::string& what);
 // Binary units with one decimal: "192.0 GiB", "512.0 MiB", "100 B".
 std::string format_gib(uint64_t bytes);
 

@@ -7,8 +7,9 @@
 // embedding_gather (one index per bag, the common case):
 //   for b in [0, n): dst[b*dst_stride + c] = row(indices[b])[c]
 // Both return the number of indices outside [0, num_rows); those contribute
-// nothing. The _ref twins are plain scalar loops, summing in index order; the
-// fast versions sum in the same order, so fp32 results are bit-identical.
+// nothing (gather writes a zero row for them). The _ref twins are plain scalar
+// loops, summing in index order; the fast versions sum in the same order, so
+// fp32 results are bit-identical.
 #pragma once
 
 #include <cstdint>

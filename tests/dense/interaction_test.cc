@@ -1,0 +1,135 @@
+// interaction_dot against interaction_dot_ref and a hand-computed example.
+//
+// Tolerance (derived, per pair): a dot product of length dim summed in fp32 in
+// any order (partial sums per lane, a reduction tree, FMA or not) is within
+// gamma_dim * A of the exact value, A = sum_d |T_i[d] T_j[d]| and
+// gamma_n = n u / (1 - n u), u = 2^-24. Reference and fast version both are,
+// so |fast - ref| <= 2 gamma_dim * A, with A computed in double from the inputs.
+// The x columns are copies and must match exactly; columns past width() must
+// keep their sentinel.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "dlrm/common/error.h"
+#include "dlrm/dense/interaction.h"
+
+namespace dlrm::dense {
+namespace {
+
+constexpr double kUnitRoundoff = 1.0 / (1 << 24);
+constexpr float kSentinel = -12345.5f;
+
+double gamma_n(int64_t n) { return n * kUnitRoundoff / (1.0 - n * kUnitRoundoff); }
+
+TEST(Interaction, HandComputedOrder) {
+  // T rows: r0 = x = (1, 2), r1 = (3, 4), r2 = (5, 6), r3 = (7, 8); all products exact.
+  const float x[2] = {1, 2};
+  const float emb[6] = {3, 4, 5, 6, 7, 8};
+  // Strict: (1,0)=11 (2,0)=17 (2,1)=39 (3,0)=23 (3,1)=53 (3,2)=83.
+  const std::vector<float> strict = {1, 2, 11, 17, 39, 23, 53, 83};
+  // Self: (0,0)=5 (1,0)=11 (1,1)=25 (2,0)=17 (2,1)=39 (2,2)=61 (3,0)=23 (3,1)=53 (3,2)=83 (3,3)=113.
+  const std::vector<float> self = {1, 2, 5, 11, 25, 17, 39, 61, 23, 53, 83, 113};
+  for (bool with_self : {false, true}) {
+    InteractionShape shape{3, 2, with_self};
+    const std::vector<float>& want = with_self ? self : strict;
+    ASSERT_EQ(shape.width(), static_cast<int>(want.size()));
+    for (auto* kernel : {&interaction_dot, &interaction_dot_ref}) {
+      std::vector<float> dst(want.size() + 3, kSentinel);
+      kernel(shape, x, emb, 1, dst.data(), static_cast<int64_t>(dst.size()));
+      for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(dst[k], want[k]) << "self " << with_self << " column " << k;
+      for (size_t k = want.size(); k < dst.size(); ++k) EXPECT_EQ(dst[k], kSentinel);
+    }
+  }
+}
+
+struct InteractionCase {
+  int tables;
+  int dim;
+  bool self;
+  int batch;
+  int pad;  // dst_stride - width
+};
+
+class InteractionVsRef : public ::testing::TestWithParam<InteractionCase> {};
+
+TEST_P(InteractionVsRef, WithinDerivedBound) {
+  const InteractionCase c = GetParam();
+  const InteractionShape shape{c.tables, c.dim, c.self};
+  const uint32_t seed = 4000 + c.tables * 7 + c.dim + (c.self ? 1 : 0);
+  std::printf("tables %d dim %d self %d batch %d seed %u\n", c.tables, c.dim, c.self, c.batch, seed);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(c.batch) * c.dim);
+  std::vector<float> emb(static_cast<size_t>(c.batch) * c.tables * c.dim);
+  for (float& v : x) v = dist(rng);
+  for (float& v : emb) v = dist(rng);
+  const int64_t stride = shape.width() + c.pad;
+  std::vector<float> fast(static_cast<size_t>(c.batch) * stride, kSentinel);
+  std::vector<float> ref(fast.size(), kSentinel);
+  interaction_dot(shape, x.data(), emb.data(), c.batch, fast.data(), stride);
+  interaction_dot_ref(shape, x.data(), emb.data(), c.batch, ref.data(), stride);
+
+  const double g = gamma_n(c.dim);
+  int failures = 0;
+  for (int b = 0; b < c.batch && failures < 10; ++b) {
+    const float* f = fast.data() + b * stride;
+    const float* r = ref.data() + b * stride;
+    const float* xb = x.data() + static_cast<size_t>(b) * c.dim;
+    const float* eb = emb.data() + static_cast<size_t>(b) * c.tables * c.dim;
+    auto row = [&](int k) { return k == 0 ? xb : eb + static_cast<size_t>(k - 1) * c.dim; };
+    for (int d = 0; d < c.dim; ++d) ASSERT_EQ(f[d], xb[d]) << "sample " << b;
+    int col = c.dim;
+    for (int i = 0; i < shape.features(); ++i) {
+      for (int j = 0; j < (c.self ? i + 1 : i); ++j, ++col) {
+        double abs_sum = 0.0;
+        for (int d = 0; d < c.dim; ++d) abs_sum += std::abs(static_cast<double>(row(i)[d]) * row(j)[d]);
+        double diff = std::abs(static_cast<double>(f[col]) - r[col]);
+        if (!(diff <= 2 * g * abs_sum)) {
+          ADD_FAILURE() << "sample " << b << " pair (" << i << "," << j << "): fast " << f[col] << " ref " << r[col]
+                        << " bound " << 2 * g * abs_sum;
+          ++failures;
+        }
+      }
+    }
+    ASSERT_EQ(col, shape.width());
+    for (int64_t k = shape.width(); k < stride; ++k) {
+      ASSERT_EQ(f[k], kSentinel) << "padding written, sample " << b;
+      ASSERT_EQ(r[k], kSentinel) << "padding written by ref, sample " << b;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, InteractionVsRef,
+    ::testing::Values(InteractionCase{26, 128, false, 67, 1},   // DLRM terabyte: 479 -> stride 480
+                      InteractionCase{26, 128, true, 33, 0},    // with self terms
+                      InteractionCase{26, 128, false, 300, 33},  // enough work for the OpenMP path; pad to 512
+                      InteractionCase{3, 16, false, 20, 5},     // F = 4: one 4 x 4 block
+                      InteractionCase{3, 16, true, 20, 0},
+                      InteractionCase{26, 16, false, 40, 7},    // the "small" preset
+                      InteractionCase{5, 20, false, 9, 2},      // masked dim tail, F = 6
+                      InteractionCase{8, 7, true, 9, 3},        // dim < 16, F = 9
+                      InteractionCase{1, 33, false, 5, 0},      // a single pair
+                      InteractionCase{0, 16, true, 3, 2}),      // only (0,0)
+    [](const ::testing::TestParamInfo<InteractionCase>& info) {
+      const InteractionCase& c = info.param;
+      return "tables" + std::to_string(c.tables) + "_dim" + std::to_string(c.dim) + (c.self ? "_self" : "") +
+             "_batch" + std::to_string(c.batch);
+    });
+
+TEST(Interaction, RejectsShortStride) {
+  InteractionShape shape{26, 128, false};
+  std::vector<float> x(128), emb(26 * 128), dst(479);
+  EXPECT_THROW(interaction_dot(shape, x.data(), emb.data(), 1, dst.data(), 478), Error);
+  EXPECT_THROW(interaction_dot_ref(shape, x.data(), emb.data(), 1, dst.data(), 478), Error);
+  EXPECT_NO_THROW(interaction_dot(shape, x.data(), emb.data(), 1, dst.data(), 479));
+  EXPECT_NO_THROW(interaction_dot(shape, x.data(), emb.data(), 0, dst.data(), 479));
+}
+
+}  // namespace
+}  // namespace dlrm::dense
