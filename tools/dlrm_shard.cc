@@ -14,6 +14,7 @@
 #include <set>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/staged_output.h"
 #include "dlrm/common/units.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/progress.h"
@@ -193,6 +194,7 @@ struct WriteArgs {
   bool force = false;
   bool no_progress = false;
   bool dry_run = false;
+  bool plan_only = false;
   std::string out;
 
   void add_to(CLI::App* cmd) {
@@ -207,6 +209,9 @@ struct WriteArgs {
     cmd->add_flag("--force", force, "replace --out if it is an existing model directory");
     cmd->add_flag("--no-progress", no_progress, "no progress bar");
     cmd->add_flag("--dry-run", dry_run, "print the plan, write nothing");
+    cmd->add_flag("--plan-only", plan_only,
+                  "write only manifest.json (no shard files): enough for dlrm-launch --dry-run of a model too big "
+                  "to write here");
     cmd->add_option("--out", out, "model directory to write")->required();
   }
 
@@ -238,10 +243,10 @@ struct WriteArgs {
   }
 };
 
-// Plans and prints what write() would write, touching no file.
-int dry_run(ModelSource& source, const WriteOptions& options, const std::string& out) {
+// The manifest write() would produce, without file sizes and checksums.
+Manifest planned_manifest(ModelSource& source, const WriteOptions& options, const char* producer_note) {
   Manifest manifest;
-  manifest.producer = "dlrm-shard " DLRM_VERSION " (dry run)";
+  manifest.producer = std::string("dlrm-shard " DLRM_VERSION " (") + producer_note + ")";
   manifest.source = source.describe();
   manifest.arch = source.arch();
   manifest.dtype = options.plan.dtype;
@@ -253,13 +258,33 @@ int dry_run(ModelSource& source, const WriteOptions& options, const std::string&
     for (int64_t d : spec.shape) count *= static_cast<uint64_t>(d);
     manifest.dense_bytes += count * sizeof(float);
   }
+  return manifest;
+}
+
+// Plans and prints what write() would write, touching no file.
+int dry_run(ModelSource& source, const WriteOptions& options, const std::string& out) {
+  Manifest manifest = planned_manifest(source, options, "dry run");
   print_summary(manifest, out);
   std::printf("\ndry run: nothing written to %s\n", out.c_str());
   return 0;
 }
 
-int write(ModelSource& source, const WriteOptions& options, const std::string& out, bool plan_only) {
-  if (plan_only) return dry_run(source, options, out);
+// Writes the plan alone: a model directory dlrm-launch can lay out, that
+// dlrm-cluster and dlrm-shard verify refuse (its shard files are missing).
+int write_plan_only(ModelSource& source, const WriteOptions& options, const std::string& out) {
+  Manifest manifest = planned_manifest(source, options, "plan only: no shard files");
+  dlrm::StagedDir dir(out, options.overwrite);
+  save_manifest(manifest, dir.staging_path());
+  dir.commit();
+  print_summary(manifest, out);
+  std::printf("\nplan only: wrote %s/%s, no shard files\n", out.c_str(), kManifestName);
+  return 0;
+}
+
+int write(ModelSource& source, const WriteOptions& options, const WriteArgs& args) {
+  const std::string& out = args.out;
+  if (args.dry_run) return dry_run(source, options, out);
+  if (args.plan_only) return write_plan_only(source, options, out);
   auto start = std::chrono::steady_clock::now();
   Manifest manifest = write_model(source, options, out);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -316,12 +341,12 @@ int main(int argc, char** argv) {
                                             synth_args.row_cap > 0 ? fmt::format(" row_cap={}", synth_args.row_cap) : "",
                                             seed);
       NamedSource source(make_synth_source(arch, seed), description);
-      return write(source, options, synth_args.out, synth_args.dry_run);
+      return write(source, options, synth_args);
     }
     if (*import) {
       WriteOptions options = import_args.options();
       auto source = open_import_source(from, import_args.row_cap);
-      return write(*source, options, import_args.out, import_args.dry_run);
+      return write(*source, options, import_args);
     }
     if (*inspect) {
       Manifest manifest = load_manifest(inspect_dir);

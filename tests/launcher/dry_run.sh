@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # dlrm-launch --dry-run on the example hostfiles with the full terabyte-40m
 # model (manifest only), plus the refusals that need no MPI.
-#   dry_run.sh BIN PLAN_MANIFEST HOSTFILES WORK
+#   dry_run.sh BIN DLRM_SHARD HOSTFILES WORK
 set -euo pipefail
-BIN=$1 PLAN=$2 HOSTFILES=$3 WORK=$4
+BIN=$1 SHARD_TOOL=$2 HOSTFILES=$3 WORK=$4
 rm -rf "$WORK" && mkdir -p "$WORK"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 expect() {  # expect FILE TEXT...: every TEXT is in FILE
@@ -11,8 +11,8 @@ expect() {  # expect FILE TEXT...: every TEXT is in FILE
   for text in "$@"; do grep -q -F -- "$text" "$file" || { cat "$file"; fail "'$text' missing from the output above"; }; done
 }
 
-"$PLAN" --preset terabyte-40m --shards 4 --out "$WORK/tb4" >/dev/null
-"$PLAN" --preset small --shards 2 --out "$WORK/small2" >/dev/null
+"$SHARD_TOOL" synth --plan-only --preset terabyte-40m --shards 4 --out "$WORK/tb4" >/dev/null
+"$SHARD_TOOL" synth --plan-only --preset small --shards 2 --out "$WORK/small2" >/dev/null
 launch() { "$BIN/dlrm-launch" --model "$WORK/tb4" --run-dir "$WORK/run" "$@"; }
 
 echo "== two sockets, one host"

@@ -17,14 +17,11 @@ gtest_add_tests(TARGET test_launcher SOURCES ${DLRM_LAUNCHER_TEST_SOURCES} TEST_
   TEST_LIST DLRM_LAUNCHER_TESTS)
 set_tests_properties(${DLRM_LAUNCHER_TESTS} PROPERTIES LABELS "unit;launcher" TIMEOUT 120)
 
-# A model directory with only manifest.json (planned, no shard files): enough
-# for dlrm-launch --dry-run on the full terabyte-40m model.
-add_executable(dlrm-plan-manifest ${CMAKE_CURRENT_LIST_DIR}/plan_manifest.cc)
-target_link_libraries(dlrm-plan-manifest PRIVATE dlrm_shard CLI11::CLI11)
-
-if(TARGET dlrm-launch)
+# Dry runs lay out the full terabyte-40m model from a plan-only model
+# directory (dlrm-shard --plan-only: manifest.json, no shard files).
+if(TARGET dlrm-launch AND TARGET dlrm-shard)
   add_test(NAME launcher.dry_run
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dry_run.sh $<TARGET_FILE_DIR:dlrm-launch>
-            $<TARGET_FILE:dlrm-plan-manifest> ${CMAKE_SOURCE_DIR}/hostfiles ${CMAKE_CURRENT_BINARY_DIR}/launcher_dry_run)
+            $<TARGET_FILE:dlrm-shard> ${CMAKE_SOURCE_DIR}/hostfiles ${CMAKE_CURRENT_BINARY_DIR}/launcher_dry_run)
   set_tests_properties(launcher.dry_run PROPERTIES LABELS launcher TIMEOUT 120)
 endif()
