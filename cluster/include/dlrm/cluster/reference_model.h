@@ -31,7 +31,8 @@ class ReferenceModel {
   // Predictions (after sigmoid) for samples [begin, begin + n) into dst[n].
   // Indices outside a table throw (naming sample and table) unless
   // fold_indices, which maps them to index mod rows as the reference
-  // preprocessing does.
+  // preprocessing does. Works in chunks of 256 samples with buffers owned by
+  // the model (memory independent of n); one call at a time per model.
   void predict(const Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices = false);
 
  private:

@@ -1,0 +1,299 @@
+// ReferenceModel: rows assembled from any sharding give the same predictions,
+// which match a direct evaluation from the weight source; kRef vs kFast;
+// --fold-indices; bad indices and bad files.
+#include "dlrm/cluster/reference_model.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <vector>
+
+#include "dlrm/common/error.h"
+#include "dlrm/dense/interaction.h"
+#include "dlrm/dense/mlp.h"
+#include "dlrm/shard/model_writer.h"
+#include "dlrm/shard/shard_file.h"
+#include "dlrm/shard/source.h"
+
+namespace fs = std::filesystem;
+using dlrm::cluster::Dataset;
+using dlrm::cluster::Kernels;
+using dlrm::cluster::RecordLayout;
+using dlrm::cluster::ReferenceModel;
+
+namespace {
+
+constexpr uint64_t kWeightSeed = 5;
+constexpr uint64_t kDataSeed = 20240611;
+// Not a multiple of predict()'s 256-sample chunk, so the short last chunk is covered.
+constexpr int64_t kSamples = 1000;
+
+struct Sharding {
+  const char* name;
+  dlrm::shard::PlanKind kind;
+  int shards;
+};
+// One file; every table split in row ranges over 3 files; every table split in
+// 2 column blocks spread over 3 files; the balanced planner on 2 files.
+const Sharding kShardings[] = {{"table1", dlrm::shard::PlanKind::kTable, 1},
+                               {"row3", dlrm::shard::PlanKind::kRow, 3},
+                               {"column3", dlrm::shard::PlanKind::kColumn, 3},
+                               {"auto2", dlrm::shard::PlanKind::kAuto, 2}};
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const dlrm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+class ReferenceModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / fmt::format("dlrm-reference-model-test-{}", ::getpid());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    arch_ = dlrm::shard::make_preset("small");
+    std::printf("weights seed %llu, data seed %llu\n", static_cast<unsigned long long>(kWeightSeed),
+                static_cast<unsigned long long>(kDataSeed));
+    for (const Sharding& sharding : kShardings) {
+      auto source = dlrm::shard::make_synth_source(arch_, kWeightSeed);
+      dlrm::shard::WriteOptions options;
+      options.plan.kind = sharding.kind;
+      options.plan.shards = sharding.shards;
+      options.plan.column_splits = 2;
+      options.progress = false;
+      dlrm::shard::write_model(*source, options, dir_ / sharding.name);
+    }
+    // Records: labels 0/1, dense counts in [-1, 200), indices uniform in each table.
+    layout_ = RecordLayout{arch_.dense_features, arch_.num_tables()};
+    std::mt19937_64 rng(kDataSeed);
+    records_.resize(kSamples * layout_.record_ints());
+    for (int64_t i = 0; i < kSamples; ++i) {
+      int32_t* rec = records_.data() + i * layout_.record_ints();
+      rec[0] = static_cast<int32_t>(rng() % 2);
+      for (int f = 0; f < arch_.dense_features; ++f) rec[1 + f] = static_cast<int32_t>(rng() % 201) - 1;
+      for (int t = 0; t < arch_.num_tables(); ++t) {
+        rec[1 + arch_.dense_features + t] = static_cast<int32_t>(rng() % arch_.table_rows[t]);
+      }
+    }
+    data_path_ = write_records("data.bin", records_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static fs::path write_records(const std::string& name, const std::vector<int32_t>& records) {
+    fs::path path = dir_ / name;
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(records.data()), static_cast<std::streamsize>(records.size() * 4));
+    return path;
+  }
+
+  static std::vector<float> predict_all(const fs::path& model_dir, Kernels kernels, const fs::path& data_path,
+                                        bool fold = false) {
+    ReferenceModel model = ReferenceModel::load(model_dir, kernels);
+    Dataset data = Dataset::open(data_path, layout_);
+    std::vector<float> dst(data.samples(), -1.0f);
+    model.predict(data, 0, data.samples(), dst.data(), fold);
+    return dst;
+  }
+
+  static inline fs::path dir_;
+  static inline dlrm::shard::ModelArch arch_;
+  static inline RecordLayout layout_;
+  static inline std::vector<int32_t> records_;
+  static inline fs::path data_path_;
+};
+
+// The assembled rows are the same bytes whatever the plan, and every later
+// stage sums in the same order, so predictions agree to the bit.
+TEST_F(ReferenceModelTest, BitIdenticalAcrossShardings) {
+  for (Kernels kernels : {Kernels::kRef, Kernels::kFast}) {
+    std::vector<float> first = predict_all(dir_ / kShardings[0].name, kernels, data_path_);
+    float lo = 1, hi = 0;
+    for (float p : first) {
+      ASSERT_TRUE(p > 0.0f && p < 1.0f) << p;
+      lo = std::min(lo, p);
+      hi = std::max(hi, p);
+    }
+    EXPECT_LT(lo, hi);  // the predictions depend on the sample
+    for (const Sharding& sharding : kShardings) {
+      std::vector<float> other = predict_all(dir_ / sharding.name, kernels, data_path_);
+      EXPECT_EQ(std::memcmp(first.data(), other.data(), first.size() * sizeof(float)), 0)
+          << sharding.name << (kernels == Kernels::kRef ? " ref" : " fast");
+    }
+  }
+}
+
+// An independent path to the same numbers: weights straight from the source
+// (no files), rows read whole, then the _ref kernels one sample at a time.
+TEST_F(ReferenceModelTest, MatchesDirectEvaluationFromTheSource) {
+  auto source = dlrm::shard::make_synth_source(arch_, kWeightSeed);
+  auto layers = [&](const char* prefix, int in, const std::vector<int>& widths, bool sigmoid_last) {
+    std::vector<dlrm::dense::Layer> out;
+    for (size_t l = 0; l < widths.size(); ++l) {
+      dlrm::dense::Layer layer;
+      layer.in = in;
+      layer.out = widths[l];
+      layer.weight = source->read_dense(fmt::format("{}.{}.weight", prefix, 2 * l), {layer.out, layer.in});
+      layer.bias = source->read_dense(fmt::format("{}.{}.bias", prefix, 2 * l), {layer.out});
+      layer.act = sigmoid_last && l + 1 == widths.size() ? dlrm::dense::Activation::kSigmoid
+                                                         : dlrm::dense::Activation::kRelu;
+      out.push_back(std::move(layer));
+      in = widths[l];
+    }
+    return out;
+  };
+  auto bottom = layers("bot_l", arch_.dense_features, arch_.bottom_mlp, false);
+  auto top = layers("top_l", arch_.top_input_width(), arch_.top_mlp, true);
+  dlrm::dense::InteractionShape shape{arch_.num_tables(), arch_.dim, arch_.interaction_self};
+
+  std::vector<float> expected(kSamples);
+  for (int64_t i = 0; i < kSamples; ++i) {
+    const int32_t* rec = records_.data() + i * layout_.record_ints();
+    std::vector<float> dense(arch_.dense_features), x(arch_.dim), emb(arch_.num_tables() * arch_.dim),
+        top_in(shape.width());
+    for (int f = 0; f < arch_.dense_features; ++f) {
+      dense[f] = static_cast<float>(std::log1p(static_cast<double>(std::max(rec[1 + f], 0))));
+    }
+    for (int t = 0; t < arch_.num_tables(); ++t) {
+      source->read_rows(t, rec[1 + arch_.dense_features + t], 1, 0, arch_.dim, emb.data() + t * arch_.dim);
+    }
+    dlrm::dense::mlp_forward_ref(bottom, dense.data(), 1, x.data());
+    dlrm::dense::interaction_dot_ref(shape, x.data(), emb.data(), 1, top_in.data(), shape.width());
+    dlrm::dense::mlp_forward_ref(top, top_in.data(), 1, &expected[i]);
+  }
+  for (const Sharding& sharding : kShardings) {
+    std::vector<float> got = predict_all(dir_ / sharding.name, Kernels::kRef, data_path_);
+    for (int64_t i = 0; i < kSamples; ++i) ASSERT_EQ(got[i], expected[i]) << sharding.name << " sample " << i;
+  }
+}
+
+// Tolerance: the fast path reorders fp32 sums (oneDNN blocking, the blocked
+// interaction). Reordering a K-term sum changes it by at most about
+// K u sum|terms| (u = 2^-24), typically sqrt(K) u sum|terms|. The widest sum is
+// the first top layer, K = 367 (16 + 27*26/2); with sum|terms| a few times the
+// layer's output scale (~1 here) and four layers compounding, the logit moves by
+// ~ 4 * sqrt(367) * 6e-8 * 10 = 5e-5 at most in practice, and the sigmoid's slope
+// (<= 1/4) shrinks that: 2e-5 bounds |p_ref - p_fast|. A wrong row, weight or
+// activation moves p by ~1e-2, far outside it.
+TEST_F(ReferenceModelTest, RefAndFastAgreeWithinDerivedTolerance) {
+  constexpr double kTolerance = 2e-5;
+  std::vector<float> ref = predict_all(dir_ / "column3", Kernels::kRef, data_path_);
+  std::vector<float> fast = predict_all(dir_ / "column3", Kernels::kFast, data_path_);
+  double max_diff = 0;
+  for (int64_t i = 0; i < kSamples; ++i) max_diff = std::max(max_diff, std::abs(double(ref[i]) - fast[i]));
+  std::printf("max |ref - fast| = %.3g over %lld samples\n", max_diff, static_cast<long long>(kSamples));
+  EXPECT_LE(max_diff, kTolerance);
+}
+
+// Per-sample arithmetic of the _ref kernels does not depend on the batch, so a
+// sub-range reproduces its slice of the full run.
+TEST_F(ReferenceModelTest, SubRangesMatchTheFullRun) {
+  std::vector<float> full = predict_all(dir_ / "row3", Kernels::kRef, data_path_);
+  ReferenceModel model = ReferenceModel::load(dir_ / "row3", Kernels::kRef);
+  Dataset data = Dataset::open(data_path_, layout_);
+  std::vector<float> part(300);
+  model.predict(data, 700, 300, part.data());
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(part[i], full[700 + i]) << "sample " << 700 + i;
+  model.predict(data, 0, 0, part.data());  // nothing to do
+  EXPECT_THROW(model.predict(data, 900, 101, part.data()), dlrm::Error);
+  EXPECT_THROW(model.predict(data, -1, 10, part.data()), dlrm::Error);
+}
+
+// Indices shifted by multiples of the table size (and negative ones) fold back
+// to the original rows: same predictions bit for bit; without folding, the
+// first bad one is an error naming sample and table.
+TEST_F(ReferenceModelTest, FoldIndicesMapsModuloTableRows) {
+  std::vector<int32_t> shifted = records_;
+  const int dense = arch_.dense_features;
+  for (int64_t i = 0; i < kSamples; ++i) {
+    int32_t* idx = shifted.data() + i * layout_.record_ints() + 1 + dense;
+    for (int t = 0; t < arch_.num_tables(); ++t) {
+      const int32_t rows = static_cast<int32_t>(arch_.table_rows[t]);
+      switch ((i + t) % 3) {
+        case 0: break;
+        case 1: idx[t] += rows * static_cast<int32_t>(1 + i % 5); break;
+        case 2: idx[t] -= rows; break;  // negative: folds to rows + idx - rows = idx
+      }
+    }
+  }
+  fs::path shifted_path = write_records("shifted.bin", shifted);
+  std::vector<float> original = predict_all(dir_ / "table1", Kernels::kRef, data_path_);
+  std::vector<float> folded = predict_all(dir_ / "table1", Kernels::kRef, shifted_path, true);
+  EXPECT_EQ(std::memcmp(original.data(), folded.data(), original.size() * sizeof(float)), 0);
+  // Folding in-range data changes nothing.
+  std::vector<float> folded_plain = predict_all(dir_ / "table1", Kernels::kRef, data_path_, true);
+  EXPECT_EQ(std::memcmp(original.data(), folded_plain.data(), original.size() * sizeof(float)), 0);
+
+  // Sample 0 table 1 is shifted (case (0 + 1) % 3 == 1): index r + rows.
+  const int32_t first_bad = shifted[1 + dense + 1];
+  std::string msg = error_of([&] { predict_all(dir_ / "table1", Kernels::kRef, shifted_path); });
+  EXPECT_NE(msg.find(fmt::format("sample 0 table 1: index {} outside [0, {})", first_bad, arch_.table_rows[1])),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("--fold-indices"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(shifted_path.string()), std::string::npos) << msg;
+}
+
+TEST_F(ReferenceModelTest, BadIndexInALaterChunkIsAnError) {
+  std::vector<int32_t> bad = records_;
+  const int table = 7;
+  bad[300 * layout_.record_ints() + 1 + arch_.dense_features + table] = static_cast<int32_t>(arch_.table_rows[table]);
+  fs::path path = write_records("bad.bin", bad);
+  for (Kernels kernels : {Kernels::kRef, Kernels::kFast}) {
+    std::string msg = error_of([&] { predict_all(dir_ / "row3", kernels, path); });
+    EXPECT_NE(msg.find(fmt::format("sample 300 table 7: index {0} outside [0, {0})", arch_.table_rows[table])),
+              std::string::npos)
+        << msg;
+  }
+}
+
+TEST_F(ReferenceModelTest, DataForAnotherModelIsAnError) {
+  ReferenceModel model = ReferenceModel::load(dir_ / "table1", Kernels::kRef);
+  RecordLayout other{arch_.dense_features, arch_.num_tables() - 1};
+  std::vector<int32_t> records(10 * other.record_ints(), 0);
+  Dataset data = Dataset::from_records(records.data(), 10, other, "other.bin");
+  std::vector<float> dst(10);
+  std::string msg = error_of([&] { model.predict(data, 0, 10, dst.data()); });
+  EXPECT_NE(msg.find("other.bin"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("25 indices"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("26 tables"), std::string::npos) << msg;
+}
+
+TEST_F(ReferenceModelTest, MissingModelAndCorruptShardAreErrors) {
+  std::string msg = error_of([&] { ReferenceModel::load(dir_ / "no-such-model", Kernels::kRef); });
+  EXPECT_NE(msg.find("no-such-model"), std::string::npos) << msg;
+
+  // Flip one byte of shard 1's rows in a copy of the model.
+  const fs::path copy = dir_ / "row3-corrupt";
+  fs::copy(dir_ / "row3", copy, fs::copy_options::recursive);
+  const fs::path shard_path = copy / "shard-001.bin";
+  uint64_t offset;
+  {
+    auto file = dlrm::shard::ShardFile::open(shard_path);
+    offset = file.header().header_bytes + 100;
+  }
+  {
+    std::fstream io(shard_path, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekg(static_cast<std::streamoff>(offset));
+    char byte = 0;
+    io.read(&byte, 1);
+    byte ^= 0x40;
+    io.seekp(static_cast<std::streamoff>(offset));
+    io.write(&byte, 1);
+  }
+  msg = error_of([&] { ReferenceModel::load(copy, Kernels::kRef, /*verify=*/true); });
+  EXPECT_NE(msg.find("shard-001.bin"), std::string::npos) << msg;
+  // Without verification the damage goes unnoticed at load (the model still loads).
+  EXPECT_NO_THROW(ReferenceModel::load(copy, Kernels::kRef, /*verify=*/false));
+}
+
+}  // namespace

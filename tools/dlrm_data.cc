@@ -1,0 +1,263 @@
+// dlrm-data: input samples for a model in the MLPerf binary layout.
+//
+//   dlrm-data synth --model DIR --samples N [--seed S] [--zipf A] [--label-sharpness K] --out FILE
+//   dlrm-data info FILE --model DIR
+//   dlrm-data convert --from day_N[.gz] --out FILE [--max-ind-range N] [--dict FILE] [--strict]
+//   dlrm-data convert --from DATA.npz --out FILE [--reference-out REF.npy]      (see dlrm/cluster/criteo.h)
+//
+// synth writes N records whose indices follow a Zipf law per table and whose
+// labels are drawn from the model's own predictions, so the model scores well
+// above chance on them (AUC is logged). Output is staged and renamed when
+// complete; Ctrl-C or an error leaves nothing behind.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dlrm/cluster/criteo.h"
+#include "dlrm/cluster/dataset.h"
+#include "dlrm/cluster/metrics.h"
+#include "dlrm/cluster/reference_model.h"
+#include "dlrm/common/error.h"
+#include "dlrm/common/log.h"
+#include "dlrm/common/progress.h"
+#include "dlrm/common/staged_output.h"
+
+namespace fs = std::filesystem;
+using namespace dlrm;
+using namespace dlrm::cluster;
+
+namespace {
+
+constexpr int64_t kChunkSamples = 16384;    // records made, scored and written per step
+constexpr int64_t kPilotSamples = 4096;     // samples whose logits set the label scale
+constexpr int64_t kAucSamples = 1 << 20;    // samples kept for the AUC log line (8 MB)
+
+struct SynthArgs {
+  fs::path model;
+  int64_t samples = 0;
+  uint64_t seed = 1;
+  double zipf = 1.05;
+  double label_sharpness = 3.0;
+  fs::path out;
+  bool verify = true;
+};
+
+struct InfoArgs {
+  fs::path file;
+  fs::path model;
+};
+
+RecordLayout layout_of(const shard::ModelArch& arch) { return RecordLayout{arch.dense_features, arch.num_tables()}; }
+
+// logit(p) in double, with p kept inside (0, 1) where the sigmoid saturates in float.
+double logit(float p) {
+  double q = std::clamp(static_cast<double>(p), 1e-12, 1.0 - 1e-12);
+  return std::log(q) - std::log1p(-q);
+}
+
+void run_synth(const SynthArgs& args) {
+  DLRM_CHECK(args.samples > 0, "--samples must be positive, got {}", args.samples);
+  DLRM_CHECK(std::isfinite(args.label_sharpness) && args.label_sharpness >= 0,
+             "--label-sharpness must be a finite number >= 0 (0: labels independent of the model), got {}",
+             args.label_sharpness);
+  std::error_code ec;
+  DLRM_CHECK(!fs::is_directory(args.out, ec), "--out {} is a directory; give a file name", args.out.string());
+  // Created first, so a bad --out fails before the model is loaded; removed
+  // again unless every record is written.
+  StagedFile out(args.out);
+
+  ReferenceModel model = ReferenceModel::load(args.model, Kernels::kFast, args.verify);
+  const shard::ModelArch& arch = model.manifest().arch;
+  const RecordLayout layout = layout_of(arch);
+  SynthRecords synth(layout, arch.table_rows, args.seed, args.zipf);
+  spdlog::info("synthesising {} samples for {} ({} tables, {} dense features, {}-byte records): seed {}, zipf {}, "
+               "label sharpness {}",
+               args.samples, args.model.string(), arch.num_tables(), arch.dense_features, layout.record_bytes(),
+               args.seed, args.zipf, args.label_sharpness);
+
+  // Pilot: the mean and spread of the model's logit on the first samples set
+  // the scale on which labels are drawn, so sharpness means the same for any model.
+  const int64_t pilot = std::min(args.samples, kPilotSamples);
+  std::vector<int32_t> records(static_cast<size_t>(std::min(args.samples, kChunkSamples)) * layout.record_ints());
+  std::vector<float> predictions(static_cast<size_t>(std::min(args.samples, kChunkSamples)));
+  synth.fill(0, pilot, records.data());
+  {
+    Dataset view = Dataset::from_records(records.data(), pilot, layout, "pilot samples");
+    model.predict(view, 0, pilot, predictions.data());
+  }
+  double sum = 0, sum_sq = 0;
+  for (int64_t i = 0; i < pilot; ++i) {
+    double z = logit(predictions[i]);
+    sum += z;
+    sum_sq += z * z;
+  }
+  const double mean = sum / static_cast<double>(pilot);
+  double stddev = std::sqrt(std::max(0.0, sum_sq / static_cast<double>(pilot) - mean * mean));
+  spdlog::info("model logit over {} pilot samples: mean {:.4f}, std {:.4f}", pilot, mean, stddev);
+  if (!(stddev > 1e-9)) {
+    spdlog::warn("the model predicts almost the same value for every sample; labels will be coin flips "
+                 "independent of the features");
+    stddev = 1.0;
+  }
+
+  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
+  std::vector<float> auc_scores;
+  std::vector<int32_t> auc_labels;
+  const int64_t auc_samples = std::min(args.samples, kAucSamples);
+  auc_scores.reserve(auc_samples);
+  auc_labels.reserve(auc_samples);
+  int64_t positives = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t begin = 0; begin < args.samples; begin += kChunkSamples) {
+    const int64_t n = std::min(kChunkSamples, args.samples - begin);
+    synth.fill(begin, n, records.data());
+    Dataset view = Dataset::from_records(records.data(), n, layout, "synthetic samples");
+    model.predict(view, 0, n, predictions.data());
+    for (int64_t b = 0; b < n; ++b) {
+      const double score = args.label_sharpness * (logit(predictions[b]) - mean) / stddev;
+      const double p = 1.0 / (1.0 + std::exp(-score));
+      const int32_t label = synth.label_uniform(begin + b) < p ? 1 : 0;
+      records[b * layout.record_ints()] = label;
+      positives += label;
+      if (begin + b < auc_samples) {
+        auc_scores.push_back(predictions[b]);
+        auc_labels.push_back(label);
+      }
+    }
+    out.write(records.data(), static_cast<size_t>(n) * layout.record_bytes());
+    progress.add(static_cast<uint64_t>(n));
+  }
+  progress.finish();
+  out.commit();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double auc = roc_auc(auc_scores.data(), auc_labels.data(), auc_samples);
+  spdlog::info("wrote {}: {} samples ({}), label rate {:.4f}, {:.0f} samples/s", args.out.string(), args.samples,
+               format_bytes(static_cast<double>(args.samples) * layout.record_bytes()),
+               static_cast<double>(positives) / args.samples, args.samples / std::max(secs, 1e-9));
+  if (std::isnan(auc)) {
+    spdlog::info("AUC not computed: the labels of the first {} samples are all of one class", auc_samples);
+  } else {
+    spdlog::info("AUC of the model on this data: {:.4f} (first {} samples)", auc, auc_samples);
+  }
+}
+
+void run_info(const InfoArgs& args) {
+  const shard::Manifest manifest = shard::load_manifest(args.model);
+  const shard::ModelArch& arch = manifest.arch;
+  Dataset data = Dataset::open(args.file, layout_of(arch));
+  const int tables = arch.num_tables();
+  const int features = arch.dense_features;
+  int64_t positives = 0, other_labels = 0, negative_dense = 0;
+  std::vector<int64_t> bad(tables, 0), max_index(tables, -1);
+  std::optional<BadIndex> first_bad;
+  Progress progress("scan data", static_cast<uint64_t>(data.samples()), "samples");
+  constexpr int64_t kScanChunk = 1 << 16;
+  for (int64_t begin = 0; begin < data.samples(); begin += kScanChunk) {
+    const int64_t end = std::min(data.samples(), begin + kScanChunk);
+    data.prefetch(end, kScanChunk);
+    for (int64_t i = begin; i < end; ++i) {
+      const int32_t label = data.label(i);
+      positives += label == 1;
+      other_labels += label != 0 && label != 1;
+      const int32_t* dense = data.dense(i);
+      for (int f = 0; f < features; ++f) negative_dense += dense[f] < 0;
+      const int32_t* idx = data.indices(i);
+      for (int t = 0; t < tables; ++t) {
+        max_index[t] = std::max<int64_t>(max_index[t], idx[t]);
+        if (idx[t] < 0 || idx[t] >= arch.table_rows[t]) {
+          ++bad[t];
+          if (!first_bad) first_bad = BadIndex{i, t, idx[t], arch.table_rows[t]};
+        }
+      }
+    }
+    progress.add(static_cast<uint64_t>(end - begin));
+  }
+  progress.finish();
+  const double n = static_cast<double>(data.samples());
+  fmt::print("{}: {} samples of {} bytes for model {}\n", args.file.string(), data.samples(),
+             data.layout().record_bytes(), args.model.string());
+  fmt::print("label rate {:.4f}{}\n", positives / n,
+             other_labels ? fmt::format(" ({} labels neither 0 nor 1)", other_labels) : "");
+  fmt::print("negative dense values {:.4f} (clipped to 0 by the transform)\n",
+             negative_dense / (n * std::max(1, features)));
+  fmt::print("{:>5} {:>10} {:>10} {:>12}\n", "table", "rows", "max index", "out of range");
+  for (int t = 0; t < tables; ++t) {
+    fmt::print("{:>5} {:>10} {:>10} {:>12}\n", t, arch.table_rows[t], max_index[t], bad[t]);
+  }
+  if (first_bad) {
+    fmt::print("first out-of-range index: {}\n", describe(*first_bad, args.file));
+  } else {
+    fmt::print("every index is inside its table\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  init_logging("dlrm-data");
+  install_interrupt_handler();
+  CLI::App app{"dlrm-data: input samples for a dlrm-cluster model (MLPerf binary layout)"};
+  app.require_subcommand(1);
+
+  SynthArgs synth;
+  CLI::App* synth_cmd = app.add_subcommand("synth", "synthesise samples with Zipf indices and model-planted labels");
+  synth_cmd->add_option("--model", synth.model, "model directory (dlrm-shard output)")->required();
+  synth_cmd->add_option("--samples", synth.samples, "number of samples to write")->required();
+  synth_cmd->add_option("--seed", synth.seed, "random seed (same seed, same model: same bytes)")
+      ->capture_default_str();
+  synth_cmd->add_option("--zipf", synth.zipf, "Zipf exponent of the index distribution (0: uniform)")
+      ->capture_default_str();
+  synth_cmd->add_option("--label-sharpness", synth.label_sharpness,
+                        "how strongly labels follow the model's standardised logit (0: coin flips)")
+      ->capture_default_str();
+  synth_cmd->add_option("--out", synth.out, "output file")->required();
+  bool no_verify = false;
+  synth_cmd->add_flag("--no-verify", no_verify, "skip recomputing the shard files' checksums");
+
+  InfoArgs info;
+  CLI::App* info_cmd = app.add_subcommand("info", "summarise a data file: samples, label rate, index ranges");
+  info_cmd->add_option("file", info.file, "data file")->required();
+  info_cmd->add_option("--model", info.model, "model directory the data is for")->required();
+
+  ConvertOptions convert;
+  CLI::App* convert_cmd =
+      app.add_subcommand("convert", "raw Criteo TSV (day_N, day_N.gz) or accuracy data (.npz) to the binary layout");
+  convert_cmd->add_option("--from", convert.from, "day_N, day_N.gz, or an .npz with dense, sparse, labels")
+      ->required();
+  convert_cmd->add_option("--out", convert.out, "output file (MLPerf binary layout)")->required();
+  convert_cmd->add_option("--max-ind-range", convert.max_ind_range,
+                          "categorical index = hash mod N (40000000 for the terabyte model; 0: none, needs --dict)");
+  convert_cmd->add_option("--dict", convert.dict, "per-feature dictionaries: .npz with arrays C1..C26");
+  convert_cmd->add_flag("--strict", convert.strict, "stop at the first malformed line (default: count and skip)");
+  convert_cmd->add_option("--limit", convert.limit, "stop after N samples (0: all)");
+  convert_cmd->add_option("--reference-out", convert.reference_out,
+                          ".npz input: also write its 'reference' predictions as .npy");
+  bool convert_no_progress = false;
+  convert_cmd->add_flag("--no-progress", convert_no_progress, "no progress bar");
+
+  try {
+    app.parse(argc, argv);
+    if (*synth_cmd) {
+      synth.verify = !no_verify;
+      run_synth(synth);
+    } else if (*info_cmd) {
+      run_info(info);
+    } else if (*convert_cmd) {
+      convert.progress = !convert_no_progress;
+      return run_convert(convert);
+    }
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    return report_fatal(e);
+  }
+  return 0;
+}
