@@ -13,7 +13,9 @@
 #include "dlrm/common/error.h"
 #include "dlrm/common/npy.h"
 #include "dlrm/common/staged_output.h"
+#include "dlrm/shard/onnx_model.h"
 #include "dlrm/shard/source.h"
+#include "dlrm/shard/torch_checkpoint.h"
 
 namespace fs = std::filesystem;
 
@@ -349,17 +351,11 @@ std::unique_ptr<ModelSource> open_import_source(const fs::path& from, int64_t ro
              from.string());
   if (fs::is_directory(from, ec)) return std::make_unique<NpyDirSource>(from, row_cap);
   std::string ext = lower(from.extension().string());
-  if (ext == ".pt" || ext == ".pth") {
-    DLRM_FAIL("import {}: PyTorch checkpoints are not supported yet; save the state_dict as one .npy file per key "
-              "into a directory and import that",
-              from.string());
-  }
-  if (ext == ".onnx") {
-    DLRM_FAIL("import {}: ONNX models are not supported yet; save the initializers as one .npy file per name into "
-              "a directory and import that",
-              from.string());
-  }
-  DLRM_FAIL("import {}: unknown model kind; expected a directory of .npy files named by state_dict key", from.string());
+  if (ext == ".pt" || ext == ".pth") return open_torch_source(from, row_cap);
+  if (ext == ".onnx") return open_onnx_source(from, row_cap);
+  DLRM_FAIL("import {}: unknown model kind; expected a directory of .npy files named by state_dict key, a PyTorch "
+            "checkpoint (.pt, .pth) or an ONNX model (.onnx)",
+            from.string());
 }
 
 }  // namespace dlrm::shard

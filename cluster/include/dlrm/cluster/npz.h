@@ -1,0 +1,84 @@
+// NumPy .npz archives (numpy.savez / savez_compressed: a zip of .npy members,
+// stored or deflated), read with libzip, and the accuracy-data layout built
+// on them.
+//
+// Accuracy data (.npz) holds, for N samples of a model with F dense features
+// and T tables (the oracle in tests/oracle writes exactly these):
+//   dense      [N, F]  raw integer counts (any integer dtype, or floats that
+//                      hold integers); dlrm-cluster applies log(max(x,0)+1)
+//   sparse     [N, T]  one index per table (integer dtype, fits int32)
+//   labels     [N]     0 or 1 (integer, bool or float dtype)
+//   reference  [N]     optional: reference predictions (float32/64), e.g.
+//                      PyTorch's, compared per sample (also [N, 1])
+// read_npz_dataset() turns them into MLPerf binary records in memory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dlrm/cluster/dataset.h"
+#include "dlrm/common/npy.h"
+
+namespace dlrm::cluster {
+
+class NpzFile {
+ public:
+  // Opens the archive and parses every member's .npy header. Throws naming
+  // the file and member when it is not a zip, a member is not a valid .npy,
+  // or the archive is truncated.
+  static NpzFile open(const std::filesystem::path& path);
+  NpzFile(NpzFile&&) noexcept;
+  NpzFile& operator=(NpzFile&&) noexcept;
+  ~NpzFile();
+
+  const std::filesystem::path& path() const { return path_; }
+  // Array names (member names without ".npy"), in archive order.
+  std::vector<std::string> names() const;
+  bool has(const std::string& name) const;
+  // Throws listing the arrays present when `name` is absent.
+  const NpyHeader& header(const std::string& name) const;
+  // Whole array converted: integer and bool kinds to int64, float kinds
+  // (f4, f8) to double; the other conversion throws naming the dtype.
+  std::vector<int64_t> read_ints(const std::string& name) const;
+  std::vector<double> read_floats(const std::string& name) const;
+
+ private:
+  NpzFile() = default;
+  std::vector<uint8_t> read_raw(const std::string& name) const;
+  struct Member;
+  std::filesystem::path path_;
+  std::vector<Member> members_;
+};
+
+// Accuracy data in memory: MLPerf binary records plus optional reference outputs.
+struct NpzDataset {
+  std::filesystem::path path;
+  RecordLayout layout;
+  int64_t samples = 0;
+  std::vector<int32_t> records;  // samples * layout.record_ints()
+  std::vector<float> reference;  // empty when the archive has no 'reference'
+  // A Dataset viewing `records` (valid while this object lives and is not moved).
+  Dataset view() const;
+};
+
+// Reads and checks the arrays described above against `layout` (F, T);
+// errors name the file and array and list what was expected.
+NpzDataset read_npz_dataset(const std::filesystem::path& path, const RecordLayout& layout);
+
+// Whether `path` names an .npz file (by extension).
+bool is_npz(const std::filesystem::path& path);
+
+// Reference predictions from a .npy file or from the 'reference' array of an
+// .npz file (for dlrm-cluster --reference).
+std::vector<float> read_reference_predictions(const std::filesystem::path& path);
+
+// Writes the records of an accuracy .npz as an MLPerf binary file and, when
+// `reference_out` is not empty, its reference array as float32 .npy (both
+// staged). The layout's F and T come from the arrays' shapes.
+void convert_npz(const std::filesystem::path& npz, const std::filesystem::path& out,
+                 const std::filesystem::path& reference_out);
+
+}  // namespace dlrm::cluster

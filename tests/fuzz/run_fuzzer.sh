@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds one libFuzzer target with clang++ (-fsanitize=fuzzer,address,undefined)
+# straight from the sources, then fuzzes it for a bounded time from the seed
+# corpus. A crash, leak, timeout or out-of-memory fails the test and leaves the
+# input in WORK/crash-*.
+#   run_fuzzer.sh NAME SOURCE_DIR WORK SECONDS      NAME: pickle | tsv | checkpoint
+set -euo pipefail
+NAME=$1 SRC=$2 WORK=$3 SECONDS_MAX=$4
+CXX=${FUZZ_CXX:-clang++}
+if ! command -v "$CXX" >/dev/null; then
+  echo "SKIP: $CXX not found (install clang and libclang-rt-14-dev)"; exit 77
+fi
+mkdir -p "$WORK"
+# A toolchain that cannot build libFuzzer targets at all is a skip, not a failure.
+printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' >"$WORK/probe.cc"
+if ! "$CXX" -fsanitize=fuzzer,address "$WORK/probe.cc" -o "$WORK/probe" 2>"$WORK/probe.log"; then
+  echo "SKIP: $CXX cannot build libFuzzer targets (install libclang-rt-14-dev): $(head -c 300 "$WORK/probe.log")"
+  exit 77
+fi
+flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+  -I"$SRC/common/include" -I"$SRC/shard/include" -I"$SRC/cluster/include")
+common=("$SRC/common/src/error.cc")
+case $NAME in
+  pickle)
+    sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "$SRC/shard/src/pickle.cc" "${common[@]}")
+    libs=($(pkg-config --libs fmt)) ;;
+  tsv)
+    sources=("$SRC/tests/fuzz/tsv_fuzzer.cc" "$SRC/cluster/src/criteo.cc" "$SRC/cluster/src/npz.cc"
+      "$SRC/cluster/src/dataset.cc" "$SRC/common/src/npy.cc" "$SRC/common/src/staged_output.cc"
+      "$SRC/common/src/progress.cc" "${common[@]}")
+    flags+=($(pkg-config --cflags spdlog fmt libzip zlib))
+    libs=($(pkg-config --libs spdlog fmt libzip zlib)) ;;
+  checkpoint)
+    sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "$SRC/shard/src/pickle.cc" "$SRC/shard/src/source_torch.cc"
+      "$SRC/shard/src/source_onnx.cc" "$SRC/shard/src/state_dict.cc" "$SRC/shard/src/model.cc" "$SRC/shard/src/plan.cc"
+      "$SRC"/common/src/*.cc)
+    flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
+    libs=($(pkg-config --libs spdlog fmt libzip protobuf libxxhash) -lonnx_proto) ;;
+  *) echo "unknown fuzz target $NAME"; exit 2 ;;
+esac
+# Rebuild only when a source changed.
+bin=$WORK/${NAME}_fuzzer
+if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard/include" "$SRC/cluster/include" "$SRC/common/include" -newer "$bin" -print -quit)" ]; then
+  echo "building $bin"
+  "$CXX" "${flags[@]}" "${sources[@]}" "${libs[@]}" -o "$bin.tmp"
+  mv "$bin.tmp" "$bin"
+fi
+corpus=$WORK/${NAME}_corpus
+mkdir -p "$corpus"
+cd "$WORK"
+# Seeds from the source tree first, then the corpus grown by earlier runs.
+"$bin" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+  "$corpus" "$SRC/tests/fuzz/corpus/$NAME"

@@ -1,0 +1,16 @@
+# libFuzzer targets, built with clang++ (the main build may use g++) by
+# run_fuzzer.sh straight from the sources into the build directory, then run
+# for a bounded time from the seed corpus in tests/fuzz/corpus. Any crash,
+# sanitizer report, leak, timeout or out-of-memory fails the test.
+#   fuzz.pickle  the restricted unpickler (shard/src/pickle.cc)
+#   fuzz.tsv     the Criteo TSV line parser (cluster/src/criteo.cc)
+#   fuzz.checkpoint  whole .pt (zip, legacy) and .onnx files through
+#                TorchCheckpoint / OnnxModel and the architecture inference
+# DLRM_FUZZ_SECONDS sets the time per target (default 20).
+set(DLRM_FUZZ_SECONDS 20 CACHE STRING "Seconds each libFuzzer target runs under CTest")
+foreach(target pickle tsv checkpoint)
+  add_test(NAME fuzz.${target}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_fuzzer.sh ${target} ${PROJECT_SOURCE_DIR}
+      ${CMAKE_CURRENT_BINARY_DIR}/fuzz ${DLRM_FUZZ_SECONDS})
+  set_tests_properties(fuzz.${target} PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77 TIMEOUT 600 RUN_SERIAL ON)
+endforeach()

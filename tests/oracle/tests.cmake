@@ -1,0 +1,38 @@
+# Oracle tests: dlrm-cluster against PyTorch itself. oracle.setup trains a
+# small reference-architecture DLRM with Debian's torch (tests/oracle/oracle.py)
+# and saves it in every importable format; each oracle.FORMAT.PLAN.sN.nR test
+# imports one format with dlrm-shard (N shards, a different plan per N), serves
+# it with R ranks under mpiexec, and requires PyTorch's predictions to within
+# 1e-5 and PyTorch's AUC to within 1e-6 (check.py derives both tolerances).
+# Without torch in /usr/bin/python3 the setup exits 77 and everything skips.
+if(NOT TARGET dlrm-cluster OR NOT TARGET dlrm-shard)
+  return()
+endif()
+
+set(DLRM_ORACLE_WORK ${CMAKE_CURRENT_BINARY_DIR}/oracle)
+set(DLRM_ORACLE_ENV
+  "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_mpi_yield_when_idle=1;MPIEXEC=${MPIEXEC_EXECUTABLE};PYTHON=/usr/bin/python3")
+
+add_test(NAME oracle.setup
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/oracle.py --out ${DLRM_ORACLE_WORK}/torch)
+set_tests_properties(oracle.setup PROPERTIES FIXTURES_SETUP oracle SKIP_RETURN_CODE 77 LABELS "oracle"
+  ENVIRONMENT "OMP_NUM_THREADS=1" PROCESSORS 2 TIMEOUT 900)
+
+# plan:shards:ranks:data — N = 1, 2, 3 shards with one or two dense ranks;
+# the 2-shard runs read the .npz accuracy data, the others the MLPerf binary.
+set(DLRM_ORACLE_CONFIGS table:1:2:bin row:2:4:npz column:3:4:bin)
+foreach(format legacy zip wrapped npy onnx)
+  foreach(item ${DLRM_ORACLE_CONFIGS})
+    string(REPLACE ":" ";" cfg ${item})
+    list(GET cfg 0 plan)
+    list(GET cfg 1 shards)
+    list(GET cfg 2 ranks)
+    list(GET cfg 3 data)
+    set(name oracle.${format}.${plan}.s${shards}.n${ranks})
+    add_test(NAME ${name}
+      COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_ORACLE_WORK} ${format}
+        ${plan} ${shards} ${ranks} ${data})
+    set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED oracle ENVIRONMENT "${DLRM_ORACLE_ENV}"
+      SKIP_RETURN_CODE 77 PROCESSORS 2 LABELS "oracle;mpi" TIMEOUT 300)
+  endforeach()
+endforeach()
