@@ -30,12 +30,18 @@ int main(int argc, char** argv) {
   app.add_option("--report", options.report, "write the run's REPORT.json");
   app.add_option("--reference", options.reference, "compare predictions with these (float32 .npy)");
   app.add_option("--limit", options.limit, "use only the first N samples");
+  app.add_option("--warmup", options.warmup_batches, "run the first N batches once, untimed, before measuring");
   app.add_option("--threads", options.threads, "OpenMP threads per dense rank (default: the node's cores / dense ranks)");
   app.add_flag("--fold-indices", options.fold_indices,
                "map indices outside a table to index mod rows (the reference preprocessing) instead of failing");
   bool no_verify = false;
   app.add_flag("--no-verify", no_verify, "skip recomputing shard checksums at load");
   app.add_flag("--quiet", options.quiet, "no summary table");
+  std::string shard_memory = "anon";
+  app.add_option("--shard-memory", shard_memory,
+                 "where shard ranks keep rows: anon (a private copy, NUMA-local, huge pages) or mmap (the page cache)")
+      ->check(CLI::IsMember({"anon", "mmap"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -44,6 +50,7 @@ int main(int argc, char** argv) {
     return code;
   }
   options.verify = !no_verify;
+  options.shard_in_memory = shard_memory == "anon";
   options.start_time = start_time;
 
   int code = 1;

@@ -10,105 +10,163 @@
 
 namespace dlrm::cluster {
 
-Exchange::Exchange(MPI_Comm comm, const Roles& roles)
-    : comm_(comm),
-      roles_(roles),
-      send_counts_(roles.size, 0),
-      recv_counts_(roles.size, 0),
-      send_displs_(roles.size, 0),
-      recv_displs_(roles.size, 0),
-      responses_(roles.shards(), nullptr),
-      floats_(roles.size, 0) {}
-
-void Exchange::exchange(const void* send, void* recv, MPI_Datatype type) {
-  int offset = 0;
-  for (int r = 0; r < roles_.size; ++r) {
-    send_displs_[r] = offset;
-    offset += send_counts_[r];
-  }
-  offset = 0;
-  for (int r = 0; r < roles_.size; ++r) {
-    recv_displs_[r] = offset;
-    offset += recv_counts_[r];
-  }
-  check_mpi(MPI_Ialltoallv(send, send_counts_.data(), send_displs_.data(), type, recv, recv_counts_.data(),
-                           recv_displs_.data(), type, comm_, &pending_),
-            "all-to-all");
+void Exchange::Collective::resize(int ranks) {
+  send_counts.assign(ranks, 0);
+  recv_counts.assign(ranks, 0);
+  send_displs.assign(ranks, 0);
+  recv_displs.assign(ranks, 0);
 }
 
-void Exchange::exchange_sizes() {
-  MPI_Request request;
-  check_mpi(MPI_Ialltoall(send_counts_.data(), 1, MPI_INT, recv_counts_.data(), 1, MPI_INT, comm_, &request),
-            "all-to-all of sizes");
-  wait_idle(&request);
+void Exchange::Collective::displace() {
+  int send = 0, recv = 0;
+  for (size_t r = 0; r < send_counts.size(); ++r) {
+    send_displs[r] = send;
+    recv_displs[r] = recv;
+    send += send_counts[r];
+    recv += recv_counts[r];
+  }
 }
 
-void Exchange::post_requests(const RequestBuilder& builder) {
-  send_ints_.clear();
-  std::fill(send_counts_.begin(), send_counts_.end(), 0);
+void Exchange::Collective::wait() {
+  if (request != MPI_REQUEST_NULL) wait_idle(&request);
+}
+
+Exchange::Exchange(MPI_Comm comm, const Roles& roles) : comm_(comm), roles_(roles), responses_(roles.shards()) {
+  for (auto& slot : slots_) {
+    slot.sizes.resize(roles.size);
+    slot.indices.resize(roles.size);
+    slot.pooled.resize(roles.size);
+    slot.floats.assign(roles.size, 0);
+  }
+}
+
+Exchange::~Exchange() {
+  // Requests still pending here mean an error unwound the run: the job is
+  // being aborted, so leave them rather than block.
+}
+
+void Exchange::finish() {
+  for (auto& slot : slots_) {
+    slot.sizes.wait();
+    slot.indices.wait();
+    slot.pooled.wait();
+  }
+}
+
+void Exchange::post_requests(int s, const RequestBuilder& builder) {
+  Slot& slot = slots_[s];
+  // The slot's previous batch must be fully done before its buffers change.
+  slot.sizes.wait();
+  slot.indices.wait();
+  slot.send_ints.clear();
+  auto& counts = slot.indices.send_counts;
+  std::fill(counts.begin(), counts.end(), 0);
   for (int r = 0; r < roles_.size; ++r) {
     if (roles_.role[r] != Role::kShard) continue;
     const auto& msg = builder.message(roles_.index[r]);
-    send_counts_[r] = static_cast<int>(msg.size());
-    send_ints_.insert(send_ints_.end(), msg.begin(), msg.end());
+    counts[r] = static_cast<int>(msg.size());
+    slot.send_ints.insert(slot.send_ints.end(), msg.begin(), msg.end());
   }
-  index_bytes_ += 4 * (send_ints_.size() + roles_.shards());
-  exchange_sizes();
-  std::fill(recv_counts_.begin(), recv_counts_.end(), 0);
-  exchange(send_ints_.data(), nullptr, MPI_INT32_T);
+  std::fill(slot.indices.recv_counts.begin(), slot.indices.recv_counts.end(), 0);
+  slot.indices.displace();
+  slot.sizes.send_counts = counts;
+  index_bytes_ += 4 * (slot.send_ints.size() + roles_.shards());
+  check_mpi(MPI_Ialltoall(slot.sizes.send_counts.data(), 1, MPI_INT, slot.sizes.recv_counts.data(), 1, MPI_INT,
+                          comm_, &slot.sizes.request),
+            "all-to-all of sizes");
+  check_mpi(MPI_Ialltoallv(slot.send_ints.data(), slot.indices.send_counts.data(), slot.indices.send_displs.data(),
+                           MPI_INT32_T, nullptr, slot.indices.recv_counts.data(), slot.indices.recv_displs.data(),
+                           MPI_INT32_T, comm_, &slot.indices.request),
+            "all-to-all of indices");
 }
 
-void Exchange::wait_requests() { wait_idle(&pending_); }
-
-const std::vector<const float*>& Exchange::receive_pooled(const RequestBuilder& builder) {
-  std::fill(send_counts_.begin(), send_counts_.end(), 0);
+void Exchange::post_pooled(int s, const RequestBuilder& builder) {
+  Slot& slot = slots_[s];
+  slot.pooled.wait();
+  auto& c = slot.pooled;
+  std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
   int64_t floats = 0;
   for (int r = 0; r < roles_.size; ++r) {
     int64_t n = roles_.role[r] == Role::kShard ? builder.response_floats(roles_.index[r]) : 0;
     DLRM_CHECK(n <= INT32_MAX, "batch too large: {} floats from one shard; use a smaller --batch", n);
-    recv_counts_[r] = static_cast<int>(n);
+    c.recv_counts[r] = static_cast<int>(n);
     floats += n;
   }
-  pooled_.resize(std::max<int64_t>(floats, 1));
-  exchange(nullptr, pooled_.data(), MPI_FLOAT);
-  wait_idle(&pending_);
+  c.displace();
+  slot.received.resize(std::max<int64_t>(floats, 1));
   pooled_bytes_ += 4 * floats;
+  check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), MPI_FLOAT, slot.received.data(),
+                           c.recv_counts.data(), c.recv_displs.data(), MPI_FLOAT, comm_, &c.request),
+            "all-to-all of pooled rows");
+}
+
+const std::vector<const float*>& Exchange::wait_pooled(int s) {
+  Slot& slot = slots_[s];
+  slot.pooled.wait();
+  slot.sizes.wait();
+  slot.indices.wait();
   for (int r = 0; r < roles_.size; ++r) {
-    if (roles_.role[r] == Role::kShard) responses_[roles_.index[r]] = pooled_.data() + recv_displs_[r];
+    if (roles_.role[r] == Role::kShard) {
+      responses_[roles_.index[r]] = slot.received.data() + slot.pooled.recv_displs[r];
+    }
   }
   return responses_;
 }
 
-int64_t Exchange::serve(ShardServer& server) {
-  std::fill(send_counts_.begin(), send_counts_.end(), 0);
-  exchange_sizes();
-  int64_t ints = std::accumulate(recv_counts_.begin(), recv_counts_.end(), int64_t{0});
-  recv_ints_.resize(std::max<int64_t>(ints, 1));
-  exchange(nullptr, recv_ints_.data(), MPI_INT32_T);
-  wait_idle(&pending_);
+void Exchange::receive_requests(int s) {
+  Slot& slot = slots_[s];
+  slot.sizes.wait();
+  slot.indices.wait();
+  std::fill(slot.sizes.send_counts.begin(), slot.sizes.send_counts.end(), 0);
+  check_mpi(MPI_Ialltoall(slot.sizes.send_counts.data(), 1, MPI_INT, slot.sizes.recv_counts.data(), 1, MPI_INT,
+                          comm_, &slot.sizes.request),
+            "all-to-all of sizes");
+  slot.sizes.wait();
+  auto& c = slot.indices;
+  std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
+  c.recv_counts = slot.sizes.recv_counts;
+  c.displace();
+  int64_t ints = std::accumulate(c.recv_counts.begin(), c.recv_counts.end(), int64_t{0});
+  slot.recv_ints.resize(std::max<int64_t>(ints, 1));
+  check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), MPI_INT32_T, slot.recv_ints.data(),
+                           c.recv_counts.data(), c.recv_displs.data(), MPI_INT32_T, comm_, &c.request),
+            "all-to-all of indices");
+}
 
+int64_t Exchange::serve(int s, ShardServer& server) {
+  Slot& slot = slots_[s];
+  slot.indices.wait();
+  slot.pooled.wait();  // the answers buffer of this slot's previous batch
   const double t0 = MPI_Wtime();
+  const auto& counts = slot.indices.recv_counts;
+  const auto& displs = slot.indices.recv_displs;
   int64_t total = 0;
   for (int r = 0; r < roles_.size; ++r) {
-    floats_[r] = recv_counts_[r] ? server.response_floats(recv_ints_.data() + recv_displs_[r], recv_counts_[r]) : 0;
-    DLRM_CHECK(floats_[r] <= INT32_MAX, "batch too large: {} floats for one dense rank; use a smaller --batch",
-               floats_[r]);
-    total += floats_[r];
+    slot.floats[r] = counts[r] ? server.response_floats(slot.recv_ints.data() + displs[r], counts[r]) : 0;
+    DLRM_CHECK(slot.floats[r] <= INT32_MAX, "batch too large: {} floats for one dense rank; use a smaller --batch",
+               slot.floats[r]);
+    total += slot.floats[r];
   }
-  answers_.resize(std::max<int64_t>(total, 1));
+  slot.answers.resize(std::max<int64_t>(total, 1));
   int64_t offset = 0, bad = 0;
   for (int r = 0; r < roles_.size; ++r) {
-    if (recv_counts_[r] == 0) continue;
-    bad += server.serve(recv_ints_.data() + recv_displs_[r], recv_counts_[r], answers_.data() + offset);
-    offset += floats_[r];
+    if (counts[r] == 0) continue;
+    bad += server.serve(slot.recv_ints.data() + displs[r], counts[r], slot.answers.data() + offset);
+    offset += slot.floats[r];
   }
   pool_seconds_ += MPI_Wtime() - t0;
-
-  for (int r = 0; r < roles_.size; ++r) send_counts_[r] = static_cast<int>(floats_[r]);
-  std::fill(recv_counts_.begin(), recv_counts_.end(), 0);
-  exchange(answers_.data(), nullptr, MPI_FLOAT);
-  wait_idle(&pending_);
   return bad;
+}
+
+void Exchange::post_answers(int s) {
+  Slot& slot = slots_[s];
+  auto& c = slot.pooled;
+  for (int r = 0; r < roles_.size; ++r) c.send_counts[r] = static_cast<int>(slot.floats[r]);
+  std::fill(c.recv_counts.begin(), c.recv_counts.end(), 0);
+  c.displace();
+  check_mpi(MPI_Ialltoallv(slot.answers.data(), c.send_counts.data(), c.send_displs.data(), MPI_FLOAT, nullptr,
+                           c.recv_counts.data(), c.recv_displs.data(), MPI_FLOAT, comm_, &c.request),
+            "all-to-all of pooled rows");
 }
 
 }  // namespace dlrm::cluster

@@ -19,6 +19,7 @@
 #include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/metrics.h"
 #include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/npz.h"
 #include "dlrm/cluster/report.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/routing.h"
@@ -36,6 +37,22 @@ namespace dlrm::cluster {
 
 double steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int choose_threads(MPI_Comm comm, bool dense, int requested) {
+  MPI_Comm node;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int mine = dense ? 1 : 0, dense_on_node = 0;
+  MPI_Allreduce(&mine, &dense_on_node, 1, MPI_INT, MPI_SUM, node);
+  MPI_Comm_free(&node);
+  if (!dense) return 1;
+  if (requested > 0) return requested;
+  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && std::atoi(env) > 0) return std::atoi(env);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int affinity = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+  int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, std::min(affinity, cpus / std::max(1, dense_on_node)));
 }
 
 namespace {
@@ -73,25 +90,6 @@ class StageClock {
   std::array<double, kStageCount>& seconds_;
   double last_;
 };
-
-// Collective over `comm`: OpenMP threads for this rank. Dense ranks share the
-// cores they may run on with the other dense ranks of their node; shard
-// ranks pool with one thread. OMP_NUM_THREADS or --threads override.
-int choose_threads(MPI_Comm comm, bool dense, int requested) {
-  MPI_Comm node;
-  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-  int mine = dense ? 1 : 0, dense_on_node = 0;
-  MPI_Allreduce(&mine, &dense_on_node, 1, MPI_INT, MPI_SUM, node);
-  MPI_Comm_free(&node);
-  if (!dense) return 1;
-  if (requested > 0) return requested;
-  if (const char* env = std::getenv("OMP_NUM_THREADS"); env && std::atoi(env) > 0) return std::atoi(env);
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  int affinity = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-  int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, std::min(affinity, cpus / std::max(1, dense_on_node)));
-}
 
 // Fixed-size numeric part of a RankReport, for gathering.
 constexpr int kRankFields = 9 + kStageCount;
@@ -133,6 +131,8 @@ class ClusterRun {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   }
+
+  ClusterOutcome outcome;
 
   int run() {
     startup();
@@ -187,11 +187,11 @@ class ClusterRun {
                          dir.string(), p->string());
             }
             if (!opt_.reference.empty()) {
-              NpyHeader ref = read_npy_header(opt_.reference);
-              DLRM_CHECK(ref.count() == samples_total_,
+              const int64_t ref_count = static_cast<int64_t>(read_reference_predictions(opt_.reference).size());
+              DLRM_CHECK(ref_count == samples_total_,
                          "{} holds {} predictions but the data has {} samples; pass the matching --reference "
                          "(or --limit)",
-                         opt_.reference.string(), ref.count(), samples_total_);
+                         opt_.reference.string(), ref_count, samples_total_);
             }
           }));
   }
@@ -202,6 +202,8 @@ class ClusterRun {
     shard::ShardFile::Options options;
     options.populate = true;
     options.verify = opt_.verify;
+    options.in_memory = opt_.shard_in_memory;
+    options.progress = info.embedding_bytes > (1ull << 30);
     shard_file_.emplace(shard::ShardFile::open(opt_.model / info.file, options));
     shard::check_against_manifest(*shard_file_, manifest_, s);
     std::vector<shard::RowsView> views;
@@ -222,7 +224,12 @@ class ClusterRun {
   void load_dense() {
     const auto& arch = manifest_.arch;
     RecordLayout layout{arch.dense_features, arch.num_tables()};
-    data_.emplace(Dataset::open(opt_.data, layout));
+    if (is_npz(opt_.data)) {
+      npz_.emplace(read_npz_dataset(opt_.data, layout));
+      data_.emplace(npz_->view());
+    } else {
+      data_.emplace(Dataset::open(opt_.data, layout));
+    }
     samples_total_ = data_->samples();
     if (opt_.limit > 0) samples_total_ = std::min(samples_total_, opt_.limit);
     DLRM_CHECK(samples_total_ > 0, "{} holds no samples", opt_.data.string());
@@ -239,10 +246,11 @@ class ClusterRun {
     bottom_->prepare(opt_.batch);
     top_->prepare(opt_.batch);
     routing_.emplace(manifest_);
-    builder_.emplace(*routing_);
+    builders_.clear();
+    for (int slot = 0; slot < Exchange::kSlots; ++slot) builders_.emplace_back(*routing_);
     shape_ = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self};
     const size_t b = static_cast<size_t>(opt_.batch);
-    x_in_.resize(b * arch.dense_features);
+    for (auto& x_in : x_in_) x_in.resize(b * arch.dense_features);
     x_.resize(b * arch.dim);
     emb_.resize(b * arch.num_tables() * arch.dim);
     top_in_.resize(b * shape_.width());
@@ -255,15 +263,19 @@ class ClusterRun {
   void loop() {
     check_mpi(MPI_Barrier(comm_), "barrier");
     me_.load_seconds = now() - t_entry_;
+    if (opt_.warmup_batches > 0) {
+      // Untimed: faults in buffers, builds primitives, warms caches and MPI paths.
+      exchange_.emplace(comm_, roles_);
+      run_batches(std::min<int64_t>(opt_.warmup_batches, batches_));
+      exchange_->finish();
+      me_.stage_seconds = {};
+      latencies_ms_.clear();
+      check_mpi(MPI_Barrier(comm_), "barrier");
+    }
     const double t0 = now();
     exchange_.emplace(comm_, roles_);
-    for (int64_t i = 0; i < batches_; ++i) {
-      if (dense_) {
-        dense_batch(i);
-      } else {
-        shard_batch();
-      }
-    }
+    run_batches(batches_);
+    exchange_->finish();
     seconds_mine_ = now() - t0;
     if (!dense_) {
       // Shard ranks: pooling time, and everything else was waiting for peers.
@@ -272,46 +284,57 @@ class ClusterRun {
     }
   }
 
-  void dense_batch(int64_t i) {
-    const auto& arch = manifest_.arch;
-    StageClock clock(me_.stage_seconds);
-    const double t_batch = now();
-    const int64_t first = begin_ + i * opt_.batch;
-    const int n = static_cast<int>(std::clamp<int64_t>(end_ - first, 0, opt_.batch));
+  void run_batches(int64_t count) {
+    if (count > 0) dense_ ? dense_loop(count) : shard_loop(count);
+  }
 
-    // read_input
-    if (n > 0) dense_transform(*data_, first, n, x_in_.data());
+  // Batch b's samples on this dense rank: [first, first + n).
+  std::pair<int64_t, int> batch_range(int64_t b) const {
+    const int64_t first = begin_ + b * opt_.batch;
+    return {first, static_cast<int>(std::clamp<int64_t>(end_ - first, 0, opt_.batch))};
+  }
+
+  // read_input + route of batch b into slot b % 2, then post its requests.
+  void prepare_batch(int64_t b, StageClock& clock) {
+    const auto& arch = manifest_.arch;
+    const int slot = static_cast<int>(b % Exchange::kSlots);
+    const auto [first, n] = batch_range(b);
+    if (n > 0) dense_transform(*data_, first, n, x_in_[slot].data());
     const int tables = arch.num_tables();
     batch_.reset(n, tables);
     for (int t = 0; t < tables; ++t) {
       const int64_t rows = arch.table_rows[t];
-      for (int b = 0; b < n; ++b) {
-        int64_t row = data_->indices(first + b)[t];
-        if (opt_.fold_indices) row = ((row % rows) + rows) % rows;
+      for (int i = 0; i < n; ++i) {
+        int64_t row = data_->indices(first + i)[t];
+        if (opt_.fold_indices) row = fold_index(row, rows);
         batch_.add(t, static_cast<int32_t>(row));
         batch_.end_sample(t);
       }
     }
     clock.mark(Stage::kReadInput);
-
-    // route
-    builder_->build(batch_);
+    builders_[slot].build(batch_);
     clock.mark(Stage::kRoute);
-
-    // exchange indices (non-blocking) while the bottom MLP runs
-    exchange_->post_requests(*builder_);
+    exchange_->post_requests(slot, builders_[slot]);
     clock.mark(Stage::kExchangeIndices);
-    if (n > 0) bottom_->forward(x_in_.data(), n, x_.data());
-    clock.mark(Stage::kBottomMlp);
-    exchange_->wait_requests();
-    clock.mark(Stage::kExchangeIndices);
+  }
 
-    // exchange pooled rows
-    const auto& responses = exchange_->receive_pooled(*builder_);
-    clock.mark(Stage::kExchangePooled);
-
-    if (n > 0) {
-      builder_->assemble(responses, emb_.data());
+  // Two batches in flight: batch b+1's indices go out (and are pooled by the
+  // shard ranks) while batch b's interaction and top MLP run.
+  void dense_loop(int64_t count) {
+    StageClock clock(me_.stage_seconds);
+    prepare_batch(0, clock);
+    for (int64_t b = 0; b < count; ++b) {
+      const double t_batch = now();
+      const int slot = static_cast<int>(b % Exchange::kSlots);
+      const auto [first, n] = batch_range(b);
+      if (n > 0) bottom_->forward(x_in_[slot].data(), n, x_.data());
+      clock.mark(Stage::kBottomMlp);
+      if (b + 1 < count) prepare_batch(b + 1, clock);
+      exchange_->post_pooled(slot, builders_[slot]);
+      const auto& responses = exchange_->wait_pooled(slot);
+      clock.mark(Stage::kExchangePooled);
+      if (n == 0) continue;
+      builders_[slot].assemble(responses, emb_.data());
       clock.mark(Stage::kAssemble);
       dense::interaction_dot(shape_, x_.data(), emb_.data(), n, top_in_.data(), shape_.width());
       clock.mark(Stage::kInteraction);
@@ -321,10 +344,19 @@ class ClusterRun {
     }
   }
 
-  void shard_batch() {
-    int64_t bad = exchange_->serve(*server_);
-    DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree",
-               roles_.my_index(), bad);
+  void shard_loop(int64_t count) {
+    auto serve = [&](int64_t b) {
+      int64_t bad = exchange_->serve(static_cast<int>(b % Exchange::kSlots), *server_);
+      DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree",
+                 roles_.my_index(), bad);
+    };
+    exchange_->receive_requests(0);
+    serve(0);
+    for (int64_t b = 0; b < count; ++b) {
+      if (b + 1 < count) exchange_->receive_requests(static_cast<int>((b + 1) % Exchange::kSlots));
+      exchange_->post_answers(static_cast<int>(b % Exchange::kSlots));
+      if (b + 1 < count) serve(b + 1);
+    }
   }
 
   void finish() {
@@ -421,7 +453,7 @@ class ClusterRun {
     double auc = roc_auc(predictions.data(), labels.data(), samples_total_);
     if (std::isfinite(auc)) report.auc = auc;
     if (!opt_.reference.empty()) {
-      auto ref = read_npy_f32(opt_.reference);
+      auto ref = read_reference_predictions(opt_.reference);
       DLRM_CHECK(static_cast<int64_t>(ref.size()) == samples_total_, "{} changed during the run",
                  opt_.reference.string());
       double worst = 0;
@@ -431,6 +463,9 @@ class ClusterRun {
     if (!opt_.out.empty()) write_npy_f32(opt_.out, predictions.data(), {samples_total_});
     if (!opt_.report.empty()) write_report(report, opt_.report);
     if (!opt_.quiet) std::cout << report_table(report) << std::flush;
+    outcome.report = report;
+    outcome.predictions = std::move(predictions);
+    outcome.labels = std::move(labels);
     if (!opt_.out.empty()) spdlog::info("predictions written to {}", opt_.out.string());
     if (!opt_.report.empty()) spdlog::info("report written to {}", opt_.report.string());
   }
@@ -455,14 +490,16 @@ class ClusterRun {
   std::optional<ShardServer> server_;
 
   // dense rank
+  std::optional<NpzDataset> npz_;  // records of --data X.npz (declared before data_, which views them)
   std::optional<Dataset> data_;
   int64_t begin_ = 0, end_ = 0;
   std::optional<dense::Mlp> bottom_, top_;
   std::optional<RoutingTable> routing_;
-  std::optional<RequestBuilder> builder_;
+  std::vector<RequestBuilder> builders_;  // one per exchange slot
   dense::InteractionShape shape_;
   Batch batch_;
-  std::vector<float> x_in_, x_, emb_, top_in_, predictions_;
+  std::array<std::vector<float>, Exchange::kSlots> x_in_;
+  std::vector<float> x_, emb_, top_in_, predictions_;
   std::vector<int32_t> labels_mine_;
   std::vector<double> latencies_ms_;
 };
@@ -472,6 +509,12 @@ class ClusterRun {
 int run_cluster(const ClusterOptions& options, MPI_Comm comm) {
   ClusterRun run(options, comm);
   return run.run();
+}
+
+ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm) {
+  ClusterRun run(options, comm);
+  run.run();
+  return std::move(run.outcome);
 }
 
 }  // namespace dlrm::cluster

@@ -1,20 +1,28 @@
-// The two all-to-alls of a batch, over every rank of a communicator.
+// The all-to-alls of each batch, over every rank of a communicator, with two
+// batches in flight.
 //
-// Dense side, per batch:
-//   post_requests(builder)  all-to-all of message sizes, then a non-blocking
-//                           all-to-all of the index messages
-//   wait_requests()         (overlap work between the two)
-//   receive_pooled(builder) all-to-all of pooled rows; returns one pointer
-//                           per shard into the received answers
-// Shard side, per batch:
-//   serve(server)           receive every dense rank's request, pool, answer
-// Every rank makes the same calls in the same order each batch (a dense
-// rank with no samples left sends an empty batch). Waits poll with backoff
-// so idle ranks leave their core to the others (wait_idle).
+// Per batch b three collectives run: S(b) the message sizes (alltoall),
+// I(b) the index messages and P(b) the pooled rows (alltoallv). Every rank
+// posts them in the same order: S(0) I(0) | S(1) I(1) P(0) | S(2) I(2) P(1) | ...
+// so that shard ranks pool batch b+1 while dense ranks compute batch b.
+//
+// Dense side, slot = b % 2 (the RequestBuilder of batch b stays alive until
+// wait_pooled):
+//   post_requests(slot, builder)    posts S(b) and I(b)
+//   post_pooled(slot, builder)      posts P(b)
+//   wait_pooled(slot)               waits for P(b) (and S(b), I(b)); returns one
+//                                   pointer per shard into the answers
+// Shard side:
+//   receive_requests(slot)          posts S(b), waits for it, posts I(b)
+//   serve(slot, server)             waits for I(b), pools into the slot's answers
+//   post_answers(slot)              posts P(b)
+//   finish()                        waits for every posted collective
+// Waits poll with backoff (wait_idle) so idle ranks leave their core to others.
 #pragma once
 
 #include <mpi.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -25,34 +33,50 @@ namespace dlrm::cluster {
 
 class Exchange {
  public:
+  static constexpr int kSlots = 2;
+
   Exchange(MPI_Comm comm, const Roles& roles);
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
 
-  void post_requests(const RequestBuilder& builder);
-  void wait_requests();
-  const std::vector<const float*>& receive_pooled(const RequestBuilder& builder);
+  // Dense ranks.
+  void post_requests(int slot, const RequestBuilder& builder);
+  void post_pooled(int slot, const RequestBuilder& builder);
+  const std::vector<const float*>& wait_pooled(int slot);
 
-  // Returns the number of out-of-range rows the server skipped.
-  int64_t serve(ShardServer& server);
-  // Seconds a shard rank spent pooling inside serve() (the rest is waiting).
-  double pool_seconds() const { return pool_seconds_; }
+  // Shard ranks. serve() returns the number of out-of-range rows skipped.
+  void receive_requests(int slot);
+  int64_t serve(int slot, ShardServer& server);
+  void post_answers(int slot);
 
+  // Waits for everything still in flight (both sides; call before destruction).
+  void finish();
+
+  double pool_seconds() const { return pool_seconds_; }  // shard ranks: time pooling
   uint64_t index_bytes() const { return index_bytes_; }    // sent by this rank
   uint64_t pooled_bytes() const { return pooled_bytes_; }  // received by this rank
 
  private:
-  void exchange(const void* send, void* recv, MPI_Datatype type);
-  void exchange_sizes();
+  // One collective's arguments; they must stay untouched until it completes.
+  struct Collective {
+    std::vector<int> send_counts, recv_counts, send_displs, recv_displs;
+    MPI_Request request = MPI_REQUEST_NULL;
+    void resize(int ranks);
+    void displace();  // displacements from counts
+    void wait();
+  };
+  struct Slot {
+    Collective sizes, indices, pooled;
+    std::vector<int32_t> send_ints, recv_ints;
+    std::vector<float> answers, received;
+    std::vector<int64_t> floats;  // shard: answer floats per dense rank
+  };
 
   MPI_Comm comm_;
   const Roles& roles_;
-  std::vector<int> send_counts_, recv_counts_, send_displs_, recv_displs_;
-  MPI_Request pending_ = MPI_REQUEST_NULL;
-  std::vector<int32_t> send_ints_;
-  std::vector<int32_t> recv_ints_;
-  std::vector<float> answers_;
-  std::vector<float> pooled_;
+  std::array<Slot, kSlots> slots_;
   std::vector<const float*> responses_;
-  std::vector<int64_t> floats_;
   uint64_t index_bytes_ = 0;
   uint64_t pooled_bytes_ = 0;
   double pool_seconds_ = 0;

@@ -21,6 +21,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "dlrm/cluster/report.h"
 
 namespace dlrm::cluster {
 
@@ -35,8 +38,10 @@ struct ClusterOptions {
   int threads = 0;            // OpenMP threads per dense rank (0: cores on the node / dense ranks there)
   bool fold_indices = false;  // map out-of-range indices to index mod rows instead of failing
   bool verify = true;         // checksum every shard file at load
+  bool shard_in_memory = true;  // copy rows into anonymous memory (false: serve from the page cache)
   bool quiet = false;         // no summary table on stdout
   double start_time = 0;      // steady_clock seconds at program start (load time is measured from it)
+  int warmup_batches = 0;     // run the first N batches once, untimed, before the measured run
 };
 
 // Runs the whole job on `comm`; returns the process exit code (0 on every
@@ -44,7 +49,21 @@ struct ClusterOptions {
 // reported). Errors that only one rank can see mid-run abort the job.
 int run_cluster(const ClusterOptions& options, MPI_Comm comm);
 
+// What a run leaves on rank 0 (empty elsewhere), for programs that go on
+// after it (dlrm-bench).
+struct ClusterOutcome {
+  Report report;
+  std::vector<float> predictions;  // sample order
+  std::vector<int32_t> labels;
+};
+ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm);
+
 // The clock ClusterOptions::start_time is read from.
 double steady_seconds();
+
+// Collective over `comm`: OpenMP threads for this rank. Dense ranks share the
+// cores they may run on with the other dense ranks of their node; shard ranks
+// pool with one thread. `requested` > 0 (--threads) or OMP_NUM_THREADS win.
+int choose_threads(MPI_Comm comm, bool dense, int requested);
 
 }  // namespace dlrm::cluster

@@ -7,6 +7,15 @@
 //                       row_stride bytes each, starting 64-byte aligned
 //                       (header_bytes is a multiple of 4096, so rows in an mmap
 //                       are 64-byte aligned too)
+// One stored row per storage type (row_stride in each ShardSliceRecord; the
+// byte layouts are specified in dlrm/shard/quantize.h); bytes at dim 128:
+//   fp32  cols x fp32, zero padded to a multiple of 64 bytes               512
+//   fp16  cols x fp16, zero padded to a multiple of 4 bytes                256
+//   int8  cols x uint8 code | fp32 scale | fp32 bias, padded to 4 bytes    136
+//   int4  ceil(cols/2) bytes of 4-bit codes (low nibble = even column) |
+//         fp16 scale | fp16 bias, padded to 4 bytes                         68
+//   value = fmaf(code, scale, bias); a column slice's rows carry their own scale.
+// Only fp32 rows are 64-byte aligned; the others are packed for capacity.
 // data_checksum is XXH3-64 over the data section; header_checksum is XXH3-64
 // over [0, header_bytes) with the header_checksum field zeroed.
 // The file is written under a staged name and renamed when complete.
@@ -84,8 +93,14 @@ class ShardFileWriter {
 class ShardFile {
  public:
   struct Options {
-    bool populate = false;  // MAP_POPULATE: fault every page in at open
-    bool verify = false;    // recompute the data checksum at open
+    bool populate = false;   // MAP_POPULATE: fault every page in at open
+    bool verify = false;     // recompute the data checksum at open
+    // Copy the rows into anonymous memory (transparent huge pages, placed on
+    // the NUMA node of the thread that loads them) instead of serving from
+    // the page cache, which the kernel may reclaim under the rows' feet. The
+    // checksum is then computed during that single read.
+    bool in_memory = false;
+    bool progress = false;   // progress while loading in_memory
   };
   static ShardFile open(const std::filesystem::path& path, const Options& options);
   static ShardFile open(const std::filesystem::path& path) { return open(path, Options{}); }
@@ -107,6 +122,7 @@ class ShardFile {
 
  private:
   ShardFile() = default;
+  static void load_into_memory(ShardFile& file, int fd, const Options& options);
   std::filesystem::path path_;
   ShardFileHeader header_{};
   std::vector<ShardSliceRecord> slices_;

@@ -1,0 +1,262 @@
+// dlrm-bench: the cluster's throughput against the bound that matters, in one run.
+//   mpirun -n R dlrm-bench --model DIR --data FILE [--batch N] [--json OUT]
+//
+// 1. MLP-only bound: on the dense ranks, with the threads and cores the
+//    cluster gets, the bottom and top MLPs run back to back on oneDNN with
+//    nothing else (shard ranks sleep). Pairs/s over all dense ranks.
+// 2. The cluster itself on the data (after untimed warm-up batches).
+// 3. Correctness: the cluster's predictions against the single-process _ref
+//    path on the first --check samples.
+// Rank 0 prints the ratio, the per-stage breakdown and bytes exchanged per
+// pair against the minimum; --json writes the same for machines.
+#include <CLI/CLI.hpp>
+#include <mpi.h>
+#include <omp.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "dlrm/cluster/dataset.h"
+#include "dlrm/cluster/dense_model.h"
+#include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/pipeline.h"
+#include "dlrm/cluster/reference_model.h"
+#include "dlrm/cluster/roles.h"
+#include "dlrm/common/error.h"
+#include "dlrm/common/log.h"
+#include "dlrm/common/staged_output.h"
+#include "dlrm/dense/mlp.h"
+#include "dlrm/shard/model.h"
+
+namespace fs = std::filesystem;
+using namespace dlrm;
+using namespace dlrm::cluster;
+
+namespace {
+
+constexpr uint64_t kInputSeed = 42;
+// Predictions within this of the _ref path count as correct; the derivation is
+// in tests/cluster_mpi/check_run.py (MLP and interaction summation order).
+constexpr double kTolerance = 1e-5;
+
+struct BenchOptions {
+  ClusterOptions cluster;
+  int mlp_batches = 200;
+  int check = 1024;
+  fs::path json;
+};
+
+struct Bound {
+  double pairs_per_s = 0;
+  double seconds = 0;
+  int64_t pairs = 0;
+};
+
+// Bottom + top MLP back to back on every dense rank at the same time.
+Bound measure_mlp_bound(const BenchOptions& opt, const shard::Manifest& manifest, const Roles& roles, int threads,
+                        MPI_Comm comm) {
+  const bool dense = roles.my_role() == Role::kDense;
+  const int batch = opt.cluster.batch;
+  double seconds = 0;
+  if (dense) {
+    omp_set_num_threads(threads);
+    DenseLayers layers = load_dense_layers(opt.cluster.model, manifest);
+    dense::Mlp bottom(std::move(layers.bottom));
+    dense::Mlp top(std::move(layers.top));
+    std::mt19937 rng(kInputSeed);
+    std::uniform_real_distribution<float> uniform(0.f, 1.f);
+    std::vector<float> x_in(static_cast<size_t>(batch) * bottom.in()), x(static_cast<size_t>(batch) * bottom.out());
+    std::vector<float> top_in(static_cast<size_t>(batch) * top.in()), out(batch);
+    for (auto& v : x_in) v = uniform(rng);
+    for (auto& v : top_in) v = uniform(rng);
+    auto step = [&] {
+      bottom.forward(x_in.data(), batch, x.data());
+      top.forward(top_in.data(), batch, out.data());
+    };
+    for (int i = 0; i < 10; ++i) step();  // warm-up: primitives, caches, frequency
+    check_mpi(MPI_Barrier(comm), "barrier");
+    double t0 = MPI_Wtime();
+    for (int i = 0; i < opt.mlp_batches; ++i) step();
+    seconds = MPI_Wtime() - t0;
+  } else {
+    check_mpi(MPI_Barrier(comm), "barrier");
+  }
+  // Shard ranks sleep through the measurement (wait_idle backs off).
+  MPI_Request request;
+  check_mpi(MPI_Ibarrier(comm, &request), "barrier");
+  wait_idle(&request);
+  double slowest = 0;
+  check_mpi(MPI_Allreduce(&seconds, &slowest, 1, MPI_DOUBLE, MPI_MAX, comm), "allreduce");
+  Bound bound;
+  bound.pairs = static_cast<int64_t>(opt.mlp_batches) * batch * roles.dense_ranks();
+  bound.seconds = slowest;
+  bound.pairs_per_s = slowest > 0 ? bound.pairs / slowest : 0;
+  return bound;
+}
+
+std::string bench_json(const BenchOptions& opt, const Bound& bound, const ClusterOutcome& run, double check_diff,
+                       int64_t checked, int threads) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
+  const Report& r = run.report;
+  w.StartObject();
+  w.Key("model"); w.String(opt.cluster.model.c_str());
+  w.Key("batch"); w.Int(opt.cluster.batch);
+  w.Key("shards"); w.Int(r.shards);
+  w.Key("dense_ranks"); w.Int(r.dense_ranks);
+  w.Key("threads_per_dense_rank"); w.Int(threads);
+  w.Key("mlp_bound_pairs_per_s"); w.Double(bound.pairs_per_s);
+  w.Key("cluster_pairs_per_s"); w.Double(r.pairs_per_s);
+  w.Key("ratio"); w.Double(bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
+  w.Key("correct"); w.Bool(check_diff <= kTolerance);
+  w.Key("check_samples"); w.Int64(checked);
+  w.Key("check_max_abs_diff"); w.Double(check_diff);
+  w.Key("exchange_bytes_per_pair"); w.Double(r.exchange_bytes_per_pair);
+  w.Key("minimum_bytes_per_pair"); w.Double(r.minimum_bytes_per_pair);
+  w.Key("latency_ms");
+  w.StartObject();
+  w.Key("p50"); w.Double(r.latency_p50_ms);
+  w.Key("p95"); w.Double(r.latency_p95_ms);
+  w.Key("p99"); w.Double(r.latency_p99_ms);
+  w.EndObject();
+  w.Key("stage_seconds");
+  w.StartObject();
+  for (const auto& [name, secs] : r.stage_seconds) {
+    w.Key(name.c_str());
+    w.Double(secs);
+  }
+  w.EndObject();
+  w.Key("cluster_seconds"); w.Double(r.seconds);
+  w.Key("load_seconds"); w.Double(r.load_seconds);
+  w.Key("pairs"); w.Int64(r.pairs);
+  w.Key("auc");
+  if (r.auc) w.Double(*r.auc); else w.Null();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
+int run(BenchOptions& opt, int rank, int size) {
+  MPI_Comm comm = MPI_COMM_WORLD;
+  shard::Manifest manifest;
+  collective_check(comm, "loading the model manifest",
+                   [&]() -> std::string {
+                     try {
+                       manifest = shard::load_manifest(opt.cluster.model);
+                       return {};
+                     } catch (const std::exception& e) {
+                       return e.what();
+                     }
+                   }(),
+                   {});
+  const char* placement = std::getenv("DLRM_SHARD_RANKS");
+  Roles roles;
+  collective_check(comm, "assigning roles",
+                   [&]() -> std::string {
+                     try {
+                       roles = assign_roles(rank, size, manifest.num_shards(), placement ? placement : "");
+                       return {};
+                     } catch (const std::exception& e) {
+                       return e.what();
+                     }
+                   }(),
+                   {});
+  // The cluster's own choice of threads.
+  const int threads = choose_threads(comm, roles.my_role() == Role::kDense, opt.cluster.threads);
+  opt.cluster.threads = threads;
+  if (rank == 0) spdlog::info("MLP-only bound: {} batches of {} on {} dense ranks x {} threads", opt.mlp_batches,
+                              opt.cluster.batch, roles.dense_ranks(), threads);
+  Bound bound = measure_mlp_bound(opt, manifest, roles, threads, comm);
+
+  if (rank == 0) spdlog::info("cluster run");
+  opt.cluster.quiet = true;
+  ClusterOutcome outcome = run_cluster_outcome(opt.cluster, comm);
+  omp_set_num_threads(threads);
+
+  if (rank != 0) return 0;
+  // Correctness column: the _ref path on the first samples.
+  double check_diff = 0;
+  int64_t checked = std::min<int64_t>(opt.check, static_cast<int64_t>(outcome.predictions.size()));
+  if (checked > 0) {
+    auto reference = ReferenceModel::load(opt.cluster.model, Kernels::kRef, /*verify=*/false);
+    RecordLayout layout{manifest.arch.dense_features, manifest.arch.num_tables()};
+    Dataset data = Dataset::open(opt.cluster.data, layout);
+    std::vector<float> want(checked);
+    reference.predict(data, 0, checked, want.data(), opt.cluster.fold_indices);
+    for (int64_t i = 0; i < checked; ++i) {
+      check_diff = std::max(check_diff, std::fabs(double(want[i]) - outcome.predictions[i]));
+    }
+  }
+  const Report& r = outcome.report;
+  const double ratio = bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0;
+  std::printf("dlrm-bench: %s, %d shard + %d dense ranks x %d threads, batch %d\n", opt.cluster.model.c_str(),
+              r.shards, r.dense_ranks, threads, opt.cluster.batch);
+  std::printf("  %-28s %12s %8s  %s\n", "", "pairs/s", "ratio", "check");
+  std::printf("  %-28s %12.0f %8.3f  %s\n", "MLP-only bound (oneDNN)", bound.pairs_per_s, 1.0, "-");
+  std::printf("  %-28s %12.0f %8.3f  %s (max |diff| %.3g over %lld samples vs _ref)\n", "cluster", r.pairs_per_s,
+              ratio, check_diff <= kTolerance ? "ok" : "WRONG", check_diff, static_cast<long long>(checked));
+  std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
+              r.latency_p99_ms);
+  std::printf("  exchange: %.0f bytes/pair, minimum %.0f (%.3fx)\n", r.exchange_bytes_per_pair,
+              r.minimum_bytes_per_pair, r.exchange_bytes_per_pair / std::max(1.0, r.minimum_bytes_per_pair));
+  std::printf("  stage seconds (mean per rank of the role; cluster %.3f s):\n", r.seconds);
+  for (const auto& [name, secs] : r.stage_seconds) {
+    std::printf("    %-18s %8.3f  %5.1f%%\n", name.c_str(), secs, r.seconds > 0 ? 100.0 * secs / r.seconds : 0.0);
+  }
+  if (!opt.json.empty()) {
+    std::string text = bench_json(opt, bound, outcome, check_diff, checked, threads);
+    StagedFile out(opt.json);
+    out.write(text.data(), text.size());
+    out.commit();
+  }
+  return check_diff <= kTolerance ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const double start_time = steady_seconds();
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  init_logging("dlrm-bench", rank);
+
+  BenchOptions opt;
+  opt.cluster.warmup_batches = 8;
+  opt.cluster.start_time = start_time;
+  CLI::App app{"dlrm-bench: cluster throughput against the oneDNN MLP-only bound, measured in the same run"};
+  app.add_option("--model", opt.cluster.model, "model directory")->required();
+  app.add_option("--data", opt.cluster.data, "samples (MLPerf binary layout)")->required();
+  app.add_option("--batch", opt.cluster.batch, "samples per batch per dense rank")->capture_default_str();
+  app.add_option("--limit", opt.cluster.limit, "use the first N samples");
+  app.add_option("--threads", opt.cluster.threads, "OpenMP threads per dense rank (default: as dlrm-cluster)");
+  app.add_option("--warmup", opt.cluster.warmup_batches, "untimed cluster batches first")->capture_default_str();
+  app.add_option("--mlp-batches", opt.mlp_batches, "batches timed for the MLP-only bound")->capture_default_str();
+  app.add_option("--check", opt.check, "samples checked against the _ref path")->capture_default_str();
+  app.add_option("--json", opt.json, "write the results as JSON");
+  app.add_flag("--fold-indices", opt.cluster.fold_indices, "map out-of-range indices modulo the table size");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = rank == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
+    MPI_Finalize();
+    return code;
+  }
+  int code = 1;
+  try {
+    code = run(opt, rank, size);
+  } catch (const CollectiveFailure&) {
+    MPI_Finalize();
+    return 1;
+  } catch (const std::exception& e) {
+    report_fatal(e);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  MPI_Finalize();
+  return code;
+}
