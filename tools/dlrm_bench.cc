@@ -192,9 +192,13 @@ int run(BenchOptions& opt, int rank, int size) {
     }
   }
   const Report& r = outcome.report;
+  int dense_threads = threads;  // rank 0 is usually a shard rank: report the dense ranks' count
+  for (const auto& entry : r.ranks) {
+    if (entry.role == Role::kDense) dense_threads = entry.threads;
+  }
   const double ratio = bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0;
   std::printf("dlrm-bench: %s, %d shard + %d dense ranks x %d threads, batch %d\n", opt.cluster.model.c_str(),
-              r.shards, r.dense_ranks, threads, opt.cluster.batch);
+              r.shards, r.dense_ranks, dense_threads, opt.cluster.batch);
   std::printf("  %-28s %12s %8s  %s\n", "", "pairs/s", "ratio", "check");
   std::printf("  %-28s %12.0f %8.3f  %s\n", "MLP-only bound (oneDNN)", bound.pairs_per_s, 1.0, "-");
   std::printf("  %-28s %12.0f %8.3f  %s (max |diff| %.3g over %lld samples vs _ref)\n", "cluster", r.pairs_per_s,
@@ -203,12 +207,16 @@ int run(BenchOptions& opt, int rank, int size) {
               r.latency_p99_ms);
   std::printf("  exchange: %.0f bytes/pair, minimum %.0f (%.3fx)\n", r.exchange_bytes_per_pair,
               r.minimum_bytes_per_pair, r.exchange_bytes_per_pair / std::max(1.0, r.minimum_bytes_per_pair));
+  uint64_t embedding_bytes = 0;
+  for (const auto& entry : r.ranks) embedding_bytes += entry.embedding_bytes;
+  std::printf("  load: %.2f s from start to first batch, %.2f GB of rows = %.2f GB/s\n", r.load_seconds,
+              embedding_bytes / 1e9, r.load_seconds > 0 ? embedding_bytes / 1e9 / r.load_seconds : 0.0);
   std::printf("  stage seconds (mean per rank of the role; cluster %.3f s):\n", r.seconds);
   for (const auto& [name, secs] : r.stage_seconds) {
     std::printf("    %-18s %8.3f  %5.1f%%\n", name.c_str(), secs, r.seconds > 0 ? 100.0 * secs / r.seconds : 0.0);
   }
   if (!opt.json.empty()) {
-    std::string text = bench_json(opt, bound, outcome, check_diff, checked, threads);
+    std::string text = bench_json(opt, bound, outcome, check_diff, checked, dense_threads);
     StagedFile out(opt.json);
     out.write(text.data(), text.size());
     out.commit();
