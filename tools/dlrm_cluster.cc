@@ -24,11 +24,11 @@ int main(int argc, char** argv) {
   CLI::App app{"Serve a sharded DLRM model: shard ranks pool embeddings, dense ranks run the MLPs.\n"
                "Run under mpirun with at least (shards + 1) ranks."};
   app.add_option("--model", options.model, "model directory written by dlrm-shard")->required();
-  app.add_option("--data", options.data, "samples in the MLPerf binary layout (dlrm-data)")->required();
+  app.add_option("--data", options.data, "samples: MLPerf binary layout (dlrm-data, terabyte_processed_test.bin) or an .npz of accuracy data")->required();
   app.add_option("--batch", options.batch, "samples per batch on each dense rank")->capture_default_str();
   app.add_option("--out", options.out, "write predictions (float32 .npy, sample order)");
   app.add_option("--report", options.report, "write the run's REPORT.json");
-  app.add_option("--reference", options.reference, "compare predictions with these (float32 .npy)");
+  app.add_option("--reference", options.reference, "compare predictions with these (float32 .npy, or the reference array of an .npz)");
   app.add_option("--limit", options.limit, "use only the first N samples");
   app.add_option("--warmup", options.warmup_batches, "run the first N batches once, untimed, before measuring");
   app.add_option("--threads", options.threads, "OpenMP threads per dense rank (default: the node's cores / dense ranks)");
