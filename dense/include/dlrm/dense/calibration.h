@@ -1,0 +1,123 @@
+// Static activation ranges for int8 MLPs (calibration), and their JSON file.
+//
+// Calibrator runs the fp32 MLP (oneDNN, one layer at a time) over calibration
+// batches and records, for the input of every layer l, over all samples and
+// columns:
+//   min, max   the extremes of x;  abs_max = max |x|
+//   mean[i]    the mean of column i (MlpInt8's bias correction)
+//   histogram  of |x| by its float exponent and top 4 mantissa bits (16 bins
+//              per octave over every finite float; bin 0 holds the zeros)
+// and chooses the clip c (the |x| that maps to the largest code) by method:
+//   kMax         c = abs_max (nothing saturates on calibration data; default)
+//   kPercentile  c = the smallest bin edge with #{|x| <= c} >= p/100 * #x
+//                (over-estimates the exact percentile by < 1/16)
+//   kMse         c minimising sum over bins of n_b * err(v_b), v_b the bin's
+//                midpoint: err = min(v^2, s^2/12) below c (s = c / levels),
+//                (v - c)^2 above it (saturation)
+// MlpInt8 (mlp_int8.h) turns clips into scales: u8 codes, s = c / 255, for
+// inputs never seen negative (ReLU outputs, log1p dense features); s8 codes,
+// s = c / 127, for inputs seen negative (the top MLP's input: the
+// interaction's dot products are signed; s8 rather than a shifted u8 because
+// oneDNN 2.6's inner product takes no source zero point, and its s8 x s8
+// kernel with compensation runs at about 0.94x the u8 speed here).
+//
+// A model's calibration (bottom and top MLP) lives next to it as
+// <model>/calibration.json:
+//   {"dlrm_calibration": {"format_version": 1, "producer": "...",
+//     "bottom": {"samples": N, "method": "max"|"percentile"|"mse", "percentile": p,
+//                "layers": [{"width", "min", "max", "abs_max", "clip", "mean": [width]}, ...]},
+//     "top": {...}}}
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dlrm/dense/mlp.h"
+
+namespace dlrm::dense {
+
+inline constexpr int kCalibrationFormatVersion = 1;
+// Fewer samples give ranges that a busy hour of traffic will exceed.
+inline constexpr int64_t kMinCalibrationSamples = 1024;
+inline constexpr const char* kCalibrationFileName = "calibration.json";
+
+// What was observed at the input of one layer.
+struct LayerInputRange {
+  int width = 0;
+  float min = 0.0f;
+  float max = 0.0f;
+  float abs_max = 0.0f;
+  float clip = 0.0f;        // the |x| that maps to the largest code (<= abs_max)
+  std::vector<float> mean;  // [width], each column's mean (for bias correction)
+  bool is_signed() const { return min < 0.0f; }
+};
+
+// How clip is chosen from what was observed.
+enum class RangeMethod {
+  kMax,         // clip = abs_max
+  kPercentile,  // clip = the percentile of |x|
+  kMse,         // clip minimising the expected squared quantisation error
+};
+
+struct ActivationRanges {
+  int64_t samples = 0;  // calibration samples (rows) observed
+  RangeMethod method = RangeMethod::kMax;
+  double percentile = 100.0;            // kPercentile's p (100 for the other methods)
+  std::vector<LayerInputRange> layers;  // layers[l]: the input of layer l
+};
+
+// Both MLPs of a DLRM model.
+struct ModelCalibration {
+  ActivationRanges bottom;
+  ActivationRanges top;
+};
+
+// Throws dlrm::Error naming `what` unless `ranges` has one entry per layer
+// with that layer's input width, at least min_samples samples, finite values
+// and min <= max, abs_max = max(|min|, |max|), 0 <= clip <= abs_max,
+// min <= mean[i] <= max for each of `width` column means.
+void check_ranges(const ActivationRanges& ranges, const std::vector<Layer>& layers, const std::string& what,
+                  int64_t min_samples = kMinCalibrationSamples);
+
+struct CalibratorOptions {
+  RangeMethod method = RangeMethod::kMax;
+  // For kPercentile: e.g. 99.999 clips the largest 0.001% of |x|.
+  double percentile = 99.999;
+  int64_t min_samples = kMinCalibrationSamples;
+};
+
+class Calibrator {
+ public:
+  explicit Calibrator(std::vector<Layer> layers, CalibratorOptions options = {});
+  ~Calibrator();
+  Calibrator(Calibrator&&) noexcept;
+  Calibrator& operator=(Calibrator&&) noexcept;
+
+  // src [batch, in] row-major fp32, as the MLP receives it in serving. Runs the
+  // fp32 layers on it and records every layer's input. Throws (naming the
+  // layer) on NaN or infinite activations.
+  void observe(const float* src, int batch);
+  int64_t samples() const;
+  // Throws when fewer than options.min_samples samples were observed.
+  ActivationRanges ranges() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::filesystem::path calibration_path(const std::filesystem::path& model_dir);
+// Written atomically (staged, then renamed). Throws on non-finite values.
+void save_calibration(const ModelCalibration& calibration, const std::filesystem::path& file);
+// Throws naming the file when it is missing, not JSON of this layout, of
+// another format_version, or fails the value checks of check_ranges (widths
+// are checked against a model with check_model_calibration).
+ModelCalibration load_calibration(const std::filesystem::path& file);
+// check_ranges for both MLPs, naming `file` in the message.
+void check_model_calibration(const ModelCalibration& calibration, const std::vector<Layer>& bottom,
+                             const std::vector<Layer>& top, const std::filesystem::path& file);
+
+}  // namespace dlrm::dense

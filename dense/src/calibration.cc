@@ -1,0 +1,397 @@
+// Calibration of activation ranges and its JSON file (see calibration.h).
+//
+// Calibrator keeps one fp32 Mlp per layer so that every layer's input is
+// visible; calibration batches are processed in chunks of kChunk rows. Each
+// batch's statistics are gathered apart and merged only once all of it passed
+// (no NaN or infinity anywhere), so a rejected batch leaves the Calibrator as
+// it was.
+#include "dlrm/dense/calibration.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cereal/archives/json.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <utility>
+
+#include "dlrm/common/error.h"
+#include "dlrm/common/staged_output.h"
+
+namespace fs = std::filesystem;
+
+namespace dlrm::dense {
+
+// cereal finds these by argument-dependent lookup.
+template <class Archive>
+void serialize(Archive& ar, LayerInputRange& r) {
+  ar(cereal::make_nvp("width", r.width), cereal::make_nvp("min", r.min), cereal::make_nvp("max", r.max),
+     cereal::make_nvp("abs_max", r.abs_max), cereal::make_nvp("clip", r.clip), cereal::make_nvp("mean", r.mean));
+}
+
+namespace {
+
+const char* method_name(RangeMethod m) {
+  switch (m) {
+    case RangeMethod::kMax: return "max";
+    case RangeMethod::kPercentile: return "percentile";
+    case RangeMethod::kMse: return "mse";
+  }
+  return "?";
+}
+
+RangeMethod parse_method(const std::string& name) {
+  for (RangeMethod m : {RangeMethod::kMax, RangeMethod::kPercentile, RangeMethod::kMse}) {
+    if (name == method_name(m)) return m;
+  }
+  DLRM_FAIL("unknown range method '{}'; expected max, percentile or mse", name);
+}
+
+}  // namespace
+
+template <class Archive>
+void save(Archive& ar, const ActivationRanges& r) {
+  ar(cereal::make_nvp("samples", r.samples), cereal::make_nvp("method", std::string(method_name(r.method))),
+     cereal::make_nvp("percentile", r.percentile), cereal::make_nvp("layers", r.layers));
+}
+
+template <class Archive>
+void load(Archive& ar, ActivationRanges& r) {
+  std::string method;
+  ar(cereal::make_nvp("samples", r.samples), cereal::make_nvp("method", method),
+     cereal::make_nvp("percentile", r.percentile), cereal::make_nvp("layers", r.layers));
+  r.method = parse_method(method);
+}
+
+namespace {
+
+constexpr int kChunk = 256;
+// |x| is binned by the top 13 bits of its float representation: 8 exponent
+// bits and 4 mantissa bits, i.e. 16 bins per octave over every finite float.
+constexpr int kHistogramShift = 19;
+constexpr size_t kHistogramBins = size_t{1} << (31 - kHistogramShift);
+
+struct LayerStats {
+  float min = std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+  float abs_max = 0.0f;
+  uint64_t count = 0;
+  std::vector<double> column_sum;  // [width]
+  std::vector<uint64_t> histogram = std::vector<uint64_t>(kHistogramBins, 0);
+
+  void merge(const LayerStats& o) {
+    min = std::min(min, o.min);
+    max = std::max(max, o.max);
+    abs_max = std::max(abs_max, o.abs_max);
+    count += o.count;
+    for (size_t i = 0; i < column_sum.size(); ++i) column_sum[i] += o.column_sum[i];
+    for (size_t b = 0; b < kHistogramBins; ++b) histogram[b] += o.histogram[b];
+  }
+
+  void clear() {
+    min = std::numeric_limits<float>::infinity();
+    max = -std::numeric_limits<float>::infinity();
+    abs_max = 0.0f;
+    count = 0;
+    std::fill(column_sum.begin(), column_sum.end(), 0.0);
+    std::fill(histogram.begin(), histogram.end(), 0);
+  }
+
+  // Records rows x width values; returns how many were NaN or infinite (not recorded).
+  int64_t record(const float* x, int rows, int width) {
+    DLRM_ASSERT(column_sum.size() == static_cast<size_t>(width));
+    int64_t bad = 0;
+    for (int r = 0; r < rows; ++r) {
+      const float* row = x + static_cast<size_t>(r) * width;
+      for (int i = 0; i < width; ++i) {
+        float v = row[i];
+        if (!std::isfinite(v)) {
+          ++bad;
+          continue;
+        }
+        column_sum[i] += v;
+        min = std::min(min, v);
+        max = std::max(max, v);
+        float a = std::fabs(v);
+        abs_max = std::max(abs_max, a);
+        ++histogram[std::bit_cast<uint32_t>(a) >> kHistogramShift];
+      }
+    }
+    count += static_cast<uint64_t>(static_cast<int64_t>(rows) * width - bad);
+    return bad;
+  }
+
+  // The clip c minimising the expected squared quantisation error over the
+  // histogram, with `levels` codes per sign: a value v <= c is rounded with
+  // error min(v^2, s^2 / 12), s = c / levels; a value v > c saturates, error
+  // (v - c)^2. Each bin stands for its midpoint; bin 0 holds exact zeros
+  // (and subnormals), which quantise exactly.
+  float mse_clip(double levels) const {
+    if (count == 0 || abs_max == 0.0f) return abs_max;
+    std::vector<std::pair<double, double>> bins;  // (midpoint, count) of non-empty bins
+    for (size_t b = 1; b < kHistogramBins; ++b) {
+      if (histogram[b] == 0) continue;
+      double lo = std::bit_cast<float>(static_cast<uint32_t>(b << kHistogramShift));
+      double hi = std::min<double>(std::bit_cast<float>(static_cast<uint32_t>((b + 1) << kHistogramShift)), abs_max);
+      bins.emplace_back(0.5 * (lo + std::max(lo, hi)), static_cast<double>(histogram[b]));
+    }
+    double best_c = abs_max, best_err = std::numeric_limits<double>::infinity();
+    auto consider = [&](double c) {
+      double s2 = (c / levels) * (c / levels) / 12.0, err = 0.0;
+      for (const auto& [v, n] : bins) err += n * (v <= c ? std::min(v * v, s2) : (v - c) * (v - c));
+      if (err < best_err) {
+        best_err = err;
+        best_c = c;
+      }
+    };
+    for (size_t b = 1; b < kHistogramBins; ++b) {
+      if (histogram[b] == 0) continue;
+      double edge = std::bit_cast<float>(static_cast<uint32_t>((b + 1) << kHistogramShift));
+      if (edge < abs_max) consider(edge);
+    }
+    consider(abs_max);
+    return static_cast<float>(best_c);
+  }
+
+  float clip(double percentile) const {
+    if (percentile >= 100.0 || count == 0) return abs_max;
+    // The rank ceil(p n / 100), forgiving the representation error of p (99.9 * 1e5 / 100 must be 99900).
+    uint64_t need = static_cast<uint64_t>(std::ceil(percentile * static_cast<double>(count) / 100.0 - 1e-6));
+    need = std::clamp<uint64_t>(need, 1, count);
+    uint64_t seen = 0;
+    for (size_t b = 0; b < kHistogramBins; ++b) {
+      seen += histogram[b];
+      if (seen >= need) {
+        // Upper edge of bin b: the smallest float of bin b + 1.
+        float edge = std::bit_cast<float>(static_cast<uint32_t>((b + 1) << kHistogramShift));
+        return std::min(edge, abs_max);
+      }
+    }
+    return abs_max;
+  }
+};
+
+void check_values(const ActivationRanges& ranges, const std::string& what) {
+  DLRM_CHECK(ranges.percentile > 0.0 && ranges.percentile <= 100.0, "{}: percentile must be in (0, 100], got {}", what,
+             ranges.percentile);
+  DLRM_CHECK(ranges.samples >= 0, "{}: negative sample count {}", what, ranges.samples);
+  for (size_t l = 0; l < ranges.layers.size(); ++l) {
+    const LayerInputRange& r = ranges.layers[l];
+    DLRM_CHECK(r.width > 0, "{}: layer {} has width {}; widths must be positive", what, l, r.width);
+    DLRM_CHECK(std::isfinite(r.min) && std::isfinite(r.max) && std::isfinite(r.abs_max) && std::isfinite(r.clip),
+               "{}: layer {} has a non-finite range (min {}, max {}, abs_max {}, clip {}); re-run calibration", what, l,
+               r.min, r.max, r.abs_max, r.clip);
+    DLRM_CHECK(r.min <= r.max, "{}: layer {} has min {} > max {}", what, l, r.min, r.max);
+    DLRM_CHECK(r.abs_max == std::max(std::fabs(r.min), std::fabs(r.max)),
+               "{}: layer {} has abs_max {} but min {} and max {} imply {}", what, l, r.abs_max, r.min, r.max,
+               std::max(std::fabs(r.min), std::fabs(r.max)));
+    DLRM_CHECK(r.clip >= 0.0f && r.clip <= r.abs_max, "{}: layer {} has clip {} outside [0, abs_max = {}]", what, l,
+               r.clip, r.abs_max);
+    DLRM_CHECK(r.mean.size() == static_cast<size_t>(r.width), "{}: layer {} has {} column means for width {}", what, l,
+               r.mean.size(), r.width);
+    for (size_t i = 0; i < r.mean.size(); ++i) {
+      DLRM_CHECK(r.mean[i] >= r.min && r.mean[i] <= r.max,
+                 "{}: layer {} column {} has mean {} outside [min {}, max {}]", what, l, i, r.mean[i], r.min, r.max);
+    }
+  }
+}
+
+}  // namespace
+
+void check_ranges(const ActivationRanges& ranges, const std::vector<Layer>& layers, const std::string& what,
+                  int64_t min_samples) {
+  check_values(ranges, what);
+  DLRM_CHECK(ranges.layers.size() == layers.size(),
+             "{}: the calibration has {} layers but the MLP has {}; calibrate this model again", what,
+             ranges.layers.size(), layers.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    DLRM_CHECK(ranges.layers[l].width == layers[l].in,
+               "{}: calibration layer {} is {} wide but the MLP's layer {} takes {} inputs; calibrate this "
+               "model again",
+               what, l, ranges.layers[l].width, l, layers[l].in);
+  }
+  DLRM_CHECK(ranges.samples >= min_samples,
+             "{}: the calibration observed {} samples but at least {} are needed for usable ranges; calibrate "
+             "on more samples",
+             what, ranges.samples, min_samples);
+}
+
+struct Calibrator::Impl {
+  std::vector<Layer> layers;
+  CalibratorOptions options;
+  std::vector<Mlp> steps;  // steps[l] runs layer l alone; the last layer is never needed
+  std::vector<LayerStats> stats;
+  std::vector<LayerStats> pending;  // the batch being observed, merged once all of it passed
+  std::vector<float> activations[2];
+  int64_t samples = 0;
+
+  Impl(std::vector<Layer> l, CalibratorOptions o) : layers(std::move(l)), options(o) {
+    check_layers(layers, "Calibrator");
+    DLRM_CHECK(options.percentile > 0.0 && options.percentile <= 100.0,
+               "Calibrator: percentile must be in (0, 100], got {}", options.percentile);
+    DLRM_CHECK(options.min_samples >= 1, "Calibrator: min_samples must be positive, got {}", options.min_samples);
+    int max_width = 0;
+    for (size_t k = 0; k + 1 < layers.size(); ++k) {
+      steps.emplace_back(std::vector<Layer>{layers[k]});
+      max_width = std::max(max_width, layers[k].out);
+    }
+    stats.resize(layers.size());
+    pending.resize(layers.size());
+    for (size_t l = 0; l < layers.size(); ++l) {
+      stats[l].column_sum.assign(layers[l].in, 0.0);
+      pending[l].column_sum.assign(layers[l].in, 0.0);
+    }
+    for (auto& a : activations) a.resize(static_cast<size_t>(kChunk) * max_width);
+  }
+
+  // Records one chunk into `pending`.
+  void observe_chunk(const float* src, int rows) {
+    const float* in = src;
+    for (size_t l = 0; l < layers.size(); ++l) {
+      int64_t bad = pending[l].record(in, rows, layers[l].in);
+      if (bad > 0) {
+        if (l == 0) {
+          DLRM_FAIL("Calibrator: the calibration input holds {} NaN or infinite values; clean the inputs", bad);
+        }
+        DLRM_FAIL(
+            "Calibrator: layer {}'s input holds {} NaN or infinite values (fp32 overflow in layer {}); "
+            "check the model's weights",
+            l, bad, l - 1);
+      }
+      if (l + 1 < layers.size()) {
+        float* out = activations[l % 2].data();
+        steps[l].forward(in, rows, out);
+        in = out;
+      }
+    }
+  }
+};
+
+Calibrator::Calibrator(std::vector<Layer> layers, CalibratorOptions options)
+    : impl_(std::make_unique<Impl>(std::move(layers), options)) {}
+Calibrator::~Calibrator() = default;
+Calibrator::Calibrator(Calibrator&&) noexcept = default;
+Calibrator& Calibrator::operator=(Calibrator&&) noexcept = default;
+
+void Calibrator::observe(const float* src, int batch) {
+  DLRM_CHECK(batch >= 0, "Calibrator::observe: batch must be non-negative, got {}", batch);
+  if (batch == 0) return;
+  DLRM_CHECK(src != nullptr, "Calibrator::observe: null src for batch {}", batch);
+  const int in = impl_->layers.front().in;
+  for (LayerStats& s : impl_->pending) s.clear();
+  for (int first = 0; first < batch; first += kChunk) {
+    int rows = std::min(kChunk, batch - first);
+    impl_->observe_chunk(src + static_cast<size_t>(first) * in, rows);
+  }
+  for (size_t l = 0; l < impl_->stats.size(); ++l) impl_->stats[l].merge(impl_->pending[l]);
+  impl_->samples += batch;
+}
+
+int64_t Calibrator::samples() const { return impl_->samples; }
+
+ActivationRanges Calibrator::ranges() const {
+  DLRM_CHECK(impl_->samples >= impl_->options.min_samples,
+             "Calibrator: {} samples observed but at least {} are needed for usable ranges; observe more "
+             "calibration samples",
+             impl_->samples, impl_->options.min_samples);
+  ActivationRanges ranges;
+  ranges.samples = impl_->samples;
+  ranges.method = impl_->options.method;
+  ranges.percentile = impl_->options.method == RangeMethod::kPercentile ? impl_->options.percentile : 100.0;
+  for (size_t l = 0; l < impl_->layers.size(); ++l) {
+    const LayerStats& s = impl_->stats[l];
+    LayerInputRange r;
+    r.width = impl_->layers[l].in;
+    r.min = s.min;
+    r.max = s.max;
+    r.abs_max = s.abs_max;
+    r.mean.resize(r.width);
+    for (int i = 0; i < r.width; ++i) {
+      r.mean[i] = static_cast<float>(s.column_sum[i] / static_cast<double>(impl_->samples));
+    }
+    r.clip = impl_->options.method == RangeMethod::kMse          ? s.mse_clip(r.min < 0.0f ? 127.0 : 255.0)
+             : impl_->options.method == RangeMethod::kPercentile ? s.clip(impl_->options.percentile)
+                                                                 : s.abs_max;
+    ranges.layers.push_back(r);
+  }
+  return ranges;
+}
+
+namespace {
+
+// The whole file; the version is read (and checked) before anything else.
+struct CalibrationFile {
+  int format_version = kCalibrationFormatVersion;
+  ModelCalibration calibration;
+
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(cereal::make_nvp("format_version", format_version),
+       cereal::make_nvp("producer", std::string("dlrm-cluster dense::Calibrator")),
+       cereal::make_nvp("bottom", calibration.bottom), cereal::make_nvp("top", calibration.top));
+  }
+
+  template <class Archive>
+  void load(Archive& ar) {
+    ar(cereal::make_nvp("format_version", format_version));
+    DLRM_CHECK(format_version == kCalibrationFormatVersion,
+               "calibration format_version is {} but this dlrm-cluster reads version {}; calibrate the model "
+               "again with this version",
+               format_version, kCalibrationFormatVersion);
+    ar(cereal::make_nvp("bottom", calibration.bottom), cereal::make_nvp("top", calibration.top));
+  }
+};
+
+}  // namespace
+
+fs::path calibration_path(const fs::path& model_dir) { return model_dir / kCalibrationFileName; }
+
+void save_calibration(const ModelCalibration& calibration, const fs::path& file) {
+  check_values(calibration.bottom, "save_calibration " + file.string() + " (bottom MLP)");
+  check_values(calibration.top, "save_calibration " + file.string() + " (top MLP)");
+  std::ostringstream os;
+  {
+    cereal::JSONOutputArchive ar(os);
+    CalibrationFile f{kCalibrationFormatVersion, calibration};
+    ar(cereal::make_nvp("dlrm_calibration", f));
+  }
+  os << "\n";
+  std::string text = os.str();
+  StagedFile out(file);
+  out.write(text.data(), text.size());
+  out.commit();
+}
+
+ModelCalibration load_calibration(const fs::path& file) {
+  std::error_code ec;
+  DLRM_CHECK(fs::exists(file, ec),
+             "calibration file {} does not exist; calibrate the model first (the calibration is stored next to "
+             "the model as {})",
+             file.string(), kCalibrationFileName);
+  std::ifstream in(file);
+  DLRM_CHECK(in.good(), "calibration file {} cannot be read; check its permissions", file.string());
+  CalibrationFile f;
+  try {
+    cereal::JSONInputArchive ar(in);
+    ar(cereal::make_nvp("dlrm_calibration", f));
+  } catch (const Error& e) {
+    DLRM_FAIL("{}: {}", file.string(), e.what());
+  } catch (const std::exception& e) {
+    DLRM_FAIL("{} is not a valid calibration file ({}); calibrate the model again", file.string(), e.what());
+  }
+  check_values(f.calibration.bottom, file.string() + " (bottom MLP)");
+  check_values(f.calibration.top, file.string() + " (top MLP)");
+  return f.calibration;
+}
+
+void check_model_calibration(const ModelCalibration& calibration, const std::vector<Layer>& bottom,
+                             const std::vector<Layer>& top, const fs::path& file) {
+  check_ranges(calibration.bottom, bottom, file.string() + " (bottom MLP)");
+  check_ranges(calibration.top, top, file.string() + " (top MLP)");
+}
+
+}  // namespace dlrm::dense
