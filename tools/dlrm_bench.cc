@@ -65,18 +65,18 @@ Bound measure_mlp_bound(const BenchOptions& opt, const shard::Manifest& manifest
   double seconds = 0;
   if (dense) {
     omp_set_num_threads(threads);
-    DenseLayers layers = load_dense_layers(opt.cluster.model, manifest);
-    dense::Mlp bottom(std::move(layers.bottom));
-    dense::Mlp top(std::move(layers.top));
+    DenseMlps mlps(opt.cluster.model, manifest, opt.cluster.mlp);
+    mlps.prepare(batch);
     std::mt19937 rng(kInputSeed);
     std::uniform_real_distribution<float> uniform(0.f, 1.f);
-    std::vector<float> x_in(static_cast<size_t>(batch) * bottom.in()), x(static_cast<size_t>(batch) * bottom.out());
-    std::vector<float> top_in(static_cast<size_t>(batch) * top.in()), out(batch);
+    std::vector<float> x_in(static_cast<size_t>(batch) * mlps.bottom_in()),
+        x(static_cast<size_t>(batch) * manifest.arch.dim);
+    std::vector<float> top_in(static_cast<size_t>(batch) * mlps.top_in()), out(batch);
     for (auto& v : x_in) v = uniform(rng);
     for (auto& v : top_in) v = uniform(rng);
     auto step = [&] {
-      bottom.forward(x_in.data(), batch, x.data());
-      top.forward(top_in.data(), batch, out.data());
+      mlps.bottom(x_in.data(), batch, x.data());
+      mlps.top(top_in.data(), batch, out.data());
     };
     for (int i = 0; i < 10; ++i) step();  // warm-up: primitives, caches, frequency
     check_mpi(MPI_Barrier(comm), "barrier");
@@ -110,6 +110,7 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.Key("shards"); w.Int(r.shards);
   w.Key("dense_ranks"); w.Int(r.dense_ranks);
   w.Key("threads_per_dense_rank"); w.Int(threads);
+  w.Key("mlp"); w.String(to_string(opt.cluster.mlp));
   w.Key("mlp_bound_pairs_per_s"); w.Double(bound.pairs_per_s);
   w.Key("cluster_pairs_per_s"); w.Double(r.pairs_per_s);
   w.Key("ratio"); w.Double(bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
@@ -200,7 +201,8 @@ int run(BenchOptions& opt, int rank, int size) {
   std::printf("dlrm-bench: %s, %d shard + %d dense ranks x %d threads, batch %d\n", opt.cluster.model.c_str(),
               r.shards, r.dense_ranks, dense_threads, opt.cluster.batch);
   std::printf("  %-28s %12s %8s  %s\n", "", "pairs/s", "ratio", "check");
-  std::printf("  %-28s %12.0f %8.3f  %s\n", "MLP-only bound (oneDNN)", bound.pairs_per_s, 1.0, "-");
+  std::printf("  %-28s %12.0f %8.3f  %s\n", fmt::format("MLP-only bound (oneDNN {})", to_string(opt.cluster.mlp)).c_str(),
+              bound.pairs_per_s, 1.0, "-");
   std::printf("  %-28s %12.0f %8.3f  %s (max |diff| %.3g over %lld samples vs _ref)\n", "cluster", r.pairs_per_s,
               ratio, check_diff <= kTolerance ? "ok" : "WRONG", check_diff, static_cast<long long>(checked));
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
@@ -248,6 +250,10 @@ int main(int argc, char** argv) {
   app.add_option("--check", opt.check, "samples checked against the _ref path")->capture_default_str();
   app.add_option("--json", opt.json, "write the results as JSON");
   app.add_flag("--fold-indices", opt.cluster.fold_indices, "map out-of-range indices modulo the table size");
+  std::string mlp = "fp32";
+  app.add_option("--mlp", mlp, "MLP precision for both the bound and the cluster: fp32 or int8")
+      ->check(CLI::IsMember({"fp32", "int8"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -255,6 +261,7 @@ int main(int argc, char** argv) {
     MPI_Finalize();
     return code;
   }
+  opt.cluster.mlp = parse_mlp_precision(mlp);
   int code = 1;
   try {
     code = run(opt, rank, size);

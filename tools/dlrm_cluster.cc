@@ -37,6 +37,15 @@ int main(int argc, char** argv) {
   bool no_verify = false;
   app.add_flag("--no-verify", no_verify, "skip recomputing shard checksums at load");
   app.add_flag("--quiet", options.quiet, "no summary table");
+  std::string mlp = "fp32";
+  app.add_option("--mlp", mlp, "MLP precision: fp32, or int8 (needs dlrm-shard calibrate first)")
+      ->check(CLI::IsMember({"fp32", "int8"}))
+      ->capture_default_str();
+  app.add_option("--auc-budget", options.auc_budget,
+                 "allowed relative AUC loss against --reference on labelled data (0.01: MLPerf 99%, 0.001: 99.9%); "
+                 "exceeding it exits 3")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   std::string shard_memory = "anon";
   app.add_option("--shard-memory", shard_memory,
                  "where shard ranks keep rows: anon (a private copy, NUMA-local, huge pages) or mmap (the page cache)")
@@ -51,6 +60,7 @@ int main(int argc, char** argv) {
   }
   options.verify = !no_verify;
   options.shard_in_memory = shard_memory == "anon";
+  options.mlp = dlrm::cluster::parse_mlp_precision(mlp);
   options.start_time = start_time;
 
   int code = 1;

@@ -1,6 +1,6 @@
 // dlrm-shard: plans, writes, inspects and verifies sharded DLRM models.
 //
-//   dlrm-shard synth --preset terabyte-40m [--row-cap N] --shards N [--dtype fp32] [--seed S]
+//   dlrm-shard synth --preset terabyte-40m [--row-cap N] --shards N [--dtype fp32|fp16|int8|int4] [--seed S]
 //                    [--plan auto|table|row|column] [--column-splits K] [--max-shard-bytes B] [--force]
 //                    [--dry-run] --out DIR
 //   dlrm-shard import --from PATH --shards N [same options] --out DIR
@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <set>
 
+#include "dlrm/cluster/calibrate.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/staged_output.h"
 #include "dlrm/common/units.h"
@@ -82,6 +83,17 @@ uint64_t rows_of(const ShardInfo& info) {
   return rows;
 }
 
+// How rows of `type` are stored (quantize.h), for the summary.
+const char* dtype_description(StorageType type) {
+  switch (type) {
+    case StorageType::kFp32: return "fp32 rows";
+    case StorageType::kFp16: return "fp16 rows";
+    case StorageType::kInt8: return "row-wise 8-bit codes + fp32 scale/bias";
+    case StorageType::kInt4: return "row-wise 4-bit codes + fp16 scale/bias";
+  }
+  return "unknown";
+}
+
 std::string mlp_str(int in, const std::vector<int>& widths) {
   return fmt::format("{}-{}", in, join(widths, "-"));
 }
@@ -96,8 +108,9 @@ void print_summary(const Manifest& m, const fs::path& dir) {
               a.interaction_self ? " (with self terms)" : "");
   std::printf("mlp       bottom %s, top %s\n", mlp_str(a.dense_features, a.bottom_mlp).c_str(),
               mlp_str(a.top_input_width(), a.top_mlp).c_str());
-  std::printf("storage   %s, plan %s, %d shards, largest/mean shard %.3f\n", to_string(m.dtype).c_str(),
-              m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
+  std::printf("storage   %s (%s, %s B per row of dim %d), plan %s, %d shards, largest/mean shard %.3f\n",
+              to_string(m.dtype).c_str(), dtype_description(m.dtype), group_digits(row_stride(m.dtype, a.dim)).c_str(),
+              a.dim, m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
   std::printf("dense     %s, %s\n\n", m.dense_file.c_str(), dlrm::format_bytes(static_cast<double>(m.dense_bytes)).c_str());
 
   std::vector<std::vector<std::string>> rows = {{"shard", "file", "bytes", "rows", "tables", "row ranges"}};
@@ -135,7 +148,8 @@ void print_json(const Manifest& m, const fs::path& dir) {
   out += fmt::format("  \"dir\": {},\n", json_string(dir.string()));
   out += fmt::format("  \"format_version\": {},\n", m.format_version);
   out += fmt::format("  \"producer\": {},\n  \"source\": {},\n", json_string(m.producer), json_string(m.source));
-  out += fmt::format("  \"dtype\": {},\n  \"plan\": {},\n", json_string(to_string(m.dtype)), json_string(m.plan));
+  out += fmt::format("  \"dtype\": {},\n  \"row_bytes\": {},\n  \"plan\": {},\n", json_string(to_string(m.dtype)),
+                     row_stride(m.dtype, a.dim), json_string(m.plan));
   out += fmt::format("  \"num_shards\": {},\n  \"imbalance\": {:.6f},\n", m.num_shards(), plan_imbalance(m.shards));
   out += fmt::format(
       "  \"arch\": {{\"dense_features\": {}, \"dim\": {}, \"bottom_mlp\": [{}], \"top_mlp\": [{}], "
@@ -199,7 +213,10 @@ struct WriteArgs {
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--shards", shards, "number of shard files (shard ranks)")->required();
-    cmd->add_option("--dtype", dtype, "row storage: fp32 (fp16, int8, int4 not supported yet)")->capture_default_str();
+    cmd->add_option("--dtype", dtype,
+                    "row storage: fp32, fp16, int8 (row-wise 8-bit codes + fp32 scale/bias) or int4 (row-wise "
+                    "4-bit codes + fp16 scale/bias)")
+        ->capture_default_str();
     cmd->add_option("--row-cap", row_cap, "keep at most N rows of every table (0: all)")->capture_default_str();
     cmd->add_option("--plan", plan, "auto, table, row or column")->capture_default_str();
     cmd->add_option("--column-splits", column_splits, "column blocks per table for --plan column (must divide dim)")
@@ -218,9 +235,12 @@ struct WriteArgs {
   // Everything about the request that can be checked before any work starts.
   WriteOptions options() const {
     WriteOptions options;
-    options.plan.dtype = parse_storage_type(dtype);
-    DLRM_CHECK(storage_supported(options.plan.dtype),
-               "--dtype {} is not supported yet (quantized storage comes in a later release); use --dtype fp32",
+    try {
+      options.plan.dtype = parse_storage_type(dtype);
+    } catch (const dlrm::Error& e) {
+      DLRM_FAIL("--dtype: {}", e.what());  // names the valid choices
+    }
+    DLRM_CHECK(storage_supported(options.plan.dtype), "--dtype {} is not supported by this build; use --dtype fp32",
                dtype);
     options.plan.kind = parse_plan_kind(plan);
     options.plan.shards = shards;
@@ -332,8 +352,27 @@ int main(int argc, char** argv) {
   verify->add_option("dir", verify_dir, "model directory")->required();
   verify->add_flag("--no-progress", verify_no_progress, "no progress bar");
 
+  dlrm::cluster::CalibrateOptions calibrate_args;
+  std::string calibrate_method = "max";
+  auto* calibrate = app.add_subcommand(
+      "calibrate", "record the MLPs' activation ranges on sample data for int8 serving (writes calibration.json)");
+  calibrate->add_option("--model", calibrate_args.model, "model directory")->required();
+  calibrate->add_option("--data", calibrate_args.data, "calibration samples (MLPerf binary layout)")->required();
+  calibrate->add_option("--samples", calibrate_args.samples, "use the first N samples")->capture_default_str();
+  calibrate->add_option("--method", calibrate_method, "clip at the max |x|, a percentile of |x|, or least squared error")
+      ->check(CLI::IsMember({"max", "percentile", "mse"}))
+      ->capture_default_str();
+  calibrate->add_flag("--fold-indices", calibrate_args.fold_indices, "map out-of-range indices modulo the table size");
+
   try {
     app.parse(argc, argv);
+    if (*calibrate) {
+      calibrate_args.calibrator.method = calibrate_method == "max"          ? dlrm::dense::RangeMethod::kMax
+                                         : calibrate_method == "percentile" ? dlrm::dense::RangeMethod::kPercentile
+                                                                            : dlrm::dense::RangeMethod::kMse;
+      dlrm::cluster::calibrate_model(calibrate_args);
+      return 0;
+    }
     if (*synth) {
       WriteOptions options = synth_args.options();
       ModelArch arch = make_preset(preset, synth_args.row_cap);

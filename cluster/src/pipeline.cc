@@ -133,12 +133,13 @@ class ClusterRun {
   }
 
   ClusterOutcome outcome;
+  int exit_code_ = 0;
 
   int run() {
     startup();
     loop();
     finish();
-    return 0;
+    return exit_code_;
   }
 
  private:
@@ -240,11 +241,8 @@ class ClusterRun {
     if (!opt_.fold_indices) {
       if (auto bad = find_bad_index(*data_, begin_, end_, arch.table_rows)) DLRM_FAIL("{}", describe(*bad, opt_.data));
     }
-    DenseLayers layers = load_dense_layers(opt_.model, manifest_);
-    bottom_.emplace(std::move(layers.bottom));
-    top_.emplace(std::move(layers.top));
-    bottom_->prepare(opt_.batch);
-    top_->prepare(opt_.batch);
+    mlps_.emplace(opt_.model, manifest_, opt_.mlp);
+    mlps_->prepare(opt_.batch);
     routing_.emplace(manifest_);
     builders_.clear();
     for (int slot = 0; slot < Exchange::kSlots; ++slot) builders_.emplace_back(*routing_);
@@ -327,7 +325,7 @@ class ClusterRun {
       const double t_batch = now();
       const int slot = static_cast<int>(b % Exchange::kSlots);
       const auto [first, n] = batch_range(b);
-      if (n > 0) bottom_->forward(x_in_[slot].data(), n, x_.data());
+      if (n > 0) mlps_->bottom(x_in_[slot].data(), n, x_.data());
       clock.mark(Stage::kBottomMlp);
       if (b + 1 < count) prepare_batch(b + 1, clock);
       exchange_->post_pooled(slot, builders_[slot]);
@@ -338,7 +336,7 @@ class ClusterRun {
       clock.mark(Stage::kAssemble);
       dense::interaction_dot(shape_, x_.data(), emb_.data(), n, top_in_.data(), shape_.width());
       clock.mark(Stage::kInteraction);
-      top_->forward(top_in_.data(), n, predictions_.data() + (first - begin_));
+      mlps_->top(top_in_.data(), n, predictions_.data() + (first - begin_));
       clock.mark(Stage::kTopMlp);
       latencies_ms_.push_back((now() - t_batch) * 1e3);
     }
@@ -415,6 +413,7 @@ class ClusterRun {
     report.data = opt_.data.string();
     report.dtype = shard::to_string(manifest_.dtype);
     report.plan = manifest_.plan;
+    report.mlp = to_string(opt_.mlp);
     report.batch = opt_.batch;
     report.shards = roles_.shards();
     report.dense_ranks = roles_.dense_ranks();
@@ -459,6 +458,12 @@ class ClusterRun {
       double worst = 0;
       for (int64_t i = 0; i < samples_total_; ++i) worst = std::max(worst, std::fabs(double(ref[i]) - predictions[i]));
       report.reference_max_abs_diff = worst;
+      const double reference_auc = roc_auc(ref.data(), labels.data(), samples_total_);
+      if (std::isfinite(reference_auc) && report.auc) {
+        report.reference_auc = reference_auc;
+        report.auc_budget = opt_.auc_budget;
+        report.auc_within_budget = *report.auc >= (1.0 - opt_.auc_budget) * reference_auc;
+      }
     }
     if (!opt_.out.empty()) write_npy_f32(opt_.out, predictions.data(), {samples_total_});
     if (!opt_.report.empty()) write_report(report, opt_.report);
@@ -468,6 +473,16 @@ class ClusterRun {
     outcome.labels = std::move(labels);
     if (!opt_.out.empty()) spdlog::info("predictions written to {}", opt_.out.string());
     if (!opt_.report.empty()) spdlog::info("report written to {}", opt_.report.string());
+    const bool quantized = manifest_.dtype != shard::StorageType::kFp32 || opt_.mlp != MlpPrecision::kFp32;
+    if (report.auc_within_budget && !*report.auc_within_budget) {
+      spdlog::error("accuracy budget exceeded: AUC {:.6f} is below {:.6f} = (1 - {}) x the reference's AUC {:.6f} "
+                    "({} tables, {} MLPs); use a wider storage type, recalibrate, or raise --auc-budget",
+                    *report.auc, (1.0 - opt_.auc_budget) * *report.reference_auc, opt_.auc_budget,
+                    *report.reference_auc, report.dtype, report.mlp);
+      exit_code_ = 3;
+    } else if (quantized && !report.reference_auc) {
+      spdlog::warn("the accuracy budget was not checked: pass --reference with fp32 predictions on labelled data");
+    }
   }
 
   const ClusterOptions& opt_;
@@ -493,7 +508,7 @@ class ClusterRun {
   std::optional<NpzDataset> npz_;  // records of --data X.npz (declared before data_, which views them)
   std::optional<Dataset> data_;
   int64_t begin_ = 0, end_ = 0;
-  std::optional<dense::Mlp> bottom_, top_;
+  std::optional<DenseMlps> mlps_;
   std::optional<RoutingTable> routing_;
   std::vector<RequestBuilder> builders_;  // one per exchange slot
   dense::InteractionShape shape_;

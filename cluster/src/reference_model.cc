@@ -209,7 +209,7 @@ ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool v
 
 const shard::Manifest& ReferenceModel::manifest() const { return impl_->manifest; }
 
-void ReferenceModel::predict(const Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices) {
+void ReferenceModel::run(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink) {
   Impl& m = *impl_;
   const shard::ModelArch& arch = m.manifest.arch;
   DLRM_CHECK(data.layout().dense_features == arch.dense_features && data.layout().tables == arch.num_tables(),
@@ -241,9 +241,20 @@ void ReferenceModel::predict(const Dataset& data, int64_t begin, int64_t n, floa
       dense::interaction_dot(m.interaction, m.bottom_out.data(), m.emb.data(), batch, m.top_in.data(), top_width);
       m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
     }
-    // The top MLP's last layer has width 1 and applies the sigmoid.
-    std::copy_n(m.top_out.data(), batch, dst + done);
+    sink(done, batch, m.dense_in.data(), m.top_in.data(), m.top_out.data());
   }
+}
+
+void ReferenceModel::predict(const Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices) {
+  // The top MLP's last layer has width 1 and applies the sigmoid.
+  run(data, begin, n, fold_indices, [&](int64_t offset, int batch, const float*, const float*, const float* out) {
+    std::copy_n(out, batch, dst + offset);
+  });
+}
+
+void ReferenceModel::features(const Dataset& data, int64_t begin, int64_t n, bool fold_indices,
+                              const ChunkSink& sink) {
+  run(data, begin, n, fold_indices, sink);
 }
 
 }  // namespace dlrm::cluster

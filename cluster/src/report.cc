@@ -88,6 +88,15 @@ std::string report_json(const Report& r) {
   put(w, "load_seconds", r.load_seconds);
   put(w, "auc", r.auc);
   put(w, "reference_max_abs_diff", r.reference_max_abs_diff);
+  put(w, "reference_auc", r.reference_auc);
+  put(w, "auc_budget", r.auc_budget);
+  w.Key("auc_within_budget");
+  if (r.auc_within_budget) {
+    w.Bool(*r.auc_within_budget);
+  } else {
+    w.Null();
+  }
+  put(w, "mlp", r.mlp);
   w.Key("latency_ms");
   w.StartObject();
   put(w, "p50", r.latency_p50_ms);
@@ -145,12 +154,18 @@ std::string report_table(const Report& r) {
     return v && std::isfinite(*v) ? fmt::format(fmt::runtime(fmt_str), *v) : std::string("n/a");
   };
   std::string out;
-  out += fmt::format("dlrm-cluster: {} pairs in {:.3f} s = {:.0f} pairs/s  ({} shard + {} dense ranks, batch {})\n",
-                     r.pairs, r.seconds, r.pairs_per_s, r.shards, r.dense_ranks, r.batch);
+  out += fmt::format(
+      "dlrm-cluster: {} pairs in {:.3f} s = {:.0f} pairs/s  ({} shard + {} dense ranks, batch {}, {} tables, {} MLPs)\n",
+      r.pairs, r.seconds, r.pairs_per_s, r.shards, r.dense_ranks, r.batch, r.dtype, r.mlp);
   out += fmt::format("  latency per batch  p50 {:.2f} ms  p95 {:.2f} ms  p99 {:.2f} ms\n", r.latency_p50_ms,
                      r.latency_p95_ms, r.latency_p99_ms);
-  out += fmt::format("  accuracy           AUC {}  reference max |diff| {}\n", opt(r.auc, "{:.6f}"),
+  out += fmt::format("  accuracy           AUC {}  reference max |diff| {}", opt(r.auc, "{:.6f}"),
                      opt(r.reference_max_abs_diff, "{:.3g}"));
+  if (r.reference_auc) {
+    out += fmt::format("  reference AUC {:.6f} (budget {:.3g}%: {})", *r.reference_auc, 100 * r.auc_budget,
+                       r.auc_within_budget.value_or(false) ? "within" : "EXCEEDED");
+  }
+  out += "\n";
   out += fmt::format("  exchange           {:.0f} bytes/pair (minimum {:.0f})  load {:.2f} s\n",
                      r.exchange_bytes_per_pair, r.minimum_bytes_per_pair, r.load_seconds);
   std::string stages;

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/cluster/dense_model.h"
 #include "dlrm/cluster/report.h"
 
 namespace dlrm::cluster {
@@ -42,6 +43,11 @@ struct ClusterOptions {
   bool quiet = false;         // no summary table on stdout
   double start_time = 0;      // steady_clock seconds at program start (load time is measured from it)
   int warmup_batches = 0;     // run the first N batches once, untimed, before the measured run
+  MlpPrecision mlp = MlpPrecision::kFp32;
+  // Allowed relative AUC loss against --reference's predictions (fp32) on the
+  // data's labels: 0.01 is MLPerf's 99% target, 0.001 its 99.9% target. The
+  // run exits non-zero when the AUC falls below (1 - budget) x reference AUC.
+  double auc_budget = 0.01;
 };
 
 // Runs the whole job on `comm`; returns the process exit code (0 on every

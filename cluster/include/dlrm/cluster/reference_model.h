@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "dlrm/cluster/dataset.h"
@@ -35,8 +36,17 @@ class ReferenceModel {
   // the model (memory independent of n); one call at a time per model.
   void predict(const Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices = false);
 
+  // The inputs of both MLPs, chunk by chunk: (offset in [0, n), samples in
+  // the chunk, bottom MLP input [batch, F] (log1p dense features), top MLP
+  // input [batch, top_input_width] (the interaction output), predictions).
+  // For calibrating int8 MLPs on the fp32 activations.
+  using ChunkSink = std::function<void(int64_t offset, int batch, const float* bottom_in, const float* top_in,
+                                       const float* predictions)>;
+  void features(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink);
+
  private:
   ReferenceModel();
+  void run(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -61,6 +61,10 @@ struct Report {
   double load_seconds = 0;  // start to first batch
   std::optional<double> auc;
   std::optional<double> reference_max_abs_diff;
+  std::optional<double> reference_auc;  // AUC of --reference's predictions on the same labels
+  double auc_budget = 0;                // allowed relative loss against reference_auc
+  std::optional<bool> auc_within_budget;
+  std::string mlp = "fp32";
   double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
   std::vector<std::pair<std::string, double>> stage_seconds;  // mean over the ranks running each stage
   uint64_t index_bytes = 0;   // dense -> shard, all ranks, incl. per-batch headers and counts

@@ -1,0 +1,39 @@
+#include "dlrm/cluster/calibrate.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "dlrm/cluster/dataset.h"
+#include "dlrm/cluster/dense_model.h"
+#include "dlrm/cluster/reference_model.h"
+#include "dlrm/common/error.h"
+
+namespace dlrm::cluster {
+
+std::filesystem::path calibrate_model(const CalibrateOptions& options) {
+  auto reference = ReferenceModel::load(options.model, Kernels::kFast, /*verify=*/true);
+  const auto& manifest = reference.manifest();
+  Dataset data = Dataset::open(options.data, {manifest.arch.dense_features, manifest.arch.num_tables()});
+  const int64_t n = std::min(options.samples, data.samples());
+  DLRM_CHECK(n >= options.calibrator.min_samples,
+             "calibration data {} has {} samples (of {} asked for); int8 calibration needs at least {}: pass more "
+             "data or a larger --samples",
+             options.data.string(), data.samples(), options.samples, options.calibrator.min_samples);
+  DenseLayers layers = load_dense_layers(options.model, manifest);
+  dense::Calibrator bottom(layers.bottom, options.calibrator);
+  dense::Calibrator top(layers.top, options.calibrator);
+  reference.features(data, 0, n, options.fold_indices,
+                     [&](int64_t, int batch, const float* bottom_in, const float* top_in, const float*) {
+                       bottom.observe(bottom_in, batch);
+                       top.observe(top_in, batch);
+                     });
+  dense::ModelCalibration calibration{bottom.ranges(), top.ranges()};
+  auto path = dense::calibration_path(options.model);
+  dense::save_calibration(calibration, path);
+  spdlog::info("calibrated the MLPs of {} on {} samples of {}: wrote {}", options.model.string(), n,
+               options.data.string(), path.string());
+  return path;
+}
+
+}  // namespace dlrm::cluster
