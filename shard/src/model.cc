@@ -38,16 +38,26 @@ StorageType parse_storage_type(const std::string& name) {
 uint64_t row_stride(StorageType type, int cols) {
   switch (type) {
     case StorageType::kFp32: return (static_cast<uint64_t>(cols) * 4 + 63) / 64 * 64;
-    case StorageType::kFp16: return (static_cast<uint64_t>(cols) * 2 + 63) / 64 * 64;
-    // Row-wise quantized: codes then fp32 scale and bias, packed tightly (4-byte aligned).
+    // Reduced precision rows are packed densely, 4-byte aligned (layouts in quantize.h).
+    case StorageType::kFp16: return (static_cast<uint64_t>(cols) * 2 + 3) / 4 * 4;
+    // Row-wise quantized: codes, then fp32 scale and bias.
     case StorageType::kInt8: return (static_cast<uint64_t>(cols) + 8 + 3) / 4 * 4;
-    case StorageType::kInt4: return (static_cast<uint64_t>(cols + 1) / 2 + 8 + 3) / 4 * 4;
+    // Row-wise quantized: 4-bit codes, then fp16 scale and bias.
+    case StorageType::kInt4: return ((static_cast<uint64_t>(cols) + 1) / 2 + 4 + 3) / 4 * 4;
   }
   DLRM_ASSERT(false);
   return 0;
 }
 
-bool storage_supported(StorageType type) { return type == StorageType::kFp32; }
+bool storage_supported(StorageType type) {
+  switch (type) {
+    case StorageType::kFp32:
+    case StorageType::kFp16:
+    case StorageType::kInt8:
+    case StorageType::kInt4: return true;
+  }
+  return false;
+}
 
 int ModelArch::top_input_width() const {
   int f = num_features();

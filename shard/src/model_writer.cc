@@ -13,6 +13,7 @@
 #include "dlrm/common/progress.h"
 #include "dlrm/common/staged_output.h"
 #include "dlrm/shard/dense_file.h"
+#include "dlrm/shard/quantize.h"
 #include "dlrm/shard/shard_file.h"
 
 
@@ -25,8 +26,8 @@ namespace {
 std::string shard_file_name(int shard) { return fmt::format("shard-{:03d}.bin", shard); }
 
 // Streams the rows of one slice from the source into the shard file, encoded
-// as fp32 rows of `stride` bytes (zero padded), `chunk_rows` rows per step.
-void write_slice(ModelSource& source, const Slice& slice, uint64_t stride, int64_t chunk_rows,
+// as `dtype` rows of `stride` bytes (zero padded), `chunk_rows` rows per step.
+void write_slice(ModelSource& source, const Slice& slice, StorageType dtype, uint64_t stride, int64_t chunk_rows,
                  std::vector<float>& values, std::vector<uint8_t>& encoded, ShardFileWriter& writer,
                  Progress& progress) {
   const int cols = slice.cols();
@@ -34,7 +35,16 @@ void write_slice(ModelSource& source, const Slice& slice, uint64_t stride, int64
   const bool packed = value_bytes == stride;  // rows need no padding: read straight into the output buffer
   for (int64_t row = slice.row_begin; row < slice.row_end; row += chunk_rows) {
     int64_t rows = std::min(chunk_rows, slice.row_end - row);
-    if (packed) {
+    if (dtype != StorageType::kFp32) {  // row-wise encoding (quantize.h)
+      source.read_rows(slice.table, row, rows, slice.col_begin, slice.col_end, values.data());
+      EncodeResult result = encode_rows(dtype, values.data(), rows, cols, encoded.data());
+      DLRM_CHECK(result.bad_rows == 0,
+                 "table {} row {} (columns [{}, {})) cannot be stored as {}: {} ({} such rows in [{}, {})); "
+                 "use --dtype {}",
+                 slice.table, row + result.first_bad, slice.col_begin, slice.col_end, to_string(dtype), result.reason,
+                 result.bad_rows, row, row + rows,
+                 result.reason.find("fp16") != std::string::npos ? "int8 or fp32" : "fp32");
+    } else if (packed) {
       source.read_rows(slice.table, row, rows, slice.col_begin, slice.col_end,
                        reinterpret_cast<float*>(encoded.data()));
     } else {
@@ -89,9 +99,10 @@ Manifest write_model(ModelSource& source, const WriteOptions& options, const fs:
   Progress progress("writing shards", embedding_bytes + dense_bytes_estimate(arch), "B", options.progress);
 
   // One pair of bounded buffers for the whole model: at most chunk_bytes of
-  // rows are in memory at any time, whatever the model size.
+  // rows (fp32 as read, or encoded) are in memory at any time, whatever the model size.
   const uint64_t max_stride = row_stride(dtype, arch.dim);
-  const int64_t chunk_rows = std::max<int64_t>(1, static_cast<int64_t>(options.chunk_bytes / max_stride));
+  const uint64_t max_row_bytes = std::max<uint64_t>(max_stride, static_cast<uint64_t>(arch.dim) * sizeof(float));
+  const int64_t chunk_rows = std::max<int64_t>(1, static_cast<int64_t>(options.chunk_bytes / max_row_bytes));
   std::vector<float> values(static_cast<size_t>(chunk_rows) * arch.dim);
   std::vector<uint8_t> encoded(static_cast<size_t>(chunk_rows) * max_stride);
 
@@ -99,8 +110,8 @@ Manifest write_model(ModelSource& source, const WriteOptions& options, const fs:
     info.file = shard_file_name(info.shard);
     ShardFileWriter writer(dir.staging_path() / info.file, dtype, arch.dim, info);
     for (size_t s = 0; s < info.slices.size(); ++s) {
-      write_slice(source, info.slices[s], writer.row_stride(static_cast<int>(s)), chunk_rows, values, encoded, writer,
-                  progress);
+      write_slice(source, info.slices[s], dtype, writer.row_stride(static_cast<int>(s)), chunk_rows, values, encoded,
+                  writer, progress);
     }
     info.checksum = checksum_hex(writer.finish());
     info.file_bytes = writer.file_bytes();

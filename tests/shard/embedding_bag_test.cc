@@ -1,9 +1,14 @@
-// Embedding-bag kernels: fast versions against their _ref twins.
+// Embedding-bag kernels: fast versions against their _ref twins, for every
+// storage type (fp32, fp16, int8, int4).
 //
-// Tolerance: none. Both sum every column in index order starting from 0.0f
-// (the fast version only holds the partial sums in registers), so fp32 results
-// must be bit-identical; floats are compared with EXPECT_EQ. Columns past
-// `cols` in each dst row hold a sentinel that must survive.
+// Tolerance: none. Both decode a row the same way (fp16 exactly, int8/int4 as
+// fmaf(code, scale, bias)) and sum every column in index order starting from
+// 0.0f (the fast version only holds the partial sums in registers), so results
+// must be bit-identical; floats are compared with EXPECT_EQ. For the same
+// reason a quantized table's sums equal, bit for bit, the fp32 kernel's sums
+// over its dequantized rows. Columns past `cols` in each dst row hold a
+// sentinel that must survive. Quantization error itself is tested in
+// quantize_test.cc.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -14,39 +19,73 @@
 #include <random>
 #include <vector>
 
+#include "../common/test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/shard/embedding_bag.h"
+#include "dlrm/shard/quantize.h"
 
 namespace dlrm::shard {
 namespace {
 
 constexpr float kSentinel = -4242.25f;
 
-// A table of `rows` x `cols` fp32 values stored with row_stride(kFp32, cols); the
-// padding bytes of each row hold NaN so that reading past `cols` shows up.
+constexpr StorageType kTypes[] = {StorageType::kFp32, StorageType::kFp16, StorageType::kInt8, StorageType::kInt4};
+
+// A table of `rows` x `cols` random values stored as `type`.
+// fp32: row_stride(kFp32, cols), the padding of each row NaN so that reading
+// past `cols` shows up. Others: encoded (quantize.h) with `extra_stride` more
+// bytes per row than row_stride, filled with 0xff (a view's stride may exceed
+// the layout's; the kernels must step by it and read nothing past the row).
+// row(r) gives the row as the kernels must see it (decoded).
 struct Table {
   std::vector<uint8_t> bytes;
+  std::vector<float> decoded;  // quantized types: rows x cols
   RowsView view;
 
-  Table(int64_t rows, int cols, uint32_t seed) {
-    uint64_t stride = row_stride(StorageType::kFp32, cols);
+  Table(int64_t rows, int cols, uint32_t seed, StorageType type = StorageType::kFp32, uint64_t extra_stride = 0) {
+    uint64_t stride = row_stride(type, cols) + (type == StorageType::kFp32 ? 0 : extra_stride);
     bytes.assign(static_cast<size_t>(stride * rows) + 64, 0);
     // 64-byte aligned start, as a mapped shard file gives.
     uint8_t* base = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    for (int64_t r = 0; r < rows; ++r) {
-      float* row = reinterpret_cast<float*>(base + r * stride);
-      for (uint64_t c = 0; c < stride / 4; ++c)
-        row[c] = c < static_cast<uint64_t>(cols) ? dist(rng) : std::numeric_limits<float>::quiet_NaN();
+    if (type == StorageType::kFp32) {
+      for (int64_t r = 0; r < rows; ++r) {
+        float* row = reinterpret_cast<float*>(base + r * stride);
+        for (uint64_t c = 0; c < stride / 4; ++c)
+          row[c] = c < static_cast<uint64_t>(cols) ? dist(rng) : std::numeric_limits<float>::quiet_NaN();
+      }
+    } else {
+      const uint64_t encoded_stride = row_stride(type, cols);
+      std::vector<float> values(static_cast<size_t>(rows) * cols);
+      for (float& v : values) v = dist(rng);
+      std::vector<uint8_t> encoded(encoded_stride * rows);
+      EncodeResult result = encode_rows(type, values.data(), rows, cols, encoded.data());
+      EXPECT_EQ(result.bad_rows, 0) << result.reason;
+      decoded.resize(values.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(base + r * stride, encoded.data() + r * encoded_stride, encoded_stride);
+        std::memset(base + r * stride + encoded_stride, 0xff, stride - encoded_stride);
+        decode_row(type, encoded.data() + r * encoded_stride, cols, decoded.data() + r * cols);
+      }
     }
     view.rows = base;
     view.stride = stride;
     view.num_rows = rows;
     view.cols = cols;
-    view.type = StorageType::kFp32;
+    view.type = type;
   }
-  const float* row(int64_t r) const { return reinterpret_cast<const float*>(view.rows + r * view.stride); }
+  const float* row(int64_t r) const {
+    if (view.type != StorageType::kFp32) return decoded.data() + r * view.cols;
+    return reinterpret_cast<const float*>(view.rows + r * view.stride);
+  }
+  // The decoded rows as an fp32 table (for comparing with the fp32 kernels).
+  Table dequantized() const {
+    Table t(view.num_rows, view.cols, 0);
+    for (int64_t r = 0; r < view.num_rows; ++r)
+      std::memcpy(const_cast<uint8_t*>(t.view.rows) + r * t.view.stride, row(r), sizeof(float) * view.cols);
+    return t;
+  }
 };
 
 void expect_rows_identical(const std::vector<float>& fast, const std::vector<float>& ref, int n, int cols,
@@ -71,14 +110,16 @@ struct BagCase {
   int threads;
 };
 
-class EmbeddingBagSum : public ::testing::TestWithParam<BagCase> {};
+using BagSumCase = std::tuple<StorageType, BagCase>;
+class EmbeddingBagSum : public ::testing::TestWithParam<BagSumCase> {};
 
 TEST_P(EmbeddingBagSum, MatchesRefBitForBit) {
-  const BagCase c = GetParam();
+  const auto [type, c] = GetParam();
   const int64_t rows = 1000;
   const uint32_t seed = 500 + c.cols * 3 + c.batch;
-  std::printf("cols %d batch %d max_len %d threads %d seed %u\n", c.cols, c.batch, c.max_len, c.threads, seed);
-  Table table(rows, c.cols, seed);
+  std::printf("%s cols %d batch %d max_len %d threads %d seed %u\n", to_string(type).c_str(), c.cols, c.batch,
+              c.max_len, c.threads, seed);
+  Table table(rows, c.cols, seed, type, c.pad % 2 == 1 ? 5 : 0);
   std::mt19937 rng(seed + 1);
   std::uniform_int_distribution<int> len(0, c.max_len);
   std::uniform_int_distribution<int32_t> row(0, rows - 1);
@@ -110,31 +151,43 @@ TEST_P(EmbeddingBagSum, MatchesRefBitForBit) {
       for (int col = 0; col < c.cols; ++col) ASSERT_EQ(fast[b * stride + col], r[col]);
     }
   }
+  if (type != StorageType::kFp32) {
+    // The fp32 kernel over the dequantized rows gives the same bits.
+    Table fp32 = table.dequantized();
+    std::vector<float> expect(fast.size(), kSentinel);
+    EXPECT_EQ(embedding_bag_sum(fp32.view, indices.data(), offsets.data(), c.batch, expect.data(), stride), 0);
+    expect_rows_identical(fast, expect, c.batch, c.cols, stride);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, EmbeddingBagSum,
-    ::testing::Values(BagCase{128, 64, 20, 0, 1},    // DLRM dim, multi-hot
-                      BagCase{128, 40, 1, 3, 1},     // one-hot and empty
-                      BagCase{8, 50, 6, 1, 1},       // half a vector (masked)
-                      BagCase{24, 50, 6, 5, 1},      // one and a half vectors
-                      BagCase{16, 30, 4, 0, 1},      // exactly one vector
-                      BagCase{130, 30, 5, 2, 1},     // two column chunks, tail of 2
-                      BagCase{300, 20, 7, 0, 1},     // three chunks
-                      BagCase{1, 10, 3, 0, 1},       // a single column
-                      BagCase{128, 2000, 8, 0, 2},   // enough indices for the OpenMP split
-                      BagCase{24, 3000, 4, 7, 2}),
-    [](const ::testing::TestParamInfo<BagCase>& info) {
-      return "cols" + std::to_string(info.param.cols) + "_batch" + std::to_string(info.param.batch) + "_threads" +
-             std::to_string(info.param.threads);
+    ::testing::Combine(::testing::ValuesIn(kTypes),
+                       ::testing::Values(BagCase{128, 64, 20, 0, 1},    // DLRM dim, multi-hot
+                                         BagCase{128, 40, 1, 3, 1},     // one-hot and empty
+                                         BagCase{8, 50, 6, 1, 1},       // half a vector (masked)
+                                         BagCase{24, 50, 6, 5, 1},      // one and a half vectors
+                                         BagCase{16, 30, 4, 0, 1},      // exactly one vector
+                                         BagCase{7, 30, 4, 0, 1},       // odd: int4 half-filled last byte
+                                         BagCase{33, 30, 4, 1, 1},      // odd, one column past two vectors
+                                         BagCase{130, 30, 5, 2, 1},     // two column chunks, tail of 2
+                                         BagCase{300, 20, 7, 0, 1},     // three chunks
+                                         BagCase{1, 10, 3, 0, 1},       // a single column
+                                         BagCase{128, 2000, 8, 0, 2},   // enough indices for the OpenMP split
+                                         BagCase{24, 3000, 4, 7, 2})),
+    [](const ::testing::TestParamInfo<BagSumCase>& info) {
+      const BagCase& c = std::get<1>(info.param);
+      return to_string(std::get<0>(info.param)) + "_cols" + std::to_string(c.cols) + "_batch" +
+             std::to_string(c.batch) + "_threads" + std::to_string(c.threads);
     });
 
 TEST(EmbeddingBag, OutOfRangeIndicesCountedAndSkipped) {
   const uint32_t seed = 91;
   std::printf("seed %u\n", seed);
   const int64_t rows = 50;
-  for (int cols : {8, 24, 128}) {
-    Table table(rows, cols, seed);
+  for (StorageType type : kTypes) for (int cols : {8, 24, 128, 130}) {
+    SCOPED_TRACE(to_string(type) + " cols " + std::to_string(cols));
+    Table table(rows, cols, seed, type);
     // Bags: {3, -1, 7}, {50}, {INT32_MIN, 49, INT32_MAX, 0}, {-5}, {}
     const std::vector<int32_t> indices = {3, -1, 7, 50, std::numeric_limits<int32_t>::min(), 49,
                                           std::numeric_limits<int32_t>::max(), 0, -5};
@@ -165,14 +218,17 @@ TEST(EmbeddingBag, OutOfRangeIndicesCountedAndSkipped) {
   }
 }
 
-class EmbeddingGather : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
+using GatherShape = std::tuple<int, int, int>;  // cols, n, threads
+using GatherCase = std::tuple<StorageType, GatherShape>;
+class EmbeddingGather : public ::testing::TestWithParam<GatherCase> {};
 
 TEST_P(EmbeddingGather, MatchesRefBitForBit) {
-  const auto [cols, n, threads] = GetParam();
+  const auto [type, shape] = GetParam();
+  const auto [cols, n, threads] = shape;
   const int64_t rows = 777;
   const uint32_t seed = 900 + cols + n;
-  std::printf("cols %d n %d threads %d seed %u\n", cols, n, threads, seed);
-  Table table(rows, cols, seed);
+  std::printf("%s cols %d n %d threads %d seed %u\n", to_string(type).c_str(), cols, n, threads, seed);
+  Table table(rows, cols, seed, type, cols % 2 == 1 ? 3 : 0);
   std::mt19937 rng(seed + 1);
   std::uniform_int_distribution<int32_t> row(0, rows - 1);
   std::vector<int32_t> indices(n);
@@ -191,39 +247,68 @@ TEST_P(EmbeddingGather, MatchesRefBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, EmbeddingGather,
-                         ::testing::Values(std::make_tuple(128, 100, 1), std::make_tuple(8, 33, 1),
-                                           std::make_tuple(24, 33, 1), std::make_tuple(128, 9000, 2),
-                                           std::make_tuple(40, 0, 1)));
+                         ::testing::Combine(::testing::ValuesIn(kTypes),
+                                            ::testing::Values(std::make_tuple(128, 100, 1), std::make_tuple(8, 33, 1),
+                                                              std::make_tuple(24, 33, 1), std::make_tuple(7, 33, 1),
+                                                              std::make_tuple(130, 50, 1), std::make_tuple(1, 20, 1),
+                                                              std::make_tuple(128, 9000, 2),
+                                                              std::make_tuple(40, 0, 1))),
+                         [](const ::testing::TestParamInfo<GatherCase>& info) {
+                           const GatherShape& shape = std::get<1>(info.param);
+                           return to_string(std::get<0>(info.param)) + "_cols" + std::to_string(std::get<0>(shape)) +
+                                  "_n" + std::to_string(std::get<1>(shape)) + "_threads" +
+                                  std::to_string(std::get<2>(shape));
+                         });
 
 TEST(EmbeddingBag, DecodeRowRef) {
-  Table table(10, 24, 7);
-  std::vector<float> row(24);
-  decode_row_ref(table.view, 9, row.data());
-  for (int c = 0; c < 24; ++c) EXPECT_EQ(row[c], table.row(9)[c]);
-  EXPECT_THROW(decode_row_ref(table.view, 10, row.data()), Error);
-  EXPECT_THROW(decode_row_ref(table.view, -1, row.data()), Error);
+  for (StorageType type : kTypes) {
+    SCOPED_TRACE(to_string(type));
+    Table table(10, 24, 7, type);
+    std::vector<float> row(24);
+    decode_row_ref(table.view, 9, row.data());
+    for (int c = 0; c < 24; ++c) EXPECT_EQ(row[c], table.row(9)[c]);
+    EXPECT_THROW(decode_row_ref(table.view, 10, row.data()), Error);
+    EXPECT_THROW(decode_row_ref(table.view, -1, row.data()), Error);
+  }
 }
 
-TEST(EmbeddingBag, UnsupportedStorageTypeThrows) {
+TEST(EmbeddingBag, UnknownStorageTypeThrows) {
   Table table(10, 16, 8);
   int32_t index = 0;
   int32_t offsets[2] = {0, 1};
   float dst[16];
-  for (StorageType type : {StorageType::kFp16, StorageType::kInt8, StorageType::kInt4}) {
+  RowsView view = table.view;
+  view.type = static_cast<StorageType>(9);
+  try {
+    embedding_bag_sum(view, &index, offsets, 1, dst, 16);
+    ADD_FAILURE() << "accepted storage type 9";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("storage type unknown(9) not supported by this build"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(embedding_bag_sum_ref(view, &index, offsets, 1, dst, 16), Error);
+  EXPECT_THROW(embedding_gather(view, &index, 1, dst, 16), Error);
+  EXPECT_THROW(embedding_gather_ref(view, &index, 1, dst, 16), Error);
+  EXPECT_THROW(decode_row_ref(view, 0, dst), Error);
+}
+
+// A view whose stride cannot hold a row of its type is rejected by every kernel.
+TEST(EmbeddingBag, RejectsShortRowStride) {
+  int32_t index = 0;
+  int32_t offsets[2] = {0, 1};
+  float dst[24];
+  // Bytes of a row of 24 columns before padding: fp32 96, fp16 48, int8 24 + 8, int4 12 + 4.
+  const uint64_t need[] = {96, 48, 32, 16};
+  for (int t = 0; t < 4; ++t) {
+    Table table(4, 24, 8, kTypes[t]);
     RowsView view = table.view;
-    view.type = type;
-    try {
-      embedding_bag_sum(view, &index, offsets, 1, dst, 16);
-      ADD_FAILURE() << "accepted " << to_string(type);
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("storage type " + to_string(type) + " not supported by this build"),
-                std::string::npos)
-          << e.what();
-    }
-    EXPECT_THROW(embedding_bag_sum_ref(view, &index, offsets, 1, dst, 16), Error);
-    EXPECT_THROW(embedding_gather(view, &index, 1, dst, 16), Error);
-    EXPECT_THROW(embedding_gather_ref(view, &index, 1, dst, 16), Error);
-    EXPECT_THROW(decode_row_ref(view, 0, dst), Error);
+    view.stride = need[t] - 1;
+    EXPECT_ERROR_WITH(embedding_bag_sum(view, &index, offsets, 1, dst, 24), "too small");
+    EXPECT_THROW(embedding_bag_sum_ref(view, &index, offsets, 1, dst, 24), Error);
+    EXPECT_THROW(embedding_gather(view, &index, 1, dst, 24), Error);
+    EXPECT_THROW(embedding_gather_ref(view, &index, 1, dst, 24), Error);
+    view.stride = need[t];
+    EXPECT_EQ(embedding_gather(view, &index, 1, dst, 24), 0) << to_string(kTypes[t]);
   }
 }
 

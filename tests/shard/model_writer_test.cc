@@ -121,17 +121,6 @@ TEST(ShardModelWriter, ExistingOutputNeedsOverwrite) {
   EXPECT_TRUE(dir.partial_names().empty());
 }
 
-TEST(ShardModelWriter, QuantizedStorageNotSupportedYet) {
-  TempDir dir;
-  for (StorageType type : {StorageType::kFp16, StorageType::kInt8, StorageType::kInt4}) {
-    auto source = make_synth_source(make_preset("small"), kSeed);
-    WriteOptions options = quiet_options(2);
-    options.plan.dtype = type;
-    EXPECT_ERROR_WITH(write_model(*source, options, dir / "model"), to_string(type), "not supported yet");
-    EXPECT_FALSE(fs::exists(dir / "model"));
-  }
-}
-
 TEST(ShardModelWriter, PlanErrorsLeaveNothingBehind) {
   TempDir dir;
   auto source = make_synth_source(make_preset("small"), kSeed);

@@ -164,16 +164,45 @@ PY
     run inspect "$WORK/empty"
     expect_error manifest.json missing
     ;;
-  dtype_not_supported)
+  dtype_int4_writes_verifies)
+    small_model "$OUT" --dtype int4
+    run verify "$OUT" --no-progress
+    [ "$RC" -eq 0 ] || { show; fail "verify failed on an int4 model"; }
+    grep -q '^OK ' "$WORK/stdout" || { show; fail "verify printed no OK line"; }
+    run inspect "$OUT"
+    [ "$RC" -eq 0 ] || { show; fail "inspect failed"; }
+    # dim 16: 8 bytes of 4-bit codes + fp16 scale + fp16 bias = 12 bytes per row
+    grep -q '^storage   int4 (row-wise 4-bit codes + fp16 scale/bias, 12 B per row of dim 16), plan auto, 3 shards' \
+      "$WORK/stdout" || { show; fail "inspect does not report the int4 storage"; }
+    run inspect "$OUT" --json
+    if command -v python3 >/dev/null; then
+      # 18,369 rows of the small preset at 12 bytes each
+      python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["dtype"]=="int4" and m["row_bytes"]==12 and sum(s["embedding_bytes"] for s in m["shards"])==18369*12, m' \
+        "$WORK/stdout" || { show; fail "inspect --json does not report int4 rows of 12 bytes"; }
+    fi
+    flip_byte "$OUT/shard-000.bin" 5000
+    run verify "$OUT" --no-progress
+    expect_error shard-000.bin corrupted
+    ;;
+  dtype_quantized_plans)
     for dtype in fp16 int8 int4; do
-      run synth --preset small --shards 2 --dtype "$dtype" --out "$OUT"
-      expect_error "--dtype $dtype" "not supported yet"
-      expect_nothing_left "$OUT"
+      for plan in auto row column; do
+        run synth --preset small --shards 4 --plan "$plan" --dtype "$dtype" --no-progress --out "$WORK/$dtype-$plan"
+        [ "$RC" -eq 0 ] || { show; fail "--dtype $dtype --plan $plan failed"; }
+        run verify "$WORK/$dtype-$plan" --no-progress
+        [ "$RC" -eq 0 ] || { show; fail "verify of --dtype $dtype --plan $plan failed"; }
+        grep -q "^storage   $dtype (.*), plan $plan, 4 shards" <("$BIN" inspect "$WORK/$dtype-$plan") ||
+          fail "inspect of --dtype $dtype --plan $plan"
+      done
     done
+    expect_nothing_left "$WORK/none"
     ;;
   dtype_unknown)
     run synth --preset small --shards 2 --dtype fp8 --out "$OUT"
     expect_error fp8 fp32
+    expect_nothing_left "$OUT"
+    run synth --preset small --shards 2 --dtype int3 --out "$OUT"
+    expect_error --dtype "'int3'" fp32 fp16 int8 int4
     expect_nothing_left "$OUT"
     ;;
   preset_unknown)

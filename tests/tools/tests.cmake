@@ -4,7 +4,7 @@ if(TARGET dlrm-shard)
     synth_inspect_verify plans_and_trailing_slash import_npy
     verify_flipped_data_byte verify_flipped_header_byte verify_truncated verify_flipped_dense_byte
     verify_manifest_version verify_missing_dir inspect_not_a_model
-    dtype_not_supported dtype_unknown preset_unknown zero_shards more_shards_than_rows
+    dtype_int4_writes_verifies dtype_quantized_plans dtype_unknown preset_unknown zero_shards more_shards_than_rows
     table_plan_too_many_shards column_splits_not_dividing plan_unknown
     max_shard_bytes_too_small max_shard_bytes_bad_size max_shard_bytes_suffixes out_exists
     import_missing_path import_bad_npy import_not_a_checkpoint missing_required_option

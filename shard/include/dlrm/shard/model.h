@@ -13,16 +13,19 @@
 
 namespace dlrm::shard {
 
-// How embedding rows are stored. Row stride (bytes per stored row) per type:
-//   fp32: round_up(4 * cols, 64)      (64-byte aligned rows)
-//   fp16, int8, int4: defined with the quantized kernels (issue 7).
+// How embedding rows are stored. Row stride (bytes per stored row) per type
+// (byte layouts in dlrm/shard/quantize.h):
+//   fp32: round_up(4 * cols, 64)                 (64-byte aligned rows)
+//   fp16: round_up(2 * cols, 4)
+//   int8: round_up(cols + 8, 4)                  (codes, fp32 scale, fp32 bias)
+//   int4: round_up(ceil(cols / 2) + 4, 4)        (codes, fp16 scale, fp16 bias)
 enum class StorageType : uint32_t { kFp32 = 0, kFp16 = 1, kInt8 = 2, kInt4 = 3 };
 
 std::string to_string(StorageType type);
 // Accepts "fp32", "fp16", "int8", "int4"; throws naming the valid choices.
 StorageType parse_storage_type(const std::string& name);
 uint64_t row_stride(StorageType type, int cols);
-// Whether this build can write and serve `type` (fp32 only until quantization lands).
+// Whether this build can write and serve `type` (every StorageType above).
 bool storage_supported(StorageType type);
 
 struct ModelArch {
