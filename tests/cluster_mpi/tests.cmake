@@ -61,3 +61,9 @@ foreach(ranks 2 3 4 5)
   set_tests_properties(exchange_mpi.n${ranks} PROPERTIES ENVIRONMENT "${DLRM_MPI_ENV}" PROCESSORS 2 LABELS mpi
     TIMEOUT 300)
 endforeach()
+
+# Quantized tables and int8 MLPs against their own reference and against fp32.
+add_test(NAME cluster_mpi.quantized
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/quantized.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK})
+set_tests_properties(cluster_mpi.quantized PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
+  PROCESSORS 2 LABELS mpi TIMEOUT 300)
