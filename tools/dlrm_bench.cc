@@ -40,9 +40,15 @@ using namespace dlrm::cluster;
 namespace {
 
 constexpr uint64_t kInputSeed = 42;
-// Predictions within this of the _ref path count as correct; the derivation is
-// in tests/cluster_mpi/check_run.py (MLP and interaction summation order).
+// Predictions within this of the fp32 _ref path count as correct; the
+// derivation is in tests/cluster_mpi/check_run.py (MLP and interaction
+// summation order).
 constexpr double kTolerance = 1e-5;
+// With int8 MLPs, quantized tables or 16-bit pooled rows the check is against
+// fp32 too, so it bounds the quantization error instead: 1e-2 is the bound
+// tests/dense/mlp_int8_test.cc establishes for int8 DLRM MLPs, doubled for
+// the other roundings (int4 tables measured 5.7e-3 in cluster_mpi.quantized).
+constexpr double kQuantizedTolerance = 2e-2;
 
 struct BenchOptions {
   ClusterOptions cluster;
@@ -100,7 +106,7 @@ Bound measure_mlp_bound(const BenchOptions& opt, const shard::Manifest& manifest
 }
 
 std::string bench_json(const BenchOptions& opt, const Bound& bound, const ClusterOutcome& run, double check_diff,
-                       int64_t checked, int threads) {
+                       int64_t checked, int threads, double tolerance) {
   rapidjson::StringBuffer buffer;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
   const Report& r = run.report;
@@ -114,7 +120,9 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.Key("mlp_bound_pairs_per_s"); w.Double(bound.pairs_per_s);
   w.Key("cluster_pairs_per_s"); w.Double(r.pairs_per_s);
   w.Key("ratio"); w.Double(bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
-  w.Key("correct"); w.Bool(check_diff <= kTolerance);
+  w.Key("correct"); w.Bool(check_diff <= tolerance);
+  w.Key("check_tolerance"); w.Double(tolerance);
+  w.Key("exchange_type"); w.String(to_string(opt.cluster.pooled_type));
   w.Key("check_samples"); w.Int64(checked);
   w.Key("check_max_abs_diff"); w.Double(check_diff);
   w.Key("exchange_bytes_per_pair"); w.Double(r.exchange_bytes_per_pair);
@@ -143,6 +151,7 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
 
 int run(BenchOptions& opt, int rank, int size) {
   MPI_Comm comm = MPI_COMM_WORLD;
+  double tolerance = kTolerance;
   shard::Manifest manifest;
   collective_check(comm, "loading the model manifest",
                    [&]() -> std::string {
@@ -172,6 +181,10 @@ int run(BenchOptions& opt, int rank, int size) {
   if (rank == 0) spdlog::info("MLP-only bound: {} batches of {} on {} dense ranks x {} threads", opt.mlp_batches,
                               opt.cluster.batch, roles.dense_ranks(), threads);
   Bound bound = measure_mlp_bound(opt, manifest, roles, threads, comm);
+  if (opt.cluster.mlp != MlpPrecision::kFp32 || opt.cluster.pooled_type != PooledType::kFp32 ||
+      manifest.dtype != shard::StorageType::kFp32) {
+    tolerance = kQuantizedTolerance;
+  }
 
   if (rank == 0) spdlog::info("cluster run");
   opt.cluster.quiet = true;
@@ -204,7 +217,7 @@ int run(BenchOptions& opt, int rank, int size) {
   std::printf("  %-28s %12.0f %8.3f  %s\n", fmt::format("MLP-only bound (oneDNN {})", to_string(opt.cluster.mlp)).c_str(),
               bound.pairs_per_s, 1.0, "-");
   std::printf("  %-28s %12.0f %8.3f  %s (max |diff| %.3g over %lld samples vs _ref)\n", "cluster", r.pairs_per_s,
-              ratio, check_diff <= kTolerance ? "ok" : "WRONG", check_diff, static_cast<long long>(checked));
+              ratio, check_diff <= tolerance ? "ok" : "WRONG", check_diff, static_cast<long long>(checked));
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
   std::printf("  exchange: %.0f bytes/pair, minimum %.0f (%.3fx)\n", r.exchange_bytes_per_pair,
@@ -218,12 +231,12 @@ int run(BenchOptions& opt, int rank, int size) {
     std::printf("    %-18s %8.3f  %5.1f%%\n", name.c_str(), secs, r.seconds > 0 ? 100.0 * secs / r.seconds : 0.0);
   }
   if (!opt.json.empty()) {
-    std::string text = bench_json(opt, bound, outcome, check_diff, checked, dense_threads);
+    std::string text = bench_json(opt, bound, outcome, check_diff, checked, dense_threads, tolerance);
     StagedFile out(opt.json);
     out.write(text.data(), text.size());
     out.commit();
   }
-  return check_diff <= kTolerance ? 0 : 1;
+  return check_diff <= tolerance ? 0 : 1;
 }
 
 }  // namespace
@@ -250,6 +263,10 @@ int main(int argc, char** argv) {
   app.add_option("--check", opt.check, "samples checked against the _ref path")->capture_default_str();
   app.add_option("--json", opt.json, "write the results as JSON");
   app.add_flag("--fold-indices", opt.cluster.fold_indices, "map out-of-range indices modulo the table size");
+  std::string exchange_type = "fp32";
+  app.add_option("--exchange-dtype", exchange_type, "pooled rows on the wire: fp32, or fp16 / bf16 (half the bytes)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
+      ->capture_default_str();
   std::string mlp = "fp32";
   app.add_option("--mlp", mlp, "MLP precision for both the bound and the cluster: fp32 or int8")
       ->check(CLI::IsMember({"fp32", "int8"}))
@@ -262,6 +279,7 @@ int main(int argc, char** argv) {
     return code;
   }
   opt.cluster.mlp = parse_mlp_precision(mlp);
+  opt.cluster.pooled_type = parse_pooled_type(exchange_type);
   int code = 1;
   try {
     code = run(opt, rank, size);

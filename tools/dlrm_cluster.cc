@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
   bool no_verify = false;
   app.add_flag("--no-verify", no_verify, "skip recomputing shard checksums at load");
   app.add_flag("--quiet", options.quiet, "no summary table");
+  std::string exchange_type = "fp32";
+  app.add_option("--exchange-dtype", exchange_type, "pooled rows on the wire: fp32, or fp16 / bf16 (half the bytes)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
+      ->capture_default_str();
   std::string mlp = "fp32";
   app.add_option("--mlp", mlp, "MLP precision: fp32, or int8 (needs dlrm-shard calibrate first)")
       ->check(CLI::IsMember({"fp32", "int8"}))
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
   options.verify = !no_verify;
   options.shard_in_memory = shard_memory == "anon";
   options.mlp = dlrm::cluster::parse_mlp_precision(mlp);
+  options.pooled_type = dlrm::cluster::parse_pooled_type(exchange_type);
   options.start_time = start_time;
 
   int code = 1;

@@ -7,6 +7,7 @@
 
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/common/error.h"
+#include "dlrm/common/half.h"
 
 namespace dlrm::cluster {
 
@@ -31,7 +32,25 @@ void Exchange::Collective::wait() {
   if (request != MPI_REQUEST_NULL) wait_idle(&request);
 }
 
-Exchange::Exchange(MPI_Comm comm, const Roles& roles) : comm_(comm), roles_(roles), responses_(roles.shards()) {
+PooledType parse_pooled_type(const std::string& name) {
+  if (name == "fp32") return PooledType::kFp32;
+  if (name == "fp16") return PooledType::kFp16;
+  if (name == "bf16") return PooledType::kBf16;
+  DLRM_FAIL("unknown exchange type '{}'; choose fp32, fp16 or bf16", name);
+}
+
+const char* to_string(PooledType type) {
+  return type == PooledType::kFp32 ? "fp32" : type == PooledType::kFp16 ? "fp16" : "bf16";
+}
+
+int element_bytes(PooledType type) { return type == PooledType::kFp32 ? 4 : 2; }
+
+namespace {
+HalfType half_type(PooledType type) { return type == PooledType::kFp16 ? HalfType::kFp16 : HalfType::kBf16; }
+}  // namespace
+
+Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type)
+    : comm_(comm), roles_(roles), pooled_type_(pooled_type), responses_(roles.shards()) {
   for (auto& slot : slots_) {
     slot.sizes.resize(roles.size);
     slot.indices.resize(roles.size);
@@ -94,9 +113,16 @@ void Exchange::post_pooled(int s, const RequestBuilder& builder) {
   }
   c.displace();
   slot.received.resize(std::max<int64_t>(floats, 1));
-  pooled_bytes_ += 4 * floats;
-  check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), MPI_FLOAT, slot.received.data(),
-                           c.recv_counts.data(), c.recv_displs.data(), MPI_FLOAT, comm_, &c.request),
+  pooled_bytes_ += static_cast<uint64_t>(element_bytes(pooled_type_)) * floats;
+  void* recv = slot.received.data();
+  MPI_Datatype type = MPI_FLOAT;
+  if (pooled_type_ != PooledType::kFp32) {
+    slot.received16.resize(std::max<int64_t>(floats, 1));
+    recv = slot.received16.data();
+    type = MPI_UINT16_T;
+  }
+  check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), type, recv, c.recv_counts.data(),
+                           c.recv_displs.data(), type, comm_, &c.request),
             "all-to-all of pooled rows");
 }
 
@@ -105,6 +131,11 @@ const std::vector<const float*>& Exchange::wait_pooled(int s) {
   slot.pooled.wait();
   slot.sizes.wait();
   slot.indices.wait();
+  if (pooled_type_ != PooledType::kFp32) {
+    const auto& counts = slot.pooled.recv_counts;
+    const int64_t floats = std::accumulate(counts.begin(), counts.end(), int64_t{0});
+    from_half(half_type(pooled_type_), slot.received16.data(), slot.received.data(), floats);
+  }
   for (int r = 0; r < roles_.size; ++r) {
     if (roles_.role[r] == Role::kShard) {
       responses_[roles_.index[r]] = slot.received.data() + slot.pooled.recv_displs[r];
@@ -164,8 +195,17 @@ void Exchange::post_answers(int s) {
   for (int r = 0; r < roles_.size; ++r) c.send_counts[r] = static_cast<int>(slot.floats[r]);
   std::fill(c.recv_counts.begin(), c.recv_counts.end(), 0);
   c.displace();
-  check_mpi(MPI_Ialltoallv(slot.answers.data(), c.send_counts.data(), c.send_displs.data(), MPI_FLOAT, nullptr,
-                           c.recv_counts.data(), c.recv_displs.data(), MPI_FLOAT, comm_, &c.request),
+  const void* send = slot.answers.data();
+  MPI_Datatype type = MPI_FLOAT;
+  if (pooled_type_ != PooledType::kFp32) {
+    const int64_t floats = std::accumulate(slot.floats.begin(), slot.floats.end(), int64_t{0});
+    slot.answers16.resize(std::max<int64_t>(floats, 1));
+    to_half(half_type(pooled_type_), slot.answers.data(), slot.answers16.data(), floats);
+    send = slot.answers16.data();
+    type = MPI_UINT16_T;
+  }
+  check_mpi(MPI_Ialltoallv(send, c.send_counts.data(), c.send_displs.data(), type, nullptr, c.recv_counts.data(),
+                           c.recv_displs.data(), type, comm_, &c.request),
             "all-to-all of pooled rows");
 }
 

@@ -263,7 +263,7 @@ class ClusterRun {
     me_.load_seconds = now() - t_entry_;
     if (opt_.warmup_batches > 0) {
       // Untimed: faults in buffers, builds primitives, warms caches and MPI paths.
-      exchange_.emplace(comm_, roles_);
+      exchange_.emplace(comm_, roles_, opt_.pooled_type);
       run_batches(std::min<int64_t>(opt_.warmup_batches, batches_));
       exchange_->finish();
       me_.stage_seconds = {};
@@ -271,7 +271,7 @@ class ClusterRun {
       check_mpi(MPI_Barrier(comm_), "barrier");
     }
     const double t0 = now();
-    exchange_.emplace(comm_, roles_);
+    exchange_.emplace(comm_, roles_, opt_.pooled_type);
     run_batches(batches_);
     exchange_->finish();
     seconds_mine_ = now() - t0;
@@ -448,7 +448,8 @@ class ClusterRun {
     report.pooled_bytes = bytes[1];
     report.exchange_bytes_per_pair = static_cast<double>(bytes[0] + bytes[1]) / std::max<int64_t>(1, samples_total_);
     report.minimum_bytes_per_pair =
-        manifest_.arch.num_tables() * (4.0 + manifest_.arch.dim * 4.0);
+        manifest_.arch.num_tables() * (4.0 + manifest_.arch.dim * element_bytes(opt_.pooled_type));
+    report.exchange_type = to_string(opt_.pooled_type);
     double auc = roc_auc(predictions.data(), labels.data(), samples_total_);
     if (std::isfinite(auc)) report.auc = auc;
     if (!opt_.reference.empty()) {

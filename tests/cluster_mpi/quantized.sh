@@ -16,6 +16,8 @@ PY=${PYTHON:-/usr/bin/python3}
 T=$WORK/quantized
 rm -rf "$T" && mkdir -p "$T"
 failures=0
+ln -s "$(cd "$WORK/model-table-2" && pwd)" "$T/model-fp32"
+cp "$WORK/ref.npy" "$T/ref-fp32.npy"
 for dtype in fp16 int8 int4; do
   "$BIN/dlrm-shard" synth --preset small --shards 2 --plan table --dtype "$dtype" --seed 7 --no-progress \
     --out "$T/model-$dtype" > /dev/null
@@ -38,6 +40,12 @@ import json, sys
 import numpy as np
 report, pred, ref_same, name = json.load(open(sys.argv[1])), np.load(sys.argv[2]), np.load(sys.argv[3]), sys.argv[4]
 int8_mlp = "int8" in sys.argv[5:]
+half_wire = "bf16" in sys.argv[5:] or "fp16" in sys.argv[5:]
+if half_wire:
+    # 16-bit pooled rows: half the bytes back (one index out, dim x 2 bytes back per table).
+    want = 26 * (4 + 16 * 2)
+    if not (report["minimum_bytes_per_pair"] == want and report["exchange_bytes_per_pair"] < want * 1.01):
+        sys.exit(f"FAIL {name}: {report['exchange_bytes_per_pair']} bytes/pair, minimum {report['minimum_bytes_per_pair']}, want {want}")
 loss = 1 - report["auc"] / report["reference_auc"]
 if not report["auc_within_budget"]:
     sys.exit(f"FAIL {name}: AUC {report['auc']:.6f} vs fp32 {report['reference_auc']:.6f} exceeds the budget")
@@ -45,7 +53,9 @@ diff = float(np.abs(pred.astype(np.float64) - ref_same).max())
 # fp32 MLPs: same maths as the _ref reference of this quantized model (1e-5, see check_run.py).
 # int8 MLPs: the reference runs fp32 MLPs; int8 activations move predictions by
 # at most 1e-2 (the bound tests/dense/mlp_int8_test.cc establishes for DLRM MLPs).
-tol = 1e-2 if int8_mlp else 1e-5
+# 16-bit pooled rows: each pooled value moves by at most 2^-8 of itself (bf16),
+# which the same 1e-2 quantization bound covers with room.
+tol = 1e-2 if (int8_mlp or half_wire) else 1e-5
 if not diff <= tol:
     sys.exit(f"FAIL {name}: max |cluster - reference of the same model| = {diff:.3g} > {tol}")
 print(f"ok {name}: {report['dtype']} tables, {report['mlp']} MLPs: AUC {report['auc']:.6f} vs fp32 "
@@ -57,6 +67,8 @@ run fp16_tables fp16 0.001
 run int8_tables int8 0.001
 run int8_tables_int8_mlp int8 0.001 --mlp int8
 run int4_tables int4 0.01
+run bf16_exchange fp32 0.001 --exchange-dtype bf16
+run fp16_exchange fp32 0.001 --exchange-dtype fp16
 
 # An exceeded budget: exit 3 and an error naming both AUCs.
 set +e

@@ -24,6 +24,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "dlrm/cluster/roles.h"
@@ -31,11 +32,18 @@
 
 namespace dlrm::cluster {
 
+// How pooled rows cross the network: fp32, or fp16 / bf16 (half the bytes;
+// shards round to nearest even, dense ranks widen exactly).
+enum class PooledType { kFp32, kFp16, kBf16 };
+PooledType parse_pooled_type(const std::string& name);  // "fp32", "fp16", "bf16"
+const char* to_string(PooledType type);
+int element_bytes(PooledType type);
+
 class Exchange {
  public:
   static constexpr int kSlots = 2;
 
-  Exchange(MPI_Comm comm, const Roles& roles);
+  Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type = PooledType::kFp32);
   ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -70,11 +78,13 @@ class Exchange {
     Collective sizes, indices, pooled;
     std::vector<int32_t> send_ints, recv_ints;
     std::vector<float> answers, received;
+    std::vector<uint16_t> answers16, received16;  // 16-bit pooled rows on the wire
     std::vector<int64_t> floats;  // shard: answer floats per dense rank
   };
 
   MPI_Comm comm_;
   const Roles& roles_;
+  PooledType pooled_type_;
   std::array<Slot, kSlots> slots_;
   std::vector<const float*> responses_;
   uint64_t index_bytes_ = 0;

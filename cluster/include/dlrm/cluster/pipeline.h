@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "dlrm/cluster/dense_model.h"
+#include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/report.h"
 
 namespace dlrm::cluster {
@@ -44,6 +45,7 @@ struct ClusterOptions {
   double start_time = 0;      // steady_clock seconds at program start (load time is measured from it)
   int warmup_batches = 0;     // run the first N batches once, untimed, before the measured run
   MlpPrecision mlp = MlpPrecision::kFp32;
+  PooledType pooled_type = PooledType::kFp32;  // how pooled rows cross the all-to-all
   // Allowed relative AUC loss against --reference's predictions (fp32) on the
   // data's labels: 0.01 is MLPerf's 99% target, 0.001 its 99.9% target. The
   // run exits non-zero when the AUC falls below (1 - budget) x reference AUC.

@@ -65,12 +65,13 @@ struct Report {
   double auc_budget = 0;                // allowed relative loss against reference_auc
   std::optional<bool> auc_within_budget;
   std::string mlp = "fp32";
+  std::string exchange_type = "fp32";  // element type of pooled rows on the wire
   double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
   std::vector<std::pair<std::string, double>> stage_seconds;  // mean over the ranks running each stage
   uint64_t index_bytes = 0;   // dense -> shard, all ranks, incl. per-batch headers and counts
   uint64_t pooled_bytes = 0;  // shard -> dense
   double exchange_bytes_per_pair = 0;
-  double minimum_bytes_per_pair = 0;  // tables * (4 + dim * 4): one index out, one row back
+  double minimum_bytes_per_pair = 0;  // tables * (4 + dim * element bytes): one index out, one row back
   std::vector<RankReport> ranks;
 };
 

@@ -1,0 +1,66 @@
+// fp32 <-> fp16 / bf16 bulk conversion against the one-at-a-time _ref twins,
+// and against the formats' definitions on every 16-bit pattern.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "dlrm/common/half.h"
+
+namespace dlrm {
+namespace {
+
+bool same_bits_or_both_nan(float a, float b) {
+  if (std::isnan(a) && std::isnan(b)) return true;
+  return std::memcmp(&a, &b, 4) == 0;
+}
+
+class HalfTest : public ::testing::TestWithParam<HalfType> {};
+
+TEST_P(HalfTest, EveryPatternRoundTripsExactly) {
+  // Every 16-bit value is a float exactly, and converting it back gives the same bits.
+  std::vector<uint16_t> all(65536), back(65536);
+  for (int i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
+  std::vector<float> wide(65536), wide_ref(65536);
+  from_half(GetParam(), all.data(), wide.data(), 65536);
+  from_half_ref(GetParam(), all.data(), wide_ref.data(), 65536);
+  to_half(GetParam(), wide.data(), back.data(), 65536);
+  for (int i = 0; i < 65536; ++i) {
+    ASSERT_TRUE(same_bits_or_both_nan(wide[i], wide_ref[i])) << "pattern " << i;
+    if (!std::isnan(wide[i])) ASSERT_EQ(back[i], all[i]) << "pattern " << i;
+  }
+}
+
+TEST_P(HalfTest, FastMatchesRefAndRoundsToNearest) {
+  const uint64_t seed = 77;
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> uniform(-70000.f, 70000.f);
+  std::vector<float> src(10007);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = i % 3 == 0 ? uniform(rng) * 1e-6f : uniform(rng);
+  src[0] = 0.f, src[1] = -0.f, src[2] = 1e-8f, src[3] = 65519.f, src[4] = 65520.f, src[5] = std::nanf("");
+  std::vector<uint16_t> fast(src.size()), ref(src.size());
+  to_half(GetParam(), src.data(), fast.data(), static_cast<int64_t>(src.size()));
+  to_half_ref(GetParam(), src.data(), ref.data(), static_cast<int64_t>(src.size()));
+  std::vector<float> back(src.size());
+  from_half(GetParam(), fast.data(), back.data(), static_cast<int64_t>(src.size()));
+  // Round to nearest: the error is at most half a unit in the last place,
+  // 2^-11 |x| for fp16 (2^-25 absolute in the subnormal range) and 2^-8 |x| for bf16.
+  const bool bf16 = GetParam() == HalfType::kBf16;
+  for (size_t i = 0; i < src.size(); ++i) {
+    ASSERT_EQ(fast[i], ref[i]) << "value " << src[i];
+    if (std::isnan(src[i]) || (!bf16 && std::fabs(src[i]) >= 65520.f)) continue;
+    const double bound = bf16 ? std::ldexp(double(std::fabs(src[i])), -8) : std::max(std::ldexp(double(std::fabs(src[i])), -11), 0x1p-25);
+    ASSERT_LE(std::fabs(double(back[i]) - src[i]), bound) << "value " << src[i];
+  }
+  EXPECT_TRUE(std::isnan(back[5]));
+  if (!bf16) EXPECT_TRUE(std::isinf(back[4]));
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, HalfTest, ::testing::Values(HalfType::kFp16, HalfType::kBf16),
+                         [](const auto& info) { return info.param == HalfType::kFp16 ? "fp16" : "bf16"; });
+
+}  // namespace
+}  // namespace dlrm
