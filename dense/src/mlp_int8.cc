@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "dlrm/common/error.h"
+#include "aligned_buffer.h"
 
 namespace dlrm::dense {
 
@@ -56,29 +57,6 @@ const char* code_name(CodeType t) {
   return "?";
 }
 
-// 64-byte aligned buffer that only grows.
-class AlignedBuffer {
- public:
-  AlignedBuffer() = default;
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  ~AlignedBuffer() { std::free(data_); }
-
-  void reserve_bytes(size_t bytes) {
-    if (bytes <= bytes_) return;
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded);
-    DLRM_CHECK(p != nullptr, "out of memory allocating {} bytes of int8 MLP buffers", rounded);
-    std::free(data_);
-    data_ = p;
-    bytes_ = rounded;
-  }
-  void* data() const { return data_; }
-
- private:
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
-};
 
 }  // namespace
 
