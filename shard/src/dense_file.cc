@@ -6,6 +6,7 @@
 
 #include "dlrm/common/checksum.h"
 #include "dlrm/common/error.h"
+#include "file_header.h"
 #include "dlrm/common/staged_output.h"
 
 namespace fs = std::filesystem;
@@ -18,21 +19,10 @@ constexpr uint64_t kAlign = 64;
 constexpr uint32_t kMaxTensors = 1u << 16;
 constexpr uint32_t kMaxDims = 4;
 
-uint64_t round_up(uint64_t n, uint64_t align) { return (n + align - 1) / align * align; }
-
 uint64_t header_bytes_for(size_t num_tensors) {
   return round_up(sizeof(DenseFileHeader) + num_tensors * sizeof(DenseTensorRecord), kAlign);
 }
 
-uint64_t header_checksum_of(const uint8_t* block, size_t bytes) {
-  DenseFileHeader header;
-  std::memcpy(&header, block, sizeof(header));
-  header.header_checksum = 0;
-  Checksum sum;
-  sum.update(&header, sizeof(header));
-  sum.update(block + sizeof(header), bytes - sizeof(header));
-  return sum.digest();
-}
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -83,7 +73,7 @@ DenseFileInfo write_dense_file(const fs::path& path, const std::vector<DenseTens
   std::vector<uint8_t> block(header.header_bytes, 0);
   std::memcpy(block.data(), &header, sizeof(header));
   std::memcpy(block.data() + sizeof(header), records.data(), records.size() * sizeof(DenseTensorRecord));
-  header.header_checksum = header_checksum_of(block.data(), block.size());
+  header.header_checksum = header_checksum_of<DenseFileHeader>(block.data(), block.size());
   std::memcpy(block.data(), &header, sizeof(header));
 
   StagedFile out(path);
@@ -119,7 +109,7 @@ std::vector<DenseTensor> read_dense_file(const fs::path& path) {
              file_bytes, h.header_bytes);
   std::vector<uint8_t> block(h.header_bytes);
   read_exact(file.get(), path, block.data(), block.size(), 0, "the header");
-  uint64_t expect = header_checksum_of(block.data(), block.size());
+  uint64_t expect = header_checksum_of<DenseFileHeader>(block.data(), block.size());
   DLRM_CHECK(expect == h.header_checksum,
              "dense weights {} have a corrupted header (header checksum {} but the header hashes to {}); "
              "re-create the model with dlrm-shard",

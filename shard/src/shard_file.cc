@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "dlrm/common/error.h"
+#include "file_header.h"
 #include "dlrm/common/progress.h"
 #include "dlrm/common/staged_output.h"
 
@@ -23,22 +24,10 @@ namespace {
 constexpr uint64_t kHeaderAlign = 4096;
 constexpr uint64_t kSliceAlign = 64;
 
-uint64_t round_up(uint64_t n, uint64_t align) { return (n + align - 1) / align * align; }
-
 uint64_t header_bytes_for(size_t num_slices) {
   return round_up(sizeof(ShardFileHeader) + num_slices * sizeof(ShardSliceRecord), kHeaderAlign);
 }
 
-// XXH3 of [0, header_bytes) with the header_checksum field taken as zero.
-uint64_t header_checksum_of(const uint8_t* header_block, size_t header_bytes) {
-  ShardFileHeader header;
-  std::memcpy(&header, header_block, sizeof(header));
-  header.header_checksum = 0;
-  Checksum sum;
-  sum.update(&header, sizeof(header));
-  sum.update(header_block + sizeof(header), header_bytes - sizeof(header));
-  return sum.digest();
-}
 
 struct FdCloser {
   int fd;
@@ -135,7 +124,7 @@ uint64_t ShardFileWriter::finish() {
   std::vector<uint8_t> block(header_.header_bytes, 0);
   std::memcpy(block.data(), &header_, sizeof(header_));
   std::memcpy(block.data() + sizeof(header_), records_.data(), records_.size() * sizeof(ShardSliceRecord));
-  header_.header_checksum = header_checksum_of(block.data(), block.size());
+  header_.header_checksum = header_checksum_of<ShardFileHeader>(block.data(), block.size());
   std::memcpy(block.data(), &header_, sizeof(header_));
   out_->pwrite(block.data(), block.size(), 0);
   out_->commit();
@@ -211,7 +200,7 @@ ShardFile ShardFile::open(const fs::path& path, const Options& options) {
              file_bytes, h.header_bytes);
   std::vector<uint8_t> block(h.header_bytes);
   pread_exact(fd.fd, path, block.data(), block.size(), 0, "the header");
-  uint64_t expect = header_checksum_of(block.data(), block.size());
+  uint64_t expect = header_checksum_of<ShardFileHeader>(block.data(), block.size());
   DLRM_CHECK(expect == h.header_checksum,
              "shard file {} has a corrupted header (header checksum {} but the header hashes to {}); "
              "re-create the model with dlrm-shard",
