@@ -117,9 +117,7 @@ struct Mlp::Impl {
   std::vector<std::vector<PackedWeights>> packed;       // per layer, per layout
   std::map<std::pair<int, int>, Plan> plans;            // (batch, threads) -> plan
   AlignedBuffer activations[2];                         // ping-pong between layers
-  AlignedBuffer scratchpad;
-  dnnl::memory scratchpad_mem;
-  size_t scratchpad_bytes = 0;
+  SharedScratchpad scratchpad;
   int max_width = 0;
 
   explicit Impl(std::vector<Layer> l) : layers(std::move(l)) {
@@ -178,7 +176,7 @@ struct Mlp::Impl {
       dnnl::inner_product_forward::primitive_desc pd(desc, layer_attr, engine);
       // Activations stay plain row-major so that caller buffers plug in directly.
       DLRM_ASSERT(pd.src_desc() == src_desc && pd.dst_desc() == dst_desc);
-      scratchpad_bytes = std::max(scratchpad_bytes, pd.scratchpad_desc().get_size());
+      scratchpad.require(pd.scratchpad_desc().get_size());
       Step step;
       step.prim = dnnl::inner_product_forward(pd);
       step.src = dnnl::memory(src_desc, engine, DNNL_MEMORY_NONE);
@@ -197,12 +195,9 @@ struct Mlp::Impl {
     activations[1].reserve_bytes(activation_bytes);
     Plan& inserted = plans.emplace(key, std::move(plan)).first->second;
     // The scratchpad may have grown: point every plan at the current one.
-    scratchpad.reserve_bytes(std::max<size_t>(scratchpad_bytes, 64));
-    scratchpad_mem = dnnl::memory(dnnl::memory::desc({static_cast<dnnl::memory::dim>(scratchpad_bytes)}, dt::u8,
-                                                     tag::x),
-                                  engine, scratchpad.data());
+    const dnnl_memory_t scratchpad_mem = scratchpad.bind(engine).get();
     for (auto& [unused_key, p] : plans) {
-      for (Step& step : p.steps) step.args[4].memory = scratchpad_mem.get();
+      for (Step& step : p.steps) step.args[4].memory = scratchpad_mem;
     }
     return inserted;
   }

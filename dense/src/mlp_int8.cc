@@ -251,9 +251,7 @@ struct MlpInt8::Impl {
   std::map<size_t, Mlp> fp32_runs;                 // first layer of a run of fp32 layers -> its Mlp
   std::map<std::pair<int, int>, Plan> plans;       // (batch, threads) -> plan
   AlignedBuffer buffers[4];                        // kF32A, kF32B, kCodesA, kCodesB
-  AlignedBuffer scratchpad;
-  dnnl::memory scratchpad_mem;
-  size_t scratchpad_bytes = 0;
+  SharedScratchpad scratchpad;
   int max_width = 0;
 
   explicit Impl(QuantizedMlp quantized) : q(std::move(quantized)) {
@@ -376,7 +374,7 @@ struct MlpInt8::Impl {
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         attr.set_output_scales(0, {ql.src_inv_scale});
         dnnl::reorder::primitive_desc pd(engine, from, engine, to, attr);
-        scratchpad_bytes = std::max(scratchpad_bytes, pd.scratchpad_desc().get_size());
+        scratchpad.require(pd.scratchpad_desc().get_size());
         Step step;
         step.kind = Step::kQuantize;
         step.layer = l;
@@ -408,7 +406,7 @@ struct MlpInt8::Impl {
                                              biases[l].get_desc(), dst_desc);
       dnnl::inner_product_forward::primitive_desc pd(desc, attr, engine);
       DLRM_ASSERT(pd.src_desc() == src_desc && pd.dst_desc() == dst_desc);
-      scratchpad_bytes = std::max(scratchpad_bytes, pd.scratchpad_desc().get_size());
+      scratchpad.require(pd.scratchpad_desc().get_size());
       Step step;
       step.kind = Step::kInnerProduct;
       step.layer = l;
@@ -437,13 +435,10 @@ struct MlpInt8::Impl {
     buffers[3].reserve_bytes(elems);
     Plan& inserted = plans.emplace(key, std::move(plan)).first->second;
     // The scratchpad may have grown: point every plan at the current one.
-    scratchpad.reserve_bytes(std::max<size_t>(scratchpad_bytes, 64));
-    scratchpad_mem = dnnl::memory(
-        dnnl::memory::desc({static_cast<dnnl::memory::dim>(std::max<size_t>(scratchpad_bytes, 64))}, dt::u8, tag::x),
-        engine, scratchpad.data());
+    const dnnl_memory_t scratchpad_mem = scratchpad.bind(engine).get();
     for (auto& [unused_key, p] : plans) {
       for (Step& step : p.steps) {
-        if (step.scratchpad_arg >= 0) step.args[step.scratchpad_arg].memory = scratchpad_mem.get();
+        if (step.scratchpad_arg >= 0) step.args[step.scratchpad_arg].memory = scratchpad_mem;
       }
     }
     return inserted;
