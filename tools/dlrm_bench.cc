@@ -32,10 +32,12 @@
 #include "dlrm/common/staged_output.h"
 #include "dlrm/dense/mlp.h"
 #include "dlrm/shard/model.h"
+#include "mpi_program.h"
 
 namespace fs = std::filesystem;
 using namespace dlrm;
 using namespace dlrm::cluster;
+using namespace dlrm::tools;
 
 namespace {
 
@@ -253,43 +255,10 @@ int main(int argc, char** argv) {
   opt.cluster.warmup_batches = 8;
   opt.cluster.start_time = start_time;
   CLI::App app{"dlrm-bench: cluster throughput against the oneDNN MLP-only bound, measured in the same run"};
-  app.add_option("--model", opt.cluster.model, "model directory")->required();
+  add_serving_options(app, opt.cluster);
   app.add_option("--data", opt.cluster.data, "samples (MLPerf binary layout)")->required();
-  app.add_option("--batch", opt.cluster.batch, "samples per batch per dense rank")->capture_default_str();
-  app.add_option("--limit", opt.cluster.limit, "use the first N samples");
-  app.add_option("--threads", opt.cluster.threads, "OpenMP threads per dense rank (default: as dlrm-cluster)");
-  app.add_option("--warmup", opt.cluster.warmup_batches, "untimed cluster batches first")->capture_default_str();
   app.add_option("--mlp-batches", opt.mlp_batches, "batches timed for the MLP-only bound")->capture_default_str();
   app.add_option("--check", opt.check, "samples checked against the _ref path")->capture_default_str();
   app.add_option("--json", opt.json, "write the results as JSON");
-  app.add_flag("--fold-indices", opt.cluster.fold_indices, "map out-of-range indices modulo the table size");
-  std::string exchange_type = "fp32";
-  app.add_option("--exchange-dtype", exchange_type, "pooled rows on the wire: fp32, or fp16 / bf16 (half the bytes)")
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
-      ->capture_default_str();
-  std::string mlp = "fp32";
-  app.add_option("--mlp", mlp, "MLP precision for both the bound and the cluster: fp32 or int8")
-      ->check(CLI::IsMember({"fp32", "int8"}))
-      ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = rank == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
-    MPI_Finalize();
-    return code;
-  }
-  opt.cluster.mlp = parse_mlp_precision(mlp);
-  opt.cluster.pooled_type = parse_pooled_type(exchange_type);
-  int code = 1;
-  try {
-    code = run(opt, rank, size);
-  } catch (const CollectiveFailure&) {
-    MPI_Finalize();
-    return 1;
-  } catch (const std::exception& e) {
-    report_fatal(e);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  MPI_Finalize();
-  return code;
+  return run_mpi_program(app, argc, argv, [&] { return run(opt, rank, size); });
 }

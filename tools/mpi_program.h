@@ -1,0 +1,68 @@
+// What dlrm-cluster and dlrm-bench share: the options that choose how the
+// cluster serves, and the program-level error policy under mpirun.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <mpi.h>
+#include <spdlog/spdlog.h>
+
+#include <functional>
+#include <string>
+
+#include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/pipeline.h"
+#include "dlrm/common/log.h"
+
+namespace dlrm::tools {
+
+// --model, --batch, --limit, --warmup, --threads, --fold-indices,
+// --exchange-dtype and --mlp, written straight into `options`.
+inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options) {
+  app.add_option("--model", options.model, "model directory written by dlrm-shard")->required();
+  app.add_option("--batch", options.batch, "samples per batch on each dense rank")->capture_default_str();
+  app.add_option("--limit", options.limit, "use only the first N samples");
+  app.add_option("--warmup", options.warmup_batches, "run the first N batches once, untimed, before measuring")
+      ->capture_default_str();
+  app.add_option("--threads", options.threads, "OpenMP threads per dense rank (default: the node's cores / dense ranks)");
+  app.add_flag("--fold-indices", options.fold_indices,
+               "map indices outside a table to index mod rows (the reference preprocessing) instead of failing");
+  app.add_option("--exchange-dtype", "pooled rows on the wire: fp32 (default), or fp16 / bf16 (half the bytes)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
+      ->each([&options](const std::string& name) { options.pooled_type = cluster::parse_pooled_type(name); });
+  app.add_option("--mlp", "MLP precision: fp32 (default), or int8 (needs dlrm-shard calibrate first)")
+      ->check(CLI::IsMember({"fp32", "int8"}))
+      ->each([&options](const std::string& name) { options.mlp = cluster::parse_mlp_precision(name); });
+}
+
+// Parses `app` and runs `body` on every rank with the project's policy:
+// a parse error is printed by rank 0 only; a CollectiveFailure (every rank
+// saw it, rank 0 named the ranks and causes) ends every rank with exit 1; any
+// other error is this rank's alone, so it is reported and the whole job is
+// aborted rather than left to hang. MPI_Init must have run; this finalizes.
+inline int run_mpi_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = rank == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
+    MPI_Finalize();
+    return code;
+  }
+  int code = 1;
+  try {
+    code = body();
+  } catch (const cluster::CollectiveFailure& e) {
+    spdlog::debug("{}", e.what());
+    MPI_Finalize();
+    return 1;
+  } catch (const std::exception& e) {
+    report_fatal(e);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+  }
+  MPI_Finalize();
+  return code;
+}
+
+}  // namespace dlrm::tools
