@@ -26,24 +26,11 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from dlrm_testlib import auc  # noqa: E402
+
 PRED_TOLERANCE = 1e-5
 AUC_TOLERANCE = 1e-6
-
-
-def auc(scores, labels):
-    order = np.argsort(scores, kind="mergesort")
-    s = scores[order]
-    ranks = np.empty(len(s), dtype=np.float64)
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[i:j + 1] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    pos = labels[order] != 0
-    p, q = int(pos.sum()), int((~pos).sum())
-    return float((ranks[pos].sum() - p * (p + 1) / 2.0) / (p * q))
 
 
 def swappable_pairs(scores, labels, d):

@@ -40,6 +40,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from dlrm_testlib import auc  # noqa: E402
+
 try:
     import torch
     import torch.nn as nn
@@ -103,23 +106,6 @@ def synth_inputs(rng, n, rows, perms):
 
 def transform(dense):
     return np.log1p(np.maximum(dense, 0).astype(np.float64)).astype(np.float32)
-
-
-def auc(scores, labels):
-    """Exact ROC AUC with ties at their average rank (Mann-Whitney U)."""
-    order = np.argsort(scores, kind="mergesort")
-    s = scores[order]
-    ranks = np.empty(len(s), dtype=np.float64)
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[i:j + 1] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    pos = labels[order] != 0
-    p, q = int(pos.sum()), int((~pos).sum())
-    return float((ranks[pos].sum() - p * (p + 1) / 2.0) / (p * q))
 
 
 def predict(model, dense, sparse, batch=1024):
