@@ -134,6 +134,7 @@ class ClusterRun {
 
   ClusterOutcome outcome;
   int exit_code_ = 0;
+  std::vector<float> reference_;  // rank 0: --reference predictions
 
   int run() {
     startup();
@@ -188,7 +189,9 @@ class ClusterRun {
                          dir.string(), p->string());
             }
             if (!opt_.reference.empty()) {
-              const int64_t ref_count = static_cast<int64_t>(read_reference_predictions(opt_.reference).size());
+              // Read once, here, so a wrong file fails before the run; finish() compares with it.
+              reference_ = read_reference_predictions(opt_.reference);
+              const auto ref_count = static_cast<int64_t>(reference_.size());
               DLRM_CHECK(ref_count == samples_total_,
                          "{} holds {} predictions but the data has {} samples; pass the matching --reference "
                          "(or --limit)",
@@ -453,9 +456,7 @@ class ClusterRun {
     double auc = roc_auc(predictions.data(), labels.data(), samples_total_);
     if (std::isfinite(auc)) report.auc = auc;
     if (!opt_.reference.empty()) {
-      auto ref = read_reference_predictions(opt_.reference);
-      DLRM_CHECK(static_cast<int64_t>(ref.size()) == samples_total_, "{} changed during the run",
-                 opt_.reference.string());
+      const std::vector<float>& ref = reference_;
       double worst = 0;
       for (int64_t i = 0; i < samples_total_; ++i) worst = std::max(worst, std::fabs(double(ref[i]) - predictions[i]));
       report.reference_max_abs_diff = worst;
