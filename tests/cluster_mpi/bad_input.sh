@@ -73,5 +73,32 @@ expect_fail reference_length "ref_short.npy" 3 --model "$MODEL" --data "$WORK/da
 # An output directory that does not exist is caught before the run.
 expect_fail missing_out_dir "no/such/dir" 3 --model "$MODEL" --data "$WORK/data.bin" --report "$T/no/such/dir/r.json"
 
+# int8 MLPs on a model that was never calibrated: the error names the missing
+# file and the command that makes it.
+cp -r "$MODEL" "$T/uncalibrated" && rm -f "$T/uncalibrated/calibration.json"
+expect_fail int8_uncalibrated "calibration.json.*dlrm-shard calibrate" 3 --model "$T/uncalibrated" \
+  --data "$WORK/data.bin" --mlp int8
+
+# Unknown choices are refused by the option parser before anything runs.
+for opt in "--exchange-dtype fp8" "--mlp int4" "--shard-memory disk" "--auc-budget 2"; do
+  if "$MPIEXEC" -n 3 "$BIN/dlrm-cluster" --model "$MODEL" --data "$WORK/data.bin" $opt >"$T/option.log" 2>&1; then
+    echo "FAIL option '$opt': accepted"; failures=$((failures + 1))
+  elif ! grep -q -- "${opt%% *}" "$T/option.log"; then
+    echo "FAIL option '$opt': the error does not name the option:"; cat "$T/option.log"; failures=$((failures + 1))
+  else
+    echo "ok option '$opt': $(grep -- "${opt%% *}" "$T/option.log" | head -1)"
+  fi
+done
+
+# Calibration needs enough samples, and says how many.
+head -c $(( 100 * 160 )) "$WORK/data.bin" > "$T/few.bin"
+if "$BIN/dlrm-shard" calibrate --model "$T/uncalibrated" --data "$T/few.bin" >"$T/calibrate.log" 2>&1; then
+  echo "FAIL calibrate_too_few: accepted 100 samples"; failures=$((failures + 1))
+elif ! grep -q "few.bin has 100 samples.*at least 1024" "$T/calibrate.log" || [ -e "$T/uncalibrated/calibration.json" ]; then
+  echo "FAIL calibrate_too_few:"; cat "$T/calibrate.log"; failures=$((failures + 1))
+else
+  echo "ok calibrate_too_few: $(grep error "$T/calibrate.log" | cut -c1-160)"
+fi
+
 echo "$failures failures"
 [ $failures -eq 0 ]
