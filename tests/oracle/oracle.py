@@ -15,6 +15,11 @@ OUT:
   onnx/model.onnx    torch.onnx.export, re-saved with every initializer as an
                      external-data file next to it (size_threshold=0)
   data.bin           the test samples in the MLPerf binary layout
+  calib.bin          the first --calib-samples training samples in the same
+                     layout: held-out calibration data for int8 MLPs
+                     (dlrm-shard calibrate), disjoint from the test samples;
+                     cut from the training set already drawn, so it consumes
+                     no random numbers and leaves every other output as before
   data.npz           the same samples: dense, sparse, labels, reference
   torch_pred.npy     PyTorch's predictions on them (float32)
   oracle.json        seeds, sizes, PyTorch's AUC
@@ -29,7 +34,7 @@ Dense features enter as log(max(x, 0) + 1) computed in float64 and rounded to
 float32, exactly as dlrm-cluster does. Exit code 77 means "skip": this Python
 has no torch.
 
-  oracle.py --out DIR [--seed S] [--samples N] [--steps K]
+  oracle.py --out DIR [--seed S] [--samples N] [--train-samples N] [--calib-samples N] [--steps K]
 """
 import argparse
 import json
@@ -124,6 +129,8 @@ def main():
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--samples", type=int, default=8192, help="test samples written")
     ap.add_argument("--train-samples", type=int, default=65536)
+    ap.add_argument("--calib-samples", type=int, default=8192,
+                    help="training samples written to calib.bin (dlrm-shard calibrate needs >= 1024)")
     ap.add_argument("--steps", type=int, default=300, help="training steps of batch 256")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -200,6 +207,10 @@ def main():
 
     records = np.concatenate([test_labels[:, None], test_dense, test_sparse], axis=1).astype(np.int32)
     records.tofile(os.path.join(args.out, "data.bin"))
+    calib = min(args.calib_samples, args.train_samples)
+    records = np.concatenate([train_labels[:calib, None], train_dense[:calib], train_sparse[:calib]],
+                             axis=1).astype(np.int32)
+    records.tofile(os.path.join(args.out, "calib.bin"))
     np.savez(os.path.join(args.out, "data.npz"), dense=test_dense, sparse=test_sparse, labels=test_labels,
              reference=pred)
     np.save(os.path.join(args.out, "torch_pred.npy"), pred)
