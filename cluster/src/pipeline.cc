@@ -316,11 +316,13 @@ class ClusterRun {
     builders_[slot].build(batch_);
     clock.mark(Stage::kRoute);
     exchange_->post_requests(slot, builders_[slot]);
+    exchange_->post_pooled(slot, builders_[slot]);
     clock.mark(Stage::kExchangeIndices);
   }
 
-  // Two batches in flight: batch b+1's indices go out (and are pooled by the
-  // shard ranks) while batch b's interaction and top MLP run.
+  // Two batches in flight: batch b+1's indices (and the receive of its pooled
+  // rows) are posted before batch b's bottom MLP, so the shard ranks pool and
+  // send batch b+1 while this rank computes batch b.
   void dense_loop(int64_t count) {
     StageClock clock(me_.stage_seconds);
     prepare_batch(0, clock);
@@ -328,10 +330,9 @@ class ClusterRun {
       const double t_batch = now();
       const int slot = static_cast<int>(b % Exchange::kSlots);
       const auto [first, n] = batch_range(b);
+      if (b + 1 < count) prepare_batch(b + 1, clock);
       if (n > 0) mlps_->bottom(x_in_[slot].data(), n, x_.data());
       clock.mark(Stage::kBottomMlp);
-      if (b + 1 < count) prepare_batch(b + 1, clock);
-      exchange_->post_pooled(slot, builders_[slot]);
       const auto& responses = exchange_->wait_pooled(slot);
       clock.mark(Stage::kExchangePooled);
       if (n == 0) continue;
@@ -345,18 +346,16 @@ class ClusterRun {
     }
   }
 
+  // Each batch is pooled and answered as soon as its requests arrive; the
+  // answers of batch b cross while the dense ranks compute batch b - 1.
   void shard_loop(int64_t count) {
-    auto serve = [&](int64_t b) {
-      int64_t bad = exchange_->serve(static_cast<int>(b % Exchange::kSlots), *server_);
+    for (int64_t b = 0; b < count; ++b) {
+      const int slot = static_cast<int>(b % Exchange::kSlots);
+      exchange_->receive_requests(slot);
+      int64_t bad = exchange_->serve(slot, *server_);
       DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree",
                  roles_.my_index(), bad);
-    };
-    exchange_->receive_requests(0);
-    serve(0);
-    for (int64_t b = 0; b < count; ++b) {
-      if (b + 1 < count) exchange_->receive_requests(static_cast<int>((b + 1) % Exchange::kSlots));
-      exchange_->post_answers(static_cast<int>(b % Exchange::kSlots));
-      if (b + 1 < count) serve(b + 1);
+      exchange_->post_answers(slot);
     }
   }
 

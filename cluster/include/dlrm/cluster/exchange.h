@@ -3,8 +3,9 @@
 //
 // Per batch b three collectives run: S(b) the message sizes (alltoall),
 // I(b) the index messages and P(b) the pooled rows (alltoallv). Every rank
-// posts them in the same order: S(0) I(0) | S(1) I(1) P(0) | S(2) I(2) P(1) | ...
-// so that shard ranks pool batch b+1 while dense ranks compute batch b.
+// posts them in the same order: S(0) I(0) P(0) | S(1) I(1) P(1) | ... A dense
+// rank posts batch b+1's three before it computes batch b, so shard ranks
+// pool and answer batch b+1 while dense ranks compute batch b.
 //
 // Dense side, slot = b % 2 (the RequestBuilder of batch b stays alive until
 // wait_pooled):
