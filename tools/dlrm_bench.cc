@@ -125,6 +125,7 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.Key("correct"); w.Bool(check_diff <= tolerance);
   w.Key("check_tolerance"); w.Double(tolerance);
   w.Key("exchange_type"); w.String(to_string(opt.cluster.pooled_type));
+  w.Key("exchange_transport"); w.String(r.exchange_transport.c_str());
   w.Key("check_samples"); w.Int64(checked);
   w.Key("check_max_abs_diff"); w.Double(check_diff);
   w.Key("exchange_bytes_per_pair"); w.Double(r.exchange_bytes_per_pair);
@@ -222,8 +223,10 @@ int run(BenchOptions& opt, int rank, int size) {
               ratio, check_diff <= tolerance ? "ok" : "WRONG", check_diff, static_cast<long long>(checked));
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
-  std::printf("  exchange: %.0f bytes/pair, minimum %.0f (%.3fx)\n", r.exchange_bytes_per_pair,
-              r.minimum_bytes_per_pair, r.exchange_bytes_per_pair / std::max(1.0, r.minimum_bytes_per_pair));
+  std::printf("  exchange: %.0f bytes/pair, minimum %.0f (%.3fx), pooled rows as %s by %s\n",
+              r.exchange_bytes_per_pair, r.minimum_bytes_per_pair,
+              r.exchange_bytes_per_pair / std::max(1.0, r.minimum_bytes_per_pair), r.exchange_type.c_str(),
+              r.exchange_transport.c_str());
   uint64_t embedding_bytes = 0;
   for (const auto& entry : r.ranks) embedding_bytes += entry.embedding_bytes;
   std::printf("  load: %.2f s from start to first batch, %.2f GB of rows = %.2f GB/s\n", r.load_seconds,

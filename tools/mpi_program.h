@@ -16,7 +16,7 @@
 namespace dlrm::tools {
 
 // --model, --batch, --limit, --warmup, --threads, --fold-indices,
-// --exchange-dtype and --mlp, written straight into `options`.
+// --exchange-dtype, --exchange-transport and --mlp, written straight into `options`.
 inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options) {
   app.add_option("--model", options.model, "model directory written by dlrm-shard")->required();
   app.add_option("--batch", options.batch, "samples per batch on each dense rank")->capture_default_str();
@@ -29,6 +29,11 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
   app.add_option("--exchange-dtype", "pooled rows on the wire: fp32 (default), or fp16 / bf16 (half the bytes)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
       ->each([&options](const std::string& name) { options.pooled_type = cluster::parse_pooled_type(name); });
+  app.add_option("--exchange-transport",
+                 "how pooled rows reach the dense ranks: auto (default: shm when every rank is on one host), "
+                 "alltoall (MPI all-to-all) or shm (shards write into the dense ranks' shared memory)")
+      ->check(CLI::IsMember({"auto", "alltoall", "shm"}))
+      ->each([&options](const std::string& name) { options.transport = cluster::parse_transport(name); });
   app.add_option("--mlp", "MLP precision: fp32 (default), or int8 (needs dlrm-shard calibrate first)")
       ->check(CLI::IsMember({"fp32", "int8"}))
       ->each([&options](const std::string& name) { options.mlp = cluster::parse_mlp_precision(name); });

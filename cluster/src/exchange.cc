@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "dlrm/cluster/mpi_util.h"
@@ -45,18 +46,91 @@ const char* to_string(PooledType type) {
 
 int element_bytes(PooledType type) { return type == PooledType::kFp32 ? 4 : 2; }
 
+Transport parse_transport(const std::string& name) {
+  if (name == "auto") return Transport::kAuto;
+  if (name == "alltoall") return Transport::kAlltoall;
+  if (name == "shm") return Transport::kSharedMemory;
+  DLRM_FAIL("unknown exchange transport '{}'; choose auto, alltoall or shm", name);
+}
+
+const char* to_string(Transport transport) {
+  return transport == Transport::kAuto ? "auto" : transport == Transport::kAlltoall ? "alltoall" : "shm";
+}
+
 namespace {
 HalfType half_type(PooledType type) { return type == PooledType::kFp16 ? HalfType::kFp16 : HalfType::kBf16; }
+
+// Whether every rank of `comm` shares one host (agreed by all ranks).
+bool one_host(MPI_Comm comm) {
+  MPI_Comm node;
+  check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node), "split by host");
+  int node_size = 0, size = 0;
+  MPI_Comm_size(node, &node_size);
+  MPI_Comm_size(comm, &size);
+  MPI_Comm_free(&node);
+  int mine = node_size == size ? 1 : 0, all = 0;
+  check_mpi(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm), "allreduce");
+  return all == 1;
+}
+
+constexpr int64_t kAlignElements = 32;  // each answer starts on a 64-byte line for 16-bit values too
+int64_t align_up(int64_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
 }  // namespace
 
-Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type)
+Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type, Transport transport,
+                   std::vector<int64_t> max_response_floats)
     : comm_(comm), roles_(roles), pooled_type_(pooled_type), responses_(roles.shards()) {
   for (auto& slot : slots_) {
     slot.sizes.resize(roles.size);
     slot.indices.resize(roles.size);
     slot.pooled.resize(roles.size);
     slot.floats.assign(roles.size, 0);
+    slot.announced.assign(roles.size, 0);
   }
+  const bool together = transport == Transport::kAlltoall ? false : one_host(comm);
+  if (transport == Transport::kSharedMemory) {
+    DLRM_CHECK(together, "--exchange-transport shm needs every rank on one host; these ranks span several: use "
+               "auto or alltoall");
+  }
+  transport_ = together ? Transport::kSharedMemory : Transport::kAlltoall;
+  if (shared()) open_window(comm, max_response_floats);
+}
+
+void Exchange::open_window(MPI_Comm comm, const std::vector<int64_t>& max_response_floats) {
+  DLRM_CHECK(static_cast<int>(max_response_floats.size()) == roles_.shards(),
+             "the shm exchange needs the answer capacity of each of the {} shards, got {}", roles_.shards(),
+             max_response_floats.size());
+  shard_offset_.assign(roles_.shards(), 0);
+  shard_capacity_ = max_response_floats;
+  slot_elements_ = 0;
+  for (int s = 0; s < roles_.shards(); ++s) {
+    shard_offset_[s] = slot_elements_;
+    slot_elements_ += align_up(max_response_floats[s]);
+  }
+  const bool dense = roles_.my_role() == Role::kDense;
+  const MPI_Aint bytes = dense ? static_cast<MPI_Aint>(kSlots * slot_elements_ * element_bytes(pooled_type_)) : 0;
+  MPI_Info info;
+  MPI_Info_create(&info);
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)
+  void* mine = nullptr;
+  const int code = MPI_Win_allocate_shared(bytes, 1, info, comm, &mine, &window_);
+  MPI_Info_free(&info);
+  check_mpi(code, "allocation of the shared-memory exchange window");
+  if (dense) std::memset(mine, 0, bytes);  // fault the pages in here, on this rank's node
+  window_base_.assign(roles_.size, nullptr);
+  for (int r = 0; r < roles_.size; ++r) {
+    if (roles_.role[r] != Role::kDense) continue;
+    MPI_Aint size = 0;
+    int unit = 0;
+    void* base = nullptr;
+    check_mpi(MPI_Win_shared_query(window_, r, &size, &unit, &base), "query of the shared-memory window");
+    window_base_[r] = static_cast<char*>(base);
+  }
+  check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "lock of the shared-memory window");
+}
+
+void* Exchange::window_slot(int rank, int s, int shard) const {
+  return window_base_[rank] + (s * slot_elements_ + shard_offset_[shard]) * element_bytes(pooled_type_);
 }
 
 Exchange::~Exchange() {
@@ -69,6 +143,10 @@ void Exchange::finish() {
     slot.sizes.wait();
     slot.indices.wait();
     slot.pooled.wait();
+  }
+  if (window_ != MPI_WIN_NULL) {
+    check_mpi(MPI_Win_unlock_all(window_), "unlock of the shared-memory window");
+    check_mpi(MPI_Win_free(&window_), "free of the shared-memory window");
   }
 }
 
@@ -114,6 +192,13 @@ void Exchange::post_pooled(int s, const RequestBuilder& builder) {
   c.displace();
   slot.received.resize(std::max<int64_t>(floats, 1));
   pooled_bytes_ += static_cast<uint64_t>(element_bytes(pooled_type_)) * floats;
+  if (shared()) {
+    // The rows arrive in the window; P(b) carries each shard's value count.
+    std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
+    check_mpi(MPI_Ialltoall(c.send_counts.data(), 1, MPI_INT, slot.announced.data(), 1, MPI_INT, comm_, &c.request),
+              "all-to-all of pooled row counts");
+    return;
+  }
   void* recv = slot.received.data();
   MPI_Datatype type = MPI_FLOAT;
   if (pooled_type_ != PooledType::kFp32) {
@@ -131,6 +216,26 @@ const std::vector<const float*>& Exchange::wait_pooled(int s) {
   slot.pooled.wait();
   slot.sizes.wait();
   slot.indices.wait();
+  if (shared()) {
+    check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
+    const int me = roles_.rank;
+    for (int r = 0; r < roles_.size; ++r) {
+      if (roles_.role[r] != Role::kShard) continue;
+      const int s_index = roles_.index[r];
+      DLRM_CHECK(slot.announced[r] == slot.pooled.recv_counts[r],
+                 "shard rank {} wrote {} pooled values for this rank's batch, {} were requested", r,
+                 slot.announced[r], slot.pooled.recv_counts[r]);
+      const void* rows = window_slot(me, s, s_index);
+      if (pooled_type_ == PooledType::kFp32) {
+        responses_[s_index] = static_cast<const float*>(rows);
+      } else {
+        float* dst = slot.received.data() + slot.pooled.recv_displs[r];
+        from_half(half_type(pooled_type_), static_cast<const uint16_t*>(rows), dst, slot.announced[r]);
+        responses_[s_index] = dst;
+      }
+    }
+    return responses_;
+  }
   if (pooled_type_ != PooledType::kFp32) {
     const auto& counts = slot.pooled.recv_counts;
     const int64_t floats = std::accumulate(counts.begin(), counts.end(), int64_t{0});
@@ -178,11 +283,22 @@ int64_t Exchange::serve(int s, ShardServer& server) {
                slot.floats[r]);
     total += slot.floats[r];
   }
-  slot.answers.resize(std::max<int64_t>(total, 1));
+  const int me = roles_.my_index();
+  if (shared()) {
+    for (int r = 0; r < roles_.size; ++r) {
+      DLRM_CHECK(slot.floats[r] <= shard_capacity_[me],
+                 "rank {} asked for {} pooled values, more than its batch allows ({}); the ranks disagree on --batch",
+                 r, slot.floats[r], shard_capacity_[me]);
+    }
+  }
+  // fp32 over shared memory: pool straight into each dense rank's window.
+  const bool direct = shared() && pooled_type_ == PooledType::kFp32;
+  slot.answers.resize(direct ? 1 : std::max<int64_t>(total, 1));
   int64_t offset = 0, bad = 0;
   for (int r = 0; r < roles_.size; ++r) {
     if (counts[r] == 0) continue;
-    bad += server.serve(slot.recv_ints.data() + displs[r], counts[r], slot.answers.data() + offset);
+    float* dst = direct ? static_cast<float*>(window_slot(r, s, me)) : slot.answers.data() + offset;
+    bad += server.serve(slot.recv_ints.data() + displs[r], counts[r], dst);
     offset += slot.floats[r];
   }
   pool_seconds_ += MPI_Wtime() - t0;
@@ -193,6 +309,22 @@ void Exchange::post_answers(int s) {
   Slot& slot = slots_[s];
   auto& c = slot.pooled;
   for (int r = 0; r < roles_.size; ++r) c.send_counts[r] = static_cast<int>(slot.floats[r]);
+  if (shared()) {
+    if (pooled_type_ != PooledType::kFp32) {
+      int64_t offset = 0;
+      for (int r = 0; r < roles_.size; ++r) {
+        if (slot.floats[r] == 0) continue;
+        to_half(half_type(pooled_type_), slot.answers.data() + offset,
+                static_cast<uint16_t*>(window_slot(r, s, roles_.my_index())), slot.floats[r]);
+        offset += slot.floats[r];
+      }
+    }
+    // The writes above happen before the counts arrive (and the dense rank's own sync).
+    check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
+    check_mpi(MPI_Ialltoall(c.send_counts.data(), 1, MPI_INT, slot.announced.data(), 1, MPI_INT, comm_, &c.request),
+              "all-to-all of pooled row counts");
+    return;
+  }
   std::fill(c.recv_counts.begin(), c.recv_counts.end(), 0);
   c.displace();
   const void* send = slot.answers.data();

@@ -254,6 +254,7 @@ class ClusterRun {
     for (auto& x_in : x_in_) x_in.resize(b * arch.dense_features);
     x_.resize(b * arch.dim);
     emb_.resize(b * arch.num_tables() * arch.dim);
+    table_rows_.resize(arch.num_tables());
     top_in_.resize(b * shape_.width());
     predictions_.resize(end_ - begin_);
     labels_mine_.resize(end_ - begin_);
@@ -266,7 +267,7 @@ class ClusterRun {
     me_.load_seconds = now() - t_entry_;
     if (opt_.warmup_batches > 0) {
       // Untimed: faults in buffers, builds primitives, warms caches and MPI paths.
-      exchange_.emplace(comm_, roles_, opt_.pooled_type);
+      open_exchange();
       run_batches(std::min<int64_t>(opt_.warmup_batches, batches_));
       exchange_->finish();
       me_.stage_seconds = {};
@@ -274,7 +275,7 @@ class ClusterRun {
       check_mpi(MPI_Barrier(comm_), "barrier");
     }
     const double t0 = now();
-    exchange_.emplace(comm_, roles_, opt_.pooled_type);
+    open_exchange();
     run_batches(batches_);
     exchange_->finish();
     seconds_mine_ = now() - t0;
@@ -283,6 +284,15 @@ class ClusterRun {
       me_.stage_seconds[static_cast<int>(Stage::kPool)] = exchange_->pool_seconds();
       me_.stage_seconds[static_cast<int>(Stage::kShardWait)] = seconds_mine_ - exchange_->pool_seconds();
     }
+  }
+
+  // Collective. Every rank knows the routing, so shard ranks can size the
+  // shared-memory windows of the dense ranks.
+  void open_exchange() {
+    check("opening the exchange", capture([&] {
+            exchange_.emplace(comm_, roles_, opt_.pooled_type, opt_.transport,
+                              max_response_floats(RoutingTable(manifest_), opt_.batch));
+          }));
   }
 
   void run_batches(int64_t count) {
@@ -336,9 +346,15 @@ class ClusterRun {
       const auto& responses = exchange_->wait_pooled(slot);
       clock.mark(Stage::kExchangePooled);
       if (n == 0) continue;
-      builders_[slot].assemble(responses, emb_.data());
+      // The answers are used where they lie when they are already rows[B][dim] per table.
+      int64_t sample_stride = shape_.dim;
+      if (!builders_[slot].table_rows(responses, table_rows_.data())) {
+        builders_[slot].assemble(responses, emb_.data());
+        for (int t = 0; t < shape_.tables; ++t) table_rows_[t] = emb_.data() + static_cast<int64_t>(t) * shape_.dim;
+        sample_stride = static_cast<int64_t>(shape_.tables) * shape_.dim;
+      }
       clock.mark(Stage::kAssemble);
-      dense::interaction_dot(shape_, x_.data(), emb_.data(), n, top_in_.data(), shape_.width());
+      dense::interaction_dot(shape_, x_.data(), table_rows_.data(), sample_stride, n, top_in_.data(), shape_.width());
       clock.mark(Stage::kInteraction);
       mlps_->top(top_in_.data(), n, predictions_.data() + (first - begin_));
       clock.mark(Stage::kTopMlp);
@@ -452,6 +468,7 @@ class ClusterRun {
     report.minimum_bytes_per_pair =
         manifest_.arch.num_tables() * (4.0 + manifest_.arch.dim * element_bytes(opt_.pooled_type));
     report.exchange_type = to_string(opt_.pooled_type);
+    report.exchange_transport = to_string(exchange_->transport());
     double auc = roc_auc(predictions.data(), labels.data(), samples_total_);
     if (std::isfinite(auc)) report.auc = auc;
     if (!opt_.reference.empty()) {
@@ -516,6 +533,7 @@ class ClusterRun {
   Batch batch_;
   std::array<std::vector<float>, Exchange::kSlots> x_in_;
   std::vector<float> x_, emb_, top_in_, predictions_;
+  std::vector<const float*> table_rows_;  // per table: where this batch's rows lie (answers or emb_)
   std::vector<int32_t> labels_mine_;
   std::vector<double> latencies_ms_;
 };

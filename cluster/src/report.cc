@@ -110,6 +110,7 @@ std::string report_json(const Report& r) {
   put(w, "exchange_bytes_per_pair", r.exchange_bytes_per_pair);
   put(w, "minimum_bytes_per_pair", r.minimum_bytes_per_pair);
   put(w, "exchange_type", r.exchange_type);
+  put(w, "exchange_transport", r.exchange_transport);
   w.Key("exchange_bytes");
   w.StartObject();
   put(w, "indices", r.index_bytes);
@@ -167,8 +168,9 @@ std::string report_table(const Report& r) {
                        r.auc_within_budget.value_or(false) ? "within" : "EXCEEDED");
   }
   out += "\n";
-  out += fmt::format("  exchange           {:.0f} bytes/pair (minimum {:.0f}, pooled rows as {})  load {:.2f} s\n",
-                     r.exchange_bytes_per_pair, r.minimum_bytes_per_pair, r.exchange_type, r.load_seconds);
+  out += fmt::format("  exchange           {:.0f} bytes/pair (minimum {:.0f}, pooled rows as {} by {})  load {:.2f} s\n",
+                     r.exchange_bytes_per_pair, r.minimum_bytes_per_pair, r.exchange_type, r.exchange_transport,
+                     r.load_seconds);
   std::string stages;
   for (const auto& [name, secs] : r.stage_seconds) stages += fmt::format(" {} {:.3f}", name, secs);
   out += "  stage seconds     " + stages + "\n";

@@ -43,14 +43,36 @@ RoutingTable::RoutingTable(const shard::Manifest& manifest) : dim_(manifest.arch
   }
 }
 
+std::vector<int64_t> max_response_floats(const RoutingTable& routing, int batch) {
+  std::vector<int64_t> floats(routing.num_shards(), 0);
+  for (int s = 0; s < routing.num_shards(); ++s) {
+    for (const SliceRoute& route : routing.shard_slices(s)) floats[s] += static_cast<int64_t>(batch) * route.rect.cols();
+  }
+  return floats;
+}
+
 RequestBuilder::RequestBuilder(const RoutingTable& routing)
-    : routing_(routing), messages_(routing.num_shards()), response_floats_(routing.num_shards(), 0) {}
+    : routing_(routing),
+      messages_(routing.num_shards()),
+      response_floats_(routing.num_shards(), 0),
+      table_offset_(routing.num_tables(), -1) {}
+
+bool RequestBuilder::table_rows(const std::vector<const float*>& responses, const float** tables) const {
+  for (int t = 0; t < routing_.num_tables(); ++t) {
+    if (table_offset_[t] < 0) return false;
+  }
+  for (int t = 0; t < routing_.num_tables(); ++t) {
+    tables[t] = responses[routing_.table_slices(t)[0].shard] + table_offset_[t];
+  }
+  return true;
+}
 
 void RequestBuilder::build(const Batch& batch) {
   DLRM_ASSERT(batch.tables() == routing_.num_tables());
   batch_size_ = batch.size;
   const int b_count = batch.size;
   scratch_samples_.resize(b_count);
+  std::fill(table_offset_.begin(), table_offset_.end(), -1);
   for (int s = 0; s < routing_.num_shards(); ++s) {
     auto& msg = messages_[s];
     msg.clear();
@@ -122,6 +144,9 @@ void RequestBuilder::build(const Batch& batch) {
           }
         }
       }
+      // A whole table whose every sample has a bag: its answer is rows[B][dim], in place.
+      const bool one_slice = routing_.table_slices(rect.table).size() == 1 && rect.cols() == routing_.dim();
+      if (one_slice && present == b_count) table_offset_[rect.table] = floats;
       floats += present * rect.cols();
     }
     response_floats_[s] = floats;

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #if defined(__AVX512F__)
 // GCC 12 reports its own _mm512_undefined_ps() placeholders inside the shuffle
@@ -30,9 +31,19 @@ namespace dlrm::dense {
 
 namespace {
 
-// Row k of T for one sample: x_b for k = 0, else embedding k - 1.
-inline const float* feature_row(const float* x_b, const float* emb_b, int dim, int k) {
-  return k == 0 ? x_b : emb_b + static_cast<int64_t>(k - 1) * dim;
+// The rows of T for sample b: x_b, then each table's row. At most 1 + kMaxTables.
+constexpr int kMaxTables = 1024;
+// Samples ahead whose rows are prefetched: the cluster's rows come from memory
+// another core has just written, and one sample (~1 us) hides too little of it.
+constexpr int kPrefetchAhead = 2;
+struct SampleRows {
+  const float* row[kMaxTables + 1];
+};
+
+inline void sample_rows(const float* x, const float* const* tables, int64_t sample_stride, int tables_count, int dim,
+                        int64_t b, SampleRows& out) {
+  out.row[0] = x + b * dim;
+  for (int t = 0; t < tables_count; ++t) out.row[t + 1] = tables[t] + b * sample_stride;
 }
 
 // Where row i of the triangle starts in the pair list: pair (i, j) lands at
@@ -40,8 +51,8 @@ inline const float* feature_row(const float* x_b, const float* emb_b, int dim, i
 inline int first_pair(int i, bool self) { return self ? i * (i + 1) / 2 : i * (i - 1) / 2; }
 
 void check_args(const char* what, const InteractionShape& shape, int batch, int64_t dst_stride) {
-  DLRM_CHECK(shape.tables >= 0 && shape.dim > 0, "{}: invalid shape tables={} dim={}", what, shape.tables,
-             shape.dim);
+  DLRM_CHECK(shape.tables >= 0 && shape.tables <= kMaxTables && shape.dim > 0, "{}: invalid shape tables={} dim={}",
+             what, shape.tables, shape.dim);
   DLRM_CHECK(batch >= 0, "{}: batch must be non-negative, got {}", what, batch);
   DLRM_CHECK(dst_stride >= shape.width(),
              "{}: dst_stride {} is smaller than the interaction width {} (dim {} + {} pairs)", what, dst_stride,
@@ -77,24 +88,24 @@ inline __m512 reduce16(const __m512 (&acc)[16]) {
                        _mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// Also prefetches [prefetch, prefetch + prefetch_bytes) (the next sample's
-// embeddings) into L1, spread over the blocks.
-void interaction_sample(int features, int dim, bool self, const float* x_b, const float* emb_b, float* pairs,
-                        const float* next, int64_t next_bytes) {
+// Also prefetches the embedding rows of the next sample (next, or nullptr)
+// into L1, spread over the blocks.
+void interaction_sample(int features, int dim, bool self, const SampleRows& rows, float* pairs,
+                        const SampleRows* next) {
   const int full = dim / 16 * 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (dim % 16)) - 1u);
   const int blocks = (features + 3) / 4;
-  const char* prefetch = reinterpret_cast<const char*>(next);
-  const int64_t prefetch_bytes = next_bytes;
-  int64_t prefetch_offset = 0;
+  const int lines_per_row = (dim * 4 + 63) / 64;
+  const int64_t prefetch_lines = next ? static_cast<int64_t>(features - 1) * lines_per_row : 0;
+  int64_t prefetched = 0;
   const int64_t block_pairs = static_cast<int64_t>(blocks) * (blocks + 1) / 2;
-  const int prefetch_lines_per_block = static_cast<int>((next_bytes / 64 + block_pairs) / block_pairs);
+  const int prefetch_lines_per_block = static_cast<int>((prefetch_lines + block_pairs) / block_pairs);
   for (int ib = 0; ib < blocks; ++ib) {
     const float* a[4];
-    for (int ii = 0; ii < 4; ++ii) a[ii] = feature_row(x_b, emb_b, dim, std::min(ib * 4 + ii, features - 1));
+    for (int ii = 0; ii < 4; ++ii) a[ii] = rows.row[std::min(ib * 4 + ii, features - 1)];
     for (int jb = 0; jb <= ib; ++jb) {
       const float* c[4];
-      for (int jj = 0; jj < 4; ++jj) c[jj] = feature_row(x_b, emb_b, dim, std::min(jb * 4 + jj, features - 1));
+      for (int jj = 0; jj < 4; ++jj) c[jj] = rows.row[std::min(jb * 4 + jj, features - 1)];
       __m512 acc[16];
 #pragma GCC unroll 16
       for (int p = 0; p < 16; ++p) acc[p] = _mm512_setzero_ps();
@@ -115,8 +126,9 @@ void interaction_sample(int features, int dim, bool self, const float* x_b, cons
           for (int jj = 0; jj < 4; ++jj) acc[ii * 4 + jj] = _mm512_fmadd_ps(va[ii], vc[jj], acc[ii * 4 + jj]);
         }
       }
-      for (int l = 0; l < prefetch_lines_per_block && prefetch_offset < prefetch_bytes; ++l, prefetch_offset += 64) {
-        _mm_prefetch(prefetch + prefetch_offset, _MM_HINT_T0);
+      for (int l = 0; l < prefetch_lines_per_block && prefetched < prefetch_lines; ++l, ++prefetched) {
+        const char* row = reinterpret_cast<const char*>(next->row[1 + prefetched / lines_per_row]);
+        _mm_prefetch(row + (prefetched % lines_per_row) * 64, _MM_HINT_T0);
       }
       if (tail != 0) {
         __m512 va[4], vc[4];
@@ -148,15 +160,15 @@ void interaction_sample(int features, int dim, bool self, const float* x_b, cons
 
 #else  // portable
 
-void interaction_sample(int features, int dim, bool self, const float* x_b, const float* emb_b, float* pairs,
-                        const float* /*next*/, int64_t /*next_bytes*/) {
+void interaction_sample(int features, int dim, bool self, const SampleRows& rows, float* pairs,
+                        const SampleRows* /*next*/) {
   constexpr int kLanes = 16;
   const int full = dim / kLanes * kLanes;
   for (int i = 0; i < features; ++i) {
-    const float* a = feature_row(x_b, emb_b, dim, i);
+    const float* a = rows.row[i];
     const int jend = self ? i + 1 : i;
     for (int j = 0; j < jend; ++j) {
-      const float* c = feature_row(x_b, emb_b, dim, j);
+      const float* c = rows.row[j];
       float lanes[kLanes] = {};
       for (int d = 0; d < full; d += kLanes) {
         for (int l = 0; l < kLanes; ++l) lanes[l] += a[d + l] * c[d + l];
@@ -173,48 +185,74 @@ void interaction_sample(int features, int dim, bool self, const float* x_b, cons
 
 }  // namespace
 
-void interaction_dot(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
-                     int64_t dst_stride) {
+void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables, int64_t sample_stride,
+                     int batch, float* dst, int64_t dst_stride) {
   check_args("interaction_dot", shape, batch, dst_stride);
   const int dim = shape.dim;
   const int features = shape.features();
-  const int tables = shape.tables;
   const bool self = shape.self;
   // Parallel only when there is enough work to pay for waking the threads.
   const bool parallel = static_cast<int64_t>(batch) * shape.pairs() * dim >= (int64_t{1} << 18);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int b = 0; b < batch; ++b) {
-    const float* x_b = x + static_cast<int64_t>(b) * dim;
-    const float* emb_b = emb + static_cast<int64_t>(b) * tables * dim;
-    float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
-    std::memcpy(dst_b, x_b, sizeof(float) * dim);
-    const int64_t next_bytes = b + 1 < batch ? static_cast<int64_t>(tables) * dim * 4 : 0;
-    interaction_sample(features, dim, self, x_b, emb_b, dst_b + dim, emb_b + static_cast<int64_t>(tables) * dim,
-                       next_bytes);
+#pragma omp parallel if (parallel)
+  {
+    SampleRows rows[2];
+    const int ahead = kPrefetchAhead;
+#pragma omp for schedule(static)
+    for (int b = 0; b < batch; ++b) {
+      SampleRows& mine = rows[0];
+      SampleRows& next = rows[1];
+      sample_rows(x, tables, sample_stride, shape.tables, dim, b, mine);
+      const bool more = b + ahead < batch;
+      if (more) sample_rows(x, tables, sample_stride, shape.tables, dim, b + ahead, next);
+      float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
+      std::memcpy(dst_b, mine.row[0], sizeof(float) * dim);
+      interaction_sample(features, dim, self, mine, dst_b + dim, more ? &next : nullptr);
+    }
   }
 }
 
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
-                         int64_t dst_stride) {
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* const* tables,
+                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
   check_args("interaction_dot_ref", shape, batch, dst_stride);
   const int dim = shape.dim;
+  SampleRows rows;
   for (int b = 0; b < batch; ++b) {
-    const float* x_b = x + static_cast<int64_t>(b) * dim;
-    const float* emb_b = emb + static_cast<int64_t>(b) * shape.tables * dim;
+    sample_rows(x, tables, sample_stride, shape.tables, dim, b, rows);
     float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
-    for (int d = 0; d < dim; ++d) dst_b[d] = x_b[d];
+    for (int d = 0; d < dim; ++d) dst_b[d] = rows.row[0][d];
     int64_t out = dim;
     for (int i = 0; i < shape.features(); ++i) {
       const int jend = shape.self ? i + 1 : i;
       for (int j = 0; j < jend; ++j) {
-        const float* a = feature_row(x_b, emb_b, dim, i);
-        const float* c = feature_row(x_b, emb_b, dim, j);
+        const float* a = rows.row[i];
+        const float* c = rows.row[j];
         float sum = 0.0f;
         for (int d = 0; d < dim; ++d) sum += a[d] * c[d];
         dst_b[out++] = sum;
       }
     }
   }
+}
+
+namespace {
+// emb[batch][tables][dim] as table pointers.
+std::vector<const float*> table_pointers(const InteractionShape& shape, const float* emb) {
+  std::vector<const float*> tables(std::max(shape.tables, 0));
+  for (int t = 0; t < shape.tables; ++t) tables[t] = emb + static_cast<int64_t>(t) * shape.dim;
+  return tables;
+}
+}  // namespace
+
+void interaction_dot(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
+                     int64_t dst_stride) {
+  interaction_dot(shape, x, table_pointers(shape, emb).data(), static_cast<int64_t>(shape.tables) * shape.dim, batch,
+                  dst, dst_stride);
+}
+
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
+                         int64_t dst_stride) {
+  interaction_dot_ref(shape, x, table_pointers(shape, emb).data(), static_cast<int64_t>(shape.tables) * shape.dim,
+                      batch, dst, dst_stride);
 }
 
 }  // namespace dlrm::dense

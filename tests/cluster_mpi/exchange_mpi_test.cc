@@ -62,18 +62,28 @@ fs::path shared_model(shard::PlanKind kind, int shards) {
   return dir;
 }
 
-class ExchangeMpiTest : public ::testing::TestWithParam<shard::PlanKind> {};
+struct ExchangeCase {
+  shard::PlanKind plan;
+  Transport transport;
+  PooledType type;
+};
+
+class ExchangeMpiTest : public ::testing::TestWithParam<ExchangeCase> {};
 
 TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
   const int size = world_size();
   ASSERT_GE(size, 2) << "run under mpiexec with 2 or more ranks";
   const int shards = std::min(size - 1, 3);
-  fs::path dir = shared_model(GetParam(), shards);
+  const ExchangeCase param = GetParam();
+  fs::path dir = shared_model(param.plan, shards);
   ASSERT_FALSE(dir.empty());
   auto manifest = shard::load_manifest(dir);
   Roles roles = assign_roles(world_rank(), size, shards, "");
-  Exchange exchange(MPI_COMM_WORLD, roles);
-  const int batches = 3;
+  constexpr int kMaxBatch = 64;
+  Exchange exchange(MPI_COMM_WORLD, roles, param.type, param.transport,
+                    max_response_floats(RoutingTable(manifest), kMaxBatch));
+  ASSERT_EQ(exchange.transport(), param.transport);  // every rank of the test is on this host
+  const int batches = 4;
   const auto& arch = manifest.arch;
   const int dim = arch.dim, tables = arch.num_tables();
 
@@ -87,15 +97,11 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
                        manifest.dtype});
     }
     ShardServer server(std::move(views), dim);
-    // The cluster's shard loop: two batches in flight.
-    exchange.receive_requests(0);
-    EXPECT_EQ(exchange.serve(0, server), 0);
+    // The cluster's shard loop: each batch answered as soon as it is pooled.
     for (int b = 0; b < batches; ++b) {
-      if (b + 1 < batches) exchange.receive_requests((b + 1) % 2);
+      exchange.receive_requests(b % 2);
+      EXPECT_EQ(exchange.serve(b % 2, server), 0);
       exchange.post_answers(b % 2);
-      if (b + 1 < batches) {
-        EXPECT_EQ(exchange.serve((b + 1) % 2, server), 0);
-      }
     }
     exchange.finish();
   } else {
@@ -110,7 +116,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     std::vector<float> row(dim);
     for (int i = 0; i < batches; ++i) {
       // Dense rank d's last batch is empty for odd d: empty batches must work too.
-      const int n = (i == batches - 1 && roles.my_index() % 2 == 1) ? 0 : 37 + 10 * i;
+      const int n = (i == batches - 1 && roles.my_index() % 2 == 1) ? 0 : std::min(kMaxBatch, 37 + 9 * i);
       Batch& batch = inputs[i];
       batch.reset(n, tables);
       auto& want = wants[i];
@@ -131,26 +137,33 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
         }
       }
     }
-    // The cluster's dense loop: batch i+1's requests go out before batch i's answers arrive.
-    builders[0].build(inputs[0]);
-    exchange.post_requests(0, builders[0]);
-    for (int i = 0; i < batches; ++i) {
-      if (i + 1 < batches) {
-        builders[(i + 1) % 2].build(inputs[i + 1]);
-        exchange.post_requests((i + 1) % 2, builders[(i + 1) % 2]);
-      }
+    // The cluster's dense loop: batch i+1's requests and receive go out before batch i's answers are read.
+    auto post = [&](int i) {
+      builders[i % 2].build(inputs[i]);
+      exchange.post_requests(i % 2, builders[i % 2]);
       exchange.post_pooled(i % 2, builders[i % 2]);
+    };
+    post(0);
+    for (int i = 0; i < batches; ++i) {
+      if (i + 1 < batches) post(i + 1);
       const auto& responses = exchange.wait_pooled(i % 2);
       const auto& want = wants[i];
       std::vector<float> got(want.size(), NAN);
       if (inputs[i].size > 0) builders[i % 2].assemble(responses, got.data());
       // Up to 5 rows of |x| <= sqrt(1/rows) <= 1 summed in another grouping
       // (per row range, then added): each of the <= 5 roundings is at most
-      // eps * 5, so the difference stays below 25 * eps = 3e-6. (EXPECT, not
+      // eps * 5, so the difference stays below 25 * eps = 3e-6. 16-bit rows
+      // on the way add one rounding of each partial sum (|sum| <= 5): half an
+      // ulp, 2^-9 relative for bf16 (2^-12 for fp16), so 5 * 2^-9 per
+      // partial, at most 3 partials (row ranges) per value. (EXPECT, not
       // ASSERT: leaving the loop early would strand the other ranks.)
+      const double rounding = param.type == PooledType::kFp32   ? 0.0
+                              : param.type == PooledType::kBf16 ? 3 * 5 * std::ldexp(1.0, -9)
+                                                                : 3 * 5 * std::ldexp(1.0, -12);
+      const double tolerance = 25 * 1.2e-7 + rounding;
       int64_t mismatches = 0;
       for (size_t k = 0; k < want.size(); ++k) {
-        if (!(std::fabs(got[k] - want[k]) <= 25 * 1.2e-7)) {
+        if (!(std::fabs(got[k] - want[k]) <= tolerance)) {
           if (mismatches++ == 0) ADD_FAILURE() << "batch " << i << " value " << k << ": " << got[k] << " vs " << want[k];
         }
       }
@@ -160,10 +173,24 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Plans, ExchangeMpiTest,
-                         ::testing::Values(shard::PlanKind::kTable, shard::PlanKind::kRow,
-                                           shard::PlanKind::kColumn, shard::PlanKind::kAuto),
-                         [](const auto& info) { return shard::to_string(info.param); });
+// Every plan through both transports, and 16-bit rows through both.
+INSTANTIATE_TEST_SUITE_P(
+    Plans, ExchangeMpiTest,
+    ::testing::Values(ExchangeCase{shard::PlanKind::kTable, Transport::kAlltoall, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kRow, Transport::kAlltoall, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kColumn, Transport::kAlltoall, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kAuto, Transport::kAlltoall, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kTable, Transport::kSharedMemory, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kRow, Transport::kSharedMemory, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kColumn, Transport::kSharedMemory, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kAuto, Transport::kSharedMemory, PooledType::kFp32},
+                      ExchangeCase{shard::PlanKind::kRow, Transport::kAlltoall, PooledType::kBf16},
+                      ExchangeCase{shard::PlanKind::kRow, Transport::kSharedMemory, PooledType::kBf16},
+                      ExchangeCase{shard::PlanKind::kColumn, Transport::kSharedMemory, PooledType::kFp16}),
+    [](const auto& info) {
+      return shard::to_string(info.param.plan) + "_" + to_string(info.param.transport) + "_" +
+             to_string(info.param.type);
+    });
 
 }  // namespace
 }  // namespace dlrm::cluster

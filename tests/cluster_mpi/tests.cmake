@@ -1,6 +1,7 @@
 # Multi-rank tests: the real dlrm-cluster under mpiexec at 2..5 ranks over
 # table-, row-, column-wise and auto plans, each checked against the
-# single-process _ref reference, run twice for bit-identical output, and
+# single-process _ref reference, run twice (pooled rows through shared memory,
+# then through MPI all-to-all) for bit-identical output, and
 # finally all compared with each other.
 if(NOT TARGET dlrm-cluster OR NOT TARGET dlrm-reference OR NOT TARGET dlrm-data OR NOT TARGET dlrm-shard)
   return()

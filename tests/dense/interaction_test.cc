@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -38,12 +39,52 @@ TEST(Interaction, HandComputedOrder) {
     InteractionShape shape{3, 2, with_self};
     const std::vector<float>& want = with_self ? self : strict;
     ASSERT_EQ(shape.width(), static_cast<int>(want.size()));
-    for (auto* kernel : {&interaction_dot, &interaction_dot_ref}) {
+    using Kernel = void (*)(const InteractionShape&, const float*, const float*, int, float*, int64_t);
+    for (Kernel kernel : {static_cast<Kernel>(&interaction_dot), static_cast<Kernel>(&interaction_dot_ref)}) {
       std::vector<float> dst(want.size() + 3, kSentinel);
       kernel(shape, x, emb, 1, dst.data(), static_cast<int64_t>(dst.size()));
       for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(dst[k], want[k]) << "self " << with_self << " column " << k;
       for (size_t k = want.size(); k < dst.size(); ++k) EXPECT_EQ(dst[k], kSentinel);
     }
+  }
+}
+
+// The table-pointer form (the cluster's answers used where they lie) computes
+// exactly what the emb[batch][tables][dim] form computes: same kernel, same
+// summation order, so bit-identical, for the fast and the _ref versions.
+TEST(Interaction, TablePointersEqualContiguousEmbeddings) {
+  const InteractionShape shape{26, 128, false};
+  const int batch = 37;
+  const int64_t stride = 128 + 16;  // each table's rows padded, in its own buffer
+  const uint32_t seed = 77;
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(batch) * shape.dim), emb(static_cast<size_t>(batch) * shape.tables * shape.dim);
+  for (float& v : x) v = dist(rng);
+  for (float& v : emb) v = dist(rng);
+  std::vector<std::vector<float>> own(shape.tables, std::vector<float>(static_cast<size_t>(batch) * stride, NAN));
+  std::vector<const float*> tables(shape.tables);
+  for (int t = 0; t < shape.tables; ++t) {
+    for (int b = 0; b < batch; ++b) {
+      std::copy_n(emb.data() + (static_cast<size_t>(b) * shape.tables + t) * shape.dim, shape.dim,
+                  own[t].data() + b * stride);
+    }
+    tables[t] = own[t].data();
+  }
+  const int64_t width = shape.width();
+  for (bool ref : {false, true}) {
+    std::vector<float> want(static_cast<size_t>(batch) * width), got(want.size());
+    if (ref) {
+      interaction_dot_ref(shape, x.data(), emb.data(), batch, want.data(), width);
+      interaction_dot_ref(shape, x.data(), tables.data(), stride, batch, got.data(), width);
+    } else {
+      interaction_dot(shape, x.data(), emb.data(), batch, want.data(), width);
+      interaction_dot(shape, x.data(), tables.data(), stride, batch, got.data(), width);
+    }
+    int64_t mismatches = 0;
+    for (size_t k = 0; k < want.size(); ++k) mismatches += std::memcmp(&want[k], &got[k], sizeof(float)) != 0;
+    EXPECT_EQ(mismatches, 0) << (ref ? "_ref" : "fast");
   }
 }
 

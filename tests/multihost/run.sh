@@ -115,6 +115,8 @@ print("ranks:", [(r["rank"], r["role"], r["host"], r["threads"]) for r in report
 assert seen == set(hosts), f"ranks ran on {sorted(seen)}, expected every host of {hosts}"
 shards = {r["host"] for r in report["ranks"] if r["role"] == "shard"}
 assert len(shards) == 2, f"the 2 shards should be on 2 hosts, got {sorted(shards)}"
+# Ranks on several hosts cannot share memory: auto must pick the MPI all-to-all.
+assert report["exchange_transport"] == "alltoall", f"transport {report['exchange_transport']} across hosts"
 PY
 }
 
@@ -181,6 +183,15 @@ case "$CASE" in
     [ "$MS_TAKEN" -le 30000 ] || fail "the job took $MS_TAKEN ms (> 30 s) to end after the kill"
     expect "dlrm-launch: the job failed" "rank 1 (shard 1 on host 10.231.0.12" "exited on signal 9"
     [ ! -e "$DIR/pred.npy" ] || fail "a killed run left predictions behind"
+    check_no_processes
+    ;;
+  shm_across_hosts)
+    hostfile 2 > "$DIR/hostfile"
+    launch "$DIR/hostfile" -- --data "$WORK/data.bin" --exchange-transport shm --out "$DIR/pred.npy"
+    finish
+    [ "$CODE" -ne 0 ] || fail "--exchange-transport shm succeeded across hosts"
+    expect "opening the exchange failed" "--exchange-transport shm needs every rank on one host"
+    [ ! -e "$DIR/pred.npy" ] || fail "a failed run left predictions behind"
     check_no_processes
     ;;
   *) fail "unknown case $CASE" ;;

@@ -6,7 +6,8 @@
 //   exchange     all-to-all of message sizes, then of the indices (posted
 //                non-blocking; the bottom MLP runs meanwhile)
 //   bottom_mlp   oneDNN
-//   exchange     all-to-all of the pooled rows (shards answer)
+//   exchange     the pooled rows: all-to-all, or written by the shards
+//                straight into a shared-memory window on one host
 //   assemble     answers -> emb[batch][tables][dim]
 //   interaction  dot interaction straight into the top MLP input
 //   top_mlp      oneDNN, sigmoid fused
@@ -46,6 +47,7 @@ struct ClusterOptions {
   int warmup_batches = 0;     // run the first N batches once, untimed, before the measured run
   MlpPrecision mlp = MlpPrecision::kFp32;
   PooledType pooled_type = PooledType::kFp32;  // how pooled rows cross the all-to-all
+  Transport transport = Transport::kAuto;       // shared memory on one host, else all-to-all
   // Allowed relative AUC loss against --reference's predictions (fp32) on the
   // data's labels: 0.01 is MLPerf's 99% target, 0.001 its 99.9% target. The
   // run exits non-zero when the AUC falls below (1 - budget) x reference AUC.

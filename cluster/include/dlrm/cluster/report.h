@@ -66,6 +66,7 @@ struct Report {
   std::optional<bool> auc_within_budget;
   std::string mlp = "fp32";
   std::string exchange_type = "fp32";  // element type of pooled rows on the wire
+  std::string exchange_transport = "alltoall";  // how they crossed: alltoall or shm
   double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
   std::vector<std::pair<std::string, double>> stage_seconds;  // mean over the ranks running each stage
   uint64_t index_bytes = 0;   // dense -> shard, all ranks, incl. per-batch headers and counts

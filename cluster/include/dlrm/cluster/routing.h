@@ -76,6 +76,10 @@ class RoutingTable {
   std::vector<int64_t> table_rows_;
 };
 
+// Per shard, the most floats it answers one dense rank for a batch of
+// `batch` samples: every sample with a bag in every slice.
+std::vector<int64_t> max_response_floats(const RoutingTable& routing, int batch);
+
 class RequestBuilder {
  public:
   explicit RequestBuilder(const RoutingTable& routing);
@@ -89,12 +93,18 @@ class RequestBuilder {
   // Writes emb[batch][tables][dim] from every shard's answer (responses[s]
   // points at response_floats(s) floats).
   void assemble(const std::vector<const float*>& responses, float* emb) const;
+  // When every table is answered whole by one shard with a row for every
+  // sample (table plans, bags never empty: the MLPerf data), sets tables[t]
+  // to table t's rows[batch][dim] inside the answers and returns true, so
+  // they can be used where they lie; otherwise returns false (assemble).
+  bool table_rows(const std::vector<const float*>& responses, const float** tables) const;
 
  private:
   const RoutingTable& routing_;
   int batch_size_ = 0;
   std::vector<std::vector<int32_t>> messages_;
   std::vector<int64_t> response_floats_;
+  std::vector<int64_t> table_offset_;  // table t's rows in its shard's answer, or -1 (see table_rows)
   std::vector<int32_t> scratch_samples_;
   std::vector<int32_t> scratch_rows_;
 };

@@ -29,4 +29,13 @@ void interaction_dot(const InteractionShape& shape, const float* x, const float*
 void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* emb, int batch,
                          float* dst, int64_t dst_stride);
 
+// The same with the embeddings table by table, wherever they lie: sample b's
+// row of table t is tables[t] + b * sample_stride (dim floats). The cluster
+// passes the shard ranks' answers this way, without assembling them first
+// (emb above is tables[t] = emb + t * dim, sample_stride = tables * dim).
+void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables,
+                     int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* const* tables,
+                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
+
 }  // namespace dlrm::dense
