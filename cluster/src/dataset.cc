@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -117,18 +118,39 @@ void Dataset::prefetch(int64_t begin, int64_t n) const {
   ::madvise(static_cast<uint8_t*>(map_) + first, last - first, MADV_WILLNEED);
 }
 
+namespace {
+
+// log(max(x, 0) + 1) rounded to float: log1p in double is correctly rounded
+// to float for every int32 input, so this is the nearest float to log(x + 1).
+inline float log1p_feature(int32_t x) {
+  return static_cast<float>(std::log1p(static_cast<double>(std::max<int32_t>(x, 0))));
+}
+
+// The same for the small counts that most dense features are (16 KiB): the
+// table holds exactly what log1p_feature returns, so results are unchanged.
+constexpr int32_t kLog1pTableSize = 4096;
+const std::array<float, kLog1pTableSize>& log1p_table() {
+  static const auto table = [] {
+    std::array<float, kLog1pTableSize> t{};
+    for (int32_t x = 0; x < kLog1pTableSize; ++x) t[x] = log1p_feature(x);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
 void dense_transform(const Dataset& data, int64_t begin, int n, float* dst) {
   DLRM_CHECK(begin >= 0 && n >= 0 && begin + n <= data.samples(),
              "dense_transform: samples [{}, {}) are outside the {} samples of {}", begin, begin + n,
              data.samples(), data.path().string());
   const int features = data.layout().dense_features;
+  const auto& table = log1p_table();
   for (int b = 0; b < n; ++b) {
     const int32_t* src = data.dense(begin + b);
     for (int f = 0; f < features; ++f) {
-      // log1p in double is correctly rounded to float for every int32 input,
-      // so the result is the nearest float to log(x + 1).
-      dst[static_cast<int64_t>(b) * features + f] =
-          static_cast<float>(std::log1p(static_cast<double>(std::max<int32_t>(src[f], 0))));
+      const int32_t x = std::max<int32_t>(src[f], 0);
+      dst[static_cast<int64_t>(b) * features + f] = x < kLog1pTableSize ? table[x] : log1p_feature(x);
     }
   }
 }

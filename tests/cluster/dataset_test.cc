@@ -158,6 +158,30 @@ TEST_F(DatasetTest, DenseTransformClipsNegativesAndTakesLog1p) {
   EXPECT_TRUE(std::equal(one.begin(), one.end(), dst.begin() + 4));
 }
 
+// Small counts come from a table, larger ones are computed: both must be the
+// double log1p rounded once, on either side of the table's end (4096).
+TEST_F(DatasetTest, DenseTransformSmallAndLargeCountsAreExact) {
+  RecordLayout layout{1, 1};
+  std::vector<int32_t> records;
+  std::vector<int32_t> values;
+  for (int32_t x = -3; x < 5000; ++x) values.push_back(x);
+  for (int32_t x : {65535, 1 << 20, INT32_MAX - 1}) values.push_back(x);
+  for (int32_t x : values) {
+    for (int32_t v : {0, x, 0}) records.push_back(v);  // label, dense, one index
+  }
+  Dataset data = Dataset::from_records(records.data(), static_cast<int64_t>(values.size()), layout);
+  std::vector<float> dst(values.size());
+  dlrm::cluster::dense_transform(data, 0, static_cast<int>(values.size()), dst.data());
+  int64_t wrong = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const float want = static_cast<float>(std::log1p(static_cast<double>(std::max<int32_t>(values[i], 0))));
+    if (std::memcmp(&dst[i], &want, sizeof(float)) != 0 && wrong++ < 5) {
+      ADD_FAILURE() << "x = " << values[i] << ": " << dst[i] << " vs " << want;
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
 TEST_F(DatasetTest, FindBadIndexFindsFirstSampleThenTable) {
   RecordLayout layout{1, 3};
   const std::vector<int64_t> rows = {10, 5, 3};
