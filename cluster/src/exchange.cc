@@ -57,8 +57,12 @@ const char* to_string(Transport transport) {
   return transport == Transport::kAuto ? "auto" : transport == Transport::kAlltoall ? "alltoall" : "shm";
 }
 
+HalfType half_type(PooledType type) {
+  DLRM_ASSERT(type != PooledType::kFp32);
+  return type == PooledType::kFp16 ? HalfType::kFp16 : HalfType::kBf16;
+}
+
 namespace {
-HalfType half_type(PooledType type) { return type == PooledType::kFp16 ? HalfType::kFp16 : HalfType::kBf16; }
 
 // Whether every rank of `comm` shares one host (agreed by all ranks).
 bool one_host(MPI_Comm comm) {
@@ -86,7 +90,9 @@ Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type, Tr
     slot.pooled.resize(roles.size);
     slot.floats.assign(roles.size, 0);
     slot.announced.assign(roles.size, 0);
+    slot.arrived.assign(roles.shards(), nullptr);
   }
+  half_responses_.assign(roles.shards(), nullptr);
   const bool together = transport == Transport::kAlltoall ? false : one_host(comm);
   if (transport == Transport::kSharedMemory) {
     DLRM_CHECK(together, "--exchange-transport shm needs every rank on one host; these ranks span several: use "
@@ -211,42 +217,55 @@ void Exchange::post_pooled(int s, const RequestBuilder& builder) {
             "all-to-all of pooled rows");
 }
 
-const std::vector<const float*>& Exchange::wait_pooled(int s) {
+void Exchange::wait_answers(int s) {
   Slot& slot = slots_[s];
   slot.pooled.wait();
   slot.sizes.wait();
   slot.indices.wait();
-  if (shared()) {
-    check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
-    const int me = roles_.rank;
-    for (int r = 0; r < roles_.size; ++r) {
-      if (roles_.role[r] != Role::kShard) continue;
-      const int s_index = roles_.index[r];
+  if (shared()) check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
+  const int elem = element_bytes(pooled_type_);
+  for (int r = 0; r < roles_.size; ++r) {
+    if (roles_.role[r] != Role::kShard) continue;
+    const int shard = roles_.index[r];
+    if (shared()) {
       DLRM_CHECK(slot.announced[r] == slot.pooled.recv_counts[r],
                  "shard rank {} wrote {} pooled values for this rank's batch, {} were requested", r,
                  slot.announced[r], slot.pooled.recv_counts[r]);
-      const void* rows = window_slot(me, s, s_index);
-      if (pooled_type_ == PooledType::kFp32) {
-        responses_[s_index] = static_cast<const float*>(rows);
-      } else {
-        float* dst = slot.received.data() + slot.pooled.recv_displs[r];
-        from_half(half_type(pooled_type_), static_cast<const uint16_t*>(rows), dst, slot.announced[r]);
-        responses_[s_index] = dst;
-      }
+      slot.arrived[shard] = window_slot(roles_.rank, s, shard);
+    } else {
+      const char* base = pooled_type_ == PooledType::kFp32 ? reinterpret_cast<const char*>(slot.received.data())
+                                                            : reinterpret_cast<const char*>(slot.received16.data());
+      slot.arrived[shard] = base + static_cast<int64_t>(slot.pooled.recv_displs[r]) * elem;
     }
-    return responses_;
   }
-  if (pooled_type_ != PooledType::kFp32) {
-    const auto& counts = slot.pooled.recv_counts;
-    const int64_t floats = std::accumulate(counts.begin(), counts.end(), int64_t{0});
-    from_half(half_type(pooled_type_), slot.received16.data(), slot.received.data(), floats);
-  }
+}
+
+const std::vector<const uint16_t*>& Exchange::half_answers(int s) {
+  DLRM_CHECK(pooled_type_ != PooledType::kFp32, "half_answers() of an fp32 exchange");
+  for (int k = 0; k < roles_.shards(); ++k) half_responses_[k] = static_cast<const uint16_t*>(slots_[s].arrived[k]);
+  return half_responses_;
+}
+
+const std::vector<const float*>& Exchange::widen(int s) {
+  Slot& slot = slots_[s];
   for (int r = 0; r < roles_.size; ++r) {
-    if (roles_.role[r] == Role::kShard) {
-      responses_[roles_.index[r]] = slot.received.data() + slot.pooled.recv_displs[r];
+    if (roles_.role[r] != Role::kShard) continue;
+    const int shard = roles_.index[r];
+    if (pooled_type_ == PooledType::kFp32) {
+      responses_[shard] = static_cast<const float*>(slot.arrived[shard]);
+    } else {
+      float* dst = slot.received.data() + slot.pooled.recv_displs[r];
+      from_half(half_type(pooled_type_), static_cast<const uint16_t*>(slot.arrived[shard]), dst,
+                slot.pooled.recv_counts[r]);
+      responses_[shard] = dst;
     }
   }
   return responses_;
+}
+
+const std::vector<const float*>& Exchange::wait_pooled(int s) {
+  wait_answers(s);
+  return widen(s);
 }
 
 void Exchange::receive_requests(int s) {

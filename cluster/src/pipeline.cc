@@ -255,6 +255,7 @@ class ClusterRun {
     x_.resize(b * arch.dim);
     emb_.resize(b * arch.num_tables() * arch.dim);
     table_rows_.resize(arch.num_tables());
+    half_rows_.resize(arch.num_tables());
     top_in_.resize(b * shape_.width());
     predictions_.resize(end_ - begin_);
     labels_mine_.resize(end_ - begin_);
@@ -343,23 +344,44 @@ class ClusterRun {
       if (b + 1 < count) prepare_batch(b + 1, clock);
       if (n > 0) mlps_->bottom(x_in_[slot].data(), n, x_.data());
       clock.mark(Stage::kBottomMlp);
-      const auto& responses = exchange_->wait_pooled(slot);
+      exchange_->wait_answers(slot);
       clock.mark(Stage::kExchangePooled);
-      if (n == 0) continue;
-      // The answers are used where they lie when they are already rows[B][dim] per table.
-      int64_t sample_stride = shape_.dim;
-      if (!builders_[slot].table_rows(responses, table_rows_.data())) {
-        builders_[slot].assemble(responses, emb_.data());
-        for (int t = 0; t < shape_.tables; ++t) table_rows_[t] = emb_.data() + static_cast<int64_t>(t) * shape_.dim;
-        sample_stride = static_cast<int64_t>(shape_.tables) * shape_.dim;
+      if (n == 0) {
+        exchange_->widen(slot);
+        continue;
       }
-      clock.mark(Stage::kAssemble);
-      dense::interaction_dot(shape_, x_.data(), table_rows_.data(), sample_stride, n, top_in_.data(), shape_.width());
-      clock.mark(Stage::kInteraction);
+      interact(slot, n, clock);
       mlps_->top(top_in_.data(), n, predictions_.data() + (first - begin_));
       clock.mark(Stage::kTopMlp);
       latencies_ms_.push_back((now() - t_batch) * 1e3);
     }
+  }
+
+  // Assemble (when needed) and the interaction of the batch in `slot`. The
+  // answers are used where they lie when every table's are rows[n][dim]
+  // (16-bit ones widened sample by sample inside the interaction).
+  void interact(int slot, int n, StageClock& clock) {
+    const RequestBuilder& builder = builders_[slot];
+    const int64_t in_place_stride = shape_.dim;
+    if (exchange_->pooled_type() != PooledType::kFp32) {
+      if (builder.table_rows(exchange_->half_answers(slot), half_rows_.data())) {
+        clock.mark(Stage::kAssemble);
+        dense::interaction_dot(shape_, x_.data(), half_rows_.data(), half_type(exchange_->pooled_type()),
+                               in_place_stride, n, top_in_.data(), shape_.width());
+        clock.mark(Stage::kInteraction);
+        return;
+      }
+    }
+    const auto& responses = exchange_->widen(slot);
+    int64_t stride = in_place_stride;
+    if (!builder.table_rows(responses, table_rows_.data())) {
+      builder.assemble(responses, emb_.data());
+      for (int t = 0; t < shape_.tables; ++t) table_rows_[t] = emb_.data() + static_cast<int64_t>(t) * shape_.dim;
+      stride = static_cast<int64_t>(shape_.tables) * shape_.dim;
+    }
+    clock.mark(Stage::kAssemble);
+    dense::interaction_dot(shape_, x_.data(), table_rows_.data(), stride, n, top_in_.data(), shape_.width());
+    clock.mark(Stage::kInteraction);
   }
 
   // Each batch is pooled and answered as soon as its requests arrive; the
@@ -534,6 +556,7 @@ class ClusterRun {
   std::array<std::vector<float>, Exchange::kSlots> x_in_;
   std::vector<float> x_, emb_, top_in_, predictions_;
   std::vector<const float*> table_rows_;  // per table: where this batch's rows lie (answers or emb_)
+  std::vector<const uint16_t*> half_rows_;  // the same for 16-bit answers
   std::vector<int32_t> labels_mine_;
   std::vector<double> latencies_ms_;
 };

@@ -57,16 +57,6 @@ RequestBuilder::RequestBuilder(const RoutingTable& routing)
       response_floats_(routing.num_shards(), 0),
       table_offset_(routing.num_tables(), -1) {}
 
-bool RequestBuilder::table_rows(const std::vector<const float*>& responses, const float** tables) const {
-  for (int t = 0; t < routing_.num_tables(); ++t) {
-    if (table_offset_[t] < 0) return false;
-  }
-  for (int t = 0; t < routing_.num_tables(); ++t) {
-    tables[t] = responses[routing_.table_slices(t)[0].shard] + table_offset_[t];
-  }
-  return true;
-}
-
 void RequestBuilder::build(const Batch& batch) {
   DLRM_ASSERT(batch.tables() == routing_.num_tables());
   batch_size_ = batch.size;

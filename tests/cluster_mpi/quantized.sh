@@ -69,6 +69,21 @@ run int8_tables_int8_mlp int8 0.001 --mlp int8
 run int4_tables int4 0.01
 run bf16_exchange fp32 0.001 --exchange-dtype bf16
 run fp16_exchange fp32 0.001 --exchange-dtype fp16
+# The same 16-bit rows through MPI instead of shared memory: identical bits
+# (same rounding on the shard, same exact widening in the interaction).
+run bf16_exchange_alltoall fp32 0.001 --exchange-dtype bf16 --exchange-transport alltoall
+run int8_mlp_bf16_exchange_alltoall int8 0.001 --mlp int8 --exchange-dtype bf16 --exchange-transport alltoall
+run int8_mlp_bf16_exchange int8 0.001 --mlp int8 --exchange-dtype bf16
+"$PY" - "$T" <<'PY' || failures=$((failures + 1))
+import sys
+import numpy as np
+t = sys.argv[1]
+for a, b in [("bf16_exchange", "bf16_exchange_alltoall"), ("int8_mlp_bf16_exchange", "int8_mlp_bf16_exchange_alltoall")]:
+    x, y = np.load(f"{t}/{a}.npy"), np.load(f"{t}/{b}.npy")
+    if not np.array_equal(x.view(np.uint32), y.view(np.uint32)):
+        sys.exit(f"FAIL {a} vs {b}: shm and alltoall differ by {np.abs(x - y).max():.3g}")
+print("ok 16-bit rows: shm and alltoall runs are bit-identical")
+PY
 
 # An exceeded budget: exit 3 and an error naming both AUCs.
 set +e

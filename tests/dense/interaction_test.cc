@@ -88,6 +88,51 @@ TEST(Interaction, TablePointersEqualContiguousEmbeddings) {
   }
 }
 
+// 16-bit rows (the cluster's fp16/bf16 answers) are widened exactly, so the
+// 16-bit forms equal the fp32 forms on the widened rows bit for bit (fast and
+// _ref alike; fast against _ref is bounded by InteractionVsRef).
+TEST(Interaction, HalfRowsEqualWidenedRows) {
+  const InteractionShape shape{26, 128, false};
+  const int batch = 19;
+  const int64_t stride = 128 + 32;
+  const uint32_t seed = 78;
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(batch) * shape.dim);
+  for (float& v : x) v = dist(rng);
+  for (dlrm::HalfType type : {dlrm::HalfType::kBf16, dlrm::HalfType::kFp16}) {
+    std::vector<std::vector<uint16_t>> half(shape.tables);
+    std::vector<std::vector<float>> wide(shape.tables);
+    std::vector<const uint16_t*> half_tables(shape.tables);
+    std::vector<const float*> wide_tables(shape.tables);
+    for (int t = 0; t < shape.tables; ++t) {
+      std::vector<float> values(static_cast<size_t>(batch) * stride);
+      for (float& v : values) v = dist(rng);
+      half[t].resize(values.size());
+      wide[t].resize(values.size());
+      dlrm::to_half_ref(type, values.data(), half[t].data(), static_cast<int64_t>(values.size()));
+      dlrm::from_half_ref(type, half[t].data(), wide[t].data(), static_cast<int64_t>(values.size()));
+      half_tables[t] = half[t].data();
+      wide_tables[t] = wide[t].data();
+    }
+    const int64_t width = shape.width();
+    for (bool ref : {false, true}) {
+      std::vector<float> want(static_cast<size_t>(batch) * width), got(want.size());
+      if (ref) {
+        interaction_dot_ref(shape, x.data(), wide_tables.data(), stride, batch, want.data(), width);
+        interaction_dot_ref(shape, x.data(), half_tables.data(), type, stride, batch, got.data(), width);
+      } else {
+        interaction_dot(shape, x.data(), wide_tables.data(), stride, batch, want.data(), width);
+        interaction_dot(shape, x.data(), half_tables.data(), type, stride, batch, got.data(), width);
+      }
+      int64_t mismatches = 0;
+      for (size_t k = 0; k < want.size(); ++k) mismatches += std::memcmp(&want[k], &got[k], sizeof(float)) != 0;
+      EXPECT_EQ(mismatches, 0) << (ref ? "_ref" : "fast") << (type == dlrm::HalfType::kBf16 ? " bf16" : " fp16");
+    }
+  }
+}
+
 struct InteractionCase {
   int tables;
   int dim;

@@ -13,6 +13,9 @@
 //   post_pooled(slot, builder)      posts P(b)
 //   wait_pooled(slot)               waits for P(b) (and S(b), I(b)); returns one
 //                                   pointer per shard into the answers
+//     = wait_answers(slot), then widen(slot); between the two, half_answers(slot)
+//       gives 16-bit answers as they arrived (fp16/bf16 exchange), for
+//       consumers that widen them on the fly
 // Shard side:
 //   receive_requests(slot)          posts S(b), waits for it, posts I(b)
 //   serve(slot, server)             waits for I(b), pools into the slot's answers
@@ -45,6 +48,7 @@
 #include <vector>
 
 #include "dlrm/cluster/roles.h"
+#include "dlrm/common/half.h"
 #include "dlrm/cluster/routing.h"
 
 namespace dlrm::cluster {
@@ -55,6 +59,7 @@ enum class PooledType { kFp32, kFp16, kBf16 };
 PooledType parse_pooled_type(const std::string& name);  // "fp32", "fp16", "bf16"
 const char* to_string(PooledType type);
 int element_bytes(PooledType type);
+HalfType half_type(PooledType type);  // fp16 / bf16 only
 
 enum class Transport { kAuto, kAlltoall, kSharedMemory };
 Transport parse_transport(const std::string& name);  // "auto", "alltoall", "shm"
@@ -77,6 +82,10 @@ class Exchange {
   void post_requests(int slot, const RequestBuilder& builder);
   void post_pooled(int slot, const RequestBuilder& builder);
   const std::vector<const float*>& wait_pooled(int slot);
+  void wait_answers(int slot);
+  const std::vector<const uint16_t*>& half_answers(int slot);  // fp16/bf16 exchanges only
+  const std::vector<const float*>& widen(int slot);             // fp32 answers (converted once if 16-bit)
+  PooledType pooled_type() const { return pooled_type_; }
 
   // Shard ranks. serve() returns the number of out-of-range rows skipped.
   void receive_requests(int slot);
@@ -108,6 +117,7 @@ class Exchange {
     std::vector<uint16_t> answers16, received16;  // 16-bit pooled rows on the wire
     std::vector<int64_t> floats;  // shard: answer floats per dense rank
     std::vector<int> announced;   // shm: value counts each shard wrote here (P(b) receive buffer)
+    std::vector<const void*> arrived;  // per shard: its answer as it arrived (wait_answers)
   };
 
   bool shared() const { return transport_ == Transport::kSharedMemory; }
@@ -120,6 +130,7 @@ class Exchange {
   PooledType pooled_type_;
   std::array<Slot, kSlots> slots_;
   std::vector<const float*> responses_;
+  std::vector<const uint16_t*> half_responses_;
   Transport transport_ = Transport::kAlltoall;
   // shm: the window, each dense rank's base address in it, and the layout of
   // a dense rank's part: kSlots x slot_elements_, shard s at shard_offset_[s].

@@ -97,7 +97,16 @@ class RequestBuilder {
   // sample (table plans, bags never empty: the MLPerf data), sets tables[t]
   // to table t's rows[batch][dim] inside the answers and returns true, so
   // they can be used where they lie; otherwise returns false (assemble).
-  bool table_rows(const std::vector<const float*>& responses, const float** tables) const;
+  template <class T>
+  bool table_rows(const std::vector<const T*>& responses, const T** tables) const {
+    for (int t = 0; t < routing_.num_tables(); ++t) {
+      if (table_offset_[t] < 0) return false;
+    }
+    for (int t = 0; t < routing_.num_tables(); ++t) {
+      tables[t] = responses[routing_.table_slices(t)[0].shard] + table_offset_[t];
+    }
+    return true;
+  }
 
  private:
   const RoutingTable& routing_;

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "dlrm/common/half.h"
+
 namespace dlrm::dense {
 
 struct InteractionShape {
@@ -36,6 +38,15 @@ void interaction_dot_ref(const InteractionShape& shape, const float* x, const fl
 void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables,
                      int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
 void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* const* tables,
+                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
+
+// The same with 16-bit embedding rows (the cluster's answers under
+// --exchange-dtype fp16/bf16), widened exactly to fp32 as each sample is
+// computed: the results equal widening everything first and calling the fp32
+// form, without the pass over the whole batch.
+void interaction_dot(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
+                     int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
                          int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
 
 }  // namespace dlrm::dense
