@@ -16,7 +16,7 @@
 namespace dlrm::tools {
 
 // --model, --batch, --limit, --warmup, --threads, --fold-indices,
-// --exchange-dtype, --exchange-transport and --mlp, written straight into `options`.
+// --exchange-dtype, --exchange-transport, --interaction and --mlp, written straight into `options`.
 inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options) {
   app.add_option("--model", options.model, "model directory written by dlrm-shard")->required();
   app.add_option("--batch", options.batch, "samples per batch on each dense rank")->capture_default_str();
@@ -34,6 +34,11 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
                  "alltoall (MPI all-to-all) or shm (shards write into the dense ranks' shared memory)")
       ->check(CLI::IsMember({"auto", "alltoall", "shm"}))
       ->each([&options](const std::string& name) { options.transport = cluster::parse_transport(name); });
+  app.add_option("--interaction",
+                 "products of the dot interaction: fp32 (default), or bf16 (rows rounded to bf16, fp32 sums; "
+                 "twice as fast, meant for --mlp int8)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->each([&options](const std::string& name) { options.interaction = dense::parse_interaction_precision(name); });
   app.add_option("--mlp", "MLP precision: fp32 (default), or int8 (needs dlrm-shard calibrate first)")
       ->check(CLI::IsMember({"fp32", "int8"}))
       ->each([&options](const std::string& name) { options.mlp = cluster::parse_mlp_precision(name); });

@@ -249,7 +249,7 @@ class ClusterRun {
     routing_.emplace(manifest_);
     builders_.clear();
     for (int slot = 0; slot < Exchange::kSlots; ++slot) builders_.emplace_back(*routing_);
-    shape_ = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self};
+    shape_ = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self, opt_.interaction};
     const size_t b = static_cast<size_t>(opt_.batch);
     for (auto& x_in : x_in_) x_in.resize(b * arch.dense_features);
     x_.resize(b * arch.dim);
@@ -454,6 +454,7 @@ class ClusterRun {
     report.dtype = shard::to_string(manifest_.dtype);
     report.plan = manifest_.plan;
     report.mlp = to_string(opt_.mlp);
+    report.interaction = dense::to_string(opt_.interaction);
     report.batch = opt_.batch;
     report.shards = roles_.shards();
     report.dense_ranks = roles_.dense_ranks();

@@ -97,6 +97,7 @@ std::string report_json(const Report& r) {
     w.Null();
   }
   put(w, "mlp", r.mlp);
+  put(w, "interaction", r.interaction);
   w.Key("latency_ms");
   w.StartObject();
   put(w, "p50", r.latency_p50_ms);
@@ -157,8 +158,9 @@ std::string report_table(const Report& r) {
   };
   std::string out;
   out += fmt::format(
-      "dlrm-cluster: {} pairs in {:.3f} s = {:.0f} pairs/s  ({} shard + {} dense ranks, batch {}, {} tables, {} MLPs)\n",
-      r.pairs, r.seconds, r.pairs_per_s, r.shards, r.dense_ranks, r.batch, r.dtype, r.mlp);
+      "dlrm-cluster: {} pairs in {:.3f} s = {:.0f} pairs/s  ({} shard + {} dense ranks, batch {}, {} tables, {} MLPs{})\n",
+      r.pairs, r.seconds, r.pairs_per_s, r.shards, r.dense_ranks, r.batch, r.dtype, r.mlp,
+      r.interaction == "fp32" ? "" : ", " + r.interaction + " interaction");
   out += fmt::format("  latency per batch  p50 {:.2f} ms  p95 {:.2f} ms  p99 {:.2f} ms\n", r.latency_p50_ms,
                      r.latency_p95_ms, r.latency_p99_ms);
   out += fmt::format("  accuracy           AUC {}  reference max |diff| {}", opt(r.auc, "{:.6f}"),

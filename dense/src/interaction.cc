@@ -30,6 +30,16 @@
 
 namespace dlrm::dense {
 
+InteractionPrecision parse_interaction_precision(const std::string& name) {
+  if (name == "fp32") return InteractionPrecision::kFp32;
+  if (name == "bf16") return InteractionPrecision::kBf16;
+  DLRM_FAIL("unknown interaction precision '{}'; choose fp32 or bf16", name);
+}
+
+const char* to_string(InteractionPrecision precision) {
+  return precision == InteractionPrecision::kFp32 ? "fp32" : "bf16";
+}
+
 namespace {
 
 // The rows of T for sample b: x_b, then each table's row. At most 1 + kMaxTables.
@@ -172,7 +182,95 @@ void interaction_sample(int features, int dim, bool self, const SampleRows& rows
   }
 }
 
-#else  // portable
+#endif
+
+#if defined(__AVX512BF16__)
+
+// bf16 products: rows of `block` ([features][dim_pad] bf16, zero padded to a
+// multiple of 32) in 4 x 4 blocks as above; each VDPBF16PS adds two products
+// per lane, so a block step covers 32 of the dim with 16 instructions.
+void interaction_sample_bf16(int features, int dim_pad, bool self, const uint16_t* block, float* pairs,
+                             const PrefetchRows* next) {
+  const int blocks = (features + 3) / 4;
+  const int lines_per_row = next ? static_cast<int>((next->row_bytes + 63) / 64) : 1;
+  const int64_t prefetch_lines = next ? static_cast<int64_t>(features - 1) * lines_per_row : 0;
+  int64_t prefetched = 0;
+  const int64_t block_pairs = static_cast<int64_t>(blocks) * (blocks + 1) / 2;
+  const int prefetch_lines_per_block = static_cast<int>((prefetch_lines + block_pairs) / block_pairs);
+  auto row = [&](int k) { return block + static_cast<int64_t>(std::min(k, features - 1)) * dim_pad; };
+  for (int ib = 0; ib < blocks; ++ib) {
+    const uint16_t* a[4] = {row(ib * 4), row(ib * 4 + 1), row(ib * 4 + 2), row(ib * 4 + 3)};
+    for (int jb = 0; jb <= ib; ++jb) {
+      const uint16_t* c[4] = {row(jb * 4), row(jb * 4 + 1), row(jb * 4 + 2), row(jb * 4 + 3)};
+      __m512 acc[16];
+#pragma GCC unroll 16
+      for (int p = 0; p < 16; ++p) acc[p] = _mm512_setzero_ps();
+      for (int d = 0; d < dim_pad; d += 32) {
+        __m512i va[4], vc[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+          va[k] = _mm512_loadu_si512(a[k] + d);
+          vc[k] = _mm512_loadu_si512(c[k] + d);
+        }
+        asm("" : "+v"(va[0]), "+v"(va[1]), "+v"(va[2]), "+v"(va[3]), "+v"(vc[0]), "+v"(vc[1]), "+v"(vc[2]),
+            "+v"(vc[3]));
+#pragma GCC unroll 4
+        for (int ii = 0; ii < 4; ++ii) {
+#pragma GCC unroll 4
+          for (int jj = 0; jj < 4; ++jj) {
+            acc[ii * 4 + jj] =
+                _mm512_dpbf16_ps(acc[ii * 4 + jj], reinterpret_cast<__m512bh&>(va[ii]), reinterpret_cast<__m512bh&>(vc[jj]));
+          }
+        }
+      }
+      for (int l = 0; l < prefetch_lines_per_block && prefetched < prefetch_lines; ++l, ++prefetched) {
+        _mm_prefetch(next->row[prefetched / lines_per_row] + (prefetched % lines_per_row) * 64, _MM_HINT_T0);
+      }
+      const __m512 sums = reduce16(acc);
+      const __m128 rows[4] = {_mm512_castps512_ps128(sums), _mm512_extractf32x4_ps(sums, 1),
+                              _mm512_extractf32x4_ps(sums, 2), _mm512_extractf32x4_ps(sums, 3)};
+      const int j0 = jb * 4;
+      for (int ii = 0; ii < 4; ++ii) {
+        const int i = ib * 4 + ii;
+        if (i >= features) break;
+        const int count = std::min(4, (self ? i + 1 : i) - j0);
+        if (count <= 0) continue;
+        _mm_mask_storeu_ps(pairs + first_pair(i, self) + j0, static_cast<__mmask8>((1u << count) - 1u), rows[ii]);
+      }
+    }
+  }
+}
+
+#else
+
+// Without AVX512-BF16: the same sums, widened, 16 partial sums per dot product.
+void interaction_sample_bf16(int features, int dim_pad, bool self, const uint16_t* block, float* pairs,
+                             const PrefetchRows* /*next*/) {
+  for (int i = 0; i < features; ++i) {
+    const uint16_t* a = block + static_cast<int64_t>(i) * dim_pad;
+    const int jend = self ? i + 1 : i;
+    for (int j = 0; j < jend; ++j) {
+      const uint16_t* c = block + static_cast<int64_t>(j) * dim_pad;
+      float lanes[16] = {};
+      for (int d = 0; d < dim_pad; d += 16) {
+        for (int l = 0; l < 16; ++l) {
+          uint32_t x = static_cast<uint32_t>(a[d + l]) << 16, y = static_cast<uint32_t>(c[d + l]) << 16;
+          float fx, fy;
+          std::memcpy(&fx, &x, 4);
+          std::memcpy(&fy, &y, 4);
+          lanes[l] += fx * fy;
+        }
+      }
+      float sum = 0.0f;
+      for (float v : lanes) sum += v;
+      pairs[first_pair(i, self) + j] = sum;
+    }
+  }
+}
+
+#endif
+
+#if !defined(__AVX512F__)  // portable
 
 void interaction_sample(int features, int dim, bool self, const SampleRows& rows, float* pairs,
                         const PrefetchRows* /*next*/) {
@@ -201,6 +299,45 @@ void interaction_sample(int features, int dim, bool self, const SampleRows& rows
 
 namespace {
 
+// Precision kBf16: each sample's rows, x first, rounded to bf16 into a
+// per-thread block [features][dim rounded up to 32] (zero padding), then
+// interaction_sample_bf16; x itself still leads dst in fp32.
+template <class T>
+void interaction_bf16(const InteractionShape& shape, const float* x, const T* const* tables, HalfType type,
+                      int64_t sample_stride, int batch, float* dst, int64_t dst_stride, bool parallel) {
+  const int dim = shape.dim;
+  const int dim_pad = (dim + 31) / 32 * 32;
+  const int features = shape.features();
+#pragma omp parallel if (parallel)
+  {
+    std::vector<uint16_t> block(static_cast<size_t>(features) * dim_pad, 0);
+    std::vector<float> wide(dim);
+    PrefetchRows next;
+#pragma omp for schedule(static)
+    for (int b = 0; b < batch; ++b) {
+      const float* x_b = x + static_cast<int64_t>(b) * dim;
+      to_half(HalfType::kBf16, x_b, block.data(), dim);
+      for (int t = 0; t < shape.tables; ++t) {
+        uint16_t* row = block.data() + static_cast<int64_t>(t + 1) * dim_pad;
+        const T* src = tables[t] + b * sample_stride;
+        if constexpr (std::is_same_v<T, float>) {
+          to_half(HalfType::kBf16, src, row, dim);
+        } else if (type == HalfType::kBf16) {
+          std::memcpy(row, src, sizeof(uint16_t) * dim);
+        } else {
+          from_half(type, src, wide.data(), dim);
+          to_half(HalfType::kBf16, wide.data(), row, dim);
+        }
+      }
+      const bool more = b + kPrefetchAhead < batch;
+      if (more) prefetch_rows(tables, sample_stride, shape.tables, dim, b + kPrefetchAhead, next);
+      float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
+      std::memcpy(dst_b, x_b, sizeof(float) * dim);
+      interaction_sample_bf16(features, dim_pad, shape.self, block.data(), dst_b + dim, more ? &next : nullptr);
+    }
+  }
+}
+
 // Whether each sample's embedding rows lie next to each other (emb[b][t][dim]).
 template <class T>
 bool rows_adjacent(const T* const* tables, int count, int dim) {
@@ -223,6 +360,10 @@ void interaction_dot_impl(const char* what, const InteractionShape& shape, const
   const bool self = shape.self;
   // Parallel only when there is enough work to pay for waking the threads.
   const bool parallel = static_cast<int64_t>(batch) * shape.pairs() * dim >= (int64_t{1} << 18);
+  if (shape.precision == InteractionPrecision::kBf16) {
+    interaction_bf16(shape, x, tables, type, sample_stride, batch, dst, dst_stride, parallel);
+    return;
+  }
 #pragma omp parallel if (parallel)
   {
     SampleRows mine;
@@ -288,11 +429,23 @@ void interaction_dot_ref(const InteractionShape& shape, const float* x, const fl
                          int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
   check_args("interaction_dot_ref", shape, batch, dst_stride);
   const int dim = shape.dim;
+  const bool bf16 = shape.precision == InteractionPrecision::kBf16;
   SampleRows rows;
+  // kBf16: every row rounded to bf16 and widened back (exact); the products of
+  // such values are exact in fp32, so the loop below sums exact products.
+  std::vector<float> rounded(bf16 ? static_cast<size_t>(shape.features()) * dim : 0);
+  std::vector<uint16_t> half(bf16 ? dim : 0);
   for (int b = 0; b < batch; ++b) {
     sample_rows(x, tables, sample_stride, shape.tables, dim, b, rows);
+    const float* x_exact = rows.row[0];
+    for (int k = 0; bf16 && k < shape.features(); ++k) {
+      float* r = rounded.data() + static_cast<int64_t>(k) * dim;
+      to_half_ref(HalfType::kBf16, rows.row[k], half.data(), dim);
+      from_half_ref(HalfType::kBf16, half.data(), r, dim);
+      rows.row[k] = r;
+    }
     float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
-    for (int d = 0; d < dim; ++d) dst_b[d] = rows.row[0][d];
+    for (int d = 0; d < dim; ++d) dst_b[d] = x_exact[d];
     int64_t out = dim;
     for (int i = 0; i < shape.features(); ++i) {
       const int jend = shape.self ? i + 1 : i;

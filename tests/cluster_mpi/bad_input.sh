@@ -80,7 +80,8 @@ expect_fail int8_uncalibrated "calibration.json.*dlrm-shard calibrate" 3 --model
   --data "$WORK/data.bin" --mlp int8
 
 # Unknown choices are refused by the option parser before anything runs.
-for opt in "--exchange-dtype fp8" "--mlp int4" "--shard-memory disk" "--auc-budget 2"; do
+for opt in "--exchange-dtype fp8" "--exchange-transport rdma" "--interaction int8" "--mlp int4" "--shard-memory disk" \
+    "--auc-budget 2"; do
   if "$MPIEXEC" -n 3 "$BIN/dlrm-cluster" --model "$MODEL" --data "$WORK/data.bin" $opt >"$T/option.log" 2>&1; then
     echo "FAIL option '$opt': accepted"; failures=$((failures + 1))
   elif ! grep -q -- "${opt%% *}" "$T/option.log"; then

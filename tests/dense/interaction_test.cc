@@ -139,15 +139,23 @@ struct InteractionCase {
   bool self;
   int batch;
   int pad;  // dst_stride - width
+  InteractionPrecision precision = InteractionPrecision::kFp32;
 };
 
 class InteractionVsRef : public ::testing::TestWithParam<InteractionCase> {};
 
 TEST_P(InteractionVsRef, WithinDerivedBound) {
   const InteractionCase c = GetParam();
-  const InteractionShape shape{c.tables, c.dim, c.self};
+  const InteractionShape shape{c.tables, c.dim, c.self, c.precision};
   const uint32_t seed = 4000 + c.tables * 7 + c.dim + (c.self ? 1 : 0);
-  std::printf("tables %d dim %d self %d batch %d seed %u\n", c.tables, c.dim, c.self, c.batch, seed);
+  std::printf("tables %d dim %d self %d batch %d precision %s seed %u\n", c.tables, c.dim, c.self, c.batch,
+              to_string(c.precision), seed);
+  // bf16: both sum the same exact products of rounded values, each at most
+  // (1 + 2^-8)^2 times the product of the originals (bf16 unit roundoff 2^-8);
+  // VDPBF16PS flushes subnormals, worth at most dim x 2^-126 (the 1e-30).
+  const bool bf16 = c.precision == InteractionPrecision::kBf16;
+  const double product_growth = bf16 ? std::pow(1.0 + std::ldexp(1.0, -8), 2) : 1.0;
+  const double flush_slack = bf16 ? 1e-30 : 0.0;
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(c.batch) * c.dim);
@@ -175,9 +183,10 @@ TEST_P(InteractionVsRef, WithinDerivedBound) {
         double abs_sum = 0.0;
         for (int d = 0; d < c.dim; ++d) abs_sum += std::abs(static_cast<double>(row(i)[d]) * row(j)[d]);
         double diff = std::abs(static_cast<double>(f[col]) - r[col]);
-        if (!(diff <= 2 * g * abs_sum)) {
+        const double bound = 2 * g * abs_sum * product_growth + flush_slack;
+        if (!(diff <= bound)) {
           ADD_FAILURE() << "sample " << b << " pair (" << i << "," << j << "): fast " << f[col] << " ref " << r[col]
-                        << " bound " << 2 * g * abs_sum;
+                        << " bound " << bound;
           ++failures;
         }
       }
@@ -201,12 +210,106 @@ INSTANTIATE_TEST_SUITE_P(
                       InteractionCase{5, 20, false, 9, 2},      // masked dim tail, F = 6
                       InteractionCase{8, 7, true, 9, 3},        // dim < 16, F = 9
                       InteractionCase{1, 33, false, 5, 0},      // a single pair
-                      InteractionCase{0, 16, true, 3, 2}),      // only (0,0)
+                      InteractionCase{0, 16, true, 3, 2},       // only (0,0)
+                      // bf16 products: DLRM shapes, dims not a multiple of 32 (zero padding), tiny F.
+                      InteractionCase{26, 128, false, 67, 1, InteractionPrecision::kBf16},
+                      InteractionCase{26, 128, true, 300, 33, InteractionPrecision::kBf16},
+                      InteractionCase{26, 16, false, 40, 7, InteractionPrecision::kBf16},
+                      InteractionCase{5, 20, false, 9, 2, InteractionPrecision::kBf16},
+                      InteractionCase{8, 7, true, 9, 3, InteractionPrecision::kBf16},
+                      InteractionCase{1, 33, false, 5, 0, InteractionPrecision::kBf16}),
     [](const ::testing::TestParamInfo<InteractionCase>& info) {
       const InteractionCase& c = info.param;
       return "tables" + std::to_string(c.tables) + "_dim" + std::to_string(c.dim) + (c.self ? "_self" : "") +
-             "_batch" + std::to_string(c.batch);
+             "_batch" + std::to_string(c.batch) + (c.precision == InteractionPrecision::kBf16 ? "_bf16" : "");
     });
+
+// bf16 products against the fp32 _ref: each input moves by at most 2^-8 of
+// itself, so each product by (2 * 2^-8 + 2^-16) of itself, plus both sums'
+// rounding (2 gamma_dim of the sums of |products|, bf16 ones up to (1 + 2^-8)^2
+// larger). Over DLRM-shaped random data the measured worst is far inside.
+TEST(Interaction, Bf16ProductsStayWithinTheirRoundingOfFp32) {
+  const InteractionShape fp32{26, 128, false, InteractionPrecision::kFp32};
+  InteractionShape bf16 = fp32;
+  bf16.precision = InteractionPrecision::kBf16;
+  const int batch = 64;
+  const uint32_t seed = 79;
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(batch) * 128), emb(static_cast<size_t>(batch) * 26 * 128);
+  for (float& v : x) v = dist(rng);
+  for (float& v : emb) v = dist(rng);
+  const int64_t width = fp32.width();
+  std::vector<float> want(static_cast<size_t>(batch) * width), got(want.size());
+  interaction_dot_ref(fp32, x.data(), emb.data(), batch, want.data(), width);
+  interaction_dot(bf16, x.data(), emb.data(), batch, got.data(), width);
+  const double u = std::ldexp(1.0, -8), g = gamma_n(128);
+  double worst_share = 0;  // largest |diff| / bound seen
+  int failures = 0;
+  for (int b = 0; b < batch && failures < 10; ++b) {
+    const float* xb = x.data() + static_cast<size_t>(b) * 128;
+    const float* eb = emb.data() + static_cast<size_t>(b) * 26 * 128;
+    auto row = [&](int k) { return k == 0 ? xb : eb + static_cast<size_t>(k - 1) * 128; };
+    for (int d = 0; d < 128; ++d) ASSERT_EQ(got[b * width + d], xb[d]) << "x must stay exact, sample " << b;
+    int col = 128;
+    for (int i = 1; i < fp32.features(); ++i) {
+      for (int j = 0; j < i; ++j, ++col) {
+        double abs_sum = 0.0;
+        for (int d = 0; d < 128; ++d) abs_sum += std::abs(static_cast<double>(row(i)[d]) * row(j)[d]);
+        const double bound = (2 * u + u * u) * abs_sum + 2 * g * abs_sum * (1 + (1 + u) * (1 + u));
+        const double diff = std::abs(static_cast<double>(got[b * width + col]) - want[b * width + col]);
+        worst_share = std::max(worst_share, diff / bound);
+        if (!(diff <= bound) && failures++ < 10) {
+          ADD_FAILURE() << "sample " << b << " pair (" << i << "," << j << "): " << diff << " > " << bound;
+        }
+      }
+    }
+  }
+  std::printf("worst |bf16 - fp32 ref| = %.3f of the bound\n", worst_share);
+}
+
+// bf16 products over 16-bit or fp32 rows of the same values: the block is the
+// same, so the results are bit-identical (fast and _ref).
+TEST(Interaction, Bf16ProductsSameFromFp32AndBf16Rows) {
+  InteractionShape shape{26, 128, false, InteractionPrecision::kBf16};
+  const int batch = 21;
+  const uint32_t seed = 80;
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(batch) * 128), emb(static_cast<size_t>(batch) * 26 * 128);
+  for (float& v : x) v = dist(rng);
+  for (float& v : emb) v = dist(rng);
+  std::vector<uint16_t> emb16(emb.size());
+  dlrm::to_half_ref(dlrm::HalfType::kBf16, emb.data(), emb16.data(), static_cast<int64_t>(emb.size()));
+  std::vector<const float*> tables(26);
+  std::vector<const uint16_t*> tables16(26);
+  for (int t = 0; t < 26; ++t) {
+    tables[t] = emb.data() + t * 128;
+    tables16[t] = emb16.data() + t * 128;
+  }
+  const int64_t width = shape.width();
+  for (bool ref : {false, true}) {
+    std::vector<float> a(static_cast<size_t>(batch) * width), b(a.size());
+    if (ref) {
+      interaction_dot_ref(shape, x.data(), tables.data(), 26 * 128, batch, a.data(), width);
+      interaction_dot_ref(shape, x.data(), tables16.data(), dlrm::HalfType::kBf16, 26 * 128, batch, b.data(), width);
+    } else {
+      interaction_dot(shape, x.data(), tables.data(), 26 * 128, batch, a.data(), width);
+      interaction_dot(shape, x.data(), tables16.data(), dlrm::HalfType::kBf16, 26 * 128, batch, b.data(), width);
+    }
+    int64_t mismatches = 0;
+    for (size_t k = 0; k < a.size(); ++k) mismatches += std::memcmp(&a[k], &b[k], sizeof(float)) != 0;
+    EXPECT_EQ(mismatches, 0) << (ref ? "_ref" : "fast");
+  }
+}
+
+TEST(Interaction, PrecisionNames) {
+  EXPECT_EQ(parse_interaction_precision("bf16"), InteractionPrecision::kBf16);
+  EXPECT_EQ(parse_interaction_precision("fp32"), InteractionPrecision::kFp32);
+  EXPECT_THROW(parse_interaction_precision("int8"), Error);
+}
 
 TEST(Interaction, RejectsShortStride) {
   InteractionShape shape{26, 128, false};

@@ -27,6 +27,7 @@
 #include "dlrm/cluster/dense_model.h"
 #include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/report.h"
+#include "dlrm/dense/interaction.h"
 
 namespace dlrm::cluster {
 
@@ -48,6 +49,8 @@ struct ClusterOptions {
   MlpPrecision mlp = MlpPrecision::kFp32;
   PooledType pooled_type = PooledType::kFp32;  // how pooled rows cross the all-to-all
   Transport transport = Transport::kAuto;       // shared memory on one host, else all-to-all
+  // Products of the dot interaction: fp32, or bf16 (for int8 MLPs; see interaction.h).
+  dense::InteractionPrecision interaction = dense::InteractionPrecision::kFp32;
   // Allowed relative AUC loss against --reference's predictions (fp32) on the
   // data's labels: 0.01 is MLPerf's 99% target, 0.001 its 99.9% target. The
   // run exits non-zero when the AUC falls below (1 - budget) x reference AUC.

@@ -65,6 +65,7 @@ struct Report {
   double auc_budget = 0;                // allowed relative loss against reference_auc
   std::optional<bool> auc_within_budget;
   std::string mlp = "fp32";
+  std::string interaction = "fp32";  // precision of the interaction's products
   std::string exchange_type = "fp32";  // element type of pooled rows on the wire
   std::string exchange_transport = "alltoall";  // how they crossed: alltoall or shm
   double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;

@@ -7,18 +7,31 @@
 // (1,0),(2,0),(2,1),(3,0),... Width: dim + F(F-1)/2 (+ F with self).
 // The _ref twin accumulates each dot product over the dim in ascending order;
 // the fast version may use another order (tests bound the difference).
+//
+// Precision kBf16 (for int8 MLPs, whose input is quantized to 8 bits anyway):
+// every row of T, x included, is first rounded to bf16 (nearest even, as
+// to_half), then the products, exact in fp32, are summed in fp32. The fast
+// version runs AVX512-BF16 VDPBF16PS (half the instructions of fp32 FMAs;
+// subnormal bf16 inputs count as zero there); the _ref twin sums the exact
+// products in ascending order.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "dlrm/common/half.h"
 
 namespace dlrm::dense {
 
+enum class InteractionPrecision { kFp32, kBf16 };
+InteractionPrecision parse_interaction_precision(const std::string& name);  // "fp32", "bf16"
+const char* to_string(InteractionPrecision precision);
+
 struct InteractionShape {
   int tables = 26;
   int dim = 128;
   bool self = false;
+  InteractionPrecision precision = InteractionPrecision::kFp32;
   int features() const { return tables + 1; }
   int pairs() const { return self ? features() * (features() + 1) / 2 : features() * (features() - 1) / 2; }
   int width() const { return dim + pairs(); }

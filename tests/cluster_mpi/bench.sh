@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# dlrm-bench end to end (not a timing test: the figures only have to exist and
+# be consistent): the MLP-only bound and the cluster in one job, twice
+# (--repeat 2), with the int8 throughput configuration, and its JSON checked;
+# then bad options refused by name.
+#   bench.sh BIN WORK
+set -euo pipefail
+BIN=$1 WORK=$2
+MPIEXEC=${MPIEXEC:-mpiexec}
+PY=${PYTHON:-/usr/bin/python3}
+T=$WORK/bench
+rm -rf "$T" && mkdir -p "$T"
+cp -r "$WORK/model-table-2" "$T/model"
+"$BIN/dlrm-shard" calibrate --model "$T/model" --data "$WORK/data.bin" 2>/dev/null
+"$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$WORK/data.bin" --batch 128 --threads 1 --warmup 2 \
+  --mlp-batches 20 --repeat 2 --check 256 --mlp int8 --exchange-dtype bf16 --interaction bf16 --json "$T/bench.json" \
+  > "$T/bench.log" 2>&1 || { echo "FAIL: dlrm-bench exited $?"; cat "$T/bench.log"; exit 1; }
+cat "$T/bench.log" | grep -v "\] \[info\]"
+"$PY" - "$T/bench.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+problems = []
+want = {"mlp": "int8", "interaction": "bf16", "exchange_type": "bf16", "exchange_transport": "shm", "shards": 2,
+        "dense_ranks": 1, "pairs": 3000, "check_samples": 256, "correct": True}
+problems += [f"{k} = {b.get(k)!r}, want {v!r}" for k, v in want.items() if b.get(k) != v]
+trials = b.get("trials", [])
+if len(trials) != 2:
+    problems.append(f"{len(trials)} trials, want 2")
+for t in trials:
+    if not (t["mlp_bound_pairs_per_s"] > 0 and t["cluster_pairs_per_s"] > 0
+            and abs(t["ratio"] - t["cluster_pairs_per_s"] / t["mlp_bound_pairs_per_s"]) < 1e-9):
+        problems.append(f"inconsistent trial {t}")
+# The reported figures are those of one of the trials, the one with the median (here: lower) ratio.
+if trials and min(t["ratio"] for t in trials) != b["ratio"]:
+    problems.append(f"ratio {b['ratio']} is not the median-trial ratio of {[t['ratio'] for t in trials]}")
+if not b["check_max_abs_diff"] <= b["check_tolerance"]:
+    problems.append(f"check {b['check_max_abs_diff']} > {b['check_tolerance']}")
+if not (b["exchange_bytes_per_pair"] >= b["minimum_bytes_per_pair"] == 26 * (4 + 16 * 2)):
+    problems.append(f"bytes/pair {b['exchange_bytes_per_pair']} vs minimum {b['minimum_bytes_per_pair']}")
+if sorted(b["stage_seconds"]) != sorted(["read_input", "route", "exchange_indices", "bottom_mlp", "exchange_pooled",
+                                         "assemble", "interaction", "top_mlp", "shard_wait", "pool"]):
+    problems.append(f"stages {sorted(b['stage_seconds'])}")
+if problems:
+    sys.exit("FAIL: " + "; ".join(problems))
+print(f"ok: ratio {b['ratio']:.3f} (trials {[round(t['ratio'], 3) for t in trials]}), check {b['check_max_abs_diff']:.2g}")
+PY
+failures=0
+for opt in "--repeat 0" "--interaction fp16"; do
+  if "$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$WORK/data.bin" --json "$T/bench-bad.json" $opt \
+      > "$T/option.log" 2>&1; then
+    echo "FAIL option '$opt': accepted"; failures=$((failures + 1))
+  elif ! grep -q -- "${opt%% *}" "$T/option.log"; then
+    echo "FAIL option '$opt': the error does not name it:"; cat "$T/option.log"; failures=$((failures + 1))
+  else
+    echo "ok option '$opt': $(grep -- "${opt%% *}" "$T/option.log" | head -1)"
+  fi
+done
+[ -e "$T/bench-bad.json" ] && { echo "FAIL: output left behind"; failures=$((failures + 1)); }
+[ $failures -eq 0 ]
