@@ -112,60 +112,98 @@ inline __m512 reduce16(const __m512 (&acc)[16]) {
                        _mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// Also prefetches the embedding rows of a later sample (next, or nullptr;
-// rows of row_bytes) into L1, spread over the blocks.
-void interaction_sample(int features, int dim, bool self, const SampleRows& rows, float* pairs,
+// fp32 rows: 16 of the dim per step (one FMA per pair), a masked tail step.
+struct Fp32Dots {
+  using Row = float;
+  static void accumulate(const float* const (&a)[4], const float* const (&c)[4], int dim, __m512 (&acc)[16]) {
+    const int full = dim / 16 * 16;
+    for (int d = 0; d < full; d += 16) {
+      __m512 va[4], vc[4];
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        va[k] = _mm512_loadu_ps(a[k] + d);
+        vc[k] = _mm512_loadu_ps(c[k] + d);
+      }
+      // Keep all eight rows in registers. Otherwise GCC folds each vc load into
+      // the four FMAs using it (20 loads per 16 FMAs); measured 1.8x slower.
+      asm("" : "+v"(va[0]), "+v"(va[1]), "+v"(va[2]), "+v"(va[3]), "+v"(vc[0]), "+v"(vc[1]), "+v"(vc[2]),
+          "+v"(vc[3]));
+      fma16(va, vc, acc);
+    }
+    const __mmask16 tail = static_cast<__mmask16>((1u << (dim % 16)) - 1u);
+    if (tail != 0) {
+      __m512 va[4], vc[4];
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        va[k] = _mm512_maskz_loadu_ps(tail, a[k] + full);
+        vc[k] = _mm512_maskz_loadu_ps(tail, c[k] + full);
+      }
+      fma16(va, vc, acc);
+    }
+  }
+  static void fma16(const __m512 (&va)[4], const __m512 (&vc)[4], __m512 (&acc)[16]) {
+#pragma GCC unroll 4
+    for (int ii = 0; ii < 4; ++ii) {
+#pragma GCC unroll 4
+      for (int jj = 0; jj < 4; ++jj) acc[ii * 4 + jj] = _mm512_fmadd_ps(va[ii], vc[jj], acc[ii * 4 + jj]);
+    }
+  }
+};
+
+#if defined(__AVX512BF16__)
+// bf16 rows zero-padded to a multiple of 32: each VDPBF16PS adds two products
+// per lane, so a step covers 32 of the dim with 16 instructions.
+struct Bf16Dots {
+  using Row = uint16_t;
+  static void accumulate(const uint16_t* const (&a)[4], const uint16_t* const (&c)[4], int dim_pad,
+                         __m512 (&acc)[16]) {
+    for (int d = 0; d < dim_pad; d += 32) {
+      __m512i va[4], vc[4];
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        va[k] = _mm512_loadu_si512(a[k] + d);
+        vc[k] = _mm512_loadu_si512(c[k] + d);
+      }
+      asm("" : "+v"(va[0]), "+v"(va[1]), "+v"(va[2]), "+v"(va[3]), "+v"(vc[0]), "+v"(vc[1]), "+v"(vc[2]),
+          "+v"(vc[3]));
+#pragma GCC unroll 4
+      for (int ii = 0; ii < 4; ++ii) {
+#pragma GCC unroll 4
+        for (int jj = 0; jj < 4; ++jj) {
+          acc[ii * 4 + jj] = _mm512_dpbf16_ps(acc[ii * 4 + jj], reinterpret_cast<__m512bh&>(va[ii]),
+                                              reinterpret_cast<__m512bh&>(vc[jj]));
+        }
+      }
+    }
+  }
+};
+#endif
+
+// One sample: `row` holds the F rows of T (len elements each, as Dots reads
+// them). Also prefetches the embedding rows of a later sample (next, or
+// nullptr; rows of row_bytes) into L1, spread over the blocks.
+template <class Dots>
+void interaction_blocks(int features, int len, bool self, const typename Dots::Row* const* row, float* pairs,
                         const PrefetchRows* next) {
-  const int full = dim / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (dim % 16)) - 1u);
   const int blocks = (features + 3) / 4;
   const int lines_per_row = next ? static_cast<int>((next->row_bytes + 63) / 64) : 1;
   const int64_t prefetch_lines = next ? static_cast<int64_t>(features - 1) * lines_per_row : 0;
   int64_t prefetched = 0;
   const int64_t block_pairs = static_cast<int64_t>(blocks) * (blocks + 1) / 2;
   const int prefetch_lines_per_block = static_cast<int>((prefetch_lines + block_pairs) / block_pairs);
+  using Row = typename Dots::Row;
   for (int ib = 0; ib < blocks; ++ib) {
-    const float* a[4];
-    for (int ii = 0; ii < 4; ++ii) a[ii] = rows.row[std::min(ib * 4 + ii, features - 1)];
+    const Row* a[4];
+    for (int ii = 0; ii < 4; ++ii) a[ii] = row[std::min(ib * 4 + ii, features - 1)];
     for (int jb = 0; jb <= ib; ++jb) {
-      const float* c[4];
-      for (int jj = 0; jj < 4; ++jj) c[jj] = rows.row[std::min(jb * 4 + jj, features - 1)];
+      const Row* c[4];
+      for (int jj = 0; jj < 4; ++jj) c[jj] = row[std::min(jb * 4 + jj, features - 1)];
       __m512 acc[16];
 #pragma GCC unroll 16
       for (int p = 0; p < 16; ++p) acc[p] = _mm512_setzero_ps();
-      for (int d = 0; d < full; d += 16) {
-        __m512 va[4], vc[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) {
-          va[k] = _mm512_loadu_ps(a[k] + d);
-          vc[k] = _mm512_loadu_ps(c[k] + d);
-        }
-        // Keep all eight rows in registers. Otherwise GCC folds each vc load into
-        // the four FMAs using it (20 loads per 16 FMAs); measured 1.8x slower.
-        asm("" : "+v"(va[0]), "+v"(va[1]), "+v"(va[2]), "+v"(va[3]), "+v"(vc[0]), "+v"(vc[1]), "+v"(vc[2]),
-            "+v"(vc[3]));
-#pragma GCC unroll 4
-        for (int ii = 0; ii < 4; ++ii) {
-#pragma GCC unroll 4
-          for (int jj = 0; jj < 4; ++jj) acc[ii * 4 + jj] = _mm512_fmadd_ps(va[ii], vc[jj], acc[ii * 4 + jj]);
-        }
-      }
+      Dots::accumulate(a, c, len, acc);
       for (int l = 0; l < prefetch_lines_per_block && prefetched < prefetch_lines; ++l, ++prefetched) {
-        const char* row = next->row[prefetched / lines_per_row];
-        _mm_prefetch(row + (prefetched % lines_per_row) * 64, _MM_HINT_T0);
-      }
-      if (tail != 0) {
-        __m512 va[4], vc[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) {
-          va[k] = _mm512_maskz_loadu_ps(tail, a[k] + full);
-          vc[k] = _mm512_maskz_loadu_ps(tail, c[k] + full);
-        }
-#pragma GCC unroll 4
-        for (int ii = 0; ii < 4; ++ii) {
-#pragma GCC unroll 4
-          for (int jj = 0; jj < 4; ++jj) acc[ii * 4 + jj] = _mm512_fmadd_ps(va[ii], vc[jj], acc[ii * 4 + jj]);
-        }
+        _mm_prefetch(next->row[prefetched / lines_per_row] + (prefetched % lines_per_row) * 64, _MM_HINT_T0);
       }
       const __m512 sums = reduce16(acc);
       const __m128 rows[4] = {_mm512_castps512_ps128(sums), _mm512_extractf32x4_ps(sums, 1),
@@ -182,63 +220,20 @@ void interaction_sample(int features, int dim, bool self, const SampleRows& rows
   }
 }
 
+void interaction_sample(int features, int dim, bool self, const SampleRows& rows, float* pairs,
+                        const PrefetchRows* next) {
+  interaction_blocks<Fp32Dots>(features, dim, self, rows.row, pairs, next);
+}
+
 #endif
 
 #if defined(__AVX512BF16__)
 
-// bf16 products: rows of `block` ([features][dim_pad] bf16, zero padded to a
-// multiple of 32) in 4 x 4 blocks as above; each VDPBF16PS adds two products
-// per lane, so a block step covers 32 of the dim with 16 instructions.
 void interaction_sample_bf16(int features, int dim_pad, bool self, const uint16_t* block, float* pairs,
                              const PrefetchRows* next) {
-  const int blocks = (features + 3) / 4;
-  const int lines_per_row = next ? static_cast<int>((next->row_bytes + 63) / 64) : 1;
-  const int64_t prefetch_lines = next ? static_cast<int64_t>(features - 1) * lines_per_row : 0;
-  int64_t prefetched = 0;
-  const int64_t block_pairs = static_cast<int64_t>(blocks) * (blocks + 1) / 2;
-  const int prefetch_lines_per_block = static_cast<int>((prefetch_lines + block_pairs) / block_pairs);
-  auto row = [&](int k) { return block + static_cast<int64_t>(std::min(k, features - 1)) * dim_pad; };
-  for (int ib = 0; ib < blocks; ++ib) {
-    const uint16_t* a[4] = {row(ib * 4), row(ib * 4 + 1), row(ib * 4 + 2), row(ib * 4 + 3)};
-    for (int jb = 0; jb <= ib; ++jb) {
-      const uint16_t* c[4] = {row(jb * 4), row(jb * 4 + 1), row(jb * 4 + 2), row(jb * 4 + 3)};
-      __m512 acc[16];
-#pragma GCC unroll 16
-      for (int p = 0; p < 16; ++p) acc[p] = _mm512_setzero_ps();
-      for (int d = 0; d < dim_pad; d += 32) {
-        __m512i va[4], vc[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) {
-          va[k] = _mm512_loadu_si512(a[k] + d);
-          vc[k] = _mm512_loadu_si512(c[k] + d);
-        }
-        asm("" : "+v"(va[0]), "+v"(va[1]), "+v"(va[2]), "+v"(va[3]), "+v"(vc[0]), "+v"(vc[1]), "+v"(vc[2]),
-            "+v"(vc[3]));
-#pragma GCC unroll 4
-        for (int ii = 0; ii < 4; ++ii) {
-#pragma GCC unroll 4
-          for (int jj = 0; jj < 4; ++jj) {
-            acc[ii * 4 + jj] =
-                _mm512_dpbf16_ps(acc[ii * 4 + jj], reinterpret_cast<__m512bh&>(va[ii]), reinterpret_cast<__m512bh&>(vc[jj]));
-          }
-        }
-      }
-      for (int l = 0; l < prefetch_lines_per_block && prefetched < prefetch_lines; ++l, ++prefetched) {
-        _mm_prefetch(next->row[prefetched / lines_per_row] + (prefetched % lines_per_row) * 64, _MM_HINT_T0);
-      }
-      const __m512 sums = reduce16(acc);
-      const __m128 rows[4] = {_mm512_castps512_ps128(sums), _mm512_extractf32x4_ps(sums, 1),
-                              _mm512_extractf32x4_ps(sums, 2), _mm512_extractf32x4_ps(sums, 3)};
-      const int j0 = jb * 4;
-      for (int ii = 0; ii < 4; ++ii) {
-        const int i = ib * 4 + ii;
-        if (i >= features) break;
-        const int count = std::min(4, (self ? i + 1 : i) - j0);
-        if (count <= 0) continue;
-        _mm_mask_storeu_ps(pairs + first_pair(i, self) + j0, static_cast<__mmask8>((1u << count) - 1u), rows[ii]);
-      }
-    }
-  }
+  const uint16_t* row[kMaxTables + 1];
+  for (int k = 0; k < features; ++k) row[k] = block + static_cast<int64_t>(k) * dim_pad;
+  interaction_blocks<Bf16Dots>(features, dim_pad, self, row, pairs, next);
 }
 
 #else

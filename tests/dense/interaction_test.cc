@@ -52,17 +52,28 @@ TEST(Interaction, HandComputedOrder) {
 // The table-pointer form (the cluster's answers used where they lie) computes
 // exactly what the emb[batch][tables][dim] form computes: same kernel, same
 // summation order, so bit-identical, for the fast and the _ref versions.
+// Uniform(-1, 1) inputs x[batch][dim] and emb[batch][tables][dim] from a
+// fixed, printed seed.
+struct RandomInputs {
+  std::vector<float> x, emb;
+};
+RandomInputs random_inputs(const InteractionShape& shape, int batch, uint32_t seed) {
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  RandomInputs in;
+  in.x.resize(static_cast<size_t>(batch) * shape.dim);
+  in.emb.resize(static_cast<size_t>(batch) * shape.tables * shape.dim);
+  for (float& v : in.x) v = dist(rng);
+  for (float& v : in.emb) v = dist(rng);
+  return in;
+}
+
 TEST(Interaction, TablePointersEqualContiguousEmbeddings) {
   const InteractionShape shape{26, 128, false};
   const int batch = 37;
   const int64_t stride = 128 + 16;  // each table's rows padded, in its own buffer
-  const uint32_t seed = 77;
-  std::printf("seed %u\n", seed);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(batch) * shape.dim), emb(static_cast<size_t>(batch) * shape.tables * shape.dim);
-  for (float& v : x) v = dist(rng);
-  for (float& v : emb) v = dist(rng);
+  auto [x, emb] = random_inputs(shape, batch, 77);
   std::vector<std::vector<float>> own(shape.tables, std::vector<float>(static_cast<size_t>(batch) * stride, NAN));
   std::vector<const float*> tables(shape.tables);
   for (int t = 0; t < shape.tables; ++t) {
@@ -233,13 +244,7 @@ TEST(Interaction, Bf16ProductsStayWithinTheirRoundingOfFp32) {
   InteractionShape bf16 = fp32;
   bf16.precision = InteractionPrecision::kBf16;
   const int batch = 64;
-  const uint32_t seed = 79;
-  std::printf("seed %u\n", seed);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(batch) * 128), emb(static_cast<size_t>(batch) * 26 * 128);
-  for (float& v : x) v = dist(rng);
-  for (float& v : emb) v = dist(rng);
+  auto [x, emb] = random_inputs(fp32, batch, 79);
   const int64_t width = fp32.width();
   std::vector<float> want(static_cast<size_t>(batch) * width), got(want.size());
   interaction_dot_ref(fp32, x.data(), emb.data(), batch, want.data(), width);
@@ -274,13 +279,7 @@ TEST(Interaction, Bf16ProductsStayWithinTheirRoundingOfFp32) {
 TEST(Interaction, Bf16ProductsSameFromFp32AndBf16Rows) {
   InteractionShape shape{26, 128, false, InteractionPrecision::kBf16};
   const int batch = 21;
-  const uint32_t seed = 80;
-  std::printf("seed %u\n", seed);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(batch) * 128), emb(static_cast<size_t>(batch) * 26 * 128);
-  for (float& v : x) v = dist(rng);
-  for (float& v : emb) v = dist(rng);
+  auto [x, emb] = random_inputs(shape, batch, 80);
   std::vector<uint16_t> emb16(emb.size());
   dlrm::to_half_ref(dlrm::HalfType::kBf16, emb.data(), emb16.data(), static_cast<int64_t>(emb.size()));
   std::vector<const float*> tables(26);
