@@ -75,6 +75,9 @@ std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptio
     argv.insert(argv.end(), {"-np", std::to_string(end - begin), "-x", shard_ranks, "-x",
                              "OMP_NUM_THREADS=" + std::to_string(first.threads)});
     if (pinned(first)) argv.insert(argv.end(), {"-x", "OMP_PROC_BIND=close", "-x", "OMP_PLACES=cores"});
+    // Ranks share cores: OpenMP threads that spin at barriers would take them
+    // from the rank whose turn it is (the GNU default spins for a while).
+    if (layout.oversubscribed) argv.insert(argv.end(), {"-x", "OMP_WAIT_POLICY=passive"});
     argv.push_back(options.program.string());
     argv.insert(argv.end(), options.program_args.begin(), options.program_args.end());
     begin = end;

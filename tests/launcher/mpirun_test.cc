@@ -77,6 +77,7 @@ TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
   auto argv = mpirun_command(layout, command_options());
   EXPECT_GE(index_of(argv, "mpi_yield_when_idle"), 0);
   EXPECT_LT(index_of(argv, "OMP_PROC_BIND=close"), 0);
+  EXPECT_GE(index_of(argv, "OMP_WAIT_POLICY=passive"), 0) << "OpenMP threads must not spin on shared cores";
 }
 
 TEST(Mpirun, Transports) {
