@@ -54,7 +54,13 @@ Transport parse_transport(const std::string& name) {
 }
 
 const char* to_string(Transport transport) {
-  return transport == Transport::kAuto ? "auto" : transport == Transport::kAlltoall ? "alltoall" : "shm";
+  switch (transport) {
+    case Transport::kAuto: return "auto";
+    case Transport::kAlltoall: return "alltoall";
+    case Transport::kSharedMemory: return "shm";
+    case Transport::kMixed: return "shm+alltoall";
+  }
+  return "?";
 }
 
 HalfType half_type(PooledType type) {
@@ -63,20 +69,6 @@ HalfType half_type(PooledType type) {
 }
 
 namespace {
-
-// Whether every rank of `comm` shares one host (agreed by all ranks).
-bool one_host(MPI_Comm comm) {
-  MPI_Comm node;
-  check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node), "split by host");
-  int node_size = 0, size = 0;
-  MPI_Comm_size(node, &node_size);
-  MPI_Comm_size(comm, &size);
-  MPI_Comm_free(&node);
-  int mine = node_size == size ? 1 : 0, all = 0;
-  check_mpi(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm), "allreduce");
-  return all == 1;
-}
-
 constexpr int64_t kAlignElements = 32;  // each answer starts on a 64-byte line for 16-bit values too
 int64_t align_up(int64_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
 }  // namespace
@@ -88,21 +80,47 @@ Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type, Tr
     slot.sizes.resize(roles.size);
     slot.indices.resize(roles.size);
     slot.pooled.resize(roles.size);
+    slot.counts.resize(roles.size);
     slot.floats.assign(roles.size, 0);
-    slot.announced.assign(roles.size, 0);
+    slot.offset.assign(roles.size, 0);
     slot.arrived.assign(roles.shards(), nullptr);
   }
   half_responses_.assign(roles.shards(), nullptr);
-  const bool together = transport == Transport::kAlltoall ? false : one_host(comm);
-  if (transport == Transport::kSharedMemory) {
-    DLRM_CHECK(together, "--exchange-transport shm needs every rank on one host; these ranks span several: use "
-               "auto or alltoall");
+  local_.assign(roles.size, 0);
+  if (transport != Transport::kAlltoall) find_local_ranks();
+  // Which kinds of shard-dense pairs exist anywhere: every rank must post the same collectives.
+  int mine[2] = {0, 0}, all[2] = {0, 0};
+  for (int r = 0; r < roles.size; ++r) {
+    if (r == roles.rank || roles.role[r] == roles.my_role()) continue;
+    (local_[r] ? mine[0] : mine[1]) = 1;
   }
-  transport_ = together ? Transport::kSharedMemory : Transport::kAlltoall;
-  if (shared()) open_window(comm, max_response_floats);
+  check_mpi(MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, comm), "allreduce");
+  any_local_ = all[0] != 0;
+  any_remote_ = all[1] != 0;
+  if (transport == Transport::kSharedMemory) {
+    DLRM_CHECK(!any_remote_, "--exchange-transport shm needs every rank on one host; these ranks span several: use "
+               "auto (shared memory between ranks that share a host, MPI between hosts) or alltoall");
+  }
+  transport_ = !any_local_ ? Transport::kAlltoall : !any_remote_ ? Transport::kSharedMemory : Transport::kMixed;
+  if (any_local_) open_window(max_response_floats);
 }
 
-void Exchange::open_window(MPI_Comm comm, const std::vector<int64_t>& max_response_floats) {
+void Exchange::find_local_ranks() {
+  check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, roles_.rank, MPI_INFO_NULL, &node_comm_),
+            "split by host");
+  MPI_Group world, node;
+  MPI_Comm_group(comm_, &world);
+  MPI_Comm_group(node_comm_, &node);
+  std::vector<int> ranks(roles_.size), in_node(roles_.size);
+  std::iota(ranks.begin(), ranks.end(), 0);
+  MPI_Group_translate_ranks(world, roles_.size, ranks.data(), node, in_node.data());
+  MPI_Group_free(&world);
+  MPI_Group_free(&node);
+  node_rank_ = in_node;
+  for (int r = 0; r < roles_.size; ++r) local_[r] = in_node[r] != MPI_UNDEFINED ? 1 : 0;
+}
+
+void Exchange::open_window(const std::vector<int64_t>& max_response_floats) {
   DLRM_CHECK(static_cast<int>(max_response_floats.size()) == roles_.shards(),
              "the shm exchange needs the answer capacity of each of the {} shards, got {}", roles_.shards(),
              max_response_floats.size());
@@ -119,17 +137,18 @@ void Exchange::open_window(MPI_Comm comm, const std::vector<int64_t>& max_respon
   MPI_Info_create(&info);
   MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)
   void* mine = nullptr;
-  const int code = MPI_Win_allocate_shared(bytes, 1, info, comm, &mine, &window_);
+  // Collective over each host's ranks (every host runs it: any_local_ is global).
+  const int code = MPI_Win_allocate_shared(bytes, 1, info, node_comm_, &mine, &window_);
   MPI_Info_free(&info);
   check_mpi(code, "allocation of the shared-memory exchange window");
   if (dense) std::memset(mine, 0, bytes);  // fault the pages in here, on this rank's node
   window_base_.assign(roles_.size, nullptr);
   for (int r = 0; r < roles_.size; ++r) {
-    if (roles_.role[r] != Role::kDense) continue;
+    if (roles_.role[r] != Role::kDense || !local_[r]) continue;
     MPI_Aint size = 0;
     int unit = 0;
     void* base = nullptr;
-    check_mpi(MPI_Win_shared_query(window_, r, &size, &unit, &base), "query of the shared-memory window");
+    check_mpi(MPI_Win_shared_query(window_, node_rank_[r], &size, &unit, &base), "query of the shared-memory window");
     window_base_[r] = static_cast<char*>(base);
   }
   check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "lock of the shared-memory window");
@@ -149,11 +168,13 @@ void Exchange::finish() {
     slot.sizes.wait();
     slot.indices.wait();
     slot.pooled.wait();
+    slot.counts.wait();
   }
   if (window_ != MPI_WIN_NULL) {
     check_mpi(MPI_Win_unlock_all(window_), "unlock of the shared-memory window");
     check_mpi(MPI_Win_free(&window_), "free of the shared-memory window");
   }
+  if (node_comm_ != MPI_COMM_NULL) MPI_Comm_free(&node_comm_);
 }
 
 void Exchange::post_requests(int s, const RequestBuilder& builder) {
@@ -186,56 +207,65 @@ void Exchange::post_requests(int s, const RequestBuilder& builder) {
 void Exchange::post_pooled(int s, const RequestBuilder& builder) {
   Slot& slot = slots_[s];
   slot.pooled.wait();
+  slot.counts.wait();
   auto& c = slot.pooled;
   std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
+  std::fill(c.send_displs.begin(), c.send_displs.end(), 0);
   int64_t floats = 0;
   for (int r = 0; r < roles_.size; ++r) {
-    int64_t n = roles_.role[r] == Role::kShard ? builder.response_floats(roles_.index[r]) : 0;
+    const int64_t n = roles_.role[r] == Role::kShard ? builder.response_floats(roles_.index[r]) : 0;
     DLRM_CHECK(n <= INT32_MAX, "batch too large: {} floats from one shard; use a smaller --batch", n);
-    c.recv_counts[r] = static_cast<int>(n);
+    slot.floats[r] = n;
+    slot.offset[r] = floats;
+    // Rows from a shard on this host arrive in the window, the others by MPI.
+    c.recv_counts[r] = local_[r] ? 0 : static_cast<int>(n);
+    c.recv_displs[r] = static_cast<int>(std::min<int64_t>(floats, INT32_MAX));
     floats += n;
   }
-  c.displace();
+  DLRM_CHECK(floats <= INT32_MAX, "batch too large: {} pooled floats per batch; use a smaller --batch", floats);
   slot.received.resize(std::max<int64_t>(floats, 1));
   pooled_bytes_ += static_cast<uint64_t>(element_bytes(pooled_type_)) * floats;
-  if (shared()) {
-    // The rows arrive in the window; P(b) carries each shard's value count.
-    std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
-    check_mpi(MPI_Ialltoall(c.send_counts.data(), 1, MPI_INT, slot.announced.data(), 1, MPI_INT, comm_, &c.request),
+  if (any_remote_) {
+    void* recv = slot.received.data();
+    MPI_Datatype type = MPI_FLOAT;
+    if (pooled_type_ != PooledType::kFp32) {
+      slot.received16.resize(std::max<int64_t>(floats, 1));
+      recv = slot.received16.data();
+      type = MPI_UINT16_T;
+    }
+    check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), type, recv, c.recv_counts.data(),
+                             c.recv_displs.data(), type, comm_, &c.request),
+              "all-to-all of pooled rows");
+  }
+  if (any_local_) {
+    // Each shard on this host says how many values it wrote into the window.
+    auto& k = slot.counts;
+    std::fill(k.send_counts.begin(), k.send_counts.end(), 0);
+    check_mpi(MPI_Ialltoall(k.send_counts.data(), 1, MPI_INT, k.recv_counts.data(), 1, MPI_INT, comm_, &k.request),
               "all-to-all of pooled row counts");
-    return;
   }
-  void* recv = slot.received.data();
-  MPI_Datatype type = MPI_FLOAT;
-  if (pooled_type_ != PooledType::kFp32) {
-    slot.received16.resize(std::max<int64_t>(floats, 1));
-    recv = slot.received16.data();
-    type = MPI_UINT16_T;
-  }
-  check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), type, recv, c.recv_counts.data(),
-                           c.recv_displs.data(), type, comm_, &c.request),
-            "all-to-all of pooled rows");
 }
 
 void Exchange::wait_answers(int s) {
   Slot& slot = slots_[s];
   slot.pooled.wait();
+  slot.counts.wait();
   slot.sizes.wait();
   slot.indices.wait();
-  if (shared()) check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
+  if (any_local_) check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
   const int elem = element_bytes(pooled_type_);
+  const char* base = pooled_type_ == PooledType::kFp32 ? reinterpret_cast<const char*>(slot.received.data())
+                                                        : reinterpret_cast<const char*>(slot.received16.data());
   for (int r = 0; r < roles_.size; ++r) {
     if (roles_.role[r] != Role::kShard) continue;
     const int shard = roles_.index[r];
-    if (shared()) {
-      DLRM_CHECK(slot.announced[r] == slot.pooled.recv_counts[r],
+    if (local_[r]) {
+      DLRM_CHECK(slot.counts.recv_counts[r] == slot.floats[r],
                  "shard rank {} wrote {} pooled values for this rank's batch, {} were requested", r,
-                 slot.announced[r], slot.pooled.recv_counts[r]);
+                 slot.counts.recv_counts[r], slot.floats[r]);
       slot.arrived[shard] = window_slot(roles_.rank, s, shard);
     } else {
-      const char* base = pooled_type_ == PooledType::kFp32 ? reinterpret_cast<const char*>(slot.received.data())
-                                                            : reinterpret_cast<const char*>(slot.received16.data());
-      slot.arrived[shard] = base + static_cast<int64_t>(slot.pooled.recv_displs[r]) * elem;
+      slot.arrived[shard] = base + slot.offset[r] * elem;
     }
   }
 }
@@ -254,9 +284,8 @@ const std::vector<const float*>& Exchange::widen(int s) {
     if (pooled_type_ == PooledType::kFp32) {
       responses_[shard] = static_cast<const float*>(slot.arrived[shard]);
     } else {
-      float* dst = slot.received.data() + slot.pooled.recv_displs[r];
-      from_half(half_type(pooled_type_), static_cast<const uint16_t*>(slot.arrived[shard]), dst,
-                slot.pooled.recv_counts[r]);
+      float* dst = slot.received.data() + slot.offset[r];
+      from_half(half_type(pooled_type_), static_cast<const uint16_t*>(slot.arrived[shard]), dst, slot.floats[r]);
       responses_[shard] = dst;
     }
   }
@@ -292,33 +321,31 @@ int64_t Exchange::serve(int s, ShardServer& server) {
   Slot& slot = slots_[s];
   slot.indices.wait();
   slot.pooled.wait();  // the answers buffer of this slot's previous batch
+  slot.counts.wait();
   const double t0 = MPI_Wtime();
   const auto& counts = slot.indices.recv_counts;
   const auto& displs = slot.indices.recv_displs;
+  const int me = roles_.my_index();
   int64_t total = 0;
   for (int r = 0; r < roles_.size; ++r) {
     slot.floats[r] = counts[r] ? server.response_floats(slot.recv_ints.data() + displs[r], counts[r]) : 0;
     DLRM_CHECK(slot.floats[r] <= INT32_MAX, "batch too large: {} floats for one dense rank; use a smaller --batch",
                slot.floats[r]);
+    DLRM_CHECK(!local_[r] || slot.floats[r] <= shard_capacity_[me],
+               "rank {} asked for {} pooled values, more than its batch allows ({}); the ranks disagree on --batch", r,
+               slot.floats[r], shard_capacity_[me]);
+    slot.offset[r] = total;
     total += slot.floats[r];
   }
-  const int me = roles_.my_index();
-  if (shared()) {
-    for (int r = 0; r < roles_.size; ++r) {
-      DLRM_CHECK(slot.floats[r] <= shard_capacity_[me],
-                 "rank {} asked for {} pooled values, more than its batch allows ({}); the ranks disagree on --batch",
-                 r, slot.floats[r], shard_capacity_[me]);
-    }
-  }
-  // fp32 over shared memory: pool straight into each dense rank's window.
-  const bool direct = shared() && pooled_type_ == PooledType::kFp32;
-  slot.answers.resize(direct ? 1 : std::max<int64_t>(total, 1));
-  int64_t offset = 0, bad = 0;
+  DLRM_CHECK(total <= INT32_MAX, "batch too large: {} pooled floats per batch; use a smaller --batch", total);
+  slot.answers.resize(std::max<int64_t>(total, 1));
+  int64_t bad = 0;
   for (int r = 0; r < roles_.size; ++r) {
     if (counts[r] == 0) continue;
-    float* dst = direct ? static_cast<float*>(window_slot(r, s, me)) : slot.answers.data() + offset;
+    // fp32 to a dense rank on this host: pooled straight into its window.
+    const bool direct = local_[r] && pooled_type_ == PooledType::kFp32;
+    float* dst = direct ? static_cast<float*>(window_slot(r, s, me)) : slot.answers.data() + slot.offset[r];
     bad += server.serve(slot.recv_ints.data() + displs[r], counts[r], dst);
-    offset += slot.floats[r];
   }
   pool_seconds_ += MPI_Wtime() - t0;
   return bad;
@@ -326,38 +353,37 @@ int64_t Exchange::serve(int s, ShardServer& server) {
 
 void Exchange::post_answers(int s) {
   Slot& slot = slots_[s];
-  auto& c = slot.pooled;
-  for (int r = 0; r < roles_.size; ++r) c.send_counts[r] = static_cast<int>(slot.floats[r]);
-  if (shared()) {
-    if (pooled_type_ != PooledType::kFp32) {
-      int64_t offset = 0;
-      for (int r = 0; r < roles_.size; ++r) {
-        if (slot.floats[r] == 0) continue;
-        to_half(half_type(pooled_type_), slot.answers.data() + offset,
-                static_cast<uint16_t*>(window_slot(r, s, roles_.my_index())), slot.floats[r]);
-        offset += slot.floats[r];
-      }
+  const bool half = pooled_type_ != PooledType::kFp32;
+  const int64_t total = std::accumulate(slot.floats.begin(), slot.floats.end(), int64_t{0});
+  if (half) slot.answers16.resize(std::max<int64_t>(total, 1));
+  for (int r = 0; r < roles_.size; ++r) {
+    if (slot.floats[r] == 0 || !half) continue;
+    uint16_t* dst = local_[r] ? static_cast<uint16_t*>(window_slot(r, s, roles_.my_index()))
+                              : slot.answers16.data() + slot.offset[r];
+    to_half(half_type(pooled_type_), slot.answers.data() + slot.offset[r], dst, slot.floats[r]);
+  }
+  if (any_remote_) {
+    auto& c = slot.pooled;
+    std::fill(c.recv_counts.begin(), c.recv_counts.end(), 0);
+    std::fill(c.recv_displs.begin(), c.recv_displs.end(), 0);
+    for (int r = 0; r < roles_.size; ++r) {
+      c.send_counts[r] = local_[r] ? 0 : static_cast<int>(slot.floats[r]);
+      c.send_displs[r] = static_cast<int>(slot.offset[r]);
     }
-    // The writes above happen before the counts arrive (and the dense rank's own sync).
+    const void* send = half ? static_cast<const void*>(slot.answers16.data()) : slot.answers.data();
+    const MPI_Datatype type = half ? MPI_UINT16_T : MPI_FLOAT;
+    check_mpi(MPI_Ialltoallv(send, c.send_counts.data(), c.send_displs.data(), type, nullptr, c.recv_counts.data(),
+                             c.recv_displs.data(), type, comm_, &c.request),
+              "all-to-all of pooled rows");
+  }
+  if (any_local_) {
+    // The window writes happen before the counts arrive (and the dense rank's own sync).
     check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
-    check_mpi(MPI_Ialltoall(c.send_counts.data(), 1, MPI_INT, slot.announced.data(), 1, MPI_INT, comm_, &c.request),
+    auto& k = slot.counts;
+    for (int r = 0; r < roles_.size; ++r) k.send_counts[r] = local_[r] ? static_cast<int>(slot.floats[r]) : 0;
+    check_mpi(MPI_Ialltoall(k.send_counts.data(), 1, MPI_INT, k.recv_counts.data(), 1, MPI_INT, comm_, &k.request),
               "all-to-all of pooled row counts");
-    return;
   }
-  std::fill(c.recv_counts.begin(), c.recv_counts.end(), 0);
-  c.displace();
-  const void* send = slot.answers.data();
-  MPI_Datatype type = MPI_FLOAT;
-  if (pooled_type_ != PooledType::kFp32) {
-    const int64_t floats = std::accumulate(slot.floats.begin(), slot.floats.end(), int64_t{0});
-    slot.answers16.resize(std::max<int64_t>(floats, 1));
-    to_half(half_type(pooled_type_), slot.answers.data(), slot.answers16.data(), floats);
-    send = slot.answers16.data();
-    type = MPI_UINT16_T;
-  }
-  check_mpi(MPI_Ialltoallv(send, c.send_counts.data(), c.send_displs.data(), type, nullptr, c.recv_counts.data(),
-                           c.recv_displs.data(), type, comm_, &c.request),
-            "all-to-all of pooled rows");
 }
 
 }  // namespace dlrm::cluster

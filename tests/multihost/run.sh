@@ -91,14 +91,16 @@ refused() {  # the launcher refused before mpirun: exit 2 and the given message
   check_no_processes
 }
 
+# hosts_run N [SINGLE_HOST_NPY DLRM_CLUSTER_ARGS...]: an N-host run against the single-host predictions.
 hosts_run() {
-  local n=$1
+  local n=$1 single=${2:-$WORK/single-host.npy}
+  shift $(( $# >= 2 ? 2 : 1 ))
   hostfile "$n" > "$DIR/hostfile"
-  launch "$DIR/hostfile" -- --data "$WORK/data.bin" --batch 128 --out "$DIR/pred.npy" --report "$DIR/report.json"
+  launch "$DIR/hostfile" -- --data "$WORK/data.bin" --batch 128 --out "$DIR/pred.npy" --report "$DIR/report.json" "$@"
   finish
   [ "$CODE" -eq 0 ] || fail "the $n-host run failed (exit code $CODE)"
   check_no_processes
-  /usr/bin/python3 - "$WORK/single-host.npy" "$DIR/pred.npy" "$DIR/report.json" "$DIR/hostfile" <<'PY' || exit 1
+  /usr/bin/python3 - "$single" "$DIR/pred.npy" "$DIR/report.json" "$DIR/hostfile" <<'PY' || exit 1
 import json, sys
 import numpy as np
 single, multi = np.load(sys.argv[1]), np.load(sys.argv[2])
@@ -115,8 +117,13 @@ print("ranks:", [(r["rank"], r["role"], r["host"], r["threads"]) for r in report
 assert seen == set(hosts), f"ranks ran on {sorted(seen)}, expected every host of {hosts}"
 shards = {r["host"] for r in report["ranks"] if r["role"] == "shard"}
 assert len(shards) == 2, f"the 2 shards should be on 2 hosts, got {sorted(shards)}"
-# Ranks on several hosts cannot share memory: auto must pick the MPI all-to-all.
-assert report["exchange_transport"] == "alltoall", f"transport {report['exchange_transport']} across hosts"
+# auto: shared memory between a shard and a dense rank on one host, MPI between hosts.
+pairs = [(s["host"], d["host"]) for s in report["ranks"] if s["role"] == "shard"
+         for d in report["ranks"] if d["role"] == "dense"]
+local, remote = any(a == b for a, b in pairs), any(a != b for a, b in pairs)
+want = "shm+alltoall" if local and remote else "shm" if local else "alltoall"
+print(f"exchange transport {report['exchange_transport']} (pairs on one host: {local}, across hosts: {remote})")
+assert report["exchange_transport"] == want, f"transport {report['exchange_transport']}, want {want}"
 PY
 }
 
@@ -125,6 +132,8 @@ netns_cluster_up "dlrm-mh$$" 3 "$DIR" || fail "could not build the namespace hos
 case "$CASE" in
   hosts2) hosts_run 2 ;;
   hosts3) hosts_run 3 ;;
+  # 16-bit rows: into the window on one host (rounded there), by TCP between hosts.
+  hosts2_bf16) hosts_run 2 "$WORK/single-host-bf16.npy" --exchange-dtype bf16 ;;
   unknown_host)
     printf '10.231.0.11 slots=2\n10.231.0.99 slots=2\n' > "$DIR/hostfile"
     launch "$DIR/hostfile" -- --data "$WORK/data.bin"

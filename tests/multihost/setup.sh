@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Multi-host fixture: a small model over 2 shards, data, a longer data file
 # (for the killed-rank test) and the single-host predictions every
-# multi-host run must match (mpirun -n 4 dlrm-cluster, default placement).
+# multi-host run must match (mpirun -n 4 dlrm-cluster, default placement;
+# fp32 and bf16 pooled rows).
 #   setup.sh BIN WORK
 set -euo pipefail
 BIN=$1 WORK=$2
@@ -14,4 +15,7 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 for _ in $(seq 40); do cat "$WORK/data.bin"; done > "$WORK/long.bin"
 "${MPIEXEC:-mpirun}" -n 4 "$BIN/dlrm-cluster" --model "$WORK/model" --data "$WORK/data.bin" --batch 128 \
   --out "$WORK/single-host.npy" --quiet
+# The same with 16-bit rows (shards round them the same way whatever the transport).
+"${MPIEXEC:-mpirun}" -n 4 "$BIN/dlrm-cluster" --model "$WORK/model" --data "$WORK/data.bin" --batch 128 \
+  --exchange-dtype bf16 --out "$WORK/single-host-bf16.npy" --quiet
 ls -la "$WORK"

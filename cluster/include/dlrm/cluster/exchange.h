@@ -24,17 +24,22 @@
 //                                   frees the shared window: collective)
 // Waits poll with backoff (wait_idle) so idle ranks leave their core to others.
 //
-// Transports of the pooled rows:
-//   alltoall  P(b) is an MPI_Ialltoallv of the rows (any placement of ranks).
-//   shm       every rank is on one host: each dense rank exposes its receive
-//             slots in an MPI shared-memory window (its own pages, so NUMA
-//             local to it) and shard ranks pool straight into them; P(b) is
-//             then an MPI_Ialltoall of one int per pair, the value count each
-//             shard wrote, which also orders the writes before the reads
-//             (MPI_Win_sync on both sides). No copy of the rows is made: the
-//             receive-side copy of alltoall (the CMA read, 0.4 ms of a dense
-//             rank's 2.5 ms per batch of 256 on the terabyte model) is gone.
-//   auto      shm when every rank shares one host, else alltoall.
+// Transports of the pooled rows, per pair of shard and dense rank:
+//   alltoall  P(b) is an MPI_Ialltoallv of the rows.
+//   shm       the two share a host: each dense rank exposes its receive slots
+//             in an MPI shared-memory window of its host (its own pages, so
+//             NUMA local to it) and the shard pools straight into them; an
+//             MPI_Ialltoall C(b) of one int per pair, the value count each
+//             shard wrote, follows P(b) and also orders the writes before the
+//             reads (MPI_Win_sync on both sides). No copy of the rows is made:
+//             the receive-side copy of alltoall (the CMA read, 0.4 ms of a
+//             dense rank's 2.5 ms per batch of 256 on the terabyte model) is
+//             gone.
+// --exchange-transport auto (the default) uses shm for every pair on one
+// host and alltoall between hosts; alltoall forces MPI everywhere; shm
+// requires every rank on one host. P(b) is posted when any pair anywhere
+// crosses hosts and C(b) when any pair shares one, so all ranks post the
+// same collectives.
 // A dense rank reads slot k of batch b until it posts batch b+2's requests,
 // and a shard writes slot k only after receiving them, so the slots need no
 // further synchronisation.
@@ -61,9 +66,10 @@ const char* to_string(PooledType type);
 int element_bytes(PooledType type);
 HalfType half_type(PooledType type);  // fp16 / bf16 only
 
-enum class Transport { kAuto, kAlltoall, kSharedMemory };
+// kMixed is only ever a resolved transport: shm within hosts, alltoall between.
+enum class Transport { kAuto, kAlltoall, kSharedMemory, kMixed };
 Transport parse_transport(const std::string& name);  // "auto", "alltoall", "shm"
-const char* to_string(Transport transport);           // "auto", "alltoall", "shm"
+const char* to_string(Transport transport);           // "auto", "alltoall", "shm", "shm+alltoall"
 
 class Exchange {
  public:
@@ -111,17 +117,19 @@ class Exchange {
     void wait();
   };
   struct Slot {
-    Collective sizes, indices, pooled;
+    Collective sizes, indices, pooled, counts;
     std::vector<int32_t> send_ints, recv_ints;
     std::vector<float> answers, received;
     std::vector<uint16_t> answers16, received16;  // 16-bit pooled rows on the wire
-    std::vector<int64_t> floats;  // shard: answer floats per dense rank
-    std::vector<int> announced;   // shm: value counts each shard wrote here (P(b) receive buffer)
+    // Per rank: the floats of the answer between it and this rank (shard side:
+    // to each dense rank; dense side: from each shard) and their offset in
+    // answers / received.
+    std::vector<int64_t> floats, offset;
     std::vector<const void*> arrived;  // per shard: its answer as it arrived (wait_answers)
   };
 
-  bool shared() const { return transport_ == Transport::kSharedMemory; }
-  void open_window(MPI_Comm comm, const std::vector<int64_t>& max_response_floats);
+  void find_local_ranks();
+  void open_window(const std::vector<int64_t>& max_response_floats);
   // shm: where shard `shard`'s answer to dense rank `rank` goes in slot `s`.
   void* window_slot(int rank, int s, int shard) const;
 
@@ -132,6 +140,10 @@ class Exchange {
   std::vector<const float*> responses_;
   std::vector<const uint16_t*> half_responses_;
   Transport transport_ = Transport::kAlltoall;
+  std::vector<char> local_;     // per rank: shares this rank's host (and the window)
+  std::vector<int> node_rank_;  // per rank: its rank in node_comm_ (MPI_UNDEFINED elsewhere)
+  MPI_Comm node_comm_ = MPI_COMM_NULL;
+  bool any_local_ = false, any_remote_ = false;  // pairs sharing / not sharing a host, anywhere
   // shm: the window, each dense rank's base address in it, and the layout of
   // a dense rank's part: kSlots x slot_elements_, shard s at shard_offset_[s].
   MPI_Win window_ = MPI_WIN_NULL;
