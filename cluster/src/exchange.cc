@@ -91,7 +91,7 @@ Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type, Tr
   // Which kinds of shard-dense pairs exist anywhere: every rank must post the same collectives.
   int mine[2] = {0, 0}, all[2] = {0, 0};
   for (int r = 0; r < roles.size; ++r) {
-    if (r == roles.rank || roles.role[r] == roles.my_role()) continue;
+    if (roles.role[r] == roles.my_role()) continue;
     (local_[r] ? mine[0] : mine[1]) = 1;
   }
   check_mpi(MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, comm), "allreduce");
@@ -163,13 +163,23 @@ Exchange::~Exchange() {
   // being aborted, so leave them rather than block.
 }
 
-void Exchange::finish() {
+void Exchange::drain() {
   for (auto& slot : slots_) {
     slot.sizes.wait();
     slot.indices.wait();
     slot.pooled.wait();
     slot.counts.wait();
   }
+}
+
+void Exchange::reset_counters() {
+  index_bytes_ = 0;
+  pooled_bytes_ = 0;
+  pool_seconds_ = 0;
+}
+
+void Exchange::finish() {
+  drain();
   if (window_ != MPI_WIN_NULL) {
     check_mpi(MPI_Win_unlock_all(window_), "unlock of the shared-memory window");
     check_mpi(MPI_Win_free(&window_), "free of the shared-memory window");

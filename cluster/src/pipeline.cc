@@ -171,6 +171,9 @@ class ClusterRun {
     threads_ = choose_threads(comm_, dense_, opt_.threads);
     omp_set_num_threads(threads_);
 
+    // Every rank routes: dense ranks encode requests, and every rank sizes the
+    // shared-memory windows of the exchange from it.
+    routing_.emplace(manifest_);
     check("loading shards and data", capture([&] { dense_ ? load_dense() : load_shard(); }));
 
     // Every rank learns the sample count and the number of batches.
@@ -246,7 +249,6 @@ class ClusterRun {
     }
     mlps_.emplace(opt_.model, manifest_, opt_.mlp);
     mlps_->prepare(opt_.batch);
-    routing_.emplace(manifest_);
     builders_.clear();
     for (int slot = 0; slot < Exchange::kSlots; ++slot) builders_.emplace_back(*routing_);
     shape_ = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self, opt_.interaction};
@@ -266,17 +268,17 @@ class ClusterRun {
   void loop() {
     check_mpi(MPI_Barrier(comm_), "barrier");
     me_.load_seconds = now() - t_entry_;
+    open_exchange();
     if (opt_.warmup_batches > 0) {
       // Untimed: faults in buffers, builds primitives, warms caches and MPI paths.
-      open_exchange();
       run_batches(std::min<int64_t>(opt_.warmup_batches, batches_));
-      exchange_->finish();
+      exchange_->drain();
+      exchange_->reset_counters();
       me_.stage_seconds = {};
       latencies_ms_.clear();
       check_mpi(MPI_Barrier(comm_), "barrier");
     }
     const double t0 = now();
-    open_exchange();
     run_batches(batches_);
     exchange_->finish();
     seconds_mine_ = now() - t0;
@@ -287,12 +289,11 @@ class ClusterRun {
     }
   }
 
-  // Collective. Every rank knows the routing, so shard ranks can size the
-  // shared-memory windows of the dense ranks.
+  // Collective; once per run (the warm-up batches use it too).
   void open_exchange() {
     check("opening the exchange", capture([&] {
             exchange_.emplace(comm_, roles_, opt_.pooled_type, opt_.transport,
-                              max_response_floats(RoutingTable(manifest_), opt_.batch));
+                              max_response_floats(*routing_, opt_.batch));
           }));
   }
 
@@ -346,10 +347,7 @@ class ClusterRun {
       clock.mark(Stage::kBottomMlp);
       exchange_->wait_answers(slot);
       clock.mark(Stage::kExchangePooled);
-      if (n == 0) {
-        exchange_->widen(slot);
-        continue;
-      }
+      if (n == 0) continue;
       interact(slot, n, clock);
       mlps_->top(top_in_.data(), n, predictions_.data() + (first - begin_));
       clock.mark(Stage::kTopMlp);
@@ -550,7 +548,7 @@ class ClusterRun {
   std::optional<Dataset> data_;
   int64_t begin_ = 0, end_ = 0;
   std::optional<DenseMlps> mlps_;
-  std::optional<RoutingTable> routing_;
+  std::optional<RoutingTable> routing_;  // every rank
   std::vector<RequestBuilder> builders_;  // one per exchange slot
   dense::InteractionShape shape_;
   Batch batch_;

@@ -20,8 +20,10 @@
 //   receive_requests(slot)          posts S(b), waits for it, posts I(b)
 //   serve(slot, server)             waits for I(b), pools into the slot's answers
 //   post_answers(slot)              posts P(b)
-//   finish()                        waits for every posted collective (and
-//                                   frees the shared window: collective)
+//   drain()                         waits for every posted collective
+//   reset_counters()                zeroes the time and byte counts (after a warm-up)
+//   finish()                        drain(), then frees the shared window and
+//                                   the host communicator (collective)
 // Waits poll with backoff (wait_idle) so idle ranks leave their core to others.
 //
 // Transports of the pooled rows, per pair of shard and dense rank:
@@ -98,7 +100,10 @@ class Exchange {
   int64_t serve(int slot, ShardServer& server);
   void post_answers(int slot);
 
-  // Waits for everything still in flight (both sides; call before destruction).
+  // Waits for everything still in flight (both sides).
+  void drain();
+  void reset_counters();
+  // drain() and release the shared window (collective; call before destruction).
   void finish();
 
   // The transport in use (auto resolved).
