@@ -290,10 +290,6 @@ void interaction_sample(int features, int dim, bool self, const SampleRows& rows
 
 #endif
 
-}  // namespace
-
-namespace {
-
 // Precision kBf16: each sample's rows, x first, rounded to bf16 into a
 // per-thread block [features][dim rounded up to 32] (zero padding), then
 // interaction_sample_bf16; x itself still leads dst in fp32.
@@ -347,9 +343,9 @@ bool rows_adjacent(const T* const* tables, int count, int dim) {
 // far apart, e.g. one answer per table 128 KiB apart, alias in the L1 sets and
 // the block's 7-fold reuse of every row then misses (measured 10% slower).
 template <class T>
-void interaction_dot_impl(const char* what, const InteractionShape& shape, const float* x, const T* const* tables,
-                          HalfType type, int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
-  check_args(what, shape, batch, dst_stride);
+void interaction_dot_impl(const InteractionShape& shape, const float* x, const T* const* tables, HalfType type,
+                          int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
+  check_args("interaction_dot", shape, batch, dst_stride);
   const int dim = shape.dim;
   const int features = shape.features();
   const bool self = shape.self;
@@ -368,10 +364,9 @@ void interaction_dot_impl(const char* what, const InteractionShape& shape, const
     if (!in_place) block.resize(static_cast<size_t>(shape.tables) * dim);
 #pragma omp for schedule(static)
     for (int b = 0; b < batch; ++b) {
+      mine.row[0] = x + static_cast<int64_t>(b) * dim;
       if constexpr (std::is_same_v<T, float>) {
-        sample_rows(x, tables, sample_stride, shape.tables, dim, b, mine);
-      } else {
-        mine.row[0] = x + static_cast<int64_t>(b) * dim;
+        if (in_place) sample_rows(x, tables, sample_stride, shape.tables, dim, b, mine);
       }
       if (!in_place) {
         for (int t = 0; t < shape.tables; ++t) {
@@ -397,12 +392,12 @@ void interaction_dot_impl(const char* what, const InteractionShape& shape, const
 
 void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables, int64_t sample_stride,
                      int batch, float* dst, int64_t dst_stride) {
-  interaction_dot_impl("interaction_dot", shape, x, tables, HalfType::kBf16, sample_stride, batch, dst, dst_stride);
+  interaction_dot_impl(shape, x, tables, HalfType::kBf16, sample_stride, batch, dst, dst_stride);
 }
 
 void interaction_dot(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
                      int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
-  interaction_dot_impl("interaction_dot", shape, x, tables, type, sample_stride, batch, dst, dst_stride);
+  interaction_dot_impl(shape, x, tables, type, sample_stride, batch, dst, dst_stride);
 }
 
 void interaction_dot_ref(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
