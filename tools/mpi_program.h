@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <functional>
 #include <string>
 
@@ -49,7 +50,11 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
 // saw it, rank 0 named the ranks and causes) ends every rank with exit 1; any
 // other error is this rank's alone, so it is reported and the whole job is
 // aborted rather than left to hang. MPI_Init must have run; this finalizes.
+// SIGPIPE is ignored: when a peer dies, a rank writing to its TCP socket gets
+// an error instead of dying by the signal, so mpirun reports the rank that
+// really failed first (a healthy rank's signal 13 could win that race).
 inline int run_mpi_program(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  std::signal(SIGPIPE, SIG_IGN);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   try {
