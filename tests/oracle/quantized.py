@@ -133,33 +133,32 @@ def main():
     runs = {}
     cells_to_run = [(tables, mlp, ()) for tables in TABLES for mlp in MLPS] + [("int8", "int8", THROUGHPUT)]
     for tables, mlp, extra in cells_to_run:
-        if True:
-            name = f"{tables}_tables_{mlp}_mlp" + ("_bf16_exchange_interaction" if extra else "")
-            budget, goal = BUDGETS[(tables, mlp)]
-            code, log = serve(name, tables, mlp, budget, extra)
-            if code != 0:
-                failures.append(f"{name}: dlrm-cluster exited {code} (budget {budget:g}, {goal}):\n{errors(log)}")
-            if not os.path.isfile(os.path.join(out, name + ".json")):
-                continue  # a run that exceeds its budget (exit 3) still writes its report: it enters the table
-            report = json.load(open(os.path.join(out, name + ".json")))
-            pred = np.load(os.path.join(out, name + ".npy"))
-            own = auc(pred, labels)
-            runs[(tables, mlp, extra)] = dict(report=report, auc=own, budget=budget, goal=goal, name=name)
-            problems = []
-            if report.get("dtype") != tables or report.get("mlp") != mlp or report.get("pairs") != len(labels):
-                problems.append(f"report says {report.get('dtype')} tables, {report.get('mlp')} MLPs, "
-                                f"{report.get('pairs')} pairs")
-            if report.get("auc") is None or abs(report["auc"] - own) > REPORT_DIGITS:
-                problems.append(f"report AUC {report.get('auc')}, the predictions give {own:.9f}")
-            if report.get("reference_auc") is None or abs(report["reference_auc"] - torch_auc) > REPORT_DIGITS:
-                problems.append(f"report reference AUC {report.get('reference_auc')}, PyTorch's is {torch_auc:.9f}")
-            # The cluster's verdict, recomputed here with the same rule (AUC >= (1 - budget) x reference AUC).
-            verdict = own >= (1.0 - budget) * torch_auc
-            if report.get("auc_within_budget") is not True or not verdict:
-                problems.append(f"budget {budget:g} vs PyTorch's AUC: cluster says "
-                                f"{report.get('auc_within_budget')}, recomputed {verdict}")
-            if problems:
-                failures.append(f"{name}: " + "; ".join(problems))
+        name = f"{tables}_tables_{mlp}_mlp" + ("_bf16_exchange_interaction" if extra else "")
+        budget, goal = BUDGETS[(tables, mlp)]
+        code, log = serve(name, tables, mlp, budget, extra)
+        if code != 0:
+            failures.append(f"{name}: dlrm-cluster exited {code} (budget {budget:g}, {goal}):\n{errors(log)}")
+        if not os.path.isfile(os.path.join(out, name + ".json")):
+            continue  # a run that exceeds its budget (exit 3) still writes its report: it enters the table
+        report = json.load(open(os.path.join(out, name + ".json")))
+        pred = np.load(os.path.join(out, name + ".npy"))
+        own = auc(pred, labels)
+        runs[(tables, mlp, extra)] = dict(report=report, auc=own, budget=budget, goal=goal, name=name)
+        problems = []
+        if report.get("dtype") != tables or report.get("mlp") != mlp or report.get("pairs") != len(labels):
+            problems.append(f"report says {report.get('dtype')} tables, {report.get('mlp')} MLPs, "
+                            f"{report.get('pairs')} pairs")
+        if report.get("auc") is None or abs(report["auc"] - own) > REPORT_DIGITS:
+            problems.append(f"report AUC {report.get('auc')}, the predictions give {own:.9f}")
+        if report.get("reference_auc") is None or abs(report["reference_auc"] - torch_auc) > REPORT_DIGITS:
+            problems.append(f"report reference AUC {report.get('reference_auc')}, PyTorch's is {torch_auc:.9f}")
+        # The cluster's verdict, recomputed here with the same rule (AUC >= (1 - budget) x reference AUC).
+        verdict = own >= (1.0 - budget) * torch_auc
+        if report.get("auc_within_budget") is not True or not verdict:
+            problems.append(f"budget {budget:g} vs PyTorch's AUC: cluster says "
+                            f"{report.get('auc_within_budget')}, recomputed {verdict}")
+        if problems:
+            failures.append(f"{name}: " + "; ".join(problems))
 
     # The fp32/fp32 run is PyTorch's model: the oracle's own check.
     base = runs.get(("fp32", "fp32", ()))
