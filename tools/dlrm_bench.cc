@@ -265,21 +265,16 @@ int run(BenchOptions& opt, int rank, int size) {
               ratio, check_diff <= tolerance ? "ok" : "WRONG", check_diff, static_cast<long long>(checked));
   if (trials.size() > 1) {
     std::string list;
-    for (const Trial& t : trials) list += fmt::format(" {:.3f}", t.ratio());
+    std::vector<double> bounds, clusters;
+    for (const Trial& t : trials) {
+      list += fmt::format(" {:.3f}", t.ratio());
+      bounds.push_back(t.bound.pairs_per_s);
+      clusters.push_back(t.cluster_pairs_per_s);
+    }
+    const auto [bound_min, bound_max] = std::minmax_element(bounds.begin(), bounds.end());
+    const auto [cluster_min, cluster_max] = std::minmax_element(clusters.begin(), clusters.end());
     std::printf("  trials: %zu, the median shown; ratios%s (bound %.0f..%.0f, cluster %.0f..%.0f pairs/s)\n",
-                trials.size(), list.c_str(),
-                std::min_element(trials.begin(), trials.end(),
-                                 [](auto& a, auto& b) { return a.bound.pairs_per_s < b.bound.pairs_per_s; })
-                    ->bound.pairs_per_s,
-                std::max_element(trials.begin(), trials.end(),
-                                 [](auto& a, auto& b) { return a.bound.pairs_per_s < b.bound.pairs_per_s; })
-                    ->bound.pairs_per_s,
-                std::min_element(trials.begin(), trials.end(),
-                                 [](auto& a, auto& b) { return a.cluster_pairs_per_s < b.cluster_pairs_per_s; })
-                    ->cluster_pairs_per_s,
-                std::max_element(trials.begin(), trials.end(),
-                                 [](auto& a, auto& b) { return a.cluster_pairs_per_s < b.cluster_pairs_per_s; })
-                    ->cluster_pairs_per_s);
+                trials.size(), list.c_str(), *bound_min, *bound_max, *cluster_min, *cluster_max);
   }
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
