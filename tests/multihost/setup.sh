@@ -11,8 +11,9 @@ echo "setup: model seed $SEED, data seed $DATA_SEED, $SAMPLES samples, in $WORK"
 rm -rf "$WORK" && mkdir -p "$WORK"
 "$BIN/dlrm-shard" synth --preset small --shards 2 --seed "$SEED" --no-progress --out "$WORK/model" >/dev/null
 "$BIN/dlrm-data" synth --model "$WORK/model" --samples "$SAMPLES" --seed "$DATA_SEED" --out "$WORK/data.bin" 2>/dev/null
-# The binary layout has no header: 40 copies make an 80000-sample file.
-for _ in $(seq 40); do cat "$WORK/data.bin"; done > "$WORK/long.bin"
+# The binary layout has no header: 200 copies make a 400000-sample file, about
+# 8 s at the ~50k pairs/s of 5 ranks on 2 cores, so the kill lands mid-run.
+for _ in $(seq 200); do cat "$WORK/data.bin"; done > "$WORK/long.bin"
 "${MPIEXEC:-mpirun}" -n 4 "$BIN/dlrm-cluster" --model "$WORK/model" --data "$WORK/data.bin" --batch 128 \
   --out "$WORK/single-host.npy" --quiet
 # The same with 16-bit rows (shards round them the same way whatever the transport).
