@@ -174,6 +174,11 @@ int launch(const Args& args) {
   if (args.dry_run) {
     std::printf("%s\n%s\nrankfile %s:\n%s\ncommand:\n%s\n", model_line.c_str(), layout_table(layout).c_str(),
                 command.rankfile.string().c_str(), rankfile_text(layout).c_str(), shell_command(env, argv).c_str());
+    // The command names the files, so they stay; say so, since nothing else will remove them.
+    if (args.run_dir.empty()) {
+      std::printf("(the hostfile and rankfile stay in %s for this command: remove it when done, or pass --run-dir)\n",
+                  run_dir.string().c_str());
+    }
     std::fflush(stdout);
     return 0;
   }

@@ -519,7 +519,7 @@ class ClusterRun {
                     *report.auc, (1.0 - opt_.auc_budget) * *report.reference_auc, opt_.auc_budget,
                     *report.reference_auc, report.dtype, report.mlp);
       exit_code_ = 3;
-    } else if (quantized && !report.reference_auc) {
+    } else if (quantized && !report.reference_auc && opt_.warn_unchecked_budget) {
       spdlog::warn("the accuracy budget was not checked: pass --reference with fp32 predictions on labelled data");
     }
   }

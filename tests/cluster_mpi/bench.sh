@@ -17,6 +17,10 @@ cp -r "$WORK/model-table-2" "$T/model"
   --mlp-batches 20 --repeat 2 --check 256 --mlp int8 --exchange-dtype bf16 --interaction bf16 --json "$T/bench.json" \
   > "$T/bench.log" 2>&1 || { echo "FAIL: dlrm-bench exited $?"; cat "$T/bench.log"; exit 1; }
 cat "$T/bench.log" | grep -v "\] \[info\]"
+# Quantized and without --reference: the unchecked accuracy budget is said
+# once, not once per trial.
+warnings=$(grep -c "the accuracy budget was not checked" "$T/bench.log" || true)
+[ "$warnings" -eq 1 ] || { echo "FAIL: the unchecked-budget warning appeared $warnings times, want once"; exit 1; }
 "$PY" - "$T/bench.json" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))

@@ -40,11 +40,20 @@ cat "$WORK/netns.out"
 expect "$WORK/netns.out" "no topology given: assumed same as this machine" "--mca routed direct" \
   "ranks on 3 hosts: 2 shard + 3 dense"
 
+echo "== no --run-dir: the files stay in a temporary directory, and the output says where"
+mkdir -p "$WORK/tmp"
+TMPDIR="$WORK/tmp" "$BIN/dlrm-launch" --model "$WORK/small2" --hostfile "$HOSTFILES/netns.hostfile" --dry-run \
+  -- --data x > "$WORK/tmpdir.out"
+kept=$(compgen -G "$WORK/tmp/dlrm-launch-*") || fail "no dlrm-launch-* directory under TMPDIR=$WORK/tmp"
+[ -f "$kept/rankfile" ] && [ -f "$kept/hostfile" ] || fail "$kept lacks the rankfile or hostfile"
+expect "$WORK/tmpdir.out" "--rankfile $kept/rankfile" "the hostfile and rankfile stay in $kept" "remove it when done"
+rm -rf "$WORK/tmp" && mkdir -p "$WORK/tmp"
+
 echo "== refusals (exit code 2, a message that names the problem)"
 refuse() {  # refuse NAME TEXT -- ARGS: dlrm-launch ARGS exits 2 and says TEXT
   local name=$1 text=$2; shift 3
   set +e
-  "$BIN/dlrm-launch" "$@" > "$WORK/$name.out" 2>&1
+  TMPDIR="$WORK/tmp" "$BIN/dlrm-launch" "$@" > "$WORK/$name.out" 2>&1
   local code=$?
   set -e
   [ $code -eq 2 ] || { cat "$WORK/$name.out"; fail "$name: exit code $code, expected 2"; }
@@ -65,4 +74,5 @@ refuse unknown_topology_host "--topology names host node09 which is not in" -- -
 refuse model_twice "give the model once" -- --hostfile "$HOSTFILES/two-socket.hostfile" --model "$WORK/tb4" --dry-run \
   --topology node01='numa=2 cores_per_numa=16 mem_per_numa=192G' -- --model "$WORK/tb4"
 refuse no_model "manifest.json is missing" -- --hostfile "$HOSTFILES/two-socket.hostfile" --model "$WORK" --dry-run
+left=$(compgen -G "$WORK/tmp/*") && fail "refused runs left $left behind"
 echo "dry runs ok"

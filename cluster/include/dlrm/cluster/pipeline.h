@@ -44,6 +44,7 @@ struct ClusterOptions {
   bool verify = true;         // checksum every shard file at load
   bool shard_in_memory = true;  // copy rows into anonymous memory (false: serve from the page cache)
   bool quiet = false;         // no summary table on stdout
+  bool warn_unchecked_budget = true;  // warn when a quantized run had no --reference to check its AUC against
   double start_time = 0;      // steady_clock seconds at program start (load time is measured from it)
   int warmup_batches = 0;     // run the first N batches once, untimed, before the measured run
   MlpPrecision mlp = MlpPrecision::kFp32;
