@@ -1,14 +1,18 @@
 #include "dlrm/cluster/exchange.h"
 
 #include <mpi.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/half.h"
+#include "dlrm/common/progress.h"
 
 namespace dlrm::cluster {
 
@@ -138,6 +142,7 @@ void Exchange::open_window(const std::vector<int64_t>& max_response_floats) {
   MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)
   void* mine = nullptr;
   // Collective over each host's ranks (every host runs it: any_local_ is global).
+  check_window_room(bytes);
   const int code = MPI_Win_allocate_shared(bytes, 1, info, node_comm_, &mine, &window_);
   MPI_Info_free(&info);
   check_mpi(code, "allocation of the shared-memory exchange window");
@@ -152,6 +157,34 @@ void Exchange::open_window(const std::vector<int64_t>& max_response_floats) {
     window_base_[r] = static_cast<char*>(base);
   }
   check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "lock of the shared-memory window");
+}
+
+// Open MPI backs the window with a file in osc_sm_backing_directory and, when
+// that has too little room, fails inside the collective allocation: fatally
+// (MPI_ERRORS_ARE_FATAL), or with a hang if errors return (only the rank
+// that creates the file learns of it). So the host's first rank checks the
+// room first and tells the others, and the whole host refuses together.
+void Exchange::check_window_room(MPI_Aint my_bytes) const {
+  const char* env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
+  const std::string dir = env && *env ? env : "/dev/shm";
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t mine = (static_cast<uint64_t>(my_bytes) + page - 1) / page * page;
+  uint64_t need = 0;
+  MPI_Allreduce(&mine, &need, 1, MPI_UINT64_T, MPI_SUM, node_comm_);
+  need += page;  // Open MPI's header
+  uint64_t room = 0;
+  int node_rank = 0;
+  MPI_Comm_rank(node_comm_, &node_rank);
+  if (node_rank == 0) {
+    struct statvfs fs {};
+    // Unreadable: unknown room, left to Open MPI.
+    room = statvfs(dir.c_str(), &fs) == 0 ? static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize : UINT64_MAX;
+  }
+  MPI_Bcast(&room, 1, MPI_UINT64_T, 0, node_comm_);
+  DLRM_CHECK(need <= room,
+             "the shared-memory exchange windows of this host need {} in {} (Open MPI's osc_sm_backing_directory), "
+             "which has {} free; lower --batch, make room there, or pass --exchange-transport alltoall",
+             format_bytes(static_cast<double>(need)), dir, format_bytes(static_cast<double>(room)));
 }
 
 void* Exchange::window_slot(int rank, int s, int shard) const {

@@ -148,6 +148,7 @@ class ClusterRun {
 
   void startup() {
     DLRM_CHECK(opt_.batch > 0, "--batch must be positive, got {}", opt_.batch);
+    batch_size_ = opt_.batch;
     auto hosts = gather_strings(comm_, processor_name(), 0);
     host_ = processor_name();
     labels_.clear();
@@ -176,12 +177,17 @@ class ClusterRun {
     routing_.emplace(manifest_);
     check("loading shards and data", capture([&] { dense_ ? load_dense() : load_shard(); }));
 
-    // Every rank learns the sample count and the number of batches.
-    int64_t local[2] = {dense_ ? samples_total_ : 0, dense_ ? batches_mine_ : 0};
-    int64_t global[2] = {0, 0};
-    check_mpi(MPI_Allreduce(local, global, 2, MPI_INT64_T, MPI_MAX, comm_), "allreduce");
+    // Every rank learns the sample count, the number of batches and the batch
+    // size the dense ranks chose (the same on all of them).
+    int64_t local[3] = {dense_ ? samples_total_ : 0, dense_ ? batches_mine_ : 0, dense_ ? batch_size_ : 0};
+    int64_t global[3] = {0, 0, 0};
+    check_mpi(MPI_Allreduce(local, global, 3, MPI_INT64_T, MPI_MAX, comm_), "allreduce");
     samples_total_ = global[0];
     batches_ = global[1];
+    batch_size_ = static_cast<int>(global[2]);
+    if (rank_ == 0 && batch_size_ < opt_.batch) {
+      spdlog::info("--batch {} is more than any dense rank's {} samples: batches of {}", opt_.batch, batch_size_, batch_size_);
+    }
 
     check("checking outputs", capture([&] {
             if (rank_ != 0) return;
@@ -243,16 +249,19 @@ class ClusterRun {
     const int d = roles_.my_index(), dense_count = roles_.dense_ranks();
     begin_ = samples_total_ * d / dense_count;
     end_ = samples_total_ * (d + 1) / dense_count;
-    batches_mine_ = (end_ - begin_ + opt_.batch - 1) / opt_.batch;
+    // No buffer, MLP primitive or exchange window larger than the most samples
+    // a dense rank has: a huge --batch on small data costs nothing.
+    batch_size_ = static_cast<int>(std::min<int64_t>(batch_size_, (samples_total_ + dense_count - 1) / dense_count));
+    batches_mine_ = (end_ - begin_ + batch_size_ - 1) / batch_size_;
     if (!opt_.fold_indices) {
       if (auto bad = find_bad_index(*data_, begin_, end_, arch.table_rows)) DLRM_FAIL("{}", describe(*bad, opt_.data));
     }
     mlps_.emplace(opt_.model, manifest_, opt_.mlp);
-    mlps_->prepare(opt_.batch);
+    mlps_->prepare(batch_size_);
     builders_.clear();
     for (int slot = 0; slot < Exchange::kSlots; ++slot) builders_.emplace_back(*routing_);
     shape_ = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self, opt_.interaction};
-    const size_t b = static_cast<size_t>(opt_.batch);
+    const size_t b = static_cast<size_t>(batch_size_);
     for (auto& x_in : x_in_) x_in.resize(b * arch.dense_features);
     x_.resize(b * arch.dim);
     emb_.resize(b * arch.num_tables() * arch.dim);
@@ -293,7 +302,7 @@ class ClusterRun {
   void open_exchange() {
     check("opening the exchange", capture([&] {
             exchange_.emplace(comm_, roles_, opt_.pooled_type, opt_.transport,
-                              max_response_floats(*routing_, opt_.batch));
+                              max_response_floats(*routing_, batch_size_));
           }));
   }
 
@@ -303,8 +312,8 @@ class ClusterRun {
 
   // Batch b's samples on this dense rank: [first, first + n).
   std::pair<int64_t, int> batch_range(int64_t b) const {
-    const int64_t first = begin_ + b * opt_.batch;
-    return {first, static_cast<int>(std::clamp<int64_t>(end_ - first, 0, opt_.batch))};
+    const int64_t first = begin_ + b * batch_size_;
+    return {first, static_cast<int>(std::clamp<int64_t>(end_ - first, 0, batch_size_))};
   }
 
   // read_input + route of batch b into slot b % 2, then post its requests.
@@ -453,7 +462,7 @@ class ClusterRun {
     report.plan = manifest_.plan;
     report.mlp = to_string(opt_.mlp);
     report.interaction = dense::to_string(opt_.interaction);
-    report.batch = opt_.batch;
+    report.batch = batch_size_;
     report.shards = roles_.shards();
     report.dense_ranks = roles_.dense_ranks();
     report.batches = batches_;
@@ -527,6 +536,7 @@ class ClusterRun {
   const ClusterOptions& opt_;
   MPI_Comm comm_;
   int rank_ = 0, size_ = 0;
+  int batch_size_ = 0;  // --batch, or the most samples of a dense rank when that is fewer
   double t_entry_;
   std::string host_;
   std::vector<std::string> labels_;

@@ -8,6 +8,7 @@ BIN=$1 WORK=$2
 source "$(dirname "$0")/lib.sh"
 MPIEXEC=${MPIEXEC:-mpiexec}
 T=$WORK/bad_input
+umount "$T/tinyfs" 2>/dev/null  # left mounted by an interrupted earlier run (window_room below)
 rm -rf "$T" && mkdir -p "$T"
 MODEL=$WORK/model-table-2
 failures=0
@@ -86,6 +87,34 @@ for opt in "--exchange-dtype fp8" "--exchange-transport rdma" "--interaction int
   expect_refused "$opt" "$MPIEXEC" -n 3 "$BIN/dlrm-cluster" --model "$MODEL" --data "$WORK/data.bin" ||
     failures=$((failures + 1))
 done
+
+# A --batch far above the data: batches of the most samples a dense rank has
+# (3000 here), nothing sized by the 10^8, and the same predictions.
+if timeout 60 "$MPIEXEC" -n 3 "$BIN/dlrm-cluster" --model "$MODEL" --data "$WORK/data.bin" --batch 100000000 \
+    --threads 1 --quiet --out "$T/huge.npy" --report "$T/huge.json" >"$T/huge.log" 2>&1 &&
+   timeout 60 "$MPIEXEC" -n 3 "$BIN/dlrm-cluster" --model "$MODEL" --data "$WORK/data.bin" --batch 128 \
+    --threads 1 --quiet --out "$T/small.npy" >"$T/small.log" 2>&1 &&
+   cmp -s "$T/huge.npy" "$T/small.npy" && grep -q '"batch": 3000,' "$T/huge.json" &&
+   grep -q "batch 100000000 is more than any dense rank's 3000 samples" "$T/huge.log"; then
+  echo "ok huge_batch: batches of 3000, predictions identical to --batch 128"
+else
+  echo "FAIL huge_batch:"; cat "$T/huge.log" "$T/small.log"; failures=$((failures + 1))
+fi
+
+# No room for the shared-memory window: Open MPI's own failure inside the
+# collective allocation is fatal (or a hang), so the host checks first and the
+# job refuses with advice. A 1 MiB tmpfs stands in for a full /dev/shm
+# (mounting needs root; the test says when it cannot).
+mkdir -p "$T/tinyfs"
+if mount -t tmpfs -o size=1m tmpfs "$T/tinyfs" 2>/dev/null; then
+  trap 'umount "$T/tinyfs" 2>/dev/null' EXIT
+  OMPI_MCA_osc_sm_backing_directory="$T/tinyfs" expect_fail window_room \
+    "need 9.99 MB in $T/tinyfs .*1.05 MB free.*--exchange-transport alltoall" 3 \
+    --model "$MODEL" --data "$WORK/data.bin" --batch 3000
+  umount "$T/tinyfs"
+else
+  echo "skipped window_room: cannot mount a tmpfs here (needs root)"
+fi
 
 # Calibration needs enough samples, and says how many.
 head -c $(( 100 * 160 )) "$WORK/data.bin" > "$T/few.bin"

@@ -135,6 +135,7 @@ class Exchange {
 
   void find_local_ranks();
   void open_window(const std::vector<int64_t>& max_response_floats);
+  void check_window_room(MPI_Aint my_bytes) const;  // collective over node_comm_
   // shm: where shard `shard`'s answer to dense rank `rank` goes in slot `s`.
   void* window_slot(int rank, int s, int shard) const;
 
