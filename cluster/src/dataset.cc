@@ -72,6 +72,7 @@ Dataset Dataset::open(const fs::path& path, const RecordLayout& layout) {
   data.map_bytes_ = bytes;
   data.base_ = static_cast<const int32_t*>(map);
   data.samples_ = static_cast<int64_t>(bytes / record_bytes);
+  data.end_ = data.samples_;
   return data;
 }
 
@@ -85,6 +86,19 @@ Dataset Dataset::from_records(const int32_t* records, int64_t samples, const Rec
   data.layout_ = layout;
   data.base_ = records;
   data.samples_ = samples;
+  data.end_ = samples;
+  return data;
+}
+
+Dataset Dataset::part_of(const int32_t* records, int64_t first, int64_t count, int64_t total,
+                         const RecordLayout& layout, fs::path name) {
+  DLRM_CHECK(first >= 0 && count >= 0 && first + count <= total,
+             "record view of {}: samples [{}, {}) are not part of its {} samples", name.string(), first, first + count,
+             total);
+  Dataset data = from_records(records, count, layout, std::move(name));
+  data.samples_ = total;
+  data.first_ = first;
+  data.end_ = first + count;
   return data;
 }
 
@@ -99,6 +113,8 @@ Dataset& Dataset::operator=(Dataset&& other) noexcept {
     map_bytes_ = std::exchange(other.map_bytes_, 0);
     base_ = std::exchange(other.base_, nullptr);
     samples_ = std::exchange(other.samples_, 0);
+    first_ = std::exchange(other.first_, 0);
+    end_ = std::exchange(other.end_, 0);
   }
   return *this;
 }

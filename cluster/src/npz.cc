@@ -68,6 +68,7 @@ struct NpzFile::Member {
   std::string name;    // array name
   std::string entry;   // "name.npy"
   zip_uint64_t index = 0;
+  bool stored = false;  // not compressed: zip_fseek works on it
   NpyHeader header;
 };
 
@@ -114,6 +115,7 @@ NpzFile NpzFile::open(const fs::path& path) {
     m.entry = entry;
     m.name = entry.substr(0, entry.size() - 4);
     m.index = st.index;
+    m.stored = (st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method == ZIP_CM_STORE;
     m.header = parse_npy_header(head, where, st.size - prefix - header_len);
     npz.members_.push_back(std::move(m));
   }
@@ -138,29 +140,50 @@ const NpyHeader& NpzFile::header(const std::string& name) const {
   DLRM_FAIL("{}: no array '{}' (found: {})", path_.string(), name, found.empty() ? "none" : fmt::format("{}", fmt::join(found, ", ")));
 }
 
-std::vector<uint8_t> NpzFile::read_raw(const std::string& name) const {
+std::vector<uint8_t> NpzFile::read_raw(const std::string& name, int64_t first, int64_t count) const {
   const Member* member = nullptr;
   for (const Member& m : members_) {
     if (m.name == name) member = &m;
   }
   if (!member) header(name);  // throws the listing error
   const NpyHeader& h = member->header;
+  DLRM_CHECK(first >= 0 && count >= 0 && first + count <= h.count(),
+             "{}: elements [{}, {}) of array '{}' asked for, but it has {}", path_.string(), first, first + count, name,
+             h.count());
   ZipPtr zip = open_zip(path_);
   EntryPtr f(zip_fopen_index(zip.get(), member->index, 0));
   DLRM_CHECK(f != nullptr, "{}: cannot open member {}: {}", path_.string(), member->entry, zip_strerror(zip.get()));
-  std::vector<uint8_t> skip(h.data_offset);
-  read_member(f.get(), skip.data(), skip.size(), path_, member->entry);
-  std::vector<uint8_t> data(static_cast<size_t>(h.count()) * h.item_bytes);
+  const uint64_t skip = h.data_offset + static_cast<uint64_t>(first) * h.item_bytes;
+  // A stored member seeks; a deflated one is read up to the start (a failed
+  // zip_fseek would leave the member in an error state, so it is not tried).
+  if (member->stored) {
+    DLRM_CHECK(zip_fseek(f.get(), static_cast<zip_int64_t>(skip), SEEK_SET) == 0, "{}: cannot seek in member {} ({})",
+               path_.string(), member->entry, zip_file_strerror(f.get()));
+  } else {
+    std::vector<uint8_t> discard(std::min<uint64_t>(skip, 1 << 20));
+    for (uint64_t left = skip; left > 0;) {
+      const uint64_t n = std::min<uint64_t>(left, discard.size());
+      read_member(f.get(), discard.data(), n, path_, member->entry);
+      left -= n;
+    }
+  }
+  std::vector<uint8_t> data(static_cast<size_t>(count) * h.item_bytes);
   read_member(f.get(), data.data(), data.size(), path_, member->entry);
   return data;
 }
 
-std::vector<int64_t> NpzFile::read_ints(const std::string& name) const {
+namespace {
+// [first, first + count) of an array of `total` elements; count < 0: to the end.
+int64_t range_count(int64_t first, int64_t count, int64_t total) { return count < 0 ? total - first : count; }
+}  // namespace
+
+std::vector<int64_t> NpzFile::read_ints(const std::string& name, int64_t first, int64_t count) const {
   const NpyHeader& h = header(name);
   DLRM_CHECK(h.kind == 'i' || h.kind == 'u' || h.kind == 'b', "{}: array '{}' holds '{}' values; expected integers",
              path_.string(), name, h.descr);
-  const std::vector<uint8_t> raw = read_raw(name);
-  std::vector<int64_t> out(static_cast<size_t>(h.count()));
+  count = range_count(first, count, h.count());
+  const std::vector<uint8_t> raw = read_raw(name, first, count);
+  std::vector<int64_t> out(static_cast<size_t>(count));
   for (size_t i = 0; i < out.size(); ++i) {
     const uint8_t* p = raw.data() + i * h.item_bytes;
     switch (h.item_bytes) {
@@ -181,7 +204,7 @@ std::vector<int64_t> NpzFile::read_ints(const std::string& name) const {
         uint64_t v;
         std::memcpy(&v, p, 8);
         DLRM_CHECK(h.kind == 'i' || v <= static_cast<uint64_t>(INT64_MAX), "{}: array '{}' element {} = {} does not fit int64",
-                   path_.string(), name, i, v);
+                   path_.string(), name, first + static_cast<int64_t>(i), v);
         out[i] = static_cast<int64_t>(v);
       }
     }
@@ -189,12 +212,13 @@ std::vector<int64_t> NpzFile::read_ints(const std::string& name) const {
   return out;
 }
 
-std::vector<double> NpzFile::read_floats(const std::string& name) const {
+std::vector<double> NpzFile::read_floats(const std::string& name, int64_t first, int64_t count) const {
   const NpyHeader& h = header(name);
   DLRM_CHECK(h.kind == 'f' && (h.item_bytes == 4 || h.item_bytes == 8),
              "{}: array '{}' holds '{}' values; expected float32 or float64", path_.string(), name, h.descr);
-  const std::vector<uint8_t> raw = read_raw(name);
-  std::vector<double> out(static_cast<size_t>(h.count()));
+  count = range_count(first, count, h.count());
+  const std::vector<uint8_t> raw = read_raw(name, first, count);
+  std::vector<double> out(static_cast<size_t>(count));
   for (size_t i = 0; i < out.size(); ++i) {
     if (h.item_bytes == 4) {
       float v;
@@ -207,7 +231,7 @@ std::vector<double> NpzFile::read_floats(const std::string& name) const {
   return out;
 }
 
-Dataset NpzDataset::view() const { return Dataset::from_records(records.data(), samples, layout, path); }
+Dataset NpzDataset::view() const { return Dataset::part_of(records.data(), first, count, samples, layout, path); }
 
 bool is_npz(const fs::path& path) { return lower(path.extension().string()) == ".npz"; }
 
@@ -217,17 +241,19 @@ constexpr const char* kExpected =
     "accuracy data needs arrays dense [N, F] (raw integer counts), sparse [N, T] (indices), labels [N] (0/1) and "
     "optionally reference [N] (predictions)";
 
-// Integer values of array `name`, whatever its numeric dtype (floats must hold integers).
-std::vector<int64_t> integral(const NpzFile& npz, const std::string& name, const char* meaning) {
+// Integer values of elements [first, first + count) of array `name`, whatever
+// its numeric dtype (floats must hold integers).
+std::vector<int64_t> integral(const NpzFile& npz, const std::string& name, int64_t first, int64_t count,
+                              const char* meaning) {
   const NpyHeader& h = npz.header(name);
-  if (h.kind != 'f') return npz.read_ints(name);
-  std::vector<double> values = npz.read_floats(name);
+  if (h.kind != 'f') return npz.read_ints(name, first, count);
+  std::vector<double> values = npz.read_floats(name, first, count);
   std::vector<int64_t> out(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
     const double v = values[i];
     DLRM_CHECK(std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.2e18,
-               "{}: array '{}' element {} is {}, not an integer; it must hold {}", npz.path().string(), name, i, v,
-               meaning);
+               "{}: array '{}' element {} is {}, not an integer; it must hold {}", npz.path().string(), name,
+               first + static_cast<int64_t>(i), v, meaning);
     out[i] = static_cast<int64_t>(v);
   }
   return out;
@@ -254,9 +280,12 @@ void check_arrays_present(const NpzFile& npz) {
 
 }  // namespace
 
-NpzDataset read_npz_dataset(const fs::path& path, const RecordLayout& layout) {
-  NpzFile npz = NpzFile::open(path);
+namespace {
+
+// N, after the presence and shape checks.
+int64_t checked_samples(const NpzFile& npz, const RecordLayout& layout) {
   check_arrays_present(npz);
+  const fs::path& path = npz.path();
   const NpyHeader& dense_h = npz.header("dense");
   DLRM_CHECK(dense_h.shape.size() == 2 && dense_h.shape[0] > 0,
              "{}: array 'dense' has shape {}; expected [N, {}] with N > 0 samples", path.string(), dense_h.shape_str(),
@@ -265,27 +294,53 @@ NpzDataset read_npz_dataset(const fs::path& path, const RecordLayout& layout) {
   check_shape(npz, "dense", {n, layout.dense_features}, fmt::format("{} dense features per sample", layout.dense_features));
   check_shape(npz, "sparse", {n, layout.tables}, fmt::format("one index for each of the model's {} tables", layout.tables));
   check_shape(npz, "labels", {n}, "one label per sample");
+  if (npz.has("reference")) {
+    const NpyHeader& h = npz.header("reference");
+    DLRM_CHECK(h.shape == std::vector<int64_t>{n} || h.shape == std::vector<int64_t>({n, 1}),
+               "{}: array 'reference' has shape {} but ({},) was expected (one prediction per sample)", path.string(),
+               h.shape_str(), n);
+  }
+  return n;
+}
+
+}  // namespace
+
+int64_t npz_samples(const fs::path& path, const RecordLayout& layout) {
+  return checked_samples(NpzFile::open(path), layout);
+}
+
+NpzDataset read_npz_dataset(const fs::path& path, const RecordLayout& layout, int64_t first, int64_t count) {
+  NpzFile npz = NpzFile::open(path);
+  const int64_t n = checked_samples(npz, layout);
+  if (count < 0) count = n - first;
+  DLRM_CHECK(first >= 0 && count >= 0 && first + count <= n, "{}: samples [{}, {}) asked for, but it holds {}",
+             path.string(), first, first + count, n);
 
   NpzDataset data;
   data.path = path;
   data.layout = layout;
   data.samples = n;
+  data.first = first;
+  data.count = count;
   const int ri = layout.record_ints();
-  data.records.assign(static_cast<size_t>(n) * ri, 0);
+  const int F = layout.dense_features, T = layout.tables;
+  data.records.assign(static_cast<size_t>(count) * ri, 0);
   {
-    std::vector<int64_t> labels = integral(npz, "labels", "0 or 1");
-    for (int64_t i = 0; i < n; ++i) {
-      DLRM_CHECK(labels[i] == 0 || labels[i] == 1, "{}: labels[{}] = {}; labels must be 0 or 1", path.string(), i,
-                 labels[i]);
+    std::vector<int64_t> labels = integral(npz, "labels", first, count, "0 or 1");
+    for (int64_t i = 0; i < count; ++i) {
+      DLRM_CHECK(labels[i] == 0 || labels[i] == 1, "{}: labels[{}] = {}; labels must be 0 or 1", path.string(),
+                 first + i, labels[i]);
       data.records[i * ri] = static_cast<int32_t>(labels[i]);
     }
   }
   {
-    std::vector<int64_t> dense = integral(npz, "dense", "raw integer counts (dlrm-cluster applies log(x+1))");
-    for (int64_t i = 0; i < n; ++i) {
-      for (int f = 0; f < layout.dense_features; ++f) {
-        const int64_t v = dense[i * layout.dense_features + f];
-        DLRM_CHECK(v >= INT32_MIN && v <= INT32_MAX, "{}: dense[{}, {}] = {} does not fit int32", path.string(), i, f, v);
+    std::vector<int64_t> dense =
+        integral(npz, "dense", first * F, count * F, "raw integer counts (dlrm-cluster applies log(x+1))");
+    for (int64_t i = 0; i < count; ++i) {
+      for (int f = 0; f < F; ++f) {
+        const int64_t v = dense[i * F + f];
+        DLRM_CHECK(v >= INT32_MIN && v <= INT32_MAX, "{}: dense[{}, {}] = {} does not fit int32", path.string(),
+                   first + i, f, v);
         data.records[i * ri + 1 + f] = static_cast<int32_t>(v);
       }
     }
@@ -293,22 +348,18 @@ NpzDataset read_npz_dataset(const fs::path& path, const RecordLayout& layout) {
   {
     DLRM_CHECK(npz.header("sparse").kind != 'f', "{}: array 'sparse' holds '{}' values; indices must be integers",
                path.string(), npz.header("sparse").descr);
-    std::vector<int64_t> sparse = npz.read_ints("sparse");
-    for (int64_t i = 0; i < n; ++i) {
-      for (int t = 0; t < layout.tables; ++t) {
-        const int64_t v = sparse[i * layout.tables + t];
-        DLRM_CHECK(v >= 0 && v <= INT32_MAX, "{}: sparse[{}, {}] = {} is not an index in [0, 2^31)", path.string(), i,
-                   t, v);
-        data.records[i * ri + 1 + layout.dense_features + t] = static_cast<int32_t>(v);
+    std::vector<int64_t> sparse = npz.read_ints("sparse", first * T, count * T);
+    for (int64_t i = 0; i < count; ++i) {
+      for (int t = 0; t < T; ++t) {
+        const int64_t v = sparse[i * T + t];
+        DLRM_CHECK(v >= 0 && v <= INT32_MAX, "{}: sparse[{}, {}] = {} is not an index in [0, 2^31)", path.string(),
+                   first + i, t, v);
+        data.records[i * ri + 1 + F + t] = static_cast<int32_t>(v);
       }
     }
   }
   if (npz.has("reference")) {
-    const NpyHeader& h = npz.header("reference");
-    DLRM_CHECK(h.shape == std::vector<int64_t>{n} || h.shape == std::vector<int64_t>({n, 1}),
-               "{}: array 'reference' has shape {} but ({},) was expected (one prediction per sample)", path.string(),
-               h.shape_str(), n);
-    std::vector<double> ref = npz.read_floats("reference");
+    std::vector<double> ref = npz.read_floats("reference", first, count);
     data.reference.assign(ref.begin(), ref.end());
   }
   return data;

@@ -237,18 +237,23 @@ class ClusterRun {
   void load_dense() {
     const auto& arch = manifest_.arch;
     RecordLayout layout{arch.dense_features, arch.num_tables()};
-    if (is_npz(opt_.data)) {
-      npz_.emplace(read_npz_dataset(opt_.data, layout));
-      data_.emplace(npz_->view());
+    const bool npz = is_npz(opt_.data);
+    if (npz) {
+      samples_total_ = npz_samples(opt_.data, layout);
     } else {
       data_.emplace(Dataset::open(opt_.data, layout));
+      samples_total_ = data_->samples();
     }
-    samples_total_ = data_->samples();
     if (opt_.limit > 0) samples_total_ = std::min(samples_total_, opt_.limit);
     DLRM_CHECK(samples_total_ > 0, "{} holds no samples", opt_.data.string());
     const int d = roles_.my_index(), dense_count = roles_.dense_ranks();
     begin_ = samples_total_ * d / dense_count;
     end_ = samples_total_ * (d + 1) / dense_count;
+    if (npz) {
+      // Only this rank's samples are converted and held (the binary layout is mapped instead).
+      npz_.emplace(read_npz_dataset(opt_.data, layout, begin_, end_ - begin_));
+      data_.emplace(npz_->view());
+    }
     // No buffer, MLP primitive or exchange window larger than the most samples
     // a dense rank has: a huge --batch on small data costs nothing.
     batch_size_ = static_cast<int>(std::min<int64_t>(batch_size_, (samples_total_ + dense_count - 1) / dense_count));

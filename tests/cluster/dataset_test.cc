@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "../common/test_files.h"
 #include "dlrm/common/error.h"
 
 namespace fs = std::filesystem;
@@ -105,6 +106,24 @@ TEST_F(DatasetTest, OtherLayoutAndMemoryView) {
     for (int k = 0; k < 6; ++k) EXPECT_EQ(view.record(i)[k], data.record(i)[k]);
   }
   view.prefetch(0, 7);  // a view has no mapping to advise: a no-op
+  EXPECT_EQ(view.first_held(), 0);
+  EXPECT_EQ(view.end_held(), 7);
+
+  // Part of a larger dataset: samples [3, 6) of 7, indexed as in the whole.
+  Dataset part = Dataset::part_of(records.data() + 3 * 6, 3, 3, 7, layout, "part");
+  EXPECT_EQ(part.samples(), 7);
+  EXPECT_EQ(part.first_held(), 3);
+  EXPECT_EQ(part.end_held(), 6);
+  for (int64_t i = 3; i < 6; ++i) {
+    EXPECT_EQ(part.record(i), records.data() + i * 6);
+    EXPECT_EQ(part.label(i), data.label(i));
+    EXPECT_EQ(part.indices(i)[2], data.indices(i)[2]);
+  }
+  Dataset moved = std::move(part);
+  EXPECT_EQ(moved.first_held(), 3);
+  EXPECT_EQ(moved.record(5), records.data() + 5 * 6);
+  EXPECT_ERROR_WITH(Dataset::part_of(records.data(), 5, 3, 7, layout, "part"), "part", "samples [5, 8)",
+                    "its 7 samples");
 }
 
 TEST_F(DatasetTest, SizeNotWholeRecordsNamesFileAndRemainder) {

@@ -29,14 +29,22 @@ class Dataset {
   // Dataset). `name` stands in for the file name in error messages.
   static Dataset from_records(const int32_t* records, int64_t samples, const RecordLayout& layout,
                               std::filesystem::path name = "<memory>");
+  // A view of part of a larger dataset: `records` holds samples [first,
+  // first + count) of `total`. Indices stay those of the whole (record(first)
+  // is records[0]); only that part may be read.
+  static Dataset part_of(const int32_t* records, int64_t first, int64_t count, int64_t total,
+                         const RecordLayout& layout, std::filesystem::path name);
   Dataset(Dataset&&) noexcept;
   Dataset& operator=(Dataset&&) noexcept;
   ~Dataset();
 
   int64_t samples() const { return samples_; }
+  // Samples [first_held(), end_held()) can be read: all of them except for part_of().
+  int64_t first_held() const { return first_; }
+  int64_t end_held() const { return end_; }
   const RecordLayout& layout() const { return layout_; }
   const std::filesystem::path& path() const { return path_; }
-  const int32_t* record(int64_t i) const { return base_ + i * layout_.record_ints(); }
+  const int32_t* record(int64_t i) const { return base_ + (i - first_) * layout_.record_ints(); }
   int32_t label(int64_t i) const { return record(i)[0]; }
   const int32_t* dense(int64_t i) const { return record(i) + 1; }
   const int32_t* indices(int64_t i) const { return record(i) + 1 + layout_.dense_features; }
@@ -51,6 +59,7 @@ class Dataset {
   size_t map_bytes_ = 0;
   const int32_t* base_ = nullptr;
   int64_t samples_ = 0;
+  int64_t first_ = 0, end_ = 0;  // the samples held
 };
 
 // dst[b * F + f] = log(max(x, 0) + 1) of record begin + b's dense feature f.

@@ -10,7 +10,8 @@
 //   labels     [N]     0 or 1 (integer, bool or float dtype)
 //   reference  [N]     optional: reference predictions (float32/64), e.g.
 //                      PyTorch's, compared per sample (also [N, 1])
-// read_npz_dataset() turns them into MLPerf binary records in memory.
+// read_npz_dataset() turns them, or a range of the samples, into MLPerf
+// binary records in memory: a dense rank reads only its own samples.
 #pragma once
 
 #include <cstdint>
@@ -40,14 +41,16 @@ class NpzFile {
   bool has(const std::string& name) const;
   // Throws listing the arrays present when `name` is absent.
   const NpyHeader& header(const std::string& name) const;
-  // Whole array converted: integer and bool kinds to int64, float kinds
-  // (f4, f8) to double; the other conversion throws naming the dtype.
-  std::vector<int64_t> read_ints(const std::string& name) const;
-  std::vector<double> read_floats(const std::string& name) const;
+  // Elements [first, first + count) of the flattened (C-order) array, or all
+  // from `first` when count < 0, converted: integer and bool kinds to int64,
+  // float kinds (f4, f8) to double; the other conversion throws naming the
+  // dtype. Stored members seek to `first`; deflated ones are read up to it.
+  std::vector<int64_t> read_ints(const std::string& name, int64_t first = 0, int64_t count = -1) const;
+  std::vector<double> read_floats(const std::string& name, int64_t first = 0, int64_t count = -1) const;
 
  private:
   NpzFile() = default;
-  std::vector<uint8_t> read_raw(const std::string& name) const;
+  std::vector<uint8_t> read_raw(const std::string& name, int64_t first, int64_t count) const;
   struct Member;
   std::filesystem::path path_;
   std::vector<Member> members_;
@@ -57,16 +60,23 @@ class NpzFile {
 struct NpzDataset {
   std::filesystem::path path;
   RecordLayout layout;
-  int64_t samples = 0;
-  std::vector<int32_t> records;  // samples * layout.record_ints()
-  std::vector<float> reference;  // empty when the archive has no 'reference'
-  // A Dataset viewing `records` (valid while this object lives and is not moved).
+  int64_t samples = 0;           // in the archive
+  int64_t first = 0, count = 0;  // the samples read: [first, first + count)
+  std::vector<int32_t> records;  // count * layout.record_ints()
+  std::vector<float> reference;  // count predictions; empty when the archive has no 'reference'
+  // A Dataset viewing `records`, indexed like the whole archive (valid while
+  // this object lives and is not moved).
   Dataset view() const;
 };
 
-// Reads and checks the arrays described above against `layout` (F, T);
-// errors name the file and array and list what was expected.
-NpzDataset read_npz_dataset(const std::filesystem::path& path, const RecordLayout& layout);
+// The sample count N of accuracy data, after checking that the arrays above
+// are present with shapes that fit `layout` (F, T).
+int64_t npz_samples(const std::filesystem::path& path, const RecordLayout& layout);
+
+// Reads samples [first, first + count) (all from `first` when count < 0) and
+// checks them; errors name the file, array and sample and list what was expected.
+NpzDataset read_npz_dataset(const std::filesystem::path& path, const RecordLayout& layout, int64_t first = 0,
+                            int64_t count = -1);
 
 // Whether `path` names an .npz file (by extension).
 bool is_npz(const std::filesystem::path& path);
