@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <optional>
 
 #include "dlrm/common/error.h"
 #include "dlrm/common/staged_output.h"
@@ -140,52 +142,83 @@ const NpyHeader& NpzFile::header(const std::string& name) const {
   DLRM_FAIL("{}: no array '{}' (found: {})", path_.string(), name, found.empty() ? "none" : fmt::format("{}", fmt::join(found, ", ")));
 }
 
-std::vector<uint8_t> NpzFile::read_raw(const std::string& name, int64_t first, int64_t count) const {
-  const Member* member = nullptr;
+const NpzFile::Member& NpzFile::member(const std::string& name) const {
   for (const Member& m : members_) {
-    if (m.name == name) member = &m;
+    if (m.name == name) return m;
   }
-  if (!member) header(name);  // throws the listing error
-  const NpyHeader& h = member->header;
-  DLRM_CHECK(first >= 0 && count >= 0 && first + count <= h.count(),
-             "{}: elements [{}, {}) of array '{}' asked for, but it has {}", path_.string(), first, first + count, name,
-             h.count());
-  ZipPtr zip = open_zip(path_);
-  EntryPtr f(zip_fopen_index(zip.get(), member->index, 0));
-  DLRM_CHECK(f != nullptr, "{}: cannot open member {}: {}", path_.string(), member->entry, zip_strerror(zip.get()));
+  header(name);  // throws the listing error
+  std::abort();
+}
+
+struct NpzFile::Reader::State {
+  fs::path path;
+  std::string name, entry;
+  NpyHeader header;
+  ZipPtr zip;
+  EntryPtr file;
+  int64_t position = 0;
+};
+
+NpzFile::Reader::Reader(std::unique_ptr<State> state) : state_(std::move(state)) {}
+NpzFile::Reader::Reader(Reader&&) noexcept = default;
+NpzFile::Reader& NpzFile::Reader::operator=(Reader&&) noexcept = default;
+NpzFile::Reader::~Reader() = default;
+const NpyHeader& NpzFile::Reader::header() const { return state_->header; }
+const std::string& NpzFile::Reader::name() const { return state_->name; }
+int64_t NpzFile::Reader::position() const { return state_->position; }
+
+NpzFile::Reader NpzFile::reader(const std::string& name, int64_t first) const {
+  const Member& m = member(name);
+  const NpyHeader& h = m.header;
+  DLRM_CHECK(first >= 0 && first <= h.count(), "{}: element {} of array '{}' asked for, but it has {}",
+             path_.string(), first, name, h.count());
+  auto state = std::make_unique<Reader::State>();
+  state->path = path_;
+  state->name = name;
+  state->entry = m.entry;
+  state->header = h;
+  state->zip = open_zip(path_);
+  state->file.reset(zip_fopen_index(state->zip.get(), m.index, 0));
+  DLRM_CHECK(state->file != nullptr, "{}: cannot open member {}: {}", path_.string(), m.entry,
+             zip_strerror(state->zip.get()));
   const uint64_t skip = h.data_offset + static_cast<uint64_t>(first) * h.item_bytes;
   // A stored member seeks; a deflated one is read up to the start (a failed
   // zip_fseek would leave the member in an error state, so it is not tried).
-  if (member->stored) {
-    DLRM_CHECK(zip_fseek(f.get(), static_cast<zip_int64_t>(skip), SEEK_SET) == 0, "{}: cannot seek in member {} ({})",
-               path_.string(), member->entry, zip_file_strerror(f.get()));
+  if (m.stored) {
+    DLRM_CHECK(zip_fseek(state->file.get(), static_cast<zip_int64_t>(skip), SEEK_SET) == 0,
+               "{}: cannot seek in member {} ({})", path_.string(), m.entry, zip_file_strerror(state->file.get()));
   } else {
     std::vector<uint8_t> discard(std::min<uint64_t>(skip, 1 << 20));
     for (uint64_t left = skip; left > 0;) {
       const uint64_t n = std::min<uint64_t>(left, discard.size());
-      read_member(f.get(), discard.data(), n, path_, member->entry);
+      read_member(state->file.get(), discard.data(), n, path_, m.entry);
       left -= n;
     }
   }
-  std::vector<uint8_t> data(static_cast<size_t>(count) * h.item_bytes);
-  read_member(f.get(), data.data(), data.size(), path_, member->entry);
+  state->position = first;
+  return Reader(std::move(state));
+}
+
+std::vector<uint8_t> NpzFile::Reader::raw(int64_t count) {
+  State& st = *state_;
+  DLRM_CHECK(count >= 0 && st.position + count <= st.header.count(),
+             "{}: elements [{}, {}) of array '{}' asked for, but it has {}", st.path.string(), st.position,
+             st.position + count, st.name, st.header.count());
+  std::vector<uint8_t> data(static_cast<size_t>(count) * st.header.item_bytes);
+  read_member(st.file.get(), data.data(), data.size(), st.path, st.entry);
+  st.position += count;
   return data;
 }
 
-namespace {
-// [first, first + count) of an array of `total` elements; count < 0: to the end.
-int64_t range_count(int64_t first, int64_t count, int64_t total) { return count < 0 ? total - first : count; }
-}  // namespace
-
-std::vector<int64_t> NpzFile::read_ints(const std::string& name, int64_t first, int64_t count) const {
-  const NpyHeader& h = header(name);
+std::vector<int64_t> NpzFile::Reader::ints(int64_t count) {
+  const NpyHeader& h = state_->header;
   DLRM_CHECK(h.kind == 'i' || h.kind == 'u' || h.kind == 'b', "{}: array '{}' holds '{}' values; expected integers",
-             path_.string(), name, h.descr);
-  count = range_count(first, count, h.count());
-  const std::vector<uint8_t> raw = read_raw(name, first, count);
+             state_->path.string(), state_->name, h.descr);
+  const int64_t first = state_->position;
+  const std::vector<uint8_t> bytes = raw(count);
   std::vector<int64_t> out(static_cast<size_t>(count));
   for (size_t i = 0; i < out.size(); ++i) {
-    const uint8_t* p = raw.data() + i * h.item_bytes;
+    const uint8_t* p = bytes.data() + i * h.item_bytes;
     switch (h.item_bytes) {
       case 1: out[i] = h.kind == 'i' ? static_cast<int64_t>(static_cast<int8_t>(*p)) : *p; break;
       case 2: {
@@ -203,8 +236,9 @@ std::vector<int64_t> NpzFile::read_ints(const std::string& name, int64_t first, 
       default: {
         uint64_t v;
         std::memcpy(&v, p, 8);
-        DLRM_CHECK(h.kind == 'i' || v <= static_cast<uint64_t>(INT64_MAX), "{}: array '{}' element {} = {} does not fit int64",
-                   path_.string(), name, first + static_cast<int64_t>(i), v);
+        DLRM_CHECK(h.kind == 'i' || v <= static_cast<uint64_t>(INT64_MAX),
+                   "{}: array '{}' element {} = {} does not fit int64", state_->path.string(), state_->name,
+                   first + static_cast<int64_t>(i), v);
         out[i] = static_cast<int64_t>(v);
       }
     }
@@ -212,23 +246,33 @@ std::vector<int64_t> NpzFile::read_ints(const std::string& name, int64_t first, 
   return out;
 }
 
-std::vector<double> NpzFile::read_floats(const std::string& name, int64_t first, int64_t count) const {
-  const NpyHeader& h = header(name);
+std::vector<double> NpzFile::Reader::floats(int64_t count) {
+  const NpyHeader& h = state_->header;
   DLRM_CHECK(h.kind == 'f' && (h.item_bytes == 4 || h.item_bytes == 8),
-             "{}: array '{}' holds '{}' values; expected float32 or float64", path_.string(), name, h.descr);
-  count = range_count(first, count, h.count());
-  const std::vector<uint8_t> raw = read_raw(name, first, count);
+             "{}: array '{}' holds '{}' values; expected float32 or float64", state_->path.string(), state_->name,
+             h.descr);
+  const std::vector<uint8_t> bytes = raw(count);
   std::vector<double> out(static_cast<size_t>(count));
   for (size_t i = 0; i < out.size(); ++i) {
     if (h.item_bytes == 4) {
       float v;
-      std::memcpy(&v, raw.data() + 4 * i, 4);
+      std::memcpy(&v, bytes.data() + 4 * i, 4);
       out[i] = v;
     } else {
-      std::memcpy(&out[i], raw.data() + 8 * i, 8);
+      std::memcpy(&out[i], bytes.data() + 8 * i, 8);
     }
   }
   return out;
+}
+
+std::vector<int64_t> NpzFile::read_ints(const std::string& name, int64_t first, int64_t count) const {
+  Reader r = reader(name, first);
+  return r.ints(count < 0 ? r.header().count() - first : count);
+}
+
+std::vector<double> NpzFile::read_floats(const std::string& name, int64_t first, int64_t count) const {
+  Reader r = reader(name, first);
+  return r.floats(count < 0 ? r.header().count() - first : count);
 }
 
 Dataset NpzDataset::view() const { return Dataset::part_of(records.data(), first, count, samples, layout, path); }
@@ -241,18 +285,17 @@ constexpr const char* kExpected =
     "accuracy data needs arrays dense [N, F] (raw integer counts), sparse [N, T] (indices), labels [N] (0/1) and "
     "optionally reference [N] (predictions)";
 
-// Integer values of elements [first, first + count) of array `name`, whatever
-// its numeric dtype (floats must hold integers).
-std::vector<int64_t> integral(const NpzFile& npz, const std::string& name, int64_t first, int64_t count,
-                              const char* meaning) {
-  const NpyHeader& h = npz.header(name);
-  if (h.kind != 'f') return npz.read_ints(name, first, count);
-  std::vector<double> values = npz.read_floats(name, first, count);
+// The next `count` values of a reader as integers, whatever the array's
+// numeric dtype (floats must hold integers).
+std::vector<int64_t> integral(NpzFile::Reader& in, const fs::path& path, int64_t count, const char* meaning) {
+  if (in.header().kind != 'f') return in.ints(count);
+  const int64_t first = in.position();
+  std::vector<double> values = in.floats(count);
   std::vector<int64_t> out(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
     const double v = values[i];
     DLRM_CHECK(std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.2e18,
-               "{}: array '{}' element {} is {}, not an integer; it must hold {}", npz.path().string(), name,
+               "{}: array '{}' element {} is {}, not an integer; it must hold {}", path.string(), in.name(),
                first + static_cast<int64_t>(i), v, meaning);
     out[i] = static_cast<int64_t>(v);
   }
@@ -309,59 +352,85 @@ int64_t npz_samples(const fs::path& path, const RecordLayout& layout) {
   return checked_samples(NpzFile::open(path), layout);
 }
 
-NpzDataset read_npz_dataset(const fs::path& path, const RecordLayout& layout, int64_t first, int64_t count) {
+namespace {
+
+// Converts samples [first, first + count) of checked accuracy data `part`
+// samples at a time, straight from the archive (no whole-array temporaries),
+// and hands each part on: got(records of m samples, their m reference
+// predictions or none).
+void for_each_part(const NpzFile& npz, const RecordLayout& layout, int64_t first, int64_t count, int64_t part,
+                   const std::function<void(const std::vector<int32_t>&, const std::vector<float>&)>& got) {
+  const fs::path& path = npz.path();
+  DLRM_CHECK(part > 0, "{}: parts of {} samples asked for; give a positive count", path.string(), part);
+  const int ri = layout.record_ints();
+  const int F = layout.dense_features, T = layout.tables;
+  DLRM_CHECK(npz.header("sparse").kind != 'f', "{}: array 'sparse' holds '{}' values; indices must be integers",
+             path.string(), npz.header("sparse").descr);
+  NpzFile::Reader labels = npz.reader("labels", first);
+  NpzFile::Reader dense = npz.reader("dense", first * F);
+  NpzFile::Reader sparse = npz.reader("sparse", first * T);
+  std::optional<NpzFile::Reader> reference;
+  if (npz.has("reference")) reference.emplace(npz.reader("reference", first));
+  std::vector<int32_t> records;
+  std::vector<float> ref;
+  for (int64_t done = 0; done < count; done += part) {
+    const int64_t m = std::min(part, count - done);
+    const int64_t sample0 = first + done;
+    records.assign(static_cast<size_t>(m) * ri, 0);
+    std::vector<int64_t> values = integral(labels, path, m, "0 or 1");
+    for (int64_t i = 0; i < m; ++i) {
+      DLRM_CHECK(values[i] == 0 || values[i] == 1, "{}: labels[{}] = {}; labels must be 0 or 1", path.string(),
+                 sample0 + i, values[i]);
+      records[i * ri] = static_cast<int32_t>(values[i]);
+    }
+    values = integral(dense, path, m * F, "raw integer counts (dlrm-cluster applies log(x+1))");
+    for (int64_t i = 0; i < m; ++i) {
+      for (int f = 0; f < F; ++f) {
+        const int64_t v = values[i * F + f];
+        DLRM_CHECK(v >= INT32_MIN && v <= INT32_MAX, "{}: dense[{}, {}] = {} does not fit int32", path.string(),
+                   sample0 + i, f, v);
+        records[i * ri + 1 + f] = static_cast<int32_t>(v);
+      }
+    }
+    values = sparse.ints(m * T);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int t = 0; t < T; ++t) {
+        const int64_t v = values[i * T + t];
+        DLRM_CHECK(v >= 0 && v <= INT32_MAX, "{}: sparse[{}, {}] = {} is not an index in [0, 2^31)", path.string(),
+                   sample0 + i, t, v);
+        records[i * ri + 1 + F + t] = static_cast<int32_t>(v);
+      }
+    }
+    ref.clear();
+    if (reference) {
+      for (double v : reference->floats(m)) ref.push_back(static_cast<float>(v));
+    }
+    got(records, ref);
+  }
+}
+
+}  // namespace
+
+NpzDataset read_npz_dataset(const fs::path& path, const RecordLayout& layout, int64_t first, int64_t count,
+                            int64_t part_samples) {
   NpzFile npz = NpzFile::open(path);
   const int64_t n = checked_samples(npz, layout);
   if (count < 0) count = n - first;
   DLRM_CHECK(first >= 0 && count >= 0 && first + count <= n, "{}: samples [{}, {}) asked for, but it holds {}",
              path.string(), first, first + count, n);
-
   NpzDataset data;
   data.path = path;
   data.layout = layout;
   data.samples = n;
   data.first = first;
   data.count = count;
-  const int ri = layout.record_ints();
-  const int F = layout.dense_features, T = layout.tables;
-  data.records.assign(static_cast<size_t>(count) * ri, 0);
-  {
-    std::vector<int64_t> labels = integral(npz, "labels", first, count, "0 or 1");
-    for (int64_t i = 0; i < count; ++i) {
-      DLRM_CHECK(labels[i] == 0 || labels[i] == 1, "{}: labels[{}] = {}; labels must be 0 or 1", path.string(),
-                 first + i, labels[i]);
-      data.records[i * ri] = static_cast<int32_t>(labels[i]);
-    }
-  }
-  {
-    std::vector<int64_t> dense =
-        integral(npz, "dense", first * F, count * F, "raw integer counts (dlrm-cluster applies log(x+1))");
-    for (int64_t i = 0; i < count; ++i) {
-      for (int f = 0; f < F; ++f) {
-        const int64_t v = dense[i * F + f];
-        DLRM_CHECK(v >= INT32_MIN && v <= INT32_MAX, "{}: dense[{}, {}] = {} does not fit int32", path.string(),
-                   first + i, f, v);
-        data.records[i * ri + 1 + f] = static_cast<int32_t>(v);
-      }
-    }
-  }
-  {
-    DLRM_CHECK(npz.header("sparse").kind != 'f', "{}: array 'sparse' holds '{}' values; indices must be integers",
-               path.string(), npz.header("sparse").descr);
-    std::vector<int64_t> sparse = npz.read_ints("sparse", first * T, count * T);
-    for (int64_t i = 0; i < count; ++i) {
-      for (int t = 0; t < T; ++t) {
-        const int64_t v = sparse[i * T + t];
-        DLRM_CHECK(v >= 0 && v <= INT32_MAX, "{}: sparse[{}, {}] = {} is not an index in [0, 2^31)", path.string(),
-                   first + i, t, v);
-        data.records[i * ri + 1 + F + t] = static_cast<int32_t>(v);
-      }
-    }
-  }
-  if (npz.has("reference")) {
-    std::vector<double> ref = npz.read_floats("reference", first, count);
-    data.reference.assign(ref.begin(), ref.end());
-  }
+  data.records.reserve(static_cast<size_t>(count) * layout.record_ints());
+  if (npz.has("reference")) data.reference.reserve(static_cast<size_t>(count));
+  for_each_part(npz, layout, first, count, part_samples,
+                [&](const std::vector<int32_t>& records, const std::vector<float>& reference) {
+                  data.records.insert(data.records.end(), records.begin(), records.end());
+                  data.reference.insert(data.reference.end(), reference.begin(), reference.end());
+                });
   return data;
 }
 
@@ -388,15 +457,21 @@ void convert_npz(const fs::path& npz_path, const fs::path& out, const fs::path& 
   }
   layout.dense_features = static_cast<int>(npz.header("dense").shape[1]);
   layout.tables = static_cast<int>(npz.header("sparse").shape[1]);
-  NpzDataset data = read_npz_dataset(npz_path, layout);
-  DLRM_CHECK(reference_out.empty() || !data.reference.empty(),
+  const int64_t n = checked_samples(npz, layout);
+  DLRM_CHECK(reference_out.empty() || npz.has("reference"),
              "{}: no array 'reference' to write to {}; drop --reference-out or add the predictions", npz_path.string(),
              reference_out.string());
+  // Records go to the file a part at a time; only the reference (4 bytes a
+  // sample) is gathered whole, for its .npy.
   StagedFile bin(out);
-  bin.write(data.records.data(), data.records.size() * sizeof(int32_t));
-  if (!reference_out.empty()) write_npy_f32(reference_out, data.reference.data(), {data.samples});
+  std::vector<float> reference;
+  for_each_part(npz, layout, 0, n, int64_t{1} << 16, [&](const std::vector<int32_t>& records, const std::vector<float>& ref) {
+    bin.write(records.data(), records.size() * sizeof(int32_t));
+    if (!reference_out.empty()) reference.insert(reference.end(), ref.begin(), ref.end());
+  });
+  if (!reference_out.empty()) write_npy_f32(reference_out, reference.data(), {n});
   bin.commit();
-  spdlog::info("wrote {}: {} samples of {} bytes ({} dense, {} tables){}", out.string(), data.samples,
+  spdlog::info("wrote {}: {} samples of {} bytes ({} dense, {} tables){}", out.string(), n,
                layout.record_bytes(), layout.dense_features, layout.tables,
                reference_out.empty() ? "" : fmt::format("; reference predictions to {}", reference_out.string()));
 }

@@ -54,21 +54,23 @@ TEST(Npz, SampleRangesAreSlicesOfTheWhole) {
   for (const char* file : {"data.npz", "data_compressed.npz"}) {
     EXPECT_EQ(npz_samples(fixtures() / file, kLayout), 50);
     for (auto [first, count] : {std::pair<int64_t, int64_t>{0, 50}, {0, 1}, {17, 20}, {49, 1}, {50, 0}, {33, -1}}) {
-      SCOPED_TRACE(fmt::format("{} [{}, +{})", file, first, count));
-      NpzDataset part = read_npz_dataset(fixtures() / file, kLayout, first, count);
-      const int64_t n = count < 0 ? 50 - first : count;
-      EXPECT_EQ(part.samples, 50);
-      EXPECT_EQ(part.first, first);
-      EXPECT_EQ(part.count, n);
-      EXPECT_EQ(part.records, std::vector<int32_t>(all.begin() + first * ri, all.begin() + (first + n) * ri));
-      EXPECT_EQ(part.reference, std::vector<float>(all_ref.begin() + first, all_ref.begin() + first + n));
-      Dataset view = part.view();
-      EXPECT_EQ(view.samples(), 50);
-      EXPECT_EQ(view.first_held(), first);
-      EXPECT_EQ(view.end_held(), first + n);
-      for (int64_t i = first; i < first + n; ++i) {
-        ASSERT_EQ(std::vector<int32_t>(view.record(i), view.record(i) + ri),
-                  std::vector<int32_t>(all.begin() + i * ri, all.begin() + (i + 1) * ri));
+      for (int64_t part_samples : {int64_t{1} << 16, int64_t{7}, int64_t{1}}) {  // one part, parts of 7, of 1
+        SCOPED_TRACE(fmt::format("{} [{}, +{}) in parts of {}", file, first, count, part_samples));
+        NpzDataset part = read_npz_dataset(fixtures() / file, kLayout, first, count, part_samples);
+        const int64_t n = count < 0 ? 50 - first : count;
+        EXPECT_EQ(part.samples, 50);
+        EXPECT_EQ(part.first, first);
+        EXPECT_EQ(part.count, n);
+        EXPECT_EQ(part.records, std::vector<int32_t>(all.begin() + first * ri, all.begin() + (first + n) * ri));
+        EXPECT_EQ(part.reference, std::vector<float>(all_ref.begin() + first, all_ref.begin() + first + n));
+        Dataset view = part.view();
+        EXPECT_EQ(view.samples(), 50);
+        EXPECT_EQ(view.first_held(), first);
+        EXPECT_EQ(view.end_held(), first + n);
+        for (int64_t i = first; i < first + n; ++i) {
+          ASSERT_EQ(std::vector<int32_t>(view.record(i), view.record(i) + ri),
+                    std::vector<int32_t>(all.begin() + i * ri, all.begin() + (i + 1) * ri));
+        }
       }
     }
     EXPECT_ERROR_WITH(read_npz_dataset(fixtures() / file, kLayout, 40, 11), file, "samples [40, 51)", "holds 50");
@@ -78,7 +80,9 @@ TEST(Npz, SampleRangesAreSlicesOfTheWhole) {
   EXPECT_ERROR_WITH(read_npz_dataset(fixtures() / "data_bad_labels.npz", kLayout, 17, 5), "labels[17]");
   EXPECT_ERROR_WITH(read_npz_dataset(fixtures() / "data_fractional.npz", kLayout, 17, 5),
                     "array 'dense' element 221", "not an integer");  // 17 samples x 13 features
+  EXPECT_ERROR_WITH(read_npz_dataset(fixtures() / "data_bad_labels.npz", kLayout, 17, 5, 2), "labels[17]");
   EXPECT_ERROR_WITH(npz_samples(fixtures() / "data_wrong_tables.npz", kLayout), "array 'sparse' has shape (50, 2)");
+  EXPECT_ERROR_WITH(read_npz_dataset(fixtures() / "data.npz", kLayout, 0, 50, 0), "parts of 0 samples");
 }
 
 TEST(Npz, ConvertWritesBinaryAndReference) {

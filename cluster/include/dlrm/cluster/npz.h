@@ -44,16 +44,43 @@ class NpzFile {
   // Elements [first, first + count) of the flattened (C-order) array, or all
   // from `first` when count < 0, converted: integer and bool kinds to int64,
   // float kinds (f4, f8) to double; the other conversion throws naming the
-  // dtype. Stored members seek to `first`; deflated ones are read up to it.
+  // dtype.
   std::vector<int64_t> read_ints(const std::string& name, int64_t first = 0, int64_t count = -1) const;
   std::vector<double> read_floats(const std::string& name, int64_t first = 0, int64_t count = -1) const;
 
+  class Reader;
+  // Array `name` read in order from element `first`, a part at a time (so a
+  // large array is never whole in memory). A stored member seeks to `first`;
+  // a deflated one is read up to it.
+  Reader reader(const std::string& name, int64_t first = 0) const;
+
  private:
   NpzFile() = default;
-  std::vector<uint8_t> read_raw(const std::string& name, int64_t first, int64_t count) const;
   struct Member;
+  const Member& member(const std::string& name) const;
   std::filesystem::path path_;
   std::vector<Member> members_;
+};
+
+class NpzFile::Reader {
+ public:
+  Reader(Reader&&) noexcept;
+  Reader& operator=(Reader&&) noexcept;
+  ~Reader();
+  const NpyHeader& header() const;
+  const std::string& name() const;
+  int64_t position() const;  // the next element
+  // The next `count` elements, converted as by read_ints / read_floats;
+  // throws naming the file, array and element when there are fewer left.
+  std::vector<int64_t> ints(int64_t count);
+  std::vector<double> floats(int64_t count);
+
+ private:
+  friend class NpzFile;
+  struct State;
+  explicit Reader(std::unique_ptr<State> state);
+  std::vector<uint8_t> raw(int64_t count);
+  std::unique_ptr<State> state_;
 };
 
 // Accuracy data in memory: MLPerf binary records plus optional reference outputs.
@@ -74,9 +101,10 @@ struct NpzDataset {
 int64_t npz_samples(const std::filesystem::path& path, const RecordLayout& layout);
 
 // Reads samples [first, first + count) (all from `first` when count < 0) and
-// checks them; errors name the file, array and sample and list what was expected.
+// checks them; errors name the file, array and sample and list what was
+// expected. The arrays are converted `part_samples` samples at a time.
 NpzDataset read_npz_dataset(const std::filesystem::path& path, const RecordLayout& layout, int64_t first = 0,
-                            int64_t count = -1);
+                            int64_t count = -1, int64_t part_samples = int64_t{1} << 16);
 
 // Whether `path` names an .npz file (by extension).
 bool is_npz(const std::filesystem::path& path);
