@@ -271,6 +271,8 @@ class ClusterRun {
     x_.resize(b * arch.dim);
     emb_.resize(b * arch.num_tables() * arch.dim);
     table_rows_.resize(arch.num_tables());
+    sample_rows_.resize(b * arch.num_tables());
+    half_sample_rows_.resize(b * arch.num_tables());
     half_rows_.resize(arch.num_tables());
     top_in_.resize(b * shape_.width());
     predictions_.resize(end_ - begin_);
@@ -370,29 +372,42 @@ class ClusterRun {
   }
 
   // Assemble (when needed) and the interaction of the batch in `slot`. The
-  // answers are used where they lie when every table's are rows[n][dim]
-  // (16-bit ones widened sample by sample inside the interaction).
+  // answers are used where they lie when every table's are rows[n][dim], or
+  // else when every sample's row of a table is whole in one answer (tables
+  // split by rows, one-hot bags); 16-bit ones are widened sample by sample
+  // inside the interaction. Otherwise the answers are assembled first.
   void interact(int slot, int n, StageClock& clock) {
     const RequestBuilder& builder = builders_[slot];
     const int64_t in_place_stride = shape_.dim;
+    float* dst = top_in_.data();
     if (exchange_->pooled_type() != PooledType::kFp32) {
-      if (builder.table_rows(exchange_->half_answers(slot), half_rows_.data())) {
+      const auto& answers = exchange_->half_answers(slot);
+      const HalfType type = half_type(exchange_->pooled_type());
+      if (builder.table_rows(answers, half_rows_.data())) {
         clock.mark(Stage::kAssemble);
-        dense::interaction_dot(shape_, x_.data(), half_rows_.data(), half_type(exchange_->pooled_type()),
-                               in_place_stride, n, top_in_.data(), shape_.width());
+        dense::interaction_dot(shape_, x_.data(), half_rows_.data(), type, in_place_stride, n, dst, shape_.width());
+        clock.mark(Stage::kInteraction);
+        return;
+      }
+      if (builder.sample_rows(answers, half_sample_rows_.data())) {
+        clock.mark(Stage::kAssemble);
+        dense::interaction_dot_rows(shape_, x_.data(), half_sample_rows_.data(), type, n, dst, shape_.width());
         clock.mark(Stage::kInteraction);
         return;
       }
     }
     const auto& responses = exchange_->widen(slot);
-    int64_t stride = in_place_stride;
-    if (!builder.table_rows(responses, table_rows_.data())) {
+    if (builder.table_rows(responses, table_rows_.data())) {
+      clock.mark(Stage::kAssemble);
+      dense::interaction_dot(shape_, x_.data(), table_rows_.data(), in_place_stride, n, dst, shape_.width());
+    } else if (builder.sample_rows(responses, sample_rows_.data())) {
+      clock.mark(Stage::kAssemble);
+      dense::interaction_dot_rows(shape_, x_.data(), sample_rows_.data(), n, dst, shape_.width());
+    } else {
       builder.assemble(responses, emb_.data());
-      for (int t = 0; t < shape_.tables; ++t) table_rows_[t] = emb_.data() + static_cast<int64_t>(t) * shape_.dim;
-      stride = static_cast<int64_t>(shape_.tables) * shape_.dim;
+      clock.mark(Stage::kAssemble);
+      dense::interaction_dot(shape_, x_.data(), emb_.data(), n, dst, shape_.width());
     }
-    clock.mark(Stage::kAssemble);
-    dense::interaction_dot(shape_, x_.data(), table_rows_.data(), stride, n, top_in_.data(), shape_.width());
     clock.mark(Stage::kInteraction);
   }
 
@@ -569,7 +584,9 @@ class ClusterRun {
   Batch batch_;
   std::array<std::vector<float>, Exchange::kSlots> x_in_;
   std::vector<float> x_, emb_, top_in_, predictions_;
-  std::vector<const float*> table_rows_;  // per table: where this batch's rows lie (answers or emb_)
+  std::vector<const float*> table_rows_;  // per table: where this batch's rows lie in the answers
+  std::vector<const float*> sample_rows_;  // per (sample, table): where its row lies in the answers
+  std::vector<const uint16_t*> half_sample_rows_;
   std::vector<const uint16_t*> half_rows_;  // the same for 16-bit answers
   std::vector<int32_t> labels_mine_;
   std::vector<double> latencies_ms_;

@@ -55,7 +55,8 @@ RequestBuilder::RequestBuilder(const RoutingTable& routing)
     : routing_(routing),
       messages_(routing.num_shards()),
       response_floats_(routing.num_shards(), 0),
-      table_offset_(routing.num_tables(), -1) {}
+      table_offset_(routing.num_tables(), -1),
+      zero_row_(routing.dim(), 0.0f) {}
 
 void RequestBuilder::build(const Batch& batch) {
   DLRM_ASSERT(batch.tables() == routing_.num_tables());
@@ -63,6 +64,10 @@ void RequestBuilder::build(const Batch& batch) {
   const int b_count = batch.size;
   scratch_samples_.resize(b_count);
   std::fill(table_offset_.begin(), table_offset_.end(), -1);
+  const int tables = routing_.num_tables();
+  rows_addressable_ = b_count > 0;
+  row_shard_.assign(static_cast<size_t>(b_count) * tables, -1);
+  row_offset_.assign(static_cast<size_t>(b_count) * tables, 0);
   for (int s = 0; s < routing_.num_shards(); ++s) {
     auto& msg = messages_[s];
     msg.clear();
@@ -137,6 +142,16 @@ void RequestBuilder::build(const Batch& batch) {
       // A whole table whose every sample has a bag: its answer is rows[B][dim], in place.
       const bool one_slice = routing_.table_slices(rect.table).size() == 1 && rect.cols() == routing_.dim();
       if (one_slice && present == b_count) table_offset_[rect.table] = floats;
+      // Each sample's row in this answer, while every (sample, table) has its
+      // whole row in at most one answer (see sample_rows).
+      rows_addressable_ &= rect.cols() == routing_.dim();
+      for (int b = 0, p = 0; rows_addressable_ && b < b_count; ++b) {
+        if (lens[b] == 0) continue;
+        const size_t k = static_cast<size_t>(b) * tables + rect.table;
+        rows_addressable_ &= row_shard_[k] < 0;
+        row_shard_[k] = s;
+        row_offset_[k] = floats + static_cast<int64_t>(p++) * rect.cols();
+      }
       floats += present * rect.cols();
     }
     response_floats_[s] = floats;

@@ -51,10 +51,37 @@ struct SampleRows {
   const float* row[kMaxTables + 1];
 };
 
-inline void sample_rows(const float* x, const float* const* tables, int64_t sample_stride, int tables_count, int dim,
-                        int64_t b, SampleRows& out) {
+// Where sample b's row of table t lies: tables[t] + b * sample_stride (rows
+// of a table evenly spaced), or rows[b * count + t] (a pointer per row).
+template <class T>
+struct RowSource {
+  const T* const* tables = nullptr;
+  int64_t sample_stride = 0;
+  const T* const* rows = nullptr;
+  int count = 0;
+  const T* at(int t, int64_t b) const { return rows ? rows[b * count + t] : tables[t] + b * sample_stride; }
+};
+
+template <class T>
+RowSource<T> strided(const T* const* tables, int64_t sample_stride) {
+  RowSource<T> src;
+  src.tables = tables;
+  src.sample_stride = sample_stride;
+  return src;
+}
+
+template <class T>
+RowSource<T> per_row(const T* const* rows, int tables) {
+  RowSource<T> src;
+  src.rows = rows;
+  src.count = tables;
+  return src;
+}
+
+inline void sample_rows(const float* x, const RowSource<float>& src, int tables_count, int dim, int64_t b,
+                        SampleRows& out) {
   out.row[0] = x + b * dim;
-  for (int t = 0; t < tables_count; ++t) out.row[t + 1] = tables[t] + b * sample_stride;
+  for (int t = 0; t < tables_count; ++t) out.row[t + 1] = src.at(t, b);
 }
 
 // The embedding rows of one sample as bytes, for prefetching.
@@ -64,9 +91,8 @@ struct PrefetchRows {
 };
 
 template <class T>
-inline void prefetch_rows(const T* const* tables, int64_t sample_stride, int tables_count, int dim, int64_t b,
-                          PrefetchRows& out) {
-  for (int t = 0; t < tables_count; ++t) out.row[t] = reinterpret_cast<const char*>(tables[t] + b * sample_stride);
+inline void prefetch_rows(const RowSource<T>& src, int tables_count, int dim, int64_t b, PrefetchRows& out) {
+  for (int t = 0; t < tables_count; ++t) out.row[t] = reinterpret_cast<const char*>(src.at(t, b));
   out.row_bytes = static_cast<int64_t>(dim) * sizeof(T);
 }
 
@@ -294,8 +320,8 @@ void interaction_sample(int features, int dim, bool self, const SampleRows& rows
 // per-thread block [features][dim rounded up to 32] (zero padding), then
 // interaction_sample_bf16; x itself still leads dst in fp32.
 template <class T>
-void interaction_bf16(const InteractionShape& shape, const float* x, const T* const* tables, HalfType type,
-                      int64_t sample_stride, int batch, float* dst, int64_t dst_stride, bool parallel) {
+void interaction_bf16(const InteractionShape& shape, const float* x, const RowSource<T>& src, HalfType type, int batch,
+                      float* dst, int64_t dst_stride, bool parallel) {
   const int dim = shape.dim;
   const int dim_pad = (dim + 31) / 32 * 32;
   const int features = shape.features();
@@ -310,18 +336,18 @@ void interaction_bf16(const InteractionShape& shape, const float* x, const T* co
       to_half(HalfType::kBf16, x_b, block.data(), dim);
       for (int t = 0; t < shape.tables; ++t) {
         uint16_t* row = block.data() + static_cast<int64_t>(t + 1) * dim_pad;
-        const T* src = tables[t] + b * sample_stride;
+        const T* from = src.at(t, b);
         if constexpr (std::is_same_v<T, float>) {
-          to_half(HalfType::kBf16, src, row, dim);
+          to_half(HalfType::kBf16, from, row, dim);
         } else if (type == HalfType::kBf16) {
-          std::memcpy(row, src, sizeof(uint16_t) * dim);
+          std::memcpy(row, from, sizeof(uint16_t) * dim);
         } else {
-          from_half(type, src, wide.data(), dim);
+          from_half(type, from, wide.data(), dim);
           to_half(HalfType::kBf16, wide.data(), row, dim);
         }
       }
       const bool more = b + kPrefetchAhead < batch;
-      if (more) prefetch_rows(tables, sample_stride, shape.tables, dim, b + kPrefetchAhead, next);
+      if (more) prefetch_rows(src, shape.tables, dim, b + kPrefetchAhead, next);
       float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
       std::memcpy(dst_b, x_b, sizeof(float) * dim);
       interaction_sample_bf16(features, dim_pad, shape.self, block.data(), dst_b + dim, more ? &next : nullptr);
@@ -331,9 +357,10 @@ void interaction_bf16(const InteractionShape& shape, const float* x, const T* co
 
 // Whether each sample's embedding rows lie next to each other (emb[b][t][dim]).
 template <class T>
-bool rows_adjacent(const T* const* tables, int count, int dim) {
+bool rows_adjacent(const RowSource<T>& src, int count, int dim) {
+  if (src.rows) return false;
   for (int t = 1; t < count; ++t) {
-    if (tables[t] != tables[0] + static_cast<int64_t>(t) * dim) return false;
+    if (src.tables[t] != src.tables[0] + static_cast<int64_t>(t) * dim) return false;
   }
   return true;
 }
@@ -343,8 +370,8 @@ bool rows_adjacent(const T* const* tables, int count, int dim) {
 // far apart, e.g. one answer per table 128 KiB apart, alias in the L1 sets and
 // the block's 7-fold reuse of every row then misses (measured 10% slower).
 template <class T>
-void interaction_dot_impl(const InteractionShape& shape, const float* x, const T* const* tables, HalfType type,
-                          int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
+void interaction_dot_impl(const InteractionShape& shape, const float* x, const RowSource<T>& src, HalfType type,
+                          int batch, float* dst, int64_t dst_stride) {
   check_args("interaction_dot", shape, batch, dst_stride);
   const int dim = shape.dim;
   const int features = shape.features();
@@ -352,7 +379,7 @@ void interaction_dot_impl(const InteractionShape& shape, const float* x, const T
   // Parallel only when there is enough work to pay for waking the threads.
   const bool parallel = static_cast<int64_t>(batch) * shape.pairs() * dim >= (int64_t{1} << 18);
   if (shape.precision == InteractionPrecision::kBf16) {
-    interaction_bf16(shape, x, tables, type, sample_stride, batch, dst, dst_stride, parallel);
+    interaction_bf16(shape, x, src, type, batch, dst, dst_stride, parallel);
     return;
   }
 #pragma omp parallel if (parallel)
@@ -360,27 +387,27 @@ void interaction_dot_impl(const InteractionShape& shape, const float* x, const T
     SampleRows mine;
     PrefetchRows next;
     std::vector<float> block;
-    const bool in_place = std::is_same_v<T, float> && rows_adjacent(tables, shape.tables, dim);
+    const bool in_place = std::is_same_v<T, float> && rows_adjacent(src, shape.tables, dim);
     if (!in_place) block.resize(static_cast<size_t>(shape.tables) * dim);
 #pragma omp for schedule(static)
     for (int b = 0; b < batch; ++b) {
       mine.row[0] = x + static_cast<int64_t>(b) * dim;
       if constexpr (std::is_same_v<T, float>) {
-        if (in_place) sample_rows(x, tables, sample_stride, shape.tables, dim, b, mine);
+        if (in_place) sample_rows(x, src, shape.tables, dim, b, mine);
       }
       if (!in_place) {
         for (int t = 0; t < shape.tables; ++t) {
           float* row = block.data() + static_cast<int64_t>(t) * dim;
           if constexpr (std::is_same_v<T, float>) {
-            std::memcpy(row, tables[t] + b * sample_stride, sizeof(float) * dim);
+            std::memcpy(row, src.at(t, b), sizeof(float) * dim);
           } else {
-            from_half(type, tables[t] + b * sample_stride, row, dim);
+            from_half(type, src.at(t, b), row, dim);
           }
           mine.row[t + 1] = row;
         }
       }
       const bool more = b + kPrefetchAhead < batch;
-      if (more) prefetch_rows(tables, sample_stride, shape.tables, dim, b + kPrefetchAhead, next);
+      if (more) prefetch_rows(src, shape.tables, dim, b + kPrefetchAhead, next);
       float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
       std::memcpy(dst_b, mine.row[0], sizeof(float) * dim);
       interaction_sample(features, dim, self, mine, dst_b + dim, more ? &next : nullptr);
@@ -388,35 +415,10 @@ void interaction_dot_impl(const InteractionShape& shape, const float* x, const T
   }
 }
 
-}  // namespace
-
-void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables, int64_t sample_stride,
-                     int batch, float* dst, int64_t dst_stride) {
-  interaction_dot_impl(shape, x, tables, HalfType::kBf16, sample_stride, batch, dst, dst_stride);
-}
-
-void interaction_dot(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
-                     int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
-  interaction_dot_impl(shape, x, tables, type, sample_stride, batch, dst, dst_stride);
-}
-
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
-                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
-  check_args("interaction_dot_ref", shape, batch, dst_stride);
-  // Widen every row with the _ref converter into emb[batch][tables][dim], then the fp32 _ref.
-  const int64_t row_count = static_cast<int64_t>(batch) * shape.tables;
-  std::vector<float> emb(static_cast<size_t>(row_count) * shape.dim);
-  for (int b = 0; b < batch; ++b) {
-    for (int t = 0; t < shape.tables; ++t) {
-      from_half_ref(type, tables[t] + b * sample_stride, emb.data() + (static_cast<int64_t>(b) * shape.tables + t) * shape.dim,
-                    shape.dim);
-    }
-  }
-  interaction_dot_ref(shape, x, emb.data(), batch, dst, dst_stride);
-}
-
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* const* tables,
-                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
+// The _ref twins, for either row source. 16-bit rows: widened with the _ref
+// converter into emb[batch][tables][dim], then the fp32 _ref.
+void interaction_ref(const InteractionShape& shape, const float* x, const RowSource<float>& src, int batch, float* dst,
+                     int64_t dst_stride) {
   check_args("interaction_dot_ref", shape, batch, dst_stride);
   const int dim = shape.dim;
   const bool bf16 = shape.precision == InteractionPrecision::kBf16;
@@ -426,7 +428,7 @@ void interaction_dot_ref(const InteractionShape& shape, const float* x, const fl
   std::vector<float> rounded(bf16 ? static_cast<size_t>(shape.features()) * dim : 0);
   std::vector<uint16_t> half(bf16 ? dim : 0);
   for (int b = 0; b < batch; ++b) {
-    sample_rows(x, tables, sample_stride, shape.tables, dim, b, rows);
+    sample_rows(x, src, shape.tables, dim, b, rows);
     const float* x_exact = rows.row[0];
     for (int k = 0; bf16 && k < shape.features(); ++k) {
       float* r = rounded.data() + static_cast<int64_t>(k) * dim;
@@ -448,6 +450,62 @@ void interaction_dot_ref(const InteractionShape& shape, const float* x, const fl
       }
     }
   }
+}
+
+void interaction_ref(const InteractionShape& shape, const float* x, const RowSource<uint16_t>& src, HalfType type,
+                     int batch, float* dst, int64_t dst_stride) {
+  check_args("interaction_dot_ref", shape, batch, dst_stride);
+  const int64_t row_count = static_cast<int64_t>(batch) * shape.tables;
+  std::vector<float> emb(static_cast<size_t>(row_count) * shape.dim);
+  for (int b = 0; b < batch; ++b) {
+    for (int t = 0; t < shape.tables; ++t) {
+      from_half_ref(type, src.at(t, b), emb.data() + (static_cast<int64_t>(b) * shape.tables + t) * shape.dim,
+                    shape.dim);
+    }
+  }
+  interaction_dot_ref(shape, x, emb.data(), batch, dst, dst_stride);
+}
+
+}  // namespace
+
+void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables, int64_t sample_stride,
+                     int batch, float* dst, int64_t dst_stride) {
+  interaction_dot_impl(shape, x, strided(tables, sample_stride), HalfType::kBf16, batch, dst, dst_stride);
+}
+
+void interaction_dot(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
+                     int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
+  interaction_dot_impl(shape, x, strided(tables, sample_stride), type, batch, dst, dst_stride);
+}
+
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
+                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
+  interaction_ref(shape, x, strided(tables, sample_stride), type, batch, dst, dst_stride);
+}
+
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* const* tables,
+                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
+  interaction_ref(shape, x, strided(tables, sample_stride), batch, dst, dst_stride);
+}
+
+void interaction_dot_rows(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
+                          float* dst, int64_t dst_stride) {
+  interaction_dot_impl(shape, x, per_row(rows, shape.tables), HalfType::kBf16, batch, dst, dst_stride);
+}
+
+void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
+                              float* dst, int64_t dst_stride) {
+  interaction_ref(shape, x, per_row(rows, shape.tables), batch, dst, dst_stride);
+}
+
+void interaction_dot_rows(const InteractionShape& shape, const float* x, const uint16_t* const* rows, HalfType type,
+                          int batch, float* dst, int64_t dst_stride) {
+  interaction_dot_impl(shape, x, per_row(rows, shape.tables), type, batch, dst, dst_stride);
+}
+
+void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const uint16_t* const* rows,
+                              HalfType type, int batch, float* dst, int64_t dst_stride) {
+  interaction_ref(shape, x, per_row(rows, shape.tables), type, batch, dst, dst_stride);
 }
 
 namespace {

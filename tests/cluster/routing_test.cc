@@ -72,27 +72,79 @@ struct Fixture {
     return emb;
   }
 
-  std::vector<float> through_cluster(const Batch& batch, bool ref) {
-    RoutingTable routing(manifest);
-    RequestBuilder builder(routing);
-    builder.build(batch);
-    std::vector<std::vector<float>> answers(manifest.num_shards());
-    std::vector<const float*> responses;
+  // Every shard's answer to `builder`'s requests (NaN-filled first: serve
+  // must write every value).
+  std::vector<std::vector<float>> answers(const RequestBuilder& builder, bool ref) {
+    std::vector<std::vector<float>> out(manifest.num_shards());
     for (int s = 0; s < manifest.num_shards(); ++s) {
       ShardServer server(views[s], manifest.arch.dim);
       const auto& msg = builder.message(s);
       int64_t floats = server.response_floats(msg.data(), static_cast<int64_t>(msg.size()));
       EXPECT_EQ(floats, builder.response_floats(s)) << "shard " << s;
-      answers[s].assign(floats, NAN);
-      int64_t bad = ref ? server.serve_ref(msg.data(), msg.size(), answers[s].data())
-                        : server.serve(msg.data(), msg.size(), answers[s].data());
+      out[s].assign(floats, NAN);
+      int64_t bad = ref ? server.serve_ref(msg.data(), msg.size(), out[s].data())
+                        : server.serve(msg.data(), msg.size(), out[s].data());
       EXPECT_EQ(bad, 0);
-      responses.push_back(answers[s].data());
     }
+    return out;
+  }
+
+  std::vector<float> through_cluster(const Batch& batch, bool ref) {
+    RoutingTable routing(manifest);
+    RequestBuilder builder(routing);
+    builder.build(batch);
+    auto answer = answers(builder, ref);
+    std::vector<const float*> responses;
+    for (const auto& a : answer) responses.push_back(a.data());
     // NaN everywhere first: assemble() must write every value of every sample.
     std::vector<float> emb(static_cast<size_t>(batch.size) * batch.tables() * manifest.arch.dim, NAN);
     builder.assemble(responses, emb.data());
     return emb;
+  }
+
+  // The rows sample_rows() points at, copied to emb[B][T][dim]; empty when it
+  // declines (then assemble is the way).
+  std::vector<float> through_sample_rows(const Batch& batch) {
+    RoutingTable routing(manifest);
+    RequestBuilder builder(routing);
+    builder.build(batch);
+    auto answer = answers(builder, false);
+    std::vector<const float*> responses;
+    for (const auto& a : answer) responses.push_back(a.data());
+    const int dim = manifest.arch.dim;
+    std::vector<const float*> rows(static_cast<size_t>(batch.size) * batch.tables(), nullptr);
+    if (!builder.sample_rows(responses, rows.data())) return {};
+    std::vector<float> emb(rows.size() * dim);
+    for (size_t k = 0; k < rows.size(); ++k) std::copy_n(rows[k], dim, emb.data() + k * dim);
+    return emb;
+  }
+
+  // Whether every bag lies whole in one full-width slice (or is empty): when
+  // sample_rows() must point at the rows instead of declining.
+  bool rows_addressable(const Batch& batch) const {
+    if (batch.size == 0) return false;
+    for (int t = 0; t < batch.tables(); ++t) {
+      std::vector<Slice> slices;
+      for (const auto& shard : manifest.shards) {
+        for (const Slice& s : shard.slices) {
+          if (s.table != t) continue;
+          if (s.cols() != manifest.arch.dim) return false;
+          slices.push_back(s);
+        }
+      }
+      for (int b = 0; b < batch.size; ++b) {
+        int touched = 0;
+        for (const Slice& s : slices) {
+          bool in = false;
+          for (int k = batch.offsets[t][b]; k < batch.offsets[t][b + 1]; ++k) {
+            in |= batch.indices[t][k] >= s.row_begin && batch.indices[t][k] < s.row_end;
+          }
+          touched += in;
+        }
+        if (touched > 1) return false;
+      }
+    }
+    return true;
   }
 };
 
@@ -162,6 +214,34 @@ TEST_P(RoutingTest, MatchesDirectPooling) {
         }
       }
     }
+  }
+}
+
+// sample_rows(): points at each (sample, table) row where it lies in the
+// answers exactly when no bag needs adding (row ranges) or joining (column
+// slices), and then the rows equal direct pooling bit for bit (one slice
+// pools the whole bag in index order, as direct pooling does; empty bags
+// point at zeros).
+TEST_P(RoutingTest, SampleRowsPointAtWholeRows) {
+  const auto& [plan, max_bag] = GetParam();
+  SCOPED_TRACE("seed " + std::to_string(kSeed) + " plan " + plan + " max_bag " + std::to_string(max_bag));
+  Fixture fx(kRows, kDim, plan_named(plan));
+  int pointed = 0;
+  for (int size : {1, 5, 64}) {
+    Batch batch = random_batch(kRows, size, max_bag, kSeed + size);
+    const auto got = fx.through_sample_rows(batch);
+    ASSERT_EQ(!got.empty(), fx.rows_addressable(batch)) << "batch " << size;
+    if (got.empty()) continue;
+    ++pointed;
+    const auto want = fx.expected(batch);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "value " << i << " batch " << size;
+  }
+  // The plans whose rows must be addressable in every batch.
+  if (plan == "table" || (plan == "row" && max_bag == 1)) {
+    EXPECT_EQ(pointed, 3);
+  } else if (plan == "column" || plan == "mixed") {
+    EXPECT_EQ(pointed, 0);
   }
 }
 

@@ -9,6 +9,7 @@
 // keep their sentinel.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -96,6 +97,61 @@ TEST(Interaction, TablePointersEqualContiguousEmbeddings) {
     int64_t mismatches = 0;
     for (size_t k = 0; k < want.size(); ++k) mismatches += std::memcmp(&want[k], &got[k], sizeof(float)) != 0;
     EXPECT_EQ(mismatches, 0) << (ref ? "_ref" : "fast");
+  }
+}
+
+// The pointer-per-row form (row-split tables: each sample's row lies in the
+// answer of the shard that owns it) equals the contiguous form bit for bit,
+// fp32 and 16-bit rows, both precisions, fast and _ref. The rows sit in one
+// pool in a shuffled order (fixed seed), so no two of a sample are adjacent.
+TEST(Interaction, RowPointersEqualContiguousEmbeddings) {
+  const int batch = 37;
+  for (InteractionPrecision precision : {InteractionPrecision::kFp32, InteractionPrecision::kBf16}) {
+    const InteractionShape shape{26, 128, false, precision};
+    auto [x, emb] = random_inputs(shape, batch, 79);
+    const int64_t count = static_cast<int64_t>(batch) * shape.tables;
+    std::vector<int64_t> place(count);
+    for (int64_t k = 0; k < count; ++k) place[k] = k;
+    std::shuffle(place.begin(), place.end(), std::mt19937(80));
+    std::vector<float> pool(emb.size());
+    std::vector<uint16_t> half_pool(emb.size()), half_emb(emb.size());
+    dlrm::to_half_ref(dlrm::HalfType::kBf16, emb.data(), half_emb.data(), static_cast<int64_t>(emb.size()));
+    std::vector<const float*> rows(count);
+    std::vector<const uint16_t*> half_rows(count);
+    for (int64_t k = 0; k < count; ++k) {  // k = b * tables + t
+      std::copy_n(emb.data() + k * shape.dim, shape.dim, pool.data() + place[k] * shape.dim);
+      std::copy_n(half_emb.data() + k * shape.dim, shape.dim, half_pool.data() + place[k] * shape.dim);
+      rows[k] = pool.data() + place[k] * shape.dim;
+      half_rows[k] = half_pool.data() + place[k] * shape.dim;
+    }
+    std::vector<const uint16_t*> half_tables(shape.tables);
+    for (int t = 0; t < shape.tables; ++t) half_tables[t] = half_emb.data() + static_cast<int64_t>(t) * shape.dim;
+    const int64_t width = shape.width(), stride = static_cast<int64_t>(shape.tables) * shape.dim;
+    for (bool ref : {false, true}) {
+      const size_t n = static_cast<size_t>(batch) * width;
+      std::vector<float> want(n), got(n), half_want(n), half_got(n);
+      if (ref) {
+        interaction_dot_ref(shape, x.data(), emb.data(), batch, want.data(), width);
+        interaction_dot_rows_ref(shape, x.data(), rows.data(), batch, got.data(), width);
+        interaction_dot_ref(shape, x.data(), half_tables.data(), dlrm::HalfType::kBf16, stride, batch,
+                            half_want.data(), width);
+        interaction_dot_rows_ref(shape, x.data(), half_rows.data(), dlrm::HalfType::kBf16, batch, half_got.data(),
+                                 width);
+      } else {
+        interaction_dot(shape, x.data(), emb.data(), batch, want.data(), width);
+        interaction_dot_rows(shape, x.data(), rows.data(), batch, got.data(), width);
+        interaction_dot(shape, x.data(), half_tables.data(), dlrm::HalfType::kBf16, stride, batch, half_want.data(),
+                        width);
+        interaction_dot_rows(shape, x.data(), half_rows.data(), dlrm::HalfType::kBf16, batch, half_got.data(), width);
+      }
+      int64_t mismatches = 0, half_mismatches = 0;
+      for (size_t k = 0; k < n; ++k) {
+        mismatches += std::memcmp(&want[k], &got[k], sizeof(float)) != 0;
+        half_mismatches += std::memcmp(&half_want[k], &half_got[k], sizeof(float)) != 0;
+      }
+      EXPECT_EQ(mismatches, 0) << (ref ? "_ref " : "fast ") << to_string(precision);
+      EXPECT_EQ(half_mismatches, 0) << (ref ? "_ref " : "fast ") << to_string(precision) << " 16-bit rows";
+    }
   }
 }
 

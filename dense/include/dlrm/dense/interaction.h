@@ -62,4 +62,17 @@ void interaction_dot(const InteractionShape& shape, const float* x, const uint16
 void interaction_dot_ref(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
                          int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
 
+// The same with a pointer per row: sample b's row of table t is
+// rows[b * tables + t] (dim values). The cluster passes answers of tables
+// split by rows over several shards this way (each sample's row is in the
+// answer of the shard that owns it).
+void interaction_dot_rows(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
+                          float* dst, int64_t dst_stride);
+void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
+                              float* dst, int64_t dst_stride);
+void interaction_dot_rows(const InteractionShape& shape, const float* x, const uint16_t* const* rows, HalfType type,
+                          int batch, float* dst, int64_t dst_stride);
+void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const uint16_t* const* rows,
+                              HalfType type, int batch, float* dst, int64_t dst_stride);
+
 }  // namespace dlrm::dense
