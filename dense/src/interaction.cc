@@ -64,18 +64,12 @@ struct RowSource {
 
 template <class T>
 RowSource<T> strided(const T* const* tables, int64_t sample_stride) {
-  RowSource<T> src;
-  src.tables = tables;
-  src.sample_stride = sample_stride;
-  return src;
+  return {tables, sample_stride, nullptr, 0};
 }
 
 template <class T>
 RowSource<T> per_row(const T* const* rows, int tables) {
-  RowSource<T> src;
-  src.rows = rows;
-  src.count = tables;
-  return src;
+  return {nullptr, 0, rows, tables};
 }
 
 inline void sample_rows(const float* x, const RowSource<float>& src, int tables_count, int dim, int64_t b,

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 
 #include "dlrm/cluster/routing.h"
@@ -89,31 +90,37 @@ struct Fixture {
     return out;
   }
 
-  std::vector<float> through_cluster(const Batch& batch, bool ref) {
-    RoutingTable routing(manifest);
-    RequestBuilder builder(routing);
-    builder.build(batch);
-    auto answer = answers(builder, ref);
+  // A builder for `batch` and the shards' answers to it.
+  struct Served {
+    RoutingTable routing;
+    RequestBuilder builder;
+    std::vector<std::vector<float>> answers;
     std::vector<const float*> responses;
-    for (const auto& a : answer) responses.push_back(a.data());
+    explicit Served(const shard::Manifest& manifest) : routing(manifest), builder(routing) {}
+  };
+  std::unique_ptr<Served> serve(const Batch& batch, bool ref) {
+    auto served = std::make_unique<Served>(manifest);
+    served->builder.build(batch);
+    served->answers = answers(served->builder, ref);
+    for (const auto& a : served->answers) served->responses.push_back(a.data());
+    return served;
+  }
+
+  std::vector<float> through_cluster(const Batch& batch, bool ref) {
+    auto served = serve(batch, ref);
     // NaN everywhere first: assemble() must write every value of every sample.
     std::vector<float> emb(static_cast<size_t>(batch.size) * batch.tables() * manifest.arch.dim, NAN);
-    builder.assemble(responses, emb.data());
+    served->builder.assemble(served->responses, emb.data());
     return emb;
   }
 
   // The rows sample_rows() points at, copied to emb[B][T][dim]; empty when it
   // declines (then assemble is the way).
   std::vector<float> through_sample_rows(const Batch& batch) {
-    RoutingTable routing(manifest);
-    RequestBuilder builder(routing);
-    builder.build(batch);
-    auto answer = answers(builder, false);
-    std::vector<const float*> responses;
-    for (const auto& a : answer) responses.push_back(a.data());
+    auto served = serve(batch, false);
     const int dim = manifest.arch.dim;
     std::vector<const float*> rows(static_cast<size_t>(batch.size) * batch.tables(), nullptr);
-    if (!builder.sample_rows(responses, rows.data())) return {};
+    if (!served->builder.sample_rows(served->responses, rows.data())) return {};
     std::vector<float> emb(rows.size() * dim);
     for (size_t k = 0; k < rows.size(); ++k) std::copy_n(rows[k], dim, emb.data() + k * dim);
     return emb;
