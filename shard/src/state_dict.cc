@@ -142,7 +142,7 @@ class ArchInference {
       std::string shown;
       for (size_t i = 0; i < std::min<size_t>(5, unexpected.size()); ++i) shown += (i ? "', '" : "") + unexpected[i];
       issues_.push_back(fmt::format("unexpected key{} '{}'{} (a DLRM state_dict holds only emb_l.K.weight, "
-                                    "bot_l.I.weight/bias and top_l.I.weight/bias)",
+                                    "bot_l.I.weight/bias and top_l.I.weight/bias; remove or rename them)",
                                     unexpected.size() == 1 ? "" : "s", shown,
                                     unexpected.size() > 5 ? fmt::format(" and {} more", unexpected.size() - 5) : ""));
     }

@@ -50,6 +50,15 @@ void write_f16(const fs::path& path, const std::vector<int64_t>& shape, const st
   test::write_file(path, bytes);
 }
 
+void write_f64(const fs::path& path, const std::vector<int64_t>& shape, const std::vector<float>& values) {
+  std::string bytes = npy_header_bytes("<f8", shape);
+  for (float v : values) {
+    double d = v;
+    bytes.append(reinterpret_cast<const char*>(&d), 8);
+  }
+  test::write_file(path, bytes);
+}
+
 std::vector<float> ramp(size_t count, float start) {
   std::vector<float> v(count);
   for (size_t i = 0; i < count; ++i) v[i] = start + 0.125f * static_cast<float>(i);
@@ -92,7 +101,7 @@ TEST(ShardNpyImport, InfersArchitecture) {
   EXPECT_EQ(arch.bottom_mlp, (std::vector<int>{8, 4}));
   EXPECT_EQ(arch.top_mlp, (std::vector<int>{6, 1}));
   EXPECT_FALSE(arch.interaction_self);
-  EXPECT_NE(source->describe().find("sd"), std::string::npos);
+  EXPECT_EQ(source->describe(), "import npy " + fs::absolute(dir / "sd").lexically_normal().string());
 }
 
 TEST(ShardNpyImport, RowsEqualWrittenValues) {
@@ -113,7 +122,36 @@ TEST(ShardNpyImport, RowsEqualWrittenValues) {
   }
   EXPECT_EQ(source->read_dense("bot_l.2.weight", {kDim, 8}), ramp(kDim * 8, 2.0f));
   EXPECT_EQ(source->read_dense("top_l.2.bias", {1}), ramp(1, -1.0f));
-  EXPECT_ERROR_WITH(source->read_dense("top_l.2.bias", {2}), "top_l.2.bias.npy", "(2,)");
+  EXPECT_ERROR_WITH(source->read_dense("top_l.2.bias", {2}), (dir / "sd").string(), "top_l.2.bias has shape (1,)",
+                    "(2,) was expected");
+}
+
+// float64 arrays are converted; a row longer than the 8 MiB read buffer (the
+// first bottom weight: 1.1M float64 values) is read in pieces.
+TEST(ShardNpyImport, Float64AndRowsLongerThanTheBuffer) {
+  TempDir dir;
+  const fs::path sd = dir / "sd";
+  write_state_dict(sd);
+  std::vector<float> table;
+  for (int64_t r = 0; r < kRows[0]; ++r) {
+    for (int c = 0; c < kDim; ++c) table.push_back(table_value(0, r, c));
+  }
+  write_f64(sd / "emb_l.0.weight.npy", {kRows[0], kDim}, table);
+  constexpr int64_t kWide = 1'100'000;
+  write_f64(sd / "bot_l.0.weight.npy", {1, kWide}, ramp(kWide, 0.0f));
+  write_f32(sd / "bot_l.0.bias.npy", {1}, {0.5f});
+  write_f32(sd / "bot_l.2.weight.npy", {kDim, 1}, ramp(kDim, 1.0f));
+  auto source = open_import_source(sd, 0);
+  EXPECT_EQ(source->arch().dense_features, kWide);
+  EXPECT_EQ(source->arch().bottom_mlp, (std::vector<int>{1, kDim}));
+  std::vector<float> all(kRows[0] * kDim), part(3 * 2);
+  source->read_rows(0, 0, kRows[0], 0, kDim, all.data());
+  EXPECT_EQ(all, table);
+  source->read_rows(0, 1, 3, 2, 4, part.data());  // rows 1..3, columns 2..3
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 2; ++c) EXPECT_EQ(part[r * 2 + c], table_value(0, 1 + r, 2 + c));
+  }
+  EXPECT_EQ(source->read_dense("bot_l.0.weight", {1, kWide}), ramp(kWide, 0.0f));
 }
 
 TEST(ShardNpyImport, RowCapKeepsFirstRows) {
@@ -121,6 +159,7 @@ TEST(ShardNpyImport, RowCapKeepsFirstRows) {
   write_state_dict(dir / "sd");
   auto source = open_import_source(dir / "sd", 5);
   EXPECT_EQ(source->arch().table_rows, (std::vector<int64_t>{5, 5, 4}));
+  EXPECT_EQ(source->describe(), "import npy " + fs::absolute(dir / "sd").lexically_normal().string() + " row_cap=5");
   std::vector<float> dst(kDim);
   EXPECT_ERROR_WITH(source->read_rows(1, 5, 1, 0, kDim, dst.data()), "table 1");
 }
@@ -151,8 +190,8 @@ TEST(ShardNpyImport, WrittenModelHoldsImportedRows) {
   }
 }
 
-// Each bad state_dict must be refused with a message naming the file or key
-// and, for shapes, what was expected and what was found.
+// Each bad state_dict must be refused with a message naming the directory,
+// the file or key and, for shapes, what was expected and what was found.
 struct BadStateDict {
   const char* name;
   void (*damage)(const fs::path& dir);
@@ -163,39 +202,39 @@ void PrintTo(const BadStateDict& c, std::ostream* os) { *os << c.name; }
 
 const BadStateDict kBadStateDicts[] = {
     {"missing_table", [](const fs::path& d) { fs::remove(d / "emb_l.1.weight.npy"); },
-     {"missing emb_l.1.weight.npy", "found 0, 2"}},
+     {"missing emb_l.1.weight ", "numbered 0..N-1", "found 0, 2"}},
     {"table_dim_differs", [](const fs::path& d) { write_table(d, 2, 4, 5); },
-     {"emb_l.2.weight.npy", "expected shape (rows, 4)", "found (4, 5)"}},
+     {"emb_l.2.weight: expected shape (rows, 4)", "found (4, 5)"}},
     {"bottom_chain_broken", [](const fs::path& d) { write_linear(d, "bot_l", 2, 4, 7); },
-     {"bot_l.2.weight.npy", "expected shape (4, 8)", "found (4, 7)"}},
+     {"bot_l.2.weight: expected shape (4, 8)", "found (4, 7)"}},
     {"bottom_end_not_dim", [](const fs::path& d) { write_linear(d, "bot_l", 2, 5, 8); },
-     {"bot_l.2.weight.npy", "embedding dim 4", "width 5"}},
+     {"bot_l.2.weight: the bottom MLP must end at the embedding dim 4", "found width 5"}},
     {"top_input_wrong", [](const fs::path& d) { write_linear(d, "top_l", 0, 6, 11); },
-     {"top_l.0.weight.npy", "expected shape (6, 10)", "found (6, 11)"}},
+     {"top_l.0.weight: expected shape (6, 10)", "found (6, 11)"}},
     {"top_end_not_one", [](const fs::path& d) { write_linear(d, "top_l", 2, 2, 6); },
-     {"top_l.2.weight.npy", "width 1", "width 2"}},
-    {"missing_bias", [](const fs::path& d) { fs::remove(d / "bot_l.0.bias.npy"); }, {"missing bot_l.0.bias.npy"}},
+     {"top_l.2.weight: the top MLP must end with width 1", "found width 2"}},
+    {"missing_bias", [](const fs::path& d) { fs::remove(d / "bot_l.0.bias.npy"); }, {"missing bot_l.0.bias ", "needs weight and bias"}},
     {"bias_shape", [](const fs::path& d) { write_f32(d / "top_l.0.bias.npy", {5}, ramp(5, 0)); },
-     {"top_l.0.bias.npy", "expected shape (6,)", "found (5,)"}},
+     {"top_l.0.bias: expected shape (6,)", "found (5,)"}},
     {"missing_layer",
      [](const fs::path& d) {
        fs::remove(d / "top_l.2.weight.npy");
        fs::remove(d / "top_l.2.bias.npy");
        write_linear(d, "top_l", 4, 1, 6);
      },
-     {"missing top_l.2.weight.npy"}},
+     {"missing top_l.2.weight ", "expected Linear layers at 0..4 step 2"}},
     {"no_top_mlp",
      [](const fs::path& d) {
        for (const char* f : {"top_l.0.weight.npy", "top_l.0.bias.npy", "top_l.2.weight.npy", "top_l.2.bias.npy"}) {
          fs::remove(d / f);
        }
      },
-     {"missing top_l.0.weight.npy"}},
+     {"missing top_l.0.weight and top_l.0.bias", "no top MLP layers"}},
     {"wrong_dtype",
      [](const fs::path& d) {
        test::write_file(d / "emb_l.0.weight.npy", npy_header_bytes("<i8", {5, 4}) + std::string(5 * 4 * 8, '\0'));
      },
-     {"emb_l.0.weight.npy", "'<i8'", "float32"}},
+     {"emb_l.0.weight holds <i8 values", "expected float32"}},
     {"fortran_order",
      [](const fs::path& d) {
        std::string header = npy_header_bytes("<f4", {5, 4});
@@ -209,7 +248,7 @@ const BadStateDict kBadStateDicts[] = {
     {"bad_magic", [](const fs::path& d) { test::write_file(d / "bot_l.0.weight.npy", "not an array"); },
      {"bot_l.0.weight.npy", "bad magic"}},
     {"unexpected_key", [](const fs::path& d) { write_f32(d / "emb_l.0.weight_scale.npy", {1}, {1.0f}); },
-     {"emb_l.0.weight_scale.npy", "unexpected"}},
+     {"unexpected key 'emb_l.0.weight_scale'", "only emb_l.K.weight, bot_l.I.weight/bias and top_l.I.weight/bias"}},
 };
 
 class ShardNpyImportBad : public ::testing::TestWithParam<BadStateDict> {};
@@ -225,6 +264,7 @@ TEST_P(ShardNpyImportBad, Refused) {
   } catch (const Error& e) {
     std::string msg = e.what();
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "one-line message: " << msg;
+    EXPECT_NE(msg.find(sd.string()), std::string::npos) << "names the directory | " << msg;
     for (const auto& part : GetParam().message) EXPECT_NE(msg.find(part), std::string::npos) << part << " | " << msg;
   }
 }
@@ -243,7 +283,13 @@ TEST(ShardNpyImport, OtherPathKindsRefused) {
   test::write_file(dir / "weights.bin", "x");
   EXPECT_ERROR_WITH(open_import_source(dir / "weights.bin", 0), "weights.bin");
   fs::create_directories(dir / "empty");
-  EXPECT_ERROR_WITH(open_import_source(dir / "empty", 0), "no embedding tables", "emb_l.0.weight.npy");
+  EXPECT_ERROR_WITH(open_import_source(dir / "empty", 0), (dir / "empty").string(), "no .npy files",
+                    "emb_l.0.weight.npy");
+  // .npy files, but no tables among them.
+  fs::create_directories(dir / "no_tables");
+  write_linear(dir / "no_tables", "bot_l", 0, 4, 3);
+  EXPECT_ERROR_WITH(open_import_source(dir / "no_tables", 0), (dir / "no_tables").string(),
+                    "no embedding tables found", "emb_l.0.weight");
 }
 
 }  // namespace

@@ -52,6 +52,46 @@ flip_byte() {
   printf "$(printf '\\%03o' $(( (byte ^ 1) & 255 )))" | dd of="$1" bs=1 seek="$2" count=1 conv=notrunc status=none
 }
 
+# npy_state_dict DIR [PYTHON]: a small state_dict written as .npy files with
+# the standard library only (table 1 in float16): 3 tables of dim 8, bottom
+# 13-16-8, top 14-12-1; PYTHON then runs with save(name, shape) at hand.
+npy_state_dict() {
+  python3 - "$1" "${2:-}" <<'PY' || fail "writing the state_dict failed"
+import os, random, struct, sys
+d = sys.argv[1]; os.makedirs(d)
+rng = random.Random(3)
+def save(name, shape, code="f"):
+    dims = "".join(f"{n}," for n in shape) if len(shape) == 1 else ",".join(str(n) for n in shape)
+    descr = "<f2" if code == "e" else "<f4"
+    head = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}"
+    head += " " * ((64 - (10 + len(head) + 1) % 64) % 64) + "\n"
+    count = 1
+    for n in shape: count *= n
+    values = [rng.uniform(-1, 1) for _ in range(count)]
+    with open(f"{d}/{name}.npy", "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
+        f.write(struct.pack(f"<{count}{code}", *values))
+for t, rows in enumerate([50, 7, 300]):
+    save(f"emb_l.{t}.weight", (rows, 8), "e" if t == 1 else "f")
+def linear(prefix, i, out, inp):
+    save(f"{prefix}.{i}.weight", (out, inp)); save(f"{prefix}.{i}.bias", (out,))
+linear("bot_l", 0, 16, 13); linear("bot_l", 2, 8, 16)
+linear("top_l", 0, 12, 8 + 4 * 3 // 2); linear("top_l", 2, 1, 12)
+exec(sys.argv[2])
+PY
+}
+
+# npy_refused PYTHON WORD...: import of that state_dict changed by PYTHON fails
+# with one error line naming the directory and every WORD, leaving nothing.
+npy_refused() {
+  command -v python3 >/dev/null || { echo "skip: no python3"; exit 0; }
+  npy_state_dict "$WORK/sd" "$1"
+  shift
+  run import --from "$WORK/sd" --shards 2 --out "$OUT"
+  expect_error "$WORK/sd" "$@"
+  expect_nothing_left "$OUT"
+}
+
 small_model() {  # small_model DIR [extra args]
   local dir=$1
   shift
@@ -93,30 +133,7 @@ case "$CASE" in
     ;;
   import_npy)
     command -v python3 >/dev/null || { echo "skip: no python3"; exit 0; }
-    # A small state_dict written as .npy files with the standard library only
-    # (table 1 in float16): 3 tables of dim 8, bottom 13-16-8, top 14-12-1.
-    python3 - "$WORK/sd" <<'PY' || fail "writing the state_dict failed"
-import os, random, struct, sys
-d = sys.argv[1]; os.makedirs(d)
-rng = random.Random(3)
-def save(name, shape, code="f"):
-    dims = "".join(f"{n}," for n in shape) if len(shape) == 1 else ",".join(str(n) for n in shape)
-    descr = "<f2" if code == "e" else "<f4"
-    head = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}"
-    head += " " * ((64 - (10 + len(head) + 1) % 64) % 64) + "\n"
-    count = 1
-    for n in shape: count *= n
-    values = [rng.uniform(-1, 1) for _ in range(count)]
-    with open(f"{d}/{name}.npy", "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
-        f.write(struct.pack(f"<{count}{code}", *values))
-for t, rows in enumerate([50, 7, 300]):
-    save(f"emb_l.{t}.weight", (rows, 8), "e" if t == 1 else "f")
-def linear(prefix, i, out, inp):
-    save(f"{prefix}.{i}.weight", (out, inp)); save(f"{prefix}.{i}.bias", (out,))
-linear("bot_l", 0, 16, 13); linear("bot_l", 2, 8, 16)
-linear("top_l", 0, 12, 8 + 4 * 3 // 2); linear("top_l", 2, 1, 12)
-PY
+    npy_state_dict "$WORK/sd"
     run import --from "$WORK/sd" --shards 2 --row-cap 100 --no-progress --out "$OUT"
     [ "$RC" -eq 0 ] || { show; fail "import failed"; }
     run inspect "$OUT" --json
@@ -280,6 +297,18 @@ PY
     echo "not numpy" >"$WORK/sd/emb_l.0.weight.npy"
     run import --from "$WORK/sd" --shards 2 --out "$OUT"
     expect_error emb_l.0.weight.npy "bad magic"
+    expect_nothing_left "$OUT"
+    ;;
+  import_npy_bad_shape)
+    npy_refused 'save("top_l.0.weight", (12, 15))' "top_l.0.weight: expected shape (12, 14)" "found (12, 15)"
+    ;;
+  import_npy_unexpected_file)
+    npy_refused 'save("emb_l.0.weight_scale", (1,))' "unexpected key 'emb_l.0.weight_scale'" "only emb_l.K.weight"
+    ;;
+  import_npy_empty_dir)
+    mkdir -p "$WORK/sd"
+    run import --from "$WORK/sd" --shards 2 --out "$OUT"
+    expect_error "$WORK/sd" "no .npy files" "emb_l.0.weight.npy"
     expect_nothing_left "$OUT"
     ;;
   import_not_a_checkpoint)

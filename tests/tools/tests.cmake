@@ -7,7 +7,8 @@ if(TARGET dlrm-shard)
     dtype_int4_writes_verifies dtype_quantized_plans dtype_unknown preset_unknown zero_shards more_shards_than_rows
     table_plan_too_many_shards column_splits_not_dividing plan_unknown
     max_shard_bytes_too_small max_shard_bytes_bad_size max_shard_bytes_suffixes out_exists
-    import_missing_path import_bad_npy import_not_a_checkpoint missing_required_option
+    import_missing_path import_bad_npy import_npy_bad_shape import_npy_unexpected_file import_npy_empty_dir
+    import_not_a_checkpoint missing_required_option
     interrupted_write_leaves_nothing)
   foreach(case ${DLRM_SHARD_CLI_CASES})
     add_test(NAME shard_cli.${case}
