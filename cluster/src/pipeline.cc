@@ -383,15 +383,14 @@ class ClusterRun {
     if (exchange_->pooled_type() != PooledType::kFp32) {
       const auto& answers = exchange_->half_answers(slot);
       const HalfType type = half_type(exchange_->pooled_type());
-      if (builder.table_rows(answers, half_rows_.data())) {
+      const bool strided = builder.table_rows(answers, half_rows_.data());
+      if (strided || builder.sample_rows(answers, half_sample_rows_.data())) {
         clock.mark(Stage::kAssemble);
-        dense::interaction_dot(shape_, x_.data(), half_rows_.data(), type, in_place_stride, n, dst, shape_.width());
-        clock.mark(Stage::kInteraction);
-        return;
-      }
-      if (builder.sample_rows(answers, half_sample_rows_.data())) {
-        clock.mark(Stage::kAssemble);
-        dense::interaction_dot_rows(shape_, x_.data(), half_sample_rows_.data(), type, n, dst, shape_.width());
+        if (strided) {
+          dense::interaction_dot(shape_, x_.data(), half_rows_.data(), type, in_place_stride, n, dst, shape_.width());
+        } else {
+          dense::interaction_dot_rows(shape_, x_.data(), half_sample_rows_.data(), type, n, dst, shape_.width());
+        }
         clock.mark(Stage::kInteraction);
         return;
       }

@@ -64,10 +64,6 @@ void RequestBuilder::build(const Batch& batch) {
   const int b_count = batch.size;
   scratch_samples_.resize(b_count);
   std::fill(table_offset_.begin(), table_offset_.end(), -1);
-  const int tables = routing_.num_tables();
-  rows_addressable_ = b_count > 0;
-  row_shard_.assign(static_cast<size_t>(b_count) * tables, -1);
-  row_offset_.assign(static_cast<size_t>(b_count) * tables, 0);
   for (int s = 0; s < routing_.num_shards(); ++s) {
     auto& msg = messages_[s];
     msg.clear();
@@ -142,68 +138,41 @@ void RequestBuilder::build(const Batch& batch) {
       // A whole table whose every sample has a bag: its answer is rows[B][dim], in place.
       const bool one_slice = routing_.table_slices(rect.table).size() == 1 && rect.cols() == routing_.dim();
       if (one_slice && present == b_count) table_offset_[rect.table] = floats;
-      // Each sample's row in this answer, while every (sample, table) has its
-      // whole row in at most one answer (see sample_rows).
-      rows_addressable_ &= rect.cols() == routing_.dim();
-      for (int b = 0, p = 0; rows_addressable_ && b < b_count; ++b) {
-        if (lens[b] == 0) continue;
-        const size_t k = static_cast<size_t>(b) * tables + rect.table;
-        rows_addressable_ &= row_shard_[k] < 0;
-        row_shard_[k] = s;
-        row_offset_[k] = floats + static_cast<int64_t>(p++) * rect.cols();
-      }
       floats += present * rect.cols();
     }
     response_floats_[s] = floats;
   }
 }
 
-void RequestBuilder::assemble(const std::vector<const float*>& responses, float* emb) const {
-  const int tables = routing_.num_tables();
-  const int dim = routing_.dim();
+// Decodes every request once more, in answer order: fn(shard, rect, b, at)
+// for each sample b of each slice, `at` being where sample b's pooled row
+// starts in that shard's answer (in elements), or -1 when its bag there is
+// empty.
+template <class Fn>
+void RequestBuilder::for_each_answer_row(Fn&& fn) const {
   const int b_count = batch_size_;
-  const int64_t sample_stride = static_cast<int64_t>(tables) * dim;
-  // Row-split tables receive partial sums: start them at zero.
-  for (int t = 0; t < tables; ++t) {
-    if (!routing_.row_split(t)) continue;
-    for (int b = 0; b < b_count; ++b) std::memset(emb + b * sample_stride + t * dim, 0, sizeof(float) * dim);
-  }
   for (int s = 0; s < routing_.num_shards(); ++s) {
     const int32_t* msg = messages_[s].data();
-    const float* src = responses[s];
-    int64_t pos = 1;
+    int64_t pos = 1, at = 0;
     for (const SliceRoute& route : routing_.shard_slices(s)) {
       const shard::Slice& rect = route.rect;
       const int cols = rect.cols();
-      const bool add = routing_.row_split(rect.table);
       auto encoding = static_cast<BagEncoding>(msg[pos]);
       const int32_t count = msg[pos + 1];
       pos += 2;
-      float* base = emb + rect.table * dim + rect.col_begin;
-      auto put = [&](int b, const float* row) {
-        float* dst = base + b * sample_stride;
-        if (add) {
-          for (int c = 0; c < cols; ++c) dst[c] += row[c];
-        } else {
-          std::memcpy(dst, row, sizeof(float) * cols);
-        }
-      };
-      auto zero = [&](int b) {
-        if (!add) std::memset(base + b * sample_stride, 0, sizeof(float) * cols);
-      };
       if (encoding == BagEncoding::kAllOne) {
-        for (int b = 0; b < b_count; ++b, src += cols) put(b, src);
+        for (int b = 0; b < b_count; ++b, at += cols) fn(s, rect, b, at);
         pos += count;
       } else if (encoding == BagEncoding::kSparseOne) {
         const int32_t* sample_ids = msg + pos;
         int32_t next = 0;
         for (int b = 0; b < b_count; ++b) {
           if (next < count && sample_ids[next] == b) {
-            put(b, src);
-            src += cols;
+            fn(s, rect, b, at);
+            at += cols;
             ++next;
           } else {
-            zero(b);
+            fn(s, rect, b, int64_t{-1});
           }
         }
         pos += 2 * static_cast<int64_t>(count);
@@ -211,17 +180,70 @@ void RequestBuilder::assemble(const std::vector<const float*>& responses, float*
         const int32_t* lens = msg + pos;
         for (int b = 0; b < b_count; ++b) {
           if (lens[b] > 0) {
-            put(b, src);
-            src += cols;
+            fn(s, rect, b, at);
+            at += cols;
           } else {
-            zero(b);
+            fn(s, rect, b, int64_t{-1});
           }
         }
         pos += b_count + static_cast<int64_t>(count);
       }
     }
-    DLRM_ASSERT(src == responses[s] + response_floats_[s]);
+    DLRM_ASSERT(at == response_floats_[s]);
   }
+}
+
+void RequestBuilder::assemble(const std::vector<const float*>& responses, float* emb) const {
+  const int tables = routing_.num_tables();
+  const int dim = routing_.dim();
+  const int64_t sample_stride = static_cast<int64_t>(tables) * dim;
+  // Row-split tables receive partial sums: start them at zero.
+  for (int t = 0; t < tables; ++t) {
+    if (!routing_.row_split(t)) continue;
+    for (int b = 0; b < batch_size_; ++b) std::memset(emb + b * sample_stride + t * dim, 0, sizeof(float) * dim);
+  }
+  for_each_answer_row([&](int s, const shard::Slice& rect, int b, int64_t at) {
+    const int cols = rect.cols();
+    const bool add = routing_.row_split(rect.table);
+    float* dst = emb + b * sample_stride + rect.table * dim + rect.col_begin;
+    if (at < 0) {
+      if (!add) std::memset(dst, 0, sizeof(float) * cols);
+    } else if (add) {
+      const float* row = responses[s] + at;
+      for (int c = 0; c < cols; ++c) dst[c] += row[c];
+    } else {
+      std::memcpy(dst, responses[s] + at, sizeof(float) * cols);
+    }
+  });
+}
+
+template <class T>
+bool RequestBuilder::point_at_rows(const std::vector<const T*>& responses, const T** rows) const {
+  const int tables = routing_.num_tables();
+  const int64_t count = static_cast<int64_t>(batch_size_) * tables;
+  if (count == 0) return false;
+  std::fill(rows, rows + count, nullptr);
+  bool whole = true;  // every row so far is whole in one answer
+  for_each_answer_row([&](int s, const shard::Slice& rect, int b, int64_t at) {
+    if (at < 0 || !whole) return;
+    const T*& row = rows[static_cast<int64_t>(b) * tables + rect.table];
+    whole = rect.cols() == routing_.dim() && row == nullptr;  // a column slice, or a second part of the bag: assemble
+    row = responses[s] + at;
+  });
+  if (!whole) return false;
+  const T* zero = reinterpret_cast<const T*>(zero_row_.data());  // all-zero bits: 0 in fp32, fp16 and bf16
+  for (int64_t k = 0; k < count; ++k) {
+    if (rows[k] == nullptr) rows[k] = zero;  // an empty bag pools to zeros
+  }
+  return true;
+}
+
+bool RequestBuilder::sample_rows(const std::vector<const float*>& responses, const float** rows) const {
+  return point_at_rows(responses, rows);
+}
+
+bool RequestBuilder::sample_rows(const std::vector<const uint16_t*>& responses, const uint16_t** rows) const {
+  return point_at_rows(responses, rows);
 }
 
 ShardServer::ShardServer(std::vector<shard::RowsView> slices, int dim) : slices_(std::move(slices)), dim_(dim) {}

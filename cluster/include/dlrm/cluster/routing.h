@@ -112,16 +112,10 @@ class RequestBuilder {
   // under the auto plan), sets rows[b * tables + t] to sample b's pooled row
   // of table t inside the answers (a zero row for an empty bag) and returns
   // true; otherwise returns false (assemble). Row-range partial sums would
-  // need adding, column slices joining: those assemble.
-  template <class T>
-  bool sample_rows(const std::vector<const T*>& responses, const T** rows) const {
-    if (!rows_addressable_) return false;
-    const T* zero = reinterpret_cast<const T*>(zero_row_.data());  // all-zero bits: 0 in fp32, fp16 and bf16
-    for (size_t k = 0; k < row_shard_.size(); ++k) {
-      rows[k] = row_shard_[k] < 0 ? zero : responses[row_shard_[k]] + row_offset_[k];
-    }
-    return true;
-  }
+  // need adding, column slices joining: those assemble. Decodes the requests
+  // as assemble() does; nothing of it is kept from build().
+  bool sample_rows(const std::vector<const float*>& responses, const float** rows) const;
+  bool sample_rows(const std::vector<const uint16_t*>& responses, const uint16_t** rows) const;
 
  private:
   const RoutingTable& routing_;
@@ -129,14 +123,13 @@ class RequestBuilder {
   std::vector<std::vector<int32_t>> messages_;
   std::vector<int64_t> response_floats_;
   std::vector<int64_t> table_offset_;  // table t's rows in its shard's answer, or -1 (see table_rows)
-  // Per (sample, table), b * tables + t: the shard whose answer holds the row
-  // (-1: empty bag) and where in it (see sample_rows).
-  bool rows_addressable_ = false;
-  std::vector<int32_t> row_shard_;
-  std::vector<int64_t> row_offset_;
-  std::vector<float> zero_row_;
+  std::vector<float> zero_row_;  // dim zeros: the row of an empty bag (sample_rows)
   std::vector<int32_t> scratch_samples_;
-  std::vector<int32_t> scratch_rows_;
+
+  template <class Fn>
+  void for_each_answer_row(Fn&& fn) const;
+  template <class T>
+  bool point_at_rows(const std::vector<const T*>& responses, const T** rows) const;
 };
 
 // The shard side: one shard's rows, answering requests.
