@@ -13,6 +13,7 @@
 #include <numeric>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 #include "dlrm/cluster/dataset.h"
 #include "dlrm/cluster/dense_model.h"
@@ -375,39 +376,47 @@ class ClusterRun {
   // answers are used where they lie when every table's are rows[n][dim], or
   // else when every sample's row of a table is whole in one answer (tables
   // split by rows, one-hot bags); 16-bit ones are widened sample by sample
-  // inside the interaction. Otherwise the answers are assembled first.
+  // inside the interaction. Otherwise they are widened and assembled first.
   void interact(int slot, int n, StageClock& clock) {
+    const bool in_place = exchange_->pooled_type() == PooledType::kFp32
+                              ? interact_in_place(slot, exchange_->widen(slot), table_rows_, sample_rows_, n, clock)
+                              : interact_in_place(slot, exchange_->half_answers(slot), half_rows_, half_sample_rows_, n,
+                                                  clock);
+    if (in_place) return;
+    builders_[slot].assemble(exchange_->widen(slot), emb_.data());
+    clock.mark(Stage::kAssemble);
+    dense::interaction_dot(shape_, x_.data(), emb_.data(), n, top_in_.data(), shape_.width());
+    clock.mark(Stage::kInteraction);
+  }
+
+  // The interaction on the answers where they lie (T: float, or uint16_t for
+  // fp16/bf16 exchanges), through table pointers or a pointer per row; false
+  // when neither serves this batch.
+  template <class T>
+  bool interact_in_place(int slot, const std::vector<const T*>& answers, std::vector<const T*>& tables,
+                         std::vector<const T*>& rows, int n, StageClock& clock) {
     const RequestBuilder& builder = builders_[slot];
-    const int64_t in_place_stride = shape_.dim;
+    const bool strided = builder.table_rows(answers, tables.data());
+    if (!strided && !builder.sample_rows(answers, rows.data())) return false;
+    clock.mark(Stage::kAssemble);
     float* dst = top_in_.data();
-    if (exchange_->pooled_type() != PooledType::kFp32) {
-      const auto& answers = exchange_->half_answers(slot);
+    const int64_t width = shape_.width();
+    if constexpr (std::is_same_v<T, float>) {
+      if (strided) {
+        dense::interaction_dot(shape_, x_.data(), tables.data(), shape_.dim, n, dst, width);
+      } else {
+        dense::interaction_dot_rows(shape_, x_.data(), rows.data(), n, dst, width);
+      }
+    } else {
       const HalfType type = half_type(exchange_->pooled_type());
-      const bool strided = builder.table_rows(answers, half_rows_.data());
-      if (strided || builder.sample_rows(answers, half_sample_rows_.data())) {
-        clock.mark(Stage::kAssemble);
-        if (strided) {
-          dense::interaction_dot(shape_, x_.data(), half_rows_.data(), type, in_place_stride, n, dst, shape_.width());
-        } else {
-          dense::interaction_dot_rows(shape_, x_.data(), half_sample_rows_.data(), type, n, dst, shape_.width());
-        }
-        clock.mark(Stage::kInteraction);
-        return;
+      if (strided) {
+        dense::interaction_dot(shape_, x_.data(), tables.data(), type, shape_.dim, n, dst, width);
+      } else {
+        dense::interaction_dot_rows(shape_, x_.data(), rows.data(), type, n, dst, width);
       }
     }
-    const auto& responses = exchange_->widen(slot);
-    if (builder.table_rows(responses, table_rows_.data())) {
-      clock.mark(Stage::kAssemble);
-      dense::interaction_dot(shape_, x_.data(), table_rows_.data(), in_place_stride, n, dst, shape_.width());
-    } else if (builder.sample_rows(responses, sample_rows_.data())) {
-      clock.mark(Stage::kAssemble);
-      dense::interaction_dot_rows(shape_, x_.data(), sample_rows_.data(), n, dst, shape_.width());
-    } else {
-      builder.assemble(responses, emb_.data());
-      clock.mark(Stage::kAssemble);
-      dense::interaction_dot(shape_, x_.data(), emb_.data(), n, dst, shape_.width());
-    }
     clock.mark(Stage::kInteraction);
+    return true;
   }
 
   // Each batch is pooled and answered as soon as its requests arrive; the

@@ -56,7 +56,11 @@ RequestBuilder::RequestBuilder(const RoutingTable& routing)
       messages_(routing.num_shards()),
       response_floats_(routing.num_shards(), 0),
       table_offset_(routing.num_tables(), -1),
-      zero_row_(routing.dim(), 0.0f) {}
+      zero_row_(routing.dim(), 0.0f) {
+  for (int s = 0; s < routing.num_shards(); ++s) {
+    for (const SliceRoute& route : routing.shard_slices(s)) full_width_ &= route.rect.cols() == routing.dim();
+  }
+}
 
 void RequestBuilder::build(const Batch& batch) {
   DLRM_ASSERT(batch.tables() == routing_.num_tables());
@@ -221,7 +225,7 @@ template <class T>
 bool RequestBuilder::point_at_rows(const std::vector<const T*>& responses, const T** rows) const {
   const int tables = routing_.num_tables();
   const int64_t count = static_cast<int64_t>(batch_size_) * tables;
-  if (count == 0) return false;
+  if (count == 0 || !full_width_) return false;  // column slices need joining: assemble
   std::fill(rows, rows + count, nullptr);
   bool whole = true;  // every row so far is whole in one answer
   for_each_answer_row([&](int s, const shard::Slice& rect, int b, int64_t at) {

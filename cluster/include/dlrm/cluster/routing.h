@@ -124,6 +124,7 @@ class RequestBuilder {
   std::vector<int64_t> response_floats_;
   std::vector<int64_t> table_offset_;  // table t's rows in its shard's answer, or -1 (see table_rows)
   std::vector<float> zero_row_;  // dim zeros: the row of an empty bag (sample_rows)
+  bool full_width_ = true;       // no table is split by columns (else sample_rows never serves)
   std::vector<int32_t> scratch_samples_;
 
   template <class Fn>
