@@ -23,11 +23,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 
 #include "dlrm/cluster/dataset.h"
 #include "dlrm/cluster/dense_model.h"
 #include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/npz.h"
 #include "dlrm/cluster/pipeline.h"
 #include "dlrm/cluster/reference_model.h"
 #include "dlrm/cluster/roles.h"
@@ -70,15 +72,15 @@ struct Bound {
   int64_t pairs = 0;
 };
 
-// Bottom + top MLP back to back on every dense rank at the same time.
-Bound measure_mlp_bound(const BenchOptions& opt, const shard::Manifest& manifest, const Roles& roles, int threads,
-                        MPI_Comm comm) {
-  const bool dense = roles.my_role() == Role::kDense;
+// Bottom + top MLP back to back on every dense rank (those with `mlps`) at
+// the same time.
+Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const shard::Manifest& manifest,
+                        const Roles& roles, int threads, MPI_Comm comm) {
   const int batch = opt.cluster.batch;
   double seconds = 0;
-  if (dense) {
+  if (mlps_or_null) {
+    DenseMlps& mlps = *mlps_or_null;
     omp_set_num_threads(threads);
-    DenseMlps mlps(opt.cluster.model, manifest, opt.cluster.mlp);
     mlps.prepare(batch);
     std::mt19937 rng(kInputSeed);
     std::uniform_real_distribution<float> uniform(0.f, 1.f);
@@ -179,30 +181,32 @@ int run(BenchOptions& opt, int rank, int size) {
   double tolerance = kTolerance;
   shard::Manifest manifest;
   collective_check(comm, "loading the model manifest",
-                   [&]() -> std::string {
-                     try {
-                       manifest = shard::load_manifest(opt.cluster.model);
-                       return {};
-                     } catch (const std::exception& e) {
-                       return e.what();
-                     }
-                   }(),
-                   {});
+                   capture([&] { manifest = shard::load_manifest(opt.cluster.model); }), {});
   const char* placement = std::getenv("DLRM_SHARD_RANKS");
   Roles roles;
   collective_check(comm, "assigning roles",
-                   [&]() -> std::string {
-                     try {
-                       roles = assign_roles(rank, size, manifest.num_shards(), placement ? placement : "");
-                       return {};
-                     } catch (const std::exception& e) {
-                       return e.what();
-                     }
-                   }(),
+                   capture([&] { roles = assign_roles(rank, size, manifest.num_shards(), placement ? placement : ""); }),
                    {});
-  // The cluster's own choice of threads.
-  const int threads = choose_threads(comm, roles.my_role() == Role::kDense, opt.cluster.threads);
+  const bool dense = roles.my_role() == Role::kDense;
+  const RecordLayout layout{manifest.arch.dense_features, manifest.arch.num_tables()};
+  // The cluster's own choice of threads, and of the batch (lowered to the
+  // samples a dense rank gets when --batch is more): the bound runs the same.
+  const int threads = choose_threads(comm, dense, opt.cluster.threads);
   opt.cluster.threads = threads;
+  int64_t samples = 0;
+  collective_check(comm, "reading the data", capture([&] {
+                     if (dense) samples = data_samples(opt.cluster.data, layout);
+                   }),
+                   {});
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &samples, 1, MPI_INT64_T, MPI_MAX, comm), "allreduce");
+  if (opt.cluster.limit > 0) samples = std::min(samples, opt.cluster.limit);
+  if (samples > 0) opt.cluster.batch = effective_batch(opt.cluster.batch, samples, roles.dense_ranks());
+  // The MLPs of the bound, loaded once for every trial.
+  std::optional<DenseMlps> mlps;
+  if (dense) {
+    omp_set_num_threads(threads);
+    mlps.emplace(opt.cluster.model, manifest, opt.cluster.mlp);
+  }
   if (opt.cluster.mlp != MlpPrecision::kFp32 || opt.cluster.pooled_type != PooledType::kFp32 ||
       opt.cluster.interaction != dense::InteractionPrecision::kFp32 || manifest.dtype != shard::StorageType::kFp32) {
     tolerance = kQuantizedTolerance;
@@ -220,14 +224,13 @@ int run(BenchOptions& opt, int rank, int size) {
                    opt.mlp_batches, opt.cluster.batch, roles.dense_ranks(), threads);
     }
     Trial trial;
-    trial.bound = measure_mlp_bound(opt, manifest, roles, threads, comm);
+    trial.bound = measure_mlp_bound(opt, mlps ? &*mlps : nullptr, manifest, roles, threads, comm);
     if (rank == 0) spdlog::info("trial {}/{}: cluster run", k + 1, opt.repeat);
     if (k > 0) {
       opt.cluster.start_time = 0;  // load time from the start of this trial's run
       opt.cluster.warn_unchecked_budget = false;  // said once, by the first trial
     }
     outcomes.push_back(run_cluster_outcome(opt.cluster, comm));
-    omp_set_num_threads(threads);
     trial.cluster_pairs_per_s = outcomes.back().report.pairs_per_s;
     trials.push_back(trial);
     order.emplace_back(trial.ratio(), k);
@@ -244,8 +247,9 @@ int run(BenchOptions& opt, int rank, int size) {
   int64_t checked = std::min<int64_t>(opt.check, static_cast<int64_t>(outcome.predictions.size()));
   if (checked > 0) {
     auto reference = ReferenceModel::load(opt.cluster.model, Kernels::kRef, /*verify=*/false);
-    RecordLayout layout{manifest.arch.dense_features, manifest.arch.num_tables()};
-    Dataset data = Dataset::open(opt.cluster.data, layout);
+    std::optional<NpzDataset> npz;  // accuracy data: only the checked samples are read
+    if (is_npz(opt.cluster.data)) npz.emplace(read_npz_dataset(opt.cluster.data, layout, 0, checked));
+    Dataset data = npz ? npz->view() : Dataset::open(opt.cluster.data, layout);
     std::vector<float> want(checked);
     reference.predict(data, 0, checked, want.data(), opt.cluster.fold_indices);
     for (int64_t i = 0; i < checked; ++i) {
@@ -306,18 +310,16 @@ int run(BenchOptions& opt, int rank, int size) {
 
 int main(int argc, char** argv) {
   const double start_time = steady_seconds();
-  MPI_Init(&argc, &argv);
-  int rank = 0, size = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const int rank = init_mpi_program(argc, argv, "dlrm-bench");
+  int size = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  init_logging("dlrm-bench", rank);
 
   BenchOptions opt;
   opt.cluster.warmup_batches = 8;
   opt.cluster.start_time = start_time;
   CLI::App app{"dlrm-bench: cluster throughput against the oneDNN MLP-only bound, measured in the same run"};
   add_serving_options(app, opt.cluster);
-  app.add_option("--data", opt.cluster.data, "samples (MLPerf binary layout)")->required();
+  app.add_option("--data", opt.cluster.data, "samples: MLPerf binary layout or an .npz of accuracy data")->required();
   app.add_option("--mlp-batches", opt.mlp_batches, "batches timed for the MLP-only bound")->capture_default_str();
   app.add_option("--repeat", opt.repeat, "alternate bound and cluster N times; report the trial with the median ratio")
       ->check(CLI::Range(1, 100))

@@ -13,11 +13,7 @@
 
 int main(int argc, char** argv) {
   const double start_time = dlrm::cluster::steady_seconds();
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  dlrm::init_logging("dlrm-cluster", rank);
+  dlrm::tools::init_mpi_program(argc, argv, "dlrm-cluster");
 
   dlrm::cluster::ClusterOptions options;
   CLI::App app{"Serve a sharded DLRM model: shard ranks pool embeddings, dense ranks run the MLPs.\n"

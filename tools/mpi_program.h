@@ -45,6 +45,18 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
       ->each([&options](const std::string& name) { options.mlp = cluster::parse_mlp_precision(name); });
 }
 
+// MPI_Init for a program whose dense ranks run OpenMP (oneDNN) threads while
+// only the main thread calls MPI (FUNNELED), then the rank-tagged logger.
+// Returns this rank.
+inline int init_mpi_program(int& argc, char**& argv, const char* name) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  init_logging(name, rank);
+  return rank;
+}
+
 // Parses `app` and runs `body` on every rank with the project's policy:
 // a parse error is printed by rank 0 only; a CollectiveFailure (every rank
 // saw it, rank 0 named the ranks and causes) ends every rank with exit 1; any

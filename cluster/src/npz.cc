@@ -279,6 +279,10 @@ Dataset NpzDataset::view() const { return Dataset::part_of(records.data(), first
 
 bool is_npz(const fs::path& path) { return lower(path.extension().string()) == ".npz"; }
 
+int64_t data_samples(const fs::path& path, const RecordLayout& layout) {
+  return is_npz(path) ? npz_samples(path, layout) : Dataset::open(path, layout).samples();
+}
+
 namespace {
 
 constexpr const char* kExpected =

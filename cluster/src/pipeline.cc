@@ -36,6 +36,10 @@ namespace fs = std::filesystem;
 
 namespace dlrm::cluster {
 
+int effective_batch(int batch, int64_t samples, int dense_ranks) {
+  return static_cast<int>(std::min<int64_t>(batch, (samples + dense_ranks - 1) / dense_ranks));
+}
+
 double steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -64,17 +68,6 @@ uint64_t peak_rss_bytes() {
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
-}
-
-// Runs `fn` and returns its error text ("" when it succeeded).
-template <class Fn>
-std::string capture(Fn&& fn) {
-  try {
-    fn();
-    return {};
-  } catch (const std::exception& e) {
-    return e.what();
-  }
 }
 
 class StageClock {
@@ -255,9 +248,7 @@ class ClusterRun {
       npz_.emplace(read_npz_dataset(opt_.data, layout, begin_, end_ - begin_));
       data_.emplace(npz_->view());
     }
-    // No buffer, MLP primitive or exchange window larger than the most samples
-    // a dense rank has: a huge --batch on small data costs nothing.
-    batch_size_ = static_cast<int>(std::min<int64_t>(batch_size_, (samples_total_ + dense_count - 1) / dense_count));
+    batch_size_ = effective_batch(batch_size_, samples_total_, dense_count);
     batches_mine_ = (end_ - begin_ + batch_size_ - 1) / batch_size_;
     if (!opt_.fold_indices) {
       if (auto bad = find_bad_index(*data_, begin_, end_, arch.table_rows)) DLRM_FAIL("{}", describe(*bad, opt_.data));

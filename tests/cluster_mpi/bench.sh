@@ -49,6 +49,25 @@ if problems:
     sys.exit("FAIL: " + "; ".join(problems))
 print(f"ok: ratio {b['ratio']:.3f} (trials {[round(t['ratio'], 3) for t in trials]}), check {b['check_max_abs_diff']:.2g}")
 PY
+# Accuracy data as .npz, and a --batch far above the 3000 samples: the bound
+# and the cluster both run batches of 3000 (the JSON says so), and the _ref
+# check reads the .npz too.
+"$PY" -c "
+import numpy as np, sys
+r = np.fromfile(sys.argv[1], dtype=np.int32).reshape(-1, 40)
+np.savez(sys.argv[2], dense=r[:, 1:14], sparse=r[:, 14:], labels=r[:, 0])" "$WORK/data.bin" "$T/data.npz"
+"$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$T/data.npz" --batch 100000000 --threads 1 \
+  --mlp-batches 5 --check 256 --json "$T/bench-npz.json" > "$T/bench-npz.log" 2>&1 ||
+  { echo "FAIL: dlrm-bench on .npz exited $?"; cat "$T/bench-npz.log"; exit 1; }
+"$PY" - "$T/bench-npz.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+want = {"batch": 3000, "pairs": 3000, "check_samples": 256, "correct": True}
+problems = [f"{k} = {b.get(k)!r}, want {v!r}" for k, v in want.items() if b.get(k) != v]
+if problems:
+    sys.exit("FAIL (.npz, huge --batch): " + "; ".join(problems))
+print(f"ok: .npz data, --batch 10^8 run as batches of {b['batch']}, check {b['check_max_abs_diff']:.2g}")
+PY
 failures=0
 for opt in "--repeat 0" "--interaction fp16"; do
   expect_refused "$opt" "$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$WORK/data.bin" \

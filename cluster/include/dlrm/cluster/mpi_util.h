@@ -22,6 +22,18 @@ class CollectiveFailure : public std::runtime_error {
 void collective_check(MPI_Comm comm, const std::string& stage, const std::string& local_error,
                       const std::vector<std::string>& rank_labels);
 
+// Runs `fn` and returns its error text ("" when it succeeded): this rank's
+// part of a collective_check.
+template <class Fn>
+std::string capture(Fn&& fn) {
+  try {
+    fn();
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
 // Gathers one string per rank to `root` (others get an empty vector).
 std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& local, int root);
 

@@ -109,6 +109,10 @@ NpzDataset read_npz_dataset(const std::filesystem::path& path, const RecordLayou
 // Whether `path` names an .npz file (by extension).
 bool is_npz(const std::filesystem::path& path);
 
+// The samples of --data: an .npz of accuracy data (npz_samples) or the
+// MLPerf binary layout (whole records of `layout`).
+int64_t data_samples(const std::filesystem::path& path, const RecordLayout& layout);
+
 // Reference predictions from a .npy file or from the 'reference' array of an
 // .npz file (for dlrm-cluster --reference).
 std::vector<float> read_reference_predictions(const std::filesystem::path& path);

@@ -72,6 +72,11 @@ struct ClusterOutcome {
 };
 ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm);
 
+// The batch a run uses: --batch, or the most samples a dense rank gets of
+// `samples` when that is fewer (no buffer, MLP primitive or exchange window
+// is sized by an oversized --batch).
+int effective_batch(int batch, int64_t samples, int dense_ranks);
+
 // The clock ClusterOptions::start_time is read from.
 double steady_seconds();
 
