@@ -20,14 +20,12 @@ std::filesystem::path calibrate_model(const CalibrateOptions& options) {
              "calibration data {} has {} samples (of {} asked for); int8 calibration needs at least {}: pass more "
              "data or a larger --samples",
              options.data.string(), data.samples(), options.samples, options.calibrator.min_samples);
-  DenseLayers layers = load_dense_layers(options.model, manifest);
-  dense::Calibrator bottom(layers.bottom, options.calibrator);
-  dense::Calibrator top(layers.top, options.calibrator);
-  reference.features(data, 0, n, options.fold_indices,
-                     [&](int64_t, int batch, const float* bottom_in, const float* top_in, const float*) {
-                       bottom.observe(bottom_in, batch);
-                       top.observe(top_in, batch);
-                     });
+  dense::Calibrator bottom(reference.bottom_layers(), options.calibrator);
+  dense::Calibrator top(reference.top_layers(), options.calibrator);
+  reference.features(data, 0, n, options.fold_indices, [&](int64_t, int batch, const float* bottom_in, const float* top_in) {
+    bottom.observe(bottom_in, batch);
+    top.observe(top_in, batch);
+  });
   dense::ModelCalibration calibration{bottom.ranges(), top.ranges()};
   auto path = dense::calibration_path(options.model);
   dense::save_calibration(calibration, path);

@@ -123,6 +123,15 @@ Dataset::~Dataset() {
   if (map_) ::munmap(map_, map_bytes_);
 }
 
+void Dataset::check_held(int64_t begin, int64_t end, const char* who) const {
+  if (begin >= first_ && begin <= end && end <= end_) return;
+  if (first_ == 0 && end_ == samples_) {
+    DLRM_FAIL("{}: samples [{}, {}) are outside the {} samples of {}", who, begin, end, samples_, path_.string());
+  }
+  DLRM_FAIL("{}: samples [{}, {}) are outside the part [{}, {}) held of the {} samples of {}", who, begin, end, first_,
+            end_, samples_, path_.string());
+}
+
 void Dataset::prefetch(int64_t begin, int64_t n) const {
   if (!map_ || n <= 0 || begin >= samples_) return;
   begin = std::max<int64_t>(begin, 0);
@@ -157,9 +166,7 @@ const std::array<float, kLog1pTableSize>& log1p_table() {
 }  // namespace
 
 void dense_transform(const Dataset& data, int64_t begin, int n, float* dst) {
-  DLRM_CHECK(begin >= 0 && n >= 0 && begin + n <= data.samples(),
-             "dense_transform: samples [{}, {}) are outside the {} samples of {}", begin, begin + n,
-             data.samples(), data.path().string());
+  data.check_held(begin, begin + n, "dense_transform");
   const int features = data.layout().dense_features;
   const auto& table = log1p_table();
   for (int b = 0; b < n; ++b) {
@@ -179,6 +186,7 @@ std::optional<BadIndex> find_bad_index(const Dataset& data, int64_t begin, int64
              tables, table_rows.size());
   begin = std::max<int64_t>(begin, 0);
   end = std::min(end, data.samples());
+  if (begin < end) data.check_held(begin, end, "find_bad_index");
   for (int64_t i = begin; i < end; ++i) {
     const int32_t* idx = data.indices(i);
     for (int t = 0; t < tables; ++t) {

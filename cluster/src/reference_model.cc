@@ -209,7 +209,8 @@ ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool v
 
 const shard::Manifest& ReferenceModel::manifest() const { return impl_->manifest; }
 
-void ReferenceModel::run(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink) {
+void ReferenceModel::run(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, bool top,
+                         const ChunkSink& sink) {
   Impl& m = *impl_;
   const shard::ModelArch& arch = m.manifest.arch;
   DLRM_CHECK(data.layout().dense_features == arch.dense_features && data.layout().tables == arch.num_tables(),
@@ -217,9 +218,7 @@ void ReferenceModel::run(const Dataset& data, int64_t begin, int64_t n, bool fol
              "{} tables",
              data.path().string(), data.layout().dense_features, data.layout().tables, m.dir.string(),
              arch.dense_features, arch.num_tables());
-  DLRM_CHECK(begin >= 0 && n >= 0 && begin + n <= data.samples(),
-             "samples [{}, {}) are outside the {} samples of {}", begin, begin + n, data.samples(),
-             data.path().string());
+  data.check_held(begin, begin + n, "predict");
   const int64_t top_width = arch.top_input_width();
   for (int64_t done = 0; done < n; done += kChunk) {
     const int64_t first = begin + done;
@@ -235,26 +234,29 @@ void ReferenceModel::run(const Dataset& data, int64_t begin, int64_t n, bool fol
       dense::mlp_forward_ref(m.bottom_layers, m.dense_in.data(), batch, m.bottom_out.data());
       dense::interaction_dot_ref(m.interaction, m.bottom_out.data(), m.emb.data(), batch, m.top_in.data(),
                                  top_width);
-      dense::mlp_forward_ref(m.top_layers, m.top_in.data(), batch, m.top_out.data());
+      if (top) dense::mlp_forward_ref(m.top_layers, m.top_in.data(), batch, m.top_out.data());
     } else {
       m.bottom_mlp->forward(m.dense_in.data(), batch, m.bottom_out.data());
       dense::interaction_dot(m.interaction, m.bottom_out.data(), m.emb.data(), batch, m.top_in.data(), top_width);
-      m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
+      if (top) m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
     }
-    sink(done, batch, m.dense_in.data(), m.top_in.data(), m.top_out.data());
+    sink(done, batch, m.dense_in.data(), m.top_in.data());
   }
 }
 
 void ReferenceModel::predict(const Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices) {
   // The top MLP's last layer has width 1 and applies the sigmoid.
-  run(data, begin, n, fold_indices, [&](int64_t offset, int batch, const float*, const float*, const float* out) {
-    std::copy_n(out, batch, dst + offset);
+  run(data, begin, n, fold_indices, /*top=*/true, [&](int64_t offset, int batch, const float*, const float*) {
+    std::copy_n(impl_->top_out.data(), batch, dst + offset);
   });
 }
 
 void ReferenceModel::features(const Dataset& data, int64_t begin, int64_t n, bool fold_indices,
                               const ChunkSink& sink) {
-  run(data, begin, n, fold_indices, sink);
+  run(data, begin, n, fold_indices, /*top=*/false, sink);
 }
+
+const std::vector<dense::Layer>& ReferenceModel::bottom_layers() const { return impl_->bottom_layers; }
+const std::vector<dense::Layer>& ReferenceModel::top_layers() const { return impl_->top_layers; }
 
 }  // namespace dlrm::cluster

@@ -42,6 +42,9 @@ class Dataset {
   // Samples [first_held(), end_held()) can be read: all of them except for part_of().
   int64_t first_held() const { return first_; }
   int64_t end_held() const { return end_; }
+  // Throws "WHO: samples [begin, end) are outside ..." naming the file unless
+  // every one of them can be read.
+  void check_held(int64_t begin, int64_t end, const char* who) const;
   const RecordLayout& layout() const { return layout_; }
   const std::filesystem::path& path() const { return path_; }
   const int32_t* record(int64_t i) const { return base_ + (i - first_) * layout_.record_ints(); }

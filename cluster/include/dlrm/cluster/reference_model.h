@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "dlrm/cluster/dataset.h"
+#include "dlrm/dense/mlp.h"
 #include "dlrm/shard/model.h"
 
 namespace dlrm::cluster {
@@ -38,15 +40,19 @@ class ReferenceModel {
 
   // The inputs of both MLPs, chunk by chunk: (offset in [0, n), samples in
   // the chunk, bottom MLP input [batch, F] (log1p dense features), top MLP
-  // input [batch, top_input_width] (the interaction output), predictions).
-  // For calibrating int8 MLPs on the fp32 activations.
-  using ChunkSink = std::function<void(int64_t offset, int batch, const float* bottom_in, const float* top_in,
-                                       const float* predictions)>;
+  // input [batch, top_input_width] (the interaction output)); the top MLP
+  // itself is not run. For calibrating int8 MLPs on the fp32 activations.
+  using ChunkSink = std::function<void(int64_t offset, int batch, const float* bottom_in, const float* top_in)>;
   void features(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink);
+
+  // The model's MLP layers (loaded and checksummed with the model).
+  const std::vector<dense::Layer>& bottom_layers() const;
+  const std::vector<dense::Layer>& top_layers() const;
 
  private:
   ReferenceModel();
-  void run(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink);
+  // features(), and the top MLP into the model's top_out when `top`.
+  void run(const Dataset& data, int64_t begin, int64_t n, bool fold_indices, bool top, const ChunkSink& sink);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
