@@ -30,12 +30,24 @@ std::string node_name(const Hostfile& hostfile, const NodeState& node) {
   return fmt::format("host {} NUMA node {}", hostfile.hosts[node.host].name, node.numa);
 }
 
+// The node with the lowest key(i) among those on a host with a slot left and
+// with `need` bytes free, or -1.
+template <class Key>
+int lowest_fitting_node(const std::vector<NodeState>& nodes, const std::vector<int>& slots_left, uint64_t need,
+                        Key key) {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+    if (slots_left[nodes[i].host] <= 0 || nodes[i].free() < need) continue;
+    if (best < 0 || key(i) < key(best)) best = i;
+  }
+  return best;
+}
+
 // Places every shard (largest first); returns the shard that did not fit, or -1.
 int place_shards(std::vector<NodeState>& nodes, std::vector<int>& slots_left, const std::vector<int>& order,
                  const ModelNeeds& model, bool spread) {
   for (int shard : order) {
     uint64_t need = shard_need(model.shard_bytes[shard]);
-    int best = -1;
     auto key = [&](int i) {
       const auto& n = nodes[i];
       if (spread) {
@@ -44,10 +56,7 @@ int place_shards(std::vector<NodeState>& nodes, std::vector<int>& slots_left, co
       }
       return std::make_tuple(0, int64_t{0}, -static_cast<int64_t>(n.free()), i);
     };
-    for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
-      if (slots_left[nodes[i].host] <= 0 || nodes[i].free() < need) continue;
-      if (best < 0 || key(i) < key(best)) best = i;
-    }
+    const int best = lowest_fitting_node(nodes, slots_left, need, key);
     if (best < 0) return shard;
     nodes[best].shards.push_back(shard);
     nodes[best].used += need;
@@ -236,16 +245,11 @@ Layout choose_layout(const Hostfile& hostfile, const std::vector<HostTopology>& 
   int dense_total = 0;
   for (const auto& node : nodes) dense_total += node.dense;
   if (dense_total == 0) {
-    int best = -1;
-    auto key = [&](int i) {
+    const int best = lowest_fitting_node(nodes, slots_left, dense_need, [&](int i) {
       const auto& n = nodes[i];
       return std::make_tuple(-n.free_cores(), static_cast<int64_t>(n.shards.size()), -static_cast<int64_t>(n.free()),
                              i);
-    };
-    for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
-      if (slots_left[nodes[i].host] <= 0 || nodes[i].free() < dense_need) continue;
-      if (best < 0 || key(i) < key(best)) best = i;
-    }
+    });
     DLRM_CHECK(best >= 0,
                "no room for a dense rank: no NUMA node with a free slot has {} left for one (dense weights {} + {} "
                "working memory) after the shards; add hosts or slots, or raise --mem-fraction",
@@ -268,15 +272,13 @@ Layout choose_layout(const Hostfile& hostfile, const std::vector<HostTopology>& 
     std::vector<int> shard_ids = node.shards;
     std::sort(shard_ids.begin(), shard_ids.end());
     for (int j = 0; j < k; ++j) {
-      RankPlan r;
-      r.host = node.host;
-      r.numa = node.numa;
-      r.role = RankRole::kShard;
-      r.shard = shard_ids[j];
-      r.cores = {cores[j % c]};
-      r.threads = 1;
-      r.memory_bytes = shard_need(model.shard_bytes[r.shard]);
-      layout.ranks.push_back(r);
+      layout.ranks.push_back(RankPlan{.host = node.host,
+                                      .numa = node.numa,
+                                      .role = RankRole::kShard,
+                                      .shard = shard_ids[j],
+                                      .cores = {cores[j % c]},
+                                      .threads = 1,
+                                      .memory_bytes = shard_need(model.shard_bytes[shard_ids[j]])});
     }
     if (k > c) {
       layout.notes.push_back(fmt::format("{}: {} share its {} (oversubscribed)", where, plural(k, "shard rank"),
@@ -325,14 +327,12 @@ Layout choose_layout(const Hostfile& hostfile, const std::vector<HostTopology>& 
       }
     }
     for (int i = 0; i < d; ++i) {
-      RankPlan r;
-      r.host = node.host;
-      r.numa = node.numa;
-      r.role = RankRole::kDense;
-      r.cores = blocks[i];
-      r.threads = threads[i];
-      r.memory_bytes = dense_need;
-      layout.ranks.push_back(r);
+      layout.ranks.push_back(RankPlan{.host = node.host,
+                                      .numa = node.numa,
+                                      .role = RankRole::kDense,
+                                      .cores = blocks[i],
+                                      .threads = threads[i],
+                                      .memory_bytes = dense_need});
     }
   }
   // World ranks: shard s is rank s (dlrm-cluster's default roles, and one

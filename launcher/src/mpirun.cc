@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "dlrm/common/error.h"
 
@@ -227,6 +228,19 @@ extern "C" void forward_signal(int sig) {
   }
 }
 
+// Runs a function when the scope ends, however it ends (a throw included).
+template <class F>
+class OnExit {
+ public:
+  explicit OnExit(F f) : f_(std::move(f)) {}
+  ~OnExit() { f_(); }
+  OnExit(const OnExit&) = delete;
+  OnExit& operator=(const OnExit&) = delete;
+
+ private:
+  F f_;
+};
+
 void write_all(int fd, const char* src, size_t bytes) {
   while (bytes > 0) {
     ssize_t n = ::write(fd, src, bytes);
@@ -252,6 +266,16 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
   sigaction(SIGHUP, &action, &old_hup);
+  // Every way out, a failed fork's throw included, closes what is left of the
+  // pipe and puts the caller's handlers back.
+  OnExit undo([&] {
+    for (int fd : pipe_fds) {
+      if (fd >= 0) close(fd);
+    }
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
+  });
 
   // Everything the child needs is built before fork (no allocation after it).
   std::vector<char*> args;
@@ -272,6 +296,7 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
   const char* null_path = "/dev/null";
   pid_t parent = getpid();
   pid_t child = fork();
+  const int fork_errno = errno;
   if (child == 0) {
     // Own process group: a terminal's Ctrl-C reaches mpirun once, through us.
     setpgid(0, 0);
@@ -292,7 +317,8 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
     _exit(127);
   }
   close(pipe_fds[1]);
-  DLRM_CHECK(child > 0, "cannot start mpirun: fork failed: {}", std::strerror(errno));
+  pipe_fds[1] = -1;
+  DLRM_CHECK(child > 0, "cannot start mpirun: fork failed: {}", std::strerror(fork_errno));
   g_forwarded_signal.store(0);
   g_child.store(child);
   if (int sig = g_pending_signal.exchange(0); sig != 0) {
@@ -333,12 +359,8 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
   }
-  close(pipe_fds[0]);
   if (!partial.empty()) failures.feed(partial);
   g_child.store(0);
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
-  sigaction(SIGHUP, &old_hup, nullptr);
   MpirunResult result;
   result.forwarded_signal = g_forwarded_signal.exchange(0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;

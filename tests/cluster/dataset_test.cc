@@ -3,14 +3,12 @@
 #include "dlrm/cluster/dataset.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <random>
 #include <vector>
 
@@ -26,23 +24,14 @@ namespace {
 
 class DatasetTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("dlrm-dataset-test-{}-{}", ::getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path write_bytes(const std::string& name, const void* src, size_t bytes) {
     fs::path path = dir_ / name;
-    std::ofstream out(path, std::ios::binary);
-    out.write(static_cast<const char*>(src), static_cast<std::streamsize>(bytes));
+    dlrm::test::write_file(path, std::string(static_cast<const char*>(src), bytes));
     return path;
   }
 
-  fs::path dir_;
+  dlrm::test::TempDir tmp_;
+  const fs::path dir_ = tmp_.path();
 };
 
 // Records with a fixed, printed seed: label 0/1, dense in [-3, 1000), indices in [0, rows).
@@ -58,15 +47,6 @@ std::vector<int32_t> random_records(const RecordLayout& layout, int64_t samples,
     for (int t = 0; t < layout.tables; ++t) r[1 + layout.dense_features + t] = static_cast<int32_t>(rng() % rows);
   }
   return records;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const dlrm::Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST_F(DatasetTest, RoundTripOfWrittenRecords) {
@@ -130,28 +110,19 @@ TEST_F(DatasetTest, SizeNotWholeRecordsNamesFileAndRemainder) {
   RecordLayout layout;
   std::vector<uint8_t> bytes(160 * 3 + 17, 0);
   fs::path path = write_bytes("ragged.bin", bytes.data(), bytes.size());
-  std::string msg = error_of([&] { Dataset::open(path, layout); });
-  EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
-  EXPECT_NE(msg.find("497 bytes"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("160-byte records"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("17 bytes over"), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(Dataset::open(path, layout), path.string(), "497 bytes", "160-byte records", "17 bytes over");
 }
 
 TEST_F(DatasetTest, EmptyFileIsAnError) {
   fs::path path = write_bytes("empty.bin", "", 0);
-  std::string msg = error_of([&] { Dataset::open(path, RecordLayout{}); });
-  EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
-  EXPECT_NE(msg.find("empty"), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(Dataset::open(path, RecordLayout{}), path.string(), "empty");
 }
 
 TEST_F(DatasetTest, MissingFileIsAnError) {
   fs::path path = dir_ / "nope.bin";
-  std::string msg = error_of([&] { Dataset::open(path, RecordLayout{}); });
-  EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
-  EXPECT_NE(msg.find("does not exist"), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(Dataset::open(path, RecordLayout{}), path.string(), "does not exist");
   // A directory is not a data file either.
-  msg = error_of([&] { Dataset::open(dir_, RecordLayout{}); });
-  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(Dataset::open(dir_, RecordLayout{}), "not a regular file");
 }
 
 TEST_F(DatasetTest, DenseTransformClipsNegativesAndTakesLog1p) {
@@ -233,8 +204,8 @@ TEST_F(DatasetTest, FindBadIndexFindsFirstSampleThenTable) {
   EXPECT_FALSE(dlrm::cluster::find_bad_index(data, 0, 2, rows).has_value());
   EXPECT_FALSE(dlrm::cluster::find_bad_index(data, 2, 2, rows).has_value());  // empty range
 
-  std::string msg = error_of([&] { dlrm::cluster::find_bad_index(data, 0, 4, {10, 5}); });
-  EXPECT_NE(msg.find("3 indices per record but the model has 2 tables"), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(dlrm::cluster::find_bad_index(data, 0, 4, {10, 5}),
+                    "3 indices per record but the model has 2 tables");
 }
 
 TEST(FoldIndex, IsNonNegativeModulo) {

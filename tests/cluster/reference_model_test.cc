@@ -4,16 +4,16 @@
 #include "dlrm/cluster/reference_model.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 #include <random>
 #include <vector>
 
+#include "../common/test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/dense/interaction.h"
 #include "dlrm/dense/mlp.h"
@@ -46,21 +46,11 @@ const Sharding kShardings[] = {{"table1", dlrm::shard::PlanKind::kTable, 1},
                                {"column3", dlrm::shard::PlanKind::kColumn, 3},
                                {"auto2", dlrm::shard::PlanKind::kAuto, 2}};
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const dlrm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 class ReferenceModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / fmt::format("dlrm-reference-model-test-{}", ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    tmp_.emplace();
+    dir_ = tmp_->path();
     arch_ = dlrm::shard::make_preset("small");
     std::printf("weights seed %llu, data seed %llu\n", static_cast<unsigned long long>(kWeightSeed),
                 static_cast<unsigned long long>(kDataSeed));
@@ -87,12 +77,11 @@ class ReferenceModelTest : public ::testing::Test {
     }
     data_path_ = write_records("data.bin", records_);
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { tmp_.reset(); }
 
   static fs::path write_records(const std::string& name, const std::vector<int32_t>& records) {
     fs::path path = dir_ / name;
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(records.data()), static_cast<std::streamsize>(records.size() * 4));
+    dlrm::test::write_file(path, std::string(reinterpret_cast<const char*>(records.data()), records.size() * 4));
     return path;
   }
 
@@ -105,6 +94,7 @@ class ReferenceModelTest : public ::testing::Test {
     return dst;
   }
 
+  static inline std::optional<dlrm::test::TempDir> tmp_;
   static inline fs::path dir_;
   static inline dlrm::shard::ModelArch arch_;
   static inline RecordLayout layout_;
@@ -235,12 +225,9 @@ TEST_F(ReferenceModelTest, FoldIndicesMapsModuloTableRows) {
 
   // Sample 0 table 1 is shifted (case (0 + 1) % 3 == 1): index r + rows.
   const int32_t first_bad = shifted[1 + dense + 1];
-  std::string msg = error_of([&] { predict_all(dir_ / "table1", Kernels::kRef, shifted_path); });
-  EXPECT_NE(msg.find(fmt::format("sample 0 table 1: index {} outside [0, {})", first_bad, arch_.table_rows[1])),
-            std::string::npos)
-      << msg;
-  EXPECT_NE(msg.find("--fold-indices"), std::string::npos) << msg;
-  EXPECT_NE(msg.find(shifted_path.string()), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(predict_all(dir_ / "table1", Kernels::kRef, shifted_path),
+                    fmt::format("sample 0 table 1: index {} outside [0, {})", first_bad, arch_.table_rows[1]),
+                    "--fold-indices", shifted_path.string());
 }
 
 TEST_F(ReferenceModelTest, BadIndexInALaterChunkIsAnError) {
@@ -249,10 +236,8 @@ TEST_F(ReferenceModelTest, BadIndexInALaterChunkIsAnError) {
   bad[300 * layout_.record_ints() + 1 + arch_.dense_features + table] = static_cast<int32_t>(arch_.table_rows[table]);
   fs::path path = write_records("bad.bin", bad);
   for (Kernels kernels : {Kernels::kRef, Kernels::kFast}) {
-    std::string msg = error_of([&] { predict_all(dir_ / "row3", kernels, path); });
-    EXPECT_NE(msg.find(fmt::format("sample 300 table 7: index {0} outside [0, {0})", arch_.table_rows[table])),
-              std::string::npos)
-        << msg;
+    EXPECT_ERROR_WITH(predict_all(dir_ / "row3", kernels, path),
+                      fmt::format("sample 300 table 7: index {0} outside [0, {0})", arch_.table_rows[table]));
   }
 }
 
@@ -262,15 +247,11 @@ TEST_F(ReferenceModelTest, DataForAnotherModelIsAnError) {
   std::vector<int32_t> records(10 * other.record_ints(), 0);
   Dataset data = Dataset::from_records(records.data(), 10, other, "other.bin");
   std::vector<float> dst(10);
-  std::string msg = error_of([&] { model.predict(data, 0, 10, dst.data()); });
-  EXPECT_NE(msg.find("other.bin"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("25 indices"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("26 tables"), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(model.predict(data, 0, 10, dst.data()), "other.bin", "25 indices", "26 tables");
 }
 
 TEST_F(ReferenceModelTest, MissingModelAndCorruptShardAreErrors) {
-  std::string msg = error_of([&] { ReferenceModel::load(dir_ / "no-such-model", Kernels::kRef); });
-  EXPECT_NE(msg.find("no-such-model"), std::string::npos) << msg;
+  EXPECT_ERROR_WITH(ReferenceModel::load(dir_ / "no-such-model", Kernels::kRef), "no-such-model");
 
   // Flip one byte of shard 1's rows in a copy of the model.
   const fs::path copy = dir_ / "row3-corrupt";
@@ -281,17 +262,8 @@ TEST_F(ReferenceModelTest, MissingModelAndCorruptShardAreErrors) {
     auto file = dlrm::shard::ShardFile::open(shard_path);
     offset = file.header().header_bytes + 100;
   }
-  {
-    std::fstream io(shard_path, std::ios::in | std::ios::out | std::ios::binary);
-    io.seekg(static_cast<std::streamoff>(offset));
-    char byte = 0;
-    io.read(&byte, 1);
-    byte ^= 0x40;
-    io.seekp(static_cast<std::streamoff>(offset));
-    io.write(&byte, 1);
-  }
-  msg = error_of([&] { ReferenceModel::load(copy, Kernels::kRef, /*verify=*/true); });
-  EXPECT_NE(msg.find("shard-001.bin"), std::string::npos) << msg;
+  dlrm::test::flip_byte(shard_path, offset, 0x40);
+  EXPECT_ERROR_WITH(ReferenceModel::load(copy, Kernels::kRef, /*verify=*/true), "shard-001.bin");
   // Without verification the damage goes unnoticed at load (the model still loads).
   EXPECT_NO_THROW(ReferenceModel::load(copy, Kernels::kRef, /*verify=*/false));
 }

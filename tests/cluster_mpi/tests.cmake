@@ -8,8 +8,6 @@ if(NOT TARGET dlrm-cluster OR NOT TARGET dlrm-reference OR NOT TARGET dlrm-data 
 endif()
 
 set(DLRM_MPI_WORK ${CMAKE_CURRENT_BINARY_DIR}/cluster_mpi)
-set(DLRM_MPI_ENV
-  "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_mpi_yield_when_idle=1;MPIEXEC=${MPIEXEC_EXECUTABLE};PYTHON=/usr/bin/python3")
 # plan:shards:ranks
 set(DLRM_MPI_CONFIGS
   table:1:2 table:2:3 table:2:4 table:3:5

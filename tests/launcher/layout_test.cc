@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 
+#include "../common/test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/layout.h"
 
@@ -13,16 +14,6 @@ namespace dlrm::launcher {
 namespace {
 
 constexpr uint64_t kGiB = 1ull << 30;
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const dlrm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 struct Cluster {
   Hostfile hostfile;
@@ -122,7 +113,10 @@ TEST(Layout, TwoSocketsOneHostTerabyte) {
             "rank 5=node01 slot=18-31\n");
   // The table lists NUMA node 0's ranks, then node 1's.
   std::string table = layout_table(layout);
-  EXPECT_LT(table.find("node01 0       2 shard 2"), table.find("node01 1       1 shard 1")) << table;
+  const size_t node0_row = table.find("node01 0       2 shard 2"), node1_row = table.find("node01 1       1 shard 1");
+  ASSERT_NE(node0_row, std::string::npos) << table;
+  ASSERT_NE(node1_row, std::string::npos) << table;
+  EXPECT_LT(node0_row, node1_row) << table;
 }
 
 TEST(Layout, UnevenHostsKeepShardsWhereTheyFit) {
@@ -245,52 +239,44 @@ TEST(Layout, SlotsLimitDenseRanks) {
 TEST(Layout, TooFewSlots) {
   Cluster c = cluster({{"a slots=1", "numa=1 cores_per_numa=8 mem_per_numa=16G"},
                        {"b slots=1", "numa=1 cores_per_numa=8 mem_per_numa=16G"}});
-  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, model({1 << 20, 1 << 20}), {}); });
-  EXPECT_NE(e.find("too few slots in test.hostfile"), std::string::npos) << e;
-  EXPECT_NE(e.find("at least 3 ranks"), std::string::npos) << e;
-  EXPECT_NE(e.find("give 2 slots"), std::string::npos) << e;
+  EXPECT_ERROR_WITH(choose_layout(c.hostfile, c.topologies, model({1 << 20, 1 << 20}), {}),
+                    "too few slots in test.hostfile", "at least 3 ranks", "give 2 slots");
 }
 
 TEST(Layout, ModelTooBigNamesTheShortfall) {
   Cluster c = cluster({{"a slots=8", "numa=2 cores_per_numa=4 mem_per_numa=16G"}});
   // terabyte-40m (about 89.5 GiB) on 32 GiB: short by more than 60 GiB.
   ModelNeeds needs = model(std::vector<uint64_t>(4, 24034227072));
-  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, needs, {}); });
-  EXPECT_NE(e.find("does not fit the memory of the hosts given"), std::string::npos) << e;
-  EXPECT_NE(e.find("short by 61.2 GiB"), std::string::npos) << e;  // 90.0 GiB needed - 28.8 GiB
-  EXPECT_NE(e.find("28.8 GiB (90% of 32.0 GiB)"), std::string::npos) << e;
-  EXPECT_NE(e.find("--mem-fraction"), std::string::npos) << e;
+  EXPECT_ERROR_WITH(choose_layout(c.hostfile, c.topologies, needs, {}), "does not fit the memory of the hosts given",
+                    "short by 61.2 GiB",  // 90.0 GiB needed - 28.8 GiB
+                    "28.8 GiB (90% of 32.0 GiB)", "--mem-fraction");
 }
 
 TEST(Layout, ShardLargerThanAnyNumaNode) {
   // 40 GiB in total fits 2 x 28.8 GiB, but one 40 GiB shard fits no node.
   Cluster c = cluster({{"a slots=8", "numa=2 cores_per_numa=4 mem_per_numa=32G"}});
-  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, model({40 * kGiB}), {}); });
-  EXPECT_NE(e.find("shard 0 (40.0 GiB) does not fit any NUMA node"), std::string::npos) << e;
-  EXPECT_NE(e.find("--shards"), std::string::npos) << e;
+  EXPECT_ERROR_WITH(choose_layout(c.hostfile, c.topologies, model({40 * kGiB}), {}),
+                    "shard 0 (40.0 GiB) does not fit any NUMA node", "--shards");
 }
 
 TEST(Layout, MemFractionAndOptionsChecked) {
   Cluster c = cluster({{"a slots=8", "numa=1 cores_per_numa=4 mem_per_numa=32G"}});
   LayoutOptions options;
   options.mem_fraction = 1.5;
-  EXPECT_NE(error_of([&] { choose_layout(c.hostfile, c.topologies, model({1}), options); }).find("--mem-fraction"),
-            std::string::npos);
+  EXPECT_ERROR_WITH(choose_layout(c.hostfile, c.topologies, model({1}), options), "--mem-fraction");
   options = {};
   options.dense_per_node = -1;
-  EXPECT_NE(error_of([&] { choose_layout(c.hostfile, c.topologies, model({1}), options); }).find("--dense-per-node"),
-            std::string::npos);
+  EXPECT_ERROR_WITH(choose_layout(c.hostfile, c.topologies, model({1}), options), "--dense-per-node");
 }
 
 TEST(Layout, NoMemoryLeftForDenseRank) {
   // The shard takes host a's only slot; host b has a slot but too little memory for a dense rank.
   Cluster c = cluster({{"a slots=1", "numa=1 cores_per_numa=2 mem_per_numa=4G"},
                        {"b slots=2", "numa=1 cores_per_numa=2 mem_per_numa=256M"}});
-  std::string e = error_of([&] { choose_layout(c.hostfile, c.topologies, model({800 << 20}), {}); });
-  EXPECT_NE(e.find("no room for a dense rank"), std::string::npos) << e;
+  EXPECT_ERROR_WITH(choose_layout(c.hostfile, c.topologies, model({800 << 20}), {}), "no room for a dense rank");
 }
 
-TEST(Layout, HostWithoutRanksIsLeftOutOfTheHostfile) {
+TEST(Layout, OneDensePerNodeUsesTheHostWithoutShards) {
   Cluster c = cluster({{"a slots=8", "numa=1 cores_per_numa=8 mem_per_numa=16G"},
                        {"b slots=8", "numa=1 cores_per_numa=8 mem_per_numa=16G"}});
   LayoutOptions options;
@@ -299,6 +285,40 @@ TEST(Layout, HostWithoutRanksIsLeftOutOfTheHostfile) {
   EXPECT_EQ(layout.hosts_used(), 2);
   std::string table = layout_table(layout);
   EXPECT_NE(table.find("3 ranks on 2 hosts: 1 shard + 2 dense; DLRM_SHARD_RANKS=0"), std::string::npos) << table;
+}
+
+// The line of `text` that starts with `prefix` ("" if none).
+std::string line_starting(const std::string& text, const std::string& prefix) {
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    if (text.compare(at, prefix.size(), prefix) == 0) return text.substr(at, end - at);
+    at = end + 1;
+  }
+  return "";
+}
+
+TEST(Layout, HostWithoutRanksIsLeftOutOfTheHostfile) {
+  // Host b's 57.6 MiB (90% of 64 MiB) hold neither a 1 MiB shard rank (65 MiB) nor a dense rank (266 MiB).
+  Cluster c = cluster({{"a slots=4", "numa=1 cores_per_numa=4 mem_per_numa=16G"},
+                       {"b slots=4", "numa=1 cores_per_numa=4 mem_per_numa=64M"}});
+  ModelNeeds needs = model({1 << 20, 1 << 20});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  EXPECT_EQ(layout.ranks_per_host(), (std::vector<int>{3, 0}));
+  EXPECT_EQ(layout.hosts_used(), 1);
+  std::string table = layout_table(layout);
+  std::string host_a = line_starting(table, "host a:"), host_b = line_starting(table, "host b:");
+  ASSERT_FALSE(host_a.empty()) << table;
+  ASSERT_FALSE(host_b.empty()) << table;
+  EXPECT_EQ(host_a.find("no rank placed here"), std::string::npos) << table;
+  EXPECT_NE(host_b.find("no rank placed here"), std::string::npos) << table;
+  EXPECT_NE(table.find("3 ranks on 1 host: 2 shard + 1 dense"), std::string::npos) << table;
+
+  std::string hosts = hostfile_text(layout.hostfile, layout.ranks_per_host());
+  EXPECT_EQ(line_starting(hosts, "a "), "a slots=3") << hosts;
+  EXPECT_EQ(line_starting(hosts, "b"), "") << hosts;
+  EXPECT_EQ(parse_hostfile(hosts, "written").hosts.size(), 1u) << hosts;
 }
 
 // Random clusters and models: either a clear error or a sane layout.

@@ -1,21 +1,12 @@
 // Topology specs, topology files, byte sizes, and the hwloc view of this machine.
 #include <gtest/gtest.h>
 
+#include "../common/test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/topology.h"
 
 namespace dlrm::launcher {
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const dlrm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(Topology, SpecTwoSockets) {
   HostTopology t = parse_topology_spec("numa=2 cores_per_numa=16 mem_per_numa=192G", "test");
@@ -45,24 +36,14 @@ TEST(Topology, SpecSubNumaClustering) {
 }
 
 TEST(Topology, SpecErrorsNameTheSpec) {
-  EXPECT_NE(error_of([] { parse_topology_spec("numa=2 cores_per_numa=16", "--topology x"); }).find("mem_per_numa"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_topology_spec("numa=2 cores=16 mem_per_numa=1G", "w"); }).find("unknown key 'cores'"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_topology_spec("numa=0 cores_per_numa=1 mem_per_numa=1G", "w"); })
-                .find("positive whole number"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_topology_spec("numa=two cores_per_numa=1 mem_per_numa=1G", "w"); })
-                .find("numa='two'"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_topology_spec("numa=3 sockets=2 cores_per_numa=1 mem_per_numa=1G", "w"); })
-                .find("multiple of sockets"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_topology_spec("numa 2", "where-it-came-from"); }).find("where-it-came-from"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { parse_topology_spec("numa=1 cores_per_numa=1 mem_per_numa=lots", "w"); })
-                .find("not a size"),
-            std::string::npos);
+  EXPECT_ERROR_WITH(parse_topology_spec("numa=2 cores_per_numa=16", "--topology x"), "mem_per_numa");
+  EXPECT_ERROR_WITH(parse_topology_spec("numa=2 cores=16 mem_per_numa=1G", "w"), "unknown key 'cores'");
+  EXPECT_ERROR_WITH(parse_topology_spec("numa=0 cores_per_numa=1 mem_per_numa=1G", "w"), "positive whole number");
+  EXPECT_ERROR_WITH(parse_topology_spec("numa=two cores_per_numa=1 mem_per_numa=1G", "w"), "numa='two'");
+  EXPECT_ERROR_WITH(parse_topology_spec("numa=3 sockets=2 cores_per_numa=1 mem_per_numa=1G", "w"),
+                    "multiple of sockets");
+  EXPECT_ERROR_WITH(parse_topology_spec("numa 2", "where-it-came-from"), "where-it-came-from");
+  EXPECT_ERROR_WITH(parse_topology_spec("numa=1 cores_per_numa=1 mem_per_numa=lots", "w"), "not a size");
 }
 
 TEST(Topology, ByteSizes) {
@@ -74,7 +55,8 @@ TEST(Topology, ByteSizes) {
   EXPECT_EQ(parse_byte_size("64GB", "x"), 64000000000ull);
   EXPECT_EQ(parse_byte_size("64g", "x"), 64ull << 30);
   for (const char* bad : {"", "G", "1.2.3G", "12Q", "-5G", "1GBB"}) {
-    EXPECT_NE(error_of([&] { parse_byte_size(bad, "mem"); }).find("not a size"), std::string::npos) << bad;
+    SCOPED_TRACE(bad);
+    EXPECT_ERROR_WITH(parse_byte_size(bad, "mem"), "not a size");
   }
   EXPECT_EQ(format_gib(100), "100 B");
   EXPECT_EQ(format_gib(3ull << 29), "1.5 GiB");
@@ -93,12 +75,12 @@ TEST(Topology, FileWithDefaultAndComments) {
 }
 
 TEST(Topology, FileErrorsNameFileAndLine) {
-  std::string e = error_of([] { parse_topology_file("a numa=1 cores_per_numa=1 mem_per_numa=1G\nb numa=1\n", "t.txt"); });
-  EXPECT_NE(e.find("t.txt:2"), std::string::npos) << e;
-  e = error_of([] { parse_topology_file("a numa=1 cores_per_numa=1 mem_per_numa=1G\na numa=1 cores_per_numa=1 mem_per_numa=1G\n", "t.txt"); });
-  EXPECT_NE(e.find("described twice"), std::string::npos) << e;
-  e = error_of([] { parse_topology_file("numa=1 cores_per_numa=1 mem_per_numa=1G\n", "t.txt"); });
-  EXPECT_NE(e.find("must start with a host name"), std::string::npos) << e;
+  EXPECT_ERROR_WITH(parse_topology_file("a numa=1 cores_per_numa=1 mem_per_numa=1G\nb numa=1\n", "t.txt"), "t.txt:2");
+  EXPECT_ERROR_WITH(parse_topology_file(
+                        "a numa=1 cores_per_numa=1 mem_per_numa=1G\na numa=1 cores_per_numa=1 mem_per_numa=1G\n", "t.txt"),
+                    "described twice");
+  EXPECT_ERROR_WITH(parse_topology_file("numa=1 cores_per_numa=1 mem_per_numa=1G\n", "t.txt"),
+                    "must start with a host name");
 }
 
 TEST(Topology, ThisMachineThroughHwloc) {

@@ -4,10 +4,9 @@
 #   netns_probe                   exit 77 (CTest skip) with the reason when namespaces cannot be made
 #   netns_cluster_up PREFIX N DIR make PREFIX-sw (a bridge), PREFIX-hd (where mpirun runs, 10.231.0.1)
 #                                 and PREFIX-h1..hN (10.231.0.11 ..), all on 10.231.0.0/24; writes
-#                                 DIR/agent (the rsh agent) and DIR/hostfile (N hosts, slots=2)
+#                                 DIR/agent (the rsh agent)
 #   netns_cluster_down            kill every process in those namespaces, delete them (idempotent)
 #   netns_reap_stale              delete dlrm-mhPID-* namespaces whose test (PID) was killed
-#   netns_head CMD...             run CMD in the head namespace
 #   netns_host_pids I             PIDs of the processes in host I's namespace
 #
 # Nothing leaves the namespaces: the bridge and every veth end live inside
@@ -134,13 +133,11 @@ netns_cluster_up() {
   NETNS_NAMES+=("$prefix-hd")
   ip netns add "$prefix-hd"
   netns_link "$prefix-hd" p-hd "$NETNS_HEAD_ADDR"
-  : > "$dir/hostfile"
   local cases=""
   for ((i = 1; i <= hosts; ++i)); do
     NETNS_NAMES+=("$prefix-h$i")
     ip netns add "$prefix-h$i"
     netns_link "$prefix-h$i" "p-h$i" "$(netns_addr "$i")"
-    echo "$(netns_addr "$i") slots=2" >> "$dir/hostfile"
     cases+="  $(netns_addr "$i")) ns=$prefix-h$i ;;"$'\n'
   done
   # Addresses reserved for fault tests: .19 maps to a namespace that does
@@ -177,8 +174,6 @@ AGENT
     done
   done
 }
-
-netns_head() { ip netns exec "$NETNS_PREFIX-hd" "$@"; }
 
 netns_host_pids() { ip netns pids "$NETNS_PREFIX-h$1" 2>/dev/null; }
 

@@ -74,10 +74,9 @@ finish() {
 
 # No process may be left in the namespaces once the launcher is gone.
 check_no_processes() {
-  local i left
+  local left
   for _ in $(seq 50); do
-    left=""
-    for ns in "${NETNS_NAMES[@]}"; do left+="$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"; done
+    left=$(netns_all_pids)
     [ -z "${left// /}" ] && { echo "no process left in the namespaces"; return 0; }
     sleep 0.2
   done

@@ -8,11 +8,10 @@ if(NOT TARGET dlrm-launch OR NOT TARGET dlrm-cluster OR NOT TARGET dlrm-shard OR
 endif()
 
 set(DLRM_MH_WORK ${CMAKE_CURRENT_BINARY_DIR}/multihost)
-set(DLRM_MH_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_mpi_yield_when_idle=1;MPIEXEC=${MPIEXEC_EXECUTABLE}")
 
 add_test(NAME multihost.setup
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/setup.sh $<TARGET_FILE_DIR:dlrm-launch> ${DLRM_MH_WORK})
-set_tests_properties(multihost.setup PROPERTIES FIXTURES_SETUP multihost ENVIRONMENT "${DLRM_MH_ENV}"
+set_tests_properties(multihost.setup PROPERTIES FIXTURES_SETUP multihost ENVIRONMENT "${DLRM_MPI_ENV}"
   LABELS multihost TIMEOUT 120)
 
 foreach(case hosts2 hosts3 hosts2_bf16 unknown_host host_down zero_slots too_few_slots model_too_big rank_killed shm_across_hosts)

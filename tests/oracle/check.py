@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from dlrm_testlib import auc  # noqa: E402
+from dlrm_testlib import auc, mlperf_labels  # noqa: E402
 
 PRED_TOLERANCE = 1e-5
 AUC_TOLERANCE = 1e-6
@@ -45,7 +45,7 @@ def main():
     pred = np.load(pred_path)
     ref = np.load(os.path.join(torch_dir, "torch_pred.npy"))
     oracle = json.load(open(os.path.join(torch_dir, "oracle.json")))
-    labels = np.fromfile(os.path.join(torch_dir, "data.bin"), dtype=np.int32).reshape(-1, 40)[:, 0]
+    labels = mlperf_labels(os.path.join(torch_dir, "data.bin"))
     report = json.load(open(report_path))
     if pred.dtype != np.float32 or pred.shape != ref.shape:
         sys.exit(f"FAIL: predictions {pred.dtype} {pred.shape}, PyTorch's {ref.dtype} {ref.shape}")

@@ -10,8 +10,6 @@ if(NOT TARGET dlrm-cluster OR NOT TARGET dlrm-shard)
 endif()
 
 set(DLRM_ORACLE_WORK ${CMAKE_CURRENT_BINARY_DIR}/oracle)
-set(DLRM_ORACLE_ENV
-  "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OMPI_MCA_mpi_yield_when_idle=1;MPIEXEC=${MPIEXEC_EXECUTABLE};PYTHON=/usr/bin/python3")
 
 add_test(NAME oracle.setup
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/oracle.py --out ${DLRM_ORACLE_WORK}/torch)
@@ -32,7 +30,7 @@ foreach(format legacy zip wrapped npy onnx)
     add_test(NAME ${name}
       COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_ORACLE_WORK} ${format}
         ${plan} ${shards} ${ranks} ${data})
-    set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED oracle ENVIRONMENT "${DLRM_ORACLE_ENV}"
+    set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED oracle ENVIRONMENT "${DLRM_MPI_ENV}"
       SKIP_RETURN_CODE 77 PROCESSORS 2 LABELS "oracle;mpi" TIMEOUT 300)
   endforeach()
 endforeach()
@@ -44,5 +42,5 @@ endforeach()
 # it to oracle/quantized/table.json. 9 runs of 8192 samples: a few seconds.
 add_test(NAME oracle.quantized
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/quantized.py $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_ORACLE_WORK})
-set_tests_properties(oracle.quantized PROPERTIES FIXTURES_REQUIRED oracle ENVIRONMENT "${DLRM_ORACLE_ENV};OMP_NUM_THREADS=1"
+set_tests_properties(oracle.quantized PROPERTIES FIXTURES_REQUIRED oracle ENVIRONMENT "${DLRM_MPI_ENV};OMP_NUM_THREADS=1"
   SKIP_RETURN_CODE 77 PROCESSORS 2 LABELS "oracle;mpi" TIMEOUT 300)
