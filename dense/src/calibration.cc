@@ -8,7 +8,6 @@
 #include "dlrm/dense/calibration.h"
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <cereal/archives/json.hpp>
 #include <cereal/types/string.hpp>
@@ -128,8 +127,8 @@ struct LayerStats {
   // The clip c minimising the expected squared quantisation error over the
   // histogram, with `levels` codes per sign: a value v <= c is rounded with
   // error min(v^2, s^2 / 12), s = c / levels; a value v > c saturates, error
-  // (v - c)^2. Each bin stands for its midpoint; bin 0 holds exact zeros
-  // (and subnormals), which quantise exactly.
+  // (v - c)^2. Each bin stands for its midpoint; bin 0 (the exact zeros and
+  // the subnormals below 2^-130) is left out: zeros quantise exactly.
   float mse_clip(double levels) const {
     if (count == 0 || abs_max == 0.0f) return abs_max;
     std::vector<std::pair<double, double>> bins;  // (midpoint, count) of non-empty bins
@@ -168,6 +167,10 @@ struct LayerStats {
       if (seen >= need) {
         // Upper edge of bin b: the smallest float of bin b + 1.
         float edge = std::bit_cast<float>(static_cast<uint32_t>((b + 1) << kHistogramShift));
+        // At least p% zeros and subnormals (bins 0-15): the percentile is 0,
+        // not a subnormal edge no scale can be made from; MlpInt8 quantises a
+        // clip of 0 with abs_max.
+        if (!std::isnormal(edge)) return 0.0f;
         return std::min(edge, abs_max);
       }
     }
@@ -313,7 +316,7 @@ ActivationRanges Calibrator::ranges() const {
     for (int i = 0; i < r.width; ++i) {
       r.mean[i] = static_cast<float>(s.column_sum[i] / static_cast<double>(impl_->samples));
     }
-    r.clip = impl_->options.method == RangeMethod::kMse          ? s.mse_clip(r.min < 0.0f ? 127.0 : 255.0)
+    r.clip = impl_->options.method == RangeMethod::kMse          ? s.mse_clip(code_levels(r.is_signed()))
              : impl_->options.method == RangeMethod::kPercentile ? s.clip(impl_->options.percentile)
                                                                  : s.abs_max;
     ranges.layers.push_back(r);

@@ -15,29 +15,13 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
-#include <cstdlib>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <utility>
 
 #include "dlrm/common/error.h"
-#include "aligned_buffer.h"
+#include "onednn_support.h"
 
 namespace dlrm::dense {
-
-namespace {
-
-float activate(Activation act, float v) {
-  switch (act) {
-    case Activation::kNone: return v;
-    case Activation::kRelu: return v > 0.0f ? v : 0.0f;
-    case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-v));
-  }
-  return v;
-}
-
-
-}  // namespace
 
 void check_layers(const std::vector<Layer>& layers, const std::string& what) {
   DLRM_CHECK(!layers.empty(), "{}: an MLP needs at least one layer", what);
@@ -89,17 +73,11 @@ int64_t mlp_macs(const std::vector<Layer>& layers) {
 }
 
 struct Mlp::Impl {
-  // Weights of one layer in one oneDNN layout.
-  struct PackedWeights {
-    dnnl::memory::desc desc;
-    dnnl::memory mem;
-  };
-
   struct Step {
     dnnl::inner_product_forward prim;
     dnnl::memory src;
     dnnl::memory dst;
-    dnnl::memory weights;  // one of packed[layer]
+    dnnl::memory weights;  // weights[layer] in the primitive's layout
     dnnl::memory bias;
     // Prebuilt C arguments: the C++ execute() builds a map and a vector per call.
     std::array<dnnl_exec_arg_t, 5> args{};
@@ -112,11 +90,10 @@ struct Mlp::Impl {
   std::vector<Layer> layers;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  std::vector<dnnl::memory> user_weights;               // [out, in] views of layers[l].weight
-  std::vector<dnnl::memory> biases;                     // views of layers[l].bias
-  std::vector<std::vector<PackedWeights>> packed;       // per layer, per layout
-  std::map<std::pair<int, int>, Plan> plans;            // (batch, threads) -> plan
-  AlignedBuffer activations[2];                         // ping-pong between layers
+  std::vector<LayerWeights> weights;          // over [out, in] views of layers[l].weight
+  std::vector<dnnl::memory> biases;           // views of layers[l].bias
+  std::map<std::pair<int, int>, Plan> plans;  // (batch, threads) -> plan
+  AlignedBuffer activations[2];               // ping-pong between layers
   SharedScratchpad scratchpad;
   int max_width = 0;
 
@@ -125,30 +102,13 @@ struct Mlp::Impl {
     for (const Layer& layer : layers) {
       max_width = std::max(max_width, layer.out);
       // oneDNN only reads user weights and bias; the const_cast is for its API.
-      user_weights.emplace_back(dnnl::memory::desc({layer.out, layer.in}, dnnl::memory::data_type::f32,
-                                                   dnnl::memory::format_tag::oi),
-                                engine, const_cast<float*>(layer.weight.data()));
+      weights.emplace_back(dnnl::memory(
+          dnnl::memory::desc({layer.out, layer.in}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::oi), engine,
+          const_cast<float*>(layer.weight.data())));
       biases.emplace_back(
           dnnl::memory::desc({layer.out}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x), engine,
           const_cast<float*>(layer.bias.data()));
     }
-    packed.resize(layers.size());
-  }
-
-  dnnl::memory weights_for(size_t l, const dnnl::memory::desc& desc) {
-    for (PackedWeights& p : packed[l]) {
-      if (p.desc == desc) return p.mem;
-    }
-    dnnl::memory mem;
-    if (desc == user_weights[l].get_desc()) {
-      mem = user_weights[l];
-    } else {
-      mem = dnnl::memory(desc, engine);
-      dnnl::reorder(user_weights[l], mem).execute(stream, user_weights[l], mem);
-      stream.wait();
-    }
-    packed[l].push_back({desc, mem});
-    return mem;
   }
 
   Plan& plan_for(int batch) {
@@ -165,15 +125,9 @@ struct Mlp::Impl {
       dnnl::memory::desc src_desc({batch, layer.in}, dt::f32, tag::nc);
       dnnl::memory::desc dst_desc({batch, layer.out}, dt::f32, tag::nc);
       dnnl::memory::desc weights_any({layer.out, layer.in}, dt::f32, tag::any);
-      dnnl::primitive_attr layer_attr;
-      layer_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-      dnnl::post_ops ops;
-      if (layer.act == Activation::kRelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      if (layer.act == Activation::kSigmoid) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
-      layer_attr.set_post_ops(ops);
       dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src_desc, weights_any,
                                              biases[l].get_desc(), dst_desc);
-      dnnl::inner_product_forward::primitive_desc pd(desc, layer_attr, engine);
+      dnnl::inner_product_forward::primitive_desc pd(desc, inner_product_attr(layer.act), engine);
       // Activations stay plain row-major so that caller buffers plug in directly.
       DLRM_ASSERT(pd.src_desc() == src_desc && pd.dst_desc() == dst_desc);
       scratchpad.require(pd.scratchpad_desc().get_size());
@@ -181,24 +135,20 @@ struct Mlp::Impl {
       step.prim = dnnl::inner_product_forward(pd);
       step.src = dnnl::memory(src_desc, engine, DNNL_MEMORY_NONE);
       step.dst = dnnl::memory(dst_desc, engine, DNNL_MEMORY_NONE);
-      step.weights = weights_for(l, pd.weights_desc());
+      step.weights = weights[l].in_layout(pd.weights_desc(), engine, stream);
       step.bias = biases[l];
       step.args = {dnnl_exec_arg_t{DNNL_ARG_SRC, step.src.get()},
                    dnnl_exec_arg_t{DNNL_ARG_WEIGHTS, step.weights.get()},
                    dnnl_exec_arg_t{DNNL_ARG_BIAS, step.bias.get()},
                    dnnl_exec_arg_t{DNNL_ARG_DST, step.dst.get()},
-                   dnnl_exec_arg_t{DNNL_ARG_SCRATCHPAD, nullptr}};  // set below
+                   dnnl_exec_arg_t{DNNL_ARG_SCRATCHPAD, nullptr}};  // set by scratchpad.bind
       plan.steps.push_back(std::move(step));
     }
     size_t activation_bytes = static_cast<size_t>(batch) * max_width * sizeof(float);
     activations[0].reserve_bytes(activation_bytes);
     activations[1].reserve_bytes(activation_bytes);
     Plan& inserted = plans.emplace(key, std::move(plan)).first->second;
-    // The scratchpad may have grown: point every plan at the current one.
-    const dnnl_memory_t scratchpad_mem = scratchpad.bind(engine).get();
-    for (auto& [unused_key, p] : plans) {
-      for (Step& step : p.steps) step.args[4].memory = scratchpad_mem;
-    }
+    scratchpad.bind(engine, plans);
     return inserted;
   }
 

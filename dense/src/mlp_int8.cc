@@ -13,13 +13,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdlib>
 #include <map>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <utility>
 
 #include "dlrm/common/error.h"
-#include "aligned_buffer.h"
+#include "onednn_support.h"
 
 namespace dlrm::dense {
 
@@ -28,17 +27,8 @@ namespace {
 // int32 accumulators cannot overflow while in * 255 * 128 < 2^31.
 constexpr int kMaxInt8Inputs = 65536;
 
-float activate(Activation act, float v) {
-  switch (act) {
-    case Activation::kNone: return v;
-    case Activation::kRelu: return v > 0.0f ? v : 0.0f;
-    case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-v));
-  }
-  return v;
-}
-
 float code_min(CodeType t) { return t == CodeType::kS8 ? -128.0f : 0.0f; }
-float code_max(CodeType t) { return t == CodeType::kS8 ? 127.0f : 255.0f; }
+float code_max(CodeType t) { return static_cast<float>(code_levels(t == CodeType::kS8)); }
 
 // sat(rne(v)); NaN maps to 0 (oneDNN's conversion gives the "integer
 // indefinite" value then saturates; NaN cannot arise from finite input).
@@ -56,7 +46,6 @@ const char* code_name(CodeType t) {
   }
   return "?";
 }
-
 
 }  // namespace
 
@@ -84,7 +73,7 @@ QuantizedMlp quantize_mlp(const std::vector<Layer>& layers, const ActivationRang
     ql.src_type = range.is_signed() ? CodeType::kS8 : CodeType::kU8;
     // A layer whose input was always zero gets an arbitrary unit scale.
     double clip = range.clip > 0.0f ? range.clip : (range.abs_max > 0.0f ? range.abs_max : 1.0);
-    double levels = ql.src_type == CodeType::kS8 ? 127.0 : 255.0;
+    double levels = code_levels(range.is_signed());
     ql.src_scale = static_cast<float>(clip / levels);
     ql.src_inv_scale = static_cast<float>(levels / clip);
     DLRM_CHECK(std::isnormal(ql.src_scale) && std::isnormal(ql.src_inv_scale),
@@ -216,14 +205,8 @@ struct MlpInt8::Impl {
   // Where a step reads or writes.
   enum Slot { kSrc, kDst, kF32A, kF32B, kCodesA, kCodesB };
 
-  struct PackedWeights {
-    dnnl::memory::desc desc;
-    dnnl::memory mem;
-  };
-
   struct Step {
     enum Kind { kQuantize, kInnerProduct, kFp32 } kind = kQuantize;
-    size_t layer = 0;  // the (first) layer this step serves
     Slot in = kSrc;
     Slot out = kDst;
     dnnl::primitive prim;
@@ -232,10 +215,9 @@ struct MlpInt8::Impl {
     dnnl::memory weights;
     dnnl::memory bias;
     std::string impl;
-    std::array<dnnl_exec_arg_t, 5> args{};
+    std::array<dnnl_exec_arg_t, 5> args{};  // the first nargs are used
     int nargs = 0;
-    int scratchpad_arg = -1;  // index into args
-    Mlp* fp32 = nullptr;      // kFp32: the run of fp32 layers starting at `layer`
+    Mlp* fp32 = nullptr;  // kFp32: the run of fp32 layers
   };
 
   struct Plan {
@@ -245,20 +227,18 @@ struct MlpInt8::Impl {
   QuantizedMlp q;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  std::vector<dnnl::memory> user_weights;          // int8 layers: [out, in] s8 views
-  std::vector<dnnl::memory> biases;                // int8 layers: f32 views
-  std::vector<std::vector<PackedWeights>> packed;  // per layer, per layout
-  std::map<size_t, Mlp> fp32_runs;                 // first layer of a run of fp32 layers -> its Mlp
-  std::map<std::pair<int, int>, Plan> plans;       // (batch, threads) -> plan
-  AlignedBuffer buffers[4];                        // kF32A, kF32B, kCodesA, kCodesB
+  std::vector<LayerWeights> weights;          // int8 layers: over [out, in] s8 views
+  std::vector<dnnl::memory> biases;           // int8 layers: f32 views
+  std::map<size_t, Mlp> fp32_runs;            // first layer of a run of fp32 layers -> its Mlp
+  std::map<std::pair<int, int>, Plan> plans;  // (batch, threads) -> plan
+  AlignedBuffer buffers[4];                   // kF32A, kF32B, kCodesA, kCodesB
   SharedScratchpad scratchpad;
   int max_width = 0;
 
   explicit Impl(QuantizedMlp quantized) : q(std::move(quantized)) {
     DLRM_CHECK(!q.layers.empty(), "MlpInt8: the MLP has no layers");
-    user_weights.resize(q.layers.size());
+    weights.resize(q.layers.size());
     biases.resize(q.layers.size());
-    packed.resize(q.layers.size());
     max_width = q.in();
     for (size_t l = 0; l < q.layers.size(); ++l) {
       QuantizedLayer& ql = q.layers[l];
@@ -287,9 +267,9 @@ struct MlpInt8::Impl {
         DLRM_CHECK(ql.quantize_src, "MlpInt8 layer {}: receives fp32 and must quantise it", l);
       }
       // oneDNN only reads user weights and bias; the const_cast is for its API.
-      user_weights[l] =
+      weights[l] = LayerWeights(
           dnnl::memory(dnnl::memory::desc({ql.out, ql.in}, dnnl::memory::data_type::s8, dnnl::memory::format_tag::oi),
-                       engine, const_cast<int8_t*>(ql.weight.data()));
+                       engine, const_cast<int8_t*>(ql.weight.data())));
       biases[l] = dnnl::memory(dnnl::memory::desc({ql.out}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x),
                                engine, const_cast<float*>(ql.bias.data()));
     }
@@ -304,24 +284,6 @@ struct MlpInt8::Impl {
       case CodeType::kS8: return dnnl::memory::data_type::s8;
     }
     return dnnl::memory::data_type::undef;
-  }
-
-  dnnl::memory weights_for(size_t l, const dnnl::memory::desc& desc) {
-    for (PackedWeights& p : packed[l]) {
-      if (p.desc == desc) return p.mem;
-    }
-    dnnl::memory mem;
-    if (desc == user_weights[l].get_desc()) {
-      mem = user_weights[l];
-    } else {
-      // For s8 sources the packed layout also holds the compensation
-      // (128 * sum_i Wq[o][i]) that this reorder computes.
-      mem = dnnl::memory(desc, engine);
-      dnnl::reorder(user_weights[l], mem).execute(stream, user_weights[l], mem);
-      stream.wait();
-    }
-    packed[l].push_back({desc, mem});
-    return mem;
   }
 
   void* slot_data(Slot s, const float* src, float* dst) const {
@@ -358,7 +320,6 @@ struct MlpInt8::Impl {
         size_t last = l + run->second.layers().size() - 1;
         Step step;
         step.kind = Step::kFp32;
-        step.layer = l;
         step.in = cur;
         step.out = last + 1 == n ? kDst : other_f32(cur);
         step.fp32 = &run->second;
@@ -377,9 +338,8 @@ struct MlpInt8::Impl {
         scratchpad.require(pd.scratchpad_desc().get_size());
         Step step;
         step.kind = Step::kQuantize;
-        step.layer = l;
         step.in = cur;
-        step.out = cur == kCodesA ? kCodesB : kCodesA;
+        step.out = other_codes(cur);
         step.prim = dnnl::reorder(pd);
         step.src = dnnl::memory(from, engine, DNNL_MEMORY_NONE);
         step.dst = dnnl::memory(to, engine, DNNL_MEMORY_NONE);
@@ -388,20 +348,14 @@ struct MlpInt8::Impl {
         step.args[1] = {DNNL_ARG_TO, step.dst.get()};
         step.args[2] = {DNNL_ARG_SCRATCHPAD, nullptr};
         step.nargs = 3;
-        step.scratchpad_arg = 2;
         cur = step.out;
         plan.steps.push_back(std::move(step));
       }
       dnnl::memory::desc src_desc({batch, ql.in}, dnnl_type(ql.src_type), tag::nc);
       dnnl::memory::desc dst_desc({batch, ql.out}, dnnl_type(ql.dst_type), tag::nc);
       dnnl::memory::desc weights_any({ql.out, ql.in}, dt::s8, tag::any);
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      dnnl::primitive_attr attr = inner_product_attr(ql.act);
       attr.set_output_scales(1 << 1, ql.output_scale);
-      dnnl::post_ops ops;
-      if (ql.act == Activation::kRelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      if (ql.act == Activation::kSigmoid) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
-      attr.set_post_ops(ops);
       dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src_desc, weights_any,
                                              biases[l].get_desc(), dst_desc);
       dnnl::inner_product_forward::primitive_desc pd(desc, attr, engine);
@@ -409,13 +363,15 @@ struct MlpInt8::Impl {
       scratchpad.require(pd.scratchpad_desc().get_size());
       Step step;
       step.kind = Step::kInnerProduct;
-      step.layer = l;
       step.in = cur;
-      step.out = ql.dst_type != CodeType::kF32 ? other_codes(cur) : (l + 1 == n ? kDst : other_f32(kSrc));
+      // fp32 output of an int8 layer: its input was codes, so kF32A is free.
+      step.out = ql.dst_type != CodeType::kF32 ? other_codes(cur) : (l + 1 == n ? kDst : kF32A);
       step.prim = dnnl::inner_product_forward(pd);
       step.src = dnnl::memory(src_desc, engine, DNNL_MEMORY_NONE);
       step.dst = dnnl::memory(dst_desc, engine, DNNL_MEMORY_NONE);
-      step.weights = weights_for(l, pd.weights_desc());
+      // For s8 sources the packed layout also holds the compensation
+      // (128 * sum_i Wq[o][i]) that the reorder into it computes.
+      step.weights = weights[l].in_layout(pd.weights_desc(), engine, stream);
       step.bias = biases[l];
       step.impl = "layer " + std::to_string(l) + " (" + code_name(ql.src_type) + " -> " + code_name(ql.dst_type) +
                   "): " + pd.impl_info_str();
@@ -423,7 +379,6 @@ struct MlpInt8::Impl {
                    dnnl_exec_arg_t{DNNL_ARG_BIAS, step.bias.get()}, dnnl_exec_arg_t{DNNL_ARG_DST, step.dst.get()},
                    dnnl_exec_arg_t{DNNL_ARG_SCRATCHPAD, nullptr}};
       step.nargs = 5;
-      step.scratchpad_arg = 4;
       cur = step.out;
       plan.steps.push_back(std::move(step));
     }
@@ -434,18 +389,25 @@ struct MlpInt8::Impl {
     buffers[2].reserve_bytes(elems);
     buffers[3].reserve_bytes(elems);
     Plan& inserted = plans.emplace(key, std::move(plan)).first->second;
-    // The scratchpad may have grown: point every plan at the current one.
-    const dnnl_memory_t scratchpad_mem = scratchpad.bind(engine).get();
-    for (auto& [unused_key, p] : plans) {
-      for (Step& step : p.steps) {
-        if (step.scratchpad_arg >= 0) step.args[step.scratchpad_arg].memory = scratchpad_mem;
-      }
-    }
+    scratchpad.bind(engine, plans);
     return inserted;
   }
 
-  void forward(const float* src, int batch, float* dst) {
-    Plan& plan = plan_for(batch);
+  // plan_for for MlpInt8::prepare (whose message this is), forward and
+  // implementations: oneDNN's errors become dlrm::Error.
+  Plan& prepared_plan(int batch) {
+    DLRM_CHECK(batch > 0, "MlpInt8::prepare: batch must be positive, got {}", batch);
+    try {
+      return plan_for(batch);
+    } catch (const dnnl::error& e) {
+      DLRM_FAIL(
+          "MlpInt8: oneDNN could not build the int8 primitives for batch {} ({} layers, {} -> {}): {} "
+          "(status {}); DNNL_VERBOSE=all shows what oneDNN tried",
+          batch, q.layers.size(), q.in(), q.out(), e.what(), static_cast<int>(e.status));
+    }
+  }
+
+  void forward(Plan& plan, const float* src, int batch, float* dst) {
     for (Step& step : plan.steps) {
       void* in = slot_data(step.in, src, dst);
       void* out = slot_data(step.out, src, dst);
@@ -478,25 +440,15 @@ MlpInt8::~MlpInt8() = default;
 MlpInt8::MlpInt8(MlpInt8&&) noexcept = default;
 MlpInt8& MlpInt8::operator=(MlpInt8&&) noexcept = default;
 
-void MlpInt8::prepare(int batch) {
-  DLRM_CHECK(batch > 0, "MlpInt8::prepare: batch must be positive, got {}", batch);
-  try {
-    impl_->plan_for(batch);
-  } catch (const dnnl::error& e) {
-    DLRM_FAIL(
-        "MlpInt8: oneDNN could not build the int8 primitives for batch {} ({} layers, {} -> {}): {} "
-        "(status {}); DNNL_VERBOSE=all shows what oneDNN tried",
-        batch, impl_->q.layers.size(), in(), out(), e.what(), static_cast<int>(e.status));
-  }
-}
+void MlpInt8::prepare(int batch) { impl_->prepared_plan(batch); }
 
 void MlpInt8::forward(const float* src, int batch, float* dst) {
   DLRM_CHECK(batch >= 0, "MlpInt8::forward: batch must be non-negative, got {}", batch);
   if (batch == 0) return;
   DLRM_CHECK(src != nullptr && dst != nullptr, "MlpInt8::forward: null src or dst for batch {}", batch);
-  prepare(batch);
+  Impl::Plan& plan = impl_->prepared_plan(batch);
   try {
-    impl_->forward(src, batch, dst);
+    impl_->forward(plan, src, batch, dst);
   } catch (const dnnl::error& e) {
     DLRM_FAIL("MlpInt8: oneDNN failed running batch {} ({} -> {}): {} (status {})", batch, in(), out(), e.what(),
               static_cast<int>(e.status));
@@ -504,9 +456,8 @@ void MlpInt8::forward(const float* src, int batch, float* dst) {
 }
 
 std::vector<std::string> MlpInt8::implementations(int batch) {
-  prepare(batch);
   std::vector<std::string> names;
-  for (const auto& step : impl_->plan_for(batch).steps) names.push_back(step.impl);
+  for (const auto& step : impl_->prepared_plan(batch).steps) names.push_back(step.impl);
   return names;
 }
 

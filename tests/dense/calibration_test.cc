@@ -139,6 +139,38 @@ TEST(Calibrator, PercentileClipsOutliersWithinOneBin) {
   EXPECT_EQ(all.ranges().layers[0].clip, 1000.0f);
 }
 
+// When at least p% of the values are exact zeros (ReLU outputs of mostly
+// negative pre-activations, empty dense features) the percentile is 0, and so
+// is the clip: not the upper edge of histogram bin 0, a subnormal (2^-130) that
+// no usable scale can be made from. MlpInt8 quantises a clip of 0 with abs_max
+// (mlp_int8_test.cc).
+TEST(Calibrator, PercentileOfMostlyZerosIsZero) {
+  Layer layer;
+  layer.in = 1;
+  layer.out = 1;
+  layer.weight = {1};
+  layer.bias = {0};
+  // 10,000 values, 9,900 of them zero; the other 100 are 1 + k / 10000, k = 0, 100, .., 9900.
+  std::vector<float> x(10000, 0.0f);
+  for (size_t k = 0; k < x.size(); k += 100) x[k] = 1.0f + static_cast<float>(k) / 10000;
+  // 99% exactly (the boundary) and below: the percentile is a zero.
+  for (double p : {50.0, 99.0}) {
+    Calibrator calibrator({layer}, {.method = RangeMethod::kPercentile, .percentile = p});
+    calibrator.observe(x.data(), static_cast<int>(x.size()));
+    ActivationRanges r = calibrator.ranges();
+    EXPECT_EQ(r.layers[0].clip, 0.0f) << "percentile " << p;
+    EXPECT_EQ(r.layers[0].abs_max, x[9900]) << "percentile " << p;
+    EXPECT_NO_THROW(check_ranges(r, {layer}, "test MLP"));
+  }
+  // 99.5%: the 9,950th smallest |x| is the 50th non-zero value, x[4900] = 1.49; the clip is at most
+  // one bin above it.
+  Calibrator above({layer}, {.method = RangeMethod::kPercentile, .percentile = 99.5});
+  above.observe(x.data(), static_cast<int>(x.size()));
+  const float clip = above.ranges().layers[0].clip;
+  EXPECT_GE(clip, x[4900]);
+  EXPECT_LE(clip, x[4900] * (1.0 + 1.0 / 16));
+}
+
 // Empirical mean squared error of quantising x to u8 with clip c.
 double quantisation_mse(const std::vector<float>& x, double c) {
   double s = c / 255, sum = 0;

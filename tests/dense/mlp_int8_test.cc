@@ -41,14 +41,18 @@
 #include "dlrm/dense/calibration.h"
 #include "dlrm/dense/interaction.h"
 #include "dlrm/dense/mlp.h"
+#include "mlp_test_util.h"
 
 namespace dlrm::dense {
 namespace {
 
-constexpr double kUnitRoundoff = 1.0 / (1 << 24);
-constexpr double kSigmoidSlack = 16 * kUnitRoundoff;
-
-double gamma_n(int64_t n) { return n * kUnitRoundoff / (1.0 - n * kUnitRoundoff); }
+using test::check_output_range;
+using test::expect_within;
+using test::fp32_layer_bound;
+using test::gamma_n;
+using test::kSigmoidSlack;
+using test::kUnitRoundoff;
+using test::uniform_input;
 
 // DLRM's create_mlp initialisation: W ~ N(0, sqrt(2 / (in + out))) (Glorot
 // normal), b ~ N(0, sqrt(1 / out)).
@@ -82,14 +86,6 @@ std::vector<float> dense_features(int batch, int width, uint32_t seed) {
   return x;
 }
 
-std::vector<float> uniform_input(int batch, int width, float lo, float hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> x(static_cast<size_t>(batch) * width);
-  for (float& v : x) v = dist(rng);
-  return x;
-}
-
 ActivationRanges calibrate(const std::vector<Layer>& layers, const std::vector<float>& src, int batch,
                            CalibratorOptions options = {}) {
   Calibrator calibrator(layers, options);
@@ -119,24 +115,7 @@ std::vector<double> int8_error_bound(const QuantizedMlp& q, const MlpInt8Trace& 
     const MlpInt8Trace::Step& step = trace.layers[l];
     const size_t n_out = static_cast<size_t>(batch) * ql.out;
     if (!ql.int8) {
-      const Layer& layer = ql.fp32;
-      std::vector<double> next(n_out);
-      const double g = gamma_n(layer.in + 1);
-      for (int b = 0; b < batch; ++b) {
-        for (int o = 0; o < layer.out; ++o) {
-          double s = std::abs(layer.bias[o]), wd = 0.0;
-          for (int i = 0; i < layer.in; ++i) {
-            double w = std::abs(static_cast<double>(layer.weight[static_cast<size_t>(o) * layer.in + i]));
-            size_t k = static_cast<size_t>(b) * layer.in + i;
-            s += w * std::abs(static_cast<double>(step.src[k]));
-            wd += w * delta[k];
-          }
-          double dz = 2 * g * s + (1 + g) * wd;
-          next[static_cast<size_t>(b) * layer.out + o] =
-              layer.act == Activation::kSigmoid ? 0.25 * dz + kSigmoidSlack : dz;
-        }
-      }
-      delta.swap(next);
+      delta = fp32_layer_bound(ql.fp32, step.src, delta, batch);
       continue;
     }
     if (ql.quantize_src) {
@@ -180,22 +159,6 @@ std::vector<double> int8_error_bound(const QuantizedMlp& q, const MlpInt8Trace& 
     }
   }
   return delta;
-}
-
-// Returns how many outputs differ at all.
-int expect_within(const std::vector<float>& fast, const std::vector<float>& ref, const std::vector<double>& bound) {
-  EXPECT_EQ(fast.size(), ref.size());
-  int failures = 0, differ = 0;
-  for (size_t k = 0; k < fast.size() && failures < 10; ++k) {
-    double diff = std::abs(static_cast<double>(fast[k]) - ref[k]);
-    if (diff != 0.0) ++differ;
-    if (!(diff <= bound[k])) {
-      ADD_FAILURE() << "output " << k << ": oneDNN " << fast[k] << " ref " << ref[k] << " diff " << diff << " > bound "
-                    << bound[k];
-      ++failures;
-    }
-  }
-  return differ;
 }
 
 struct Int8Case {
@@ -251,14 +214,10 @@ TEST_P(MlpInt8VsRef, WithinDerivedBound) {
   EXPECT_EQ(mlp.out(), c.widths.back());
   std::vector<float> fast(ref.size(), -7.0f);
   mlp.forward(src.data(), batch, fast.data());
-  int differ = expect_within(fast, ref, int8_error_bound(q, trace, batch));
+  int differ = 0;
+  expect_within(fast, ref, int8_error_bound(q, trace, batch), &differ);
   std::printf("  %d of %zu outputs differ from the reference at all\n", differ, fast.size());
-  if (c.last == Activation::kSigmoid) {
-    for (float v : fast) ASSERT_TRUE(v >= 0.0f && v <= 1.0f) << v;
-  }
-  if (c.last == Activation::kRelu) {
-    for (float v : fast) ASSERT_GE(v, 0.0f);
-  }
+  check_output_range(fast, c.last);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MlpInt8VsRef,
@@ -456,6 +415,45 @@ TEST(MlpInt8, RangesMustFitTheLayers) {
   EXPECT_TRUE(std::isnormal(q.layers[0].src_scale));
 }
 
+// Inputs that are at least p% exact zeros (mostly empty rows, and the ReLU
+// outputs of mostly negative pre-activations after them) have a percentile
+// clip of 0; quantize_mlp then takes abs_max, as for the default method, and
+// the oneDNN result stays within the derived bound of the reference.
+TEST(MlpInt8, PercentileCalibrationOfMostlyZeroInputs) {
+  const uint32_t seed = 93;
+  std::printf("seed %u\n", seed);
+  std::vector<Layer> layers = dlrm_layers({8, 32, 4}, Activation::kRelu, seed);
+  for (float& b : layers[0].bias) b = -0.25f;  // a zero row gives relu(-0.25) = 0 everywhere
+  // Rows in U(0, 1) where b % every == 0, zero elsewhere.
+  auto input = [](int batch, int every, uint32_t s) {
+    std::vector<float> x = uniform_input(batch, 8, 0.0f, 1.0f, s);
+    for (int b = 0; b < batch; ++b) {
+      if (b % every != 0) std::fill_n(x.begin() + static_cast<size_t>(b) * 8, 8, 0.0f);
+    }
+    return x;
+  };
+  // One row in 128 non-zero: both layers' inputs are more than 99% zeros.
+  ActivationRanges ranges =
+      calibrate(layers, input(1024, 128, seed + 1), 1024, {.method = RangeMethod::kPercentile, .percentile = 99.0});
+  const MlpInt8Options options{.last_layer_fp32 = false};
+  QuantizedMlp q = quantize_mlp(layers, ranges, options);
+  for (size_t l = 0; l < 2; ++l) {
+    ASSERT_GT(ranges.layers[l].abs_max, 0.0f) << "layer " << l << "'s input must not be all zeros";
+    EXPECT_EQ(ranges.layers[l].clip, 0.0f) << "layer " << l;
+    EXPECT_TRUE(q.layers[l].int8) << "layer " << l;
+    EXPECT_EQ(q.layers[l].src_scale, static_cast<float>(ranges.layers[l].abs_max / 255.0)) << "layer " << l;
+  }
+  MlpInt8 mlp(layers, ranges, options);
+  const int batch = 256;
+  std::vector<float> src = input(batch, 2, seed + 2);
+  std::vector<float> ref(static_cast<size_t>(batch) * 4), fast(ref.size(), -7.0f);
+  MlpInt8Trace trace;
+  mlp_int8_forward_ref(q, src.data(), batch, ref.data(), &trace);
+  mlp.forward(src.data(), batch, fast.data());
+  expect_within(fast, ref, int8_error_bound(q, trace, batch));
+  check_output_range(fast, Activation::kRelu);
+}
+
 // The DLRM dense path (bottom MLP, dot interaction, top MLP) with DLRM's
 // initialisation, Criteo-like dense features and unit-norm embedding rows;
 // calibration and evaluation samples are drawn apart from one distribution.
@@ -550,6 +548,25 @@ const Variant kVariants[] = {
     {"fp32 first layers (both)", {}, {.first_layer_fp32 = true}, {.first_layer_fp32 = true}, 0.2},
 };
 
+// One variant's int8 predictions p against the fp32 ones; x is its bottom MLP's output.
+struct VariantRun {
+  std::vector<float> p, x;
+  double max_diff = 0, sum_diff = 0;  // of |p - p_fp32|
+};
+
+VariantRun run_variant(DlrmDense& model, const Variant& v, const std::vector<float>& dense,
+                       const std::vector<float>& emb, int n, const std::vector<float>& p_fp32) {
+  DlrmDense::Int8 int8 = model.quantize(v.calibration, v.bottom, v.top);
+  VariantRun r;
+  r.p = model.predict(int8, dense, emb, n, r.x);
+  for (int b = 0; b < n; ++b) {
+    double d = std::abs(static_cast<double>(r.p[b]) - p_fp32[b]);
+    r.max_diff = std::max(r.max_diff, d);
+    r.sum_diff += d;
+  }
+  return r;
+}
+
 double relative_l2(const std::vector<float>& got, const std::vector<float>& want) {
   double err = 0, norm = 0;
   for (size_t k = 0; k < got.size(); ++k) {
@@ -609,20 +626,12 @@ TEST(Int8VsFp32, DlrmPredictionsXavier) {
   std::printf("fp32 predictions span [%.3f, %.3f]\n", *std::min_element(p_fp32.begin(), p_fp32.end()),
               *std::max_element(p_fp32.begin(), p_fp32.end()));
   for (const Variant& v : kVariants) {
-    DlrmDense::Int8 int8 = model.quantize(v.calibration, v.bottom, v.top);
-    std::vector<float> x;
-    std::vector<float> p = model.predict(int8, dense, emb, n, x);
-    double max_diff = 0, sum_diff = 0;
-    for (int b = 0; b < n; ++b) {
-      double d = std::abs(static_cast<double>(p[b]) - p_fp32[b]);
-      max_diff = std::max(max_diff, d);
-      sum_diff += d;
-    }
+    const VariantRun r = run_variant(model, v, dense, emb, n, p_fp32);
     std::printf("%-34s bottom output rel. L2 error %.2e; predictions max |diff| %.2e mean %.2e\n", v.name,
-                relative_l2(x, x_fp32), max_diff, sum_diff / n);
-    EXPECT_LT(max_diff, 1e-2) << v.name;
-    EXPECT_LT(sum_diff / n, 1e-3) << v.name;
-    EXPECT_LT(relative_l2(x, x_fp32), 2e-2) << v.name;
+                relative_l2(r.x, x_fp32), r.max_diff, r.sum_diff / n);
+    EXPECT_LT(r.max_diff, 1e-2) << v.name;
+    EXPECT_LT(r.sum_diff / n, 1e-3) << v.name;
+    EXPECT_LT(relative_l2(r.x, x_fp32), 2e-2) << v.name;
   }
 }
 
@@ -657,20 +666,13 @@ TEST(Int8VsFp32, DlrmAucWithSpreadLogits) {
   std::printf("fp32 AUC %.5f, predictions span [%.3f, %.3f]\n", auc_fp32,
               *std::min_element(p_fp32.begin(), p_fp32.end()), *std::max_element(p_fp32.begin(), p_fp32.end()));
   for (const Variant& v : kVariants) {
-    DlrmDense::Int8 int8 = model.quantize(v.calibration, v.bottom, v.top);
-    std::vector<float> x;
-    std::vector<float> p = model.predict(int8, dense, emb, n, x);
-    double max_diff = 0, sum_diff = 0;
-    for (int b = 0; b < n; ++b) {
-      double d = std::abs(static_cast<double>(p[b]) - p_fp32[b]);
-      max_diff = std::max(max_diff, d);
-      sum_diff += d;
-    }
-    const double ratio = auc(p, label) / auc_fp32;
-    std::printf("%-34s AUC ratio %.5f; predictions max |diff| %.2e mean %.2e\n", v.name, ratio, max_diff, sum_diff / n);
+    const VariantRun r = run_variant(model, v, dense, emb, n, p_fp32);
+    const double ratio = auc(r.p, label) / auc_fp32;
+    std::printf("%-34s AUC ratio %.5f; predictions max |diff| %.2e mean %.2e\n", v.name, ratio, r.max_diff,
+                r.sum_diff / n);
     EXPECT_GE(ratio, 0.998) << v.name;
-    EXPECT_LT(sum_diff / n, 3e-2) << v.name;
-    EXPECT_LT(max_diff, v.stress_max) << v.name;
+    EXPECT_LT(r.sum_diff / n, 3e-2) << v.name;
+    EXPECT_LT(r.max_diff, v.stress_max) << v.name;
   }
 }
 

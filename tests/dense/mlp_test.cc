@@ -24,16 +24,19 @@
 #include <random>
 #include <vector>
 
+#include "../common/test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/dense/mlp.h"
+#include "mlp_test_util.h"
 
 namespace dlrm::dense {
 namespace {
 
-constexpr double kUnitRoundoff = 1.0 / (1 << 24);
-constexpr double kSigmoidSlack = 16 * kUnitRoundoff;
-
-double gamma_n(int64_t n) { return n * kUnitRoundoff / (1.0 - n * kUnitRoundoff); }
+using test::check_output_range;
+using test::expect_within;
+using test::fp32_layer_bound;
+using test::kSigmoidSlack;
+using test::uniform_input;
 
 // Layers with weights ~ U(-1, 1) / sqrt(in) so activations stay of order one.
 std::vector<Layer> random_layers(const std::vector<int>& widths, Activation last, uint32_t seed) {
@@ -56,14 +59,6 @@ std::vector<Layer> random_layers(const std::vector<int>& widths, Activation last
   return layers;
 }
 
-std::vector<float> random_input(int batch, int width, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(batch) * width);
-  for (float& v : x) v = dist(rng);
-  return x;
-}
-
 // Per-output bound on |Mlp - mlp_forward_ref| as derived at the top of this file.
 std::vector<double> error_bound(const std::vector<Layer>& layers, const std::vector<float>& src, int batch) {
   std::vector<float> h = src;
@@ -71,39 +66,10 @@ std::vector<double> error_bound(const std::vector<Layer>& layers, const std::vec
   for (const Layer& layer : layers) {
     std::vector<float> next(static_cast<size_t>(batch) * layer.out);
     mlp_forward_ref({layer}, h.data(), batch, next.data());
-    std::vector<double> next_delta(next.size());
-    double g = gamma_n(layer.in + 1);
-    for (int b = 0; b < batch; ++b) {
-      for (int o = 0; o < layer.out; ++o) {
-        double s = std::abs(layer.bias[o]);
-        double wd = 0.0;
-        for (int i = 0; i < layer.in; ++i) {
-          double w = std::abs(static_cast<double>(layer.weight[static_cast<size_t>(o) * layer.in + i]));
-          s += w * std::abs(static_cast<double>(h[static_cast<size_t>(b) * layer.in + i]));
-          wd += w * delta[static_cast<size_t>(b) * layer.in + i];
-        }
-        double dz = 2 * g * s + (1 + g) * wd;
-        double d = layer.act == Activation::kSigmoid ? 0.25 * dz + kSigmoidSlack : dz;
-        next_delta[static_cast<size_t>(b) * layer.out + o] = d;
-      }
-    }
+    delta = fp32_layer_bound(layer, h, delta, batch);
     h.swap(next);
-    delta.swap(next_delta);
   }
   return delta;
-}
-
-void expect_within(const std::vector<float>& fast, const std::vector<float>& ref, const std::vector<double>& bound) {
-  ASSERT_EQ(fast.size(), ref.size());
-  int failures = 0;
-  for (size_t k = 0; k < fast.size() && failures < 10; ++k) {
-    double diff = std::abs(static_cast<double>(fast[k]) - ref[k]);
-    if (!(diff <= bound[k])) {
-      ADD_FAILURE() << "output " << k << ": oneDNN " << fast[k] << " ref " << ref[k] << " diff " << diff
-                    << " > bound " << bound[k];
-      ++failures;
-    }
-  }
 }
 
 struct MlpCase {
@@ -129,7 +95,7 @@ TEST_P(MlpVsRef, WithinDerivedBound) {
   const uint32_t seed = 1000 + std::get<0>(GetParam());
   std::printf("case %s batch %d seed %u\n", c.name, batch, seed);
   std::vector<Layer> layers = random_layers(c.widths, c.last, seed);
-  std::vector<float> src = random_input(batch, c.widths.front(), seed + 1);
+  std::vector<float> src = uniform_input(batch, c.widths.front(), -1.0f, 1.0f, seed + 1);
   std::vector<float> ref(static_cast<size_t>(batch) * c.widths.back());
   mlp_forward_ref(layers, src.data(), batch, ref.data());
   Mlp mlp(layers);
@@ -138,12 +104,7 @@ TEST_P(MlpVsRef, WithinDerivedBound) {
   std::vector<float> fast(ref.size(), -7.0f);
   mlp.forward(src.data(), batch, fast.data());
   expect_within(fast, ref, error_bound(layers, src, batch));
-  if (c.last == Activation::kSigmoid) {
-    for (float v : fast) ASSERT_TRUE(v >= 0.0f && v <= 1.0f) << v;
-  }
-  if (c.last == Activation::kRelu) {
-    for (float v : fast) ASSERT_GE(v, 0.0f);
-  }
+  check_output_range(fast, c.last);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MlpVsRef,
@@ -192,7 +153,7 @@ TEST(Mlp, PrepareAndReuseAcrossBatchSizes) {
   const uint32_t seed = 77;
   std::printf("seed %u\n", seed);
   std::vector<Layer> layers = random_layers({479, 1024, 1024, 512, 256, 1}, Activation::kSigmoid, seed);
-  std::vector<float> src = random_input(300, 479, seed + 1);
+  std::vector<float> src = uniform_input(300, 479, -1.0f, 1.0f, seed + 1);
   Mlp reused(layers);
   reused.prepare(256);
   reused.prepare(7);
@@ -229,39 +190,28 @@ TEST(Mlp, ZeroBatchIsNoop) {
   EXPECT_THROW(mlp.prepare(0), Error);
 }
 
-void expect_error_mentions(const std::vector<Layer>& layers, const std::string& what, const std::string& part) {
-  try {
-    check_layers(layers, what);
-    ADD_FAILURE() << "check_layers accepted bad layers (expected to mention '" << part << "')";
-  } catch (const Error& e) {
-    std::string message = e.what();
-    EXPECT_NE(message.find(what), std::string::npos) << message;
-    EXPECT_NE(message.find(part), std::string::npos) << message;
-  }
-}
-
 TEST(CheckLayers, RejectsBadLayersNamingThem) {
   const std::vector<Layer> good = random_layers({13, 32, 16, 8}, Activation::kRelu, 3);
   EXPECT_NO_THROW(check_layers(good, "bottom MLP"));
   EXPECT_EQ(mlp_macs(good), 13 * 32 + 32 * 16 + 16 * 8);
 
-  expect_error_mentions({}, "bottom MLP", "at least one layer");
+  EXPECT_ERROR_WITH(check_layers({}, "bottom MLP"), "bottom MLP", "at least one layer");
 
   std::vector<Layer> chain = good;
   chain[2] = random_layers({17, 8}, Activation::kRelu, 4)[0];
-  expect_error_mentions(chain, "top MLP", "layer 2");
+  EXPECT_ERROR_WITH(check_layers(chain, "top MLP"), "top MLP", "layer 2");
 
   std::vector<Layer> weight = good;
   weight[1].weight.pop_back();
-  expect_error_mentions(weight, "bottom MLP", "layer 1");
+  EXPECT_ERROR_WITH(check_layers(weight, "bottom MLP"), "bottom MLP", "layer 1");
 
   std::vector<Layer> bias = good;
   bias[0].bias.push_back(0.0f);
-  expect_error_mentions(bias, "bottom MLP", "layer 0");
+  EXPECT_ERROR_WITH(check_layers(bias, "bottom MLP"), "bottom MLP", "layer 0");
 
   std::vector<Layer> zero = good;
   zero[0].in = 0;
-  expect_error_mentions(zero, "bottom MLP", "layer 0");
+  EXPECT_ERROR_WITH(check_layers(zero, "bottom MLP"), "bottom MLP", "layer 0");
 
   EXPECT_THROW(Mlp{chain}, Error);
 }

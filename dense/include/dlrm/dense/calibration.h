@@ -6,11 +6,14 @@
 //   min, max   the extremes of x;  abs_max = max |x|
 //   mean[i]    the mean of column i (MlpInt8's bias correction)
 //   histogram  of |x| by its float exponent and top 4 mantissa bits (16 bins
-//              per octave over every finite float; bin 0 holds the zeros)
+//              per octave over every finite float; bin 0 holds the zeros and
+//              the subnormals below 2^-130)
 // and chooses the clip c (the |x| that maps to the largest code) by method:
 //   kMax         c = abs_max (nothing saturates on calibration data; default)
 //   kPercentile  c = the smallest bin edge with #{|x| <= c} >= p/100 * #x
-//                (over-estimates the exact percentile by < 1/16)
+//                (over-estimates the exact percentile by < 1/16), or 0 when
+//                that edge is not a normal float (at least p% zeros and
+//                subnormals; MlpInt8 then quantises with abs_max)
 //   kMse         c minimising sum over bins of n_b * err(v_b), v_b the bin's
 //                midpoint: err = min(v^2, s^2/12) below c (s = c / levels),
 //                (v - c)^2 above it (saturation)
@@ -54,6 +57,11 @@ struct LayerInputRange {
   std::vector<float> mean;  // [width], each column's mean (for bias correction)
   bool is_signed() const { return min < 0.0f; }
 };
+
+// The largest code of a quantised input: 127 for s8 codes (inputs seen
+// negative: LayerInputRange::is_signed()), 255 for u8 codes; the scale is
+// clip / code_levels.
+inline double code_levels(bool signed_codes) { return signed_codes ? 127.0 : 255.0; }
 
 // How clip is chosen from what was observed.
 enum class RangeMethod {
