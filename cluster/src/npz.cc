@@ -12,6 +12,7 @@
 
 #include "dlrm/common/error.h"
 #include "dlrm/common/staged_output.h"
+#include "dlrm/shard/zip_util.h"
 
 namespace fs = std::filesystem;
 
@@ -19,13 +20,7 @@ namespace dlrm::cluster {
 
 namespace {
 
-std::string zip_message(int code) {
-  zip_error_t error;
-  zip_error_init_with_code(&error, code);
-  std::string s = zip_error_strerror(&error);
-  zip_error_fini(&error);
-  return s;
-}
+using shard::zip_message;
 
 struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
@@ -49,14 +44,7 @@ ZipPtr open_zip(const fs::path& path) {
 
 // Reads exactly `bytes` from an open member or throws naming it.
 void read_member(zip_file_t* f, void* dst, uint64_t bytes, const fs::path& path, const std::string& member) {
-  auto* out = static_cast<uint8_t*>(dst);
-  while (bytes > 0) {
-    zip_int64_t got = zip_fread(f, out, bytes);
-    DLRM_CHECK(got > 0, "{}: cannot read member {} ({}); the archive is truncated or damaged", path.string(), member,
-               got < 0 ? std::string(zip_file_strerror(f)) : std::string("unexpected end"));
-    out += got;
-    bytes -= static_cast<uint64_t>(got);
-  }
+  shard::zip_read_exact(f, dst, bytes, path, [&] { return "member " + member; });
 }
 
 std::string lower(std::string s) {

@@ -97,20 +97,25 @@ void StagedDir::commit() {
   committed_ = true;
 }
 
-void read_exact(std::FILE* file, const fs::path& path, void* dst, size_t bytes, uint64_t offset,
-                const char* what) {
+void read_exact(int fd, const fs::path& path, void* dst, size_t bytes, uint64_t offset, std::string_view what,
+                std::string_view advice) {
   // pread may return less than asked (at most ~2 GB per call, or on a signal):
   // only a zero return means the file ends early.
   auto* out = static_cast<char*>(dst);
   size_t done = 0;
   while (done < bytes) {
-    ssize_t n = ::pread(::fileno(file), out + done, bytes - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(fd, out + done, bytes - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     DLRM_CHECK(n >= 0, "reading {} of {} failed: {}", what, path.string(), std::strerror(errno));
-    DLRM_CHECK(n > 0, "{} is truncated: {} needs {} bytes at offset {}, only {} present", path.string(), what,
-               bytes, offset, done);
+    DLRM_CHECK(n > 0, "{} is truncated: {} needs {} bytes at offset {}, only {} present{}{}", path.string(), what,
+               bytes, offset, done, advice.empty() ? "" : "; ", advice);
     done += static_cast<size_t>(n);
   }
+}
+
+void read_exact(std::FILE* file, const fs::path& path, void* dst, size_t bytes, uint64_t offset,
+                std::string_view what, std::string_view advice) {
+  read_exact(::fileno(file), path, dst, bytes, offset, what, advice);
 }
 
 }  // namespace dlrm

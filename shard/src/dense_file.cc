@@ -83,7 +83,7 @@ DenseFileInfo write_dense_file(const fs::path& path, const std::vector<DenseTens
   return DenseFileInfo{block.size() + data.size(), header.data_checksum};
 }
 
-std::vector<DenseTensor> read_dense_file(const fs::path& path) {
+std::vector<DenseTensor> read_dense_file(const fs::path& path, DenseFileInfo* info) {
   const std::string name = path.string();
   std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
   DLRM_CHECK(file != nullptr, "cannot open dense weights {}: {}", name, std::strerror(errno));
@@ -147,6 +147,7 @@ std::vector<DenseTensor> read_dense_file(const fs::path& path) {
     t.values.resize(r.count);
     std::memcpy(t.values.data(), data.data() + r.data_offset, r.count * sizeof(float));
   }
+  if (info) *info = DenseFileInfo{file_bytes, h.data_checksum};
   return tensors;
 }
 

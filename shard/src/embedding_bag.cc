@@ -59,22 +59,11 @@ constexpr int kQuantPrefetchDistance = 32;
 // Indices per call below which threads are not woken.
 constexpr int64_t kParallelIndices = 4096;
 
-// Bytes a stored row of `cols` values occupies before padding (quantize.h).
-uint64_t row_bytes(StorageType type, int cols) {
-  const auto n = static_cast<uint64_t>(cols);
-  switch (type) {
-    case StorageType::kFp32: return 4 * n;
-    case StorageType::kFp16: return 2 * n;
-    case StorageType::kInt8: return n + 8;
-    case StorageType::kInt4: return (n + 1) / 2 + 4;
-  }
-  return 0;
-}
-
 void check_view(const RowsView& src, const char* what) {
   DLRM_CHECK(storage_supported(src.type),
-             "{}: storage type {} not supported by this build; re-shard the model with dlrm-shard --dtype fp32", what,
-             to_string(src.type));
+             "{}: storage type {} not supported by this build: not one of fp32, fp16, int8, int4 (an internal error; "
+             "shard files are checked when opened)",
+             what, to_string(src.type));
   DLRM_CHECK(src.cols >= 0 && src.num_rows >= 0, "{}: invalid rows view ({} rows of {} columns)", what,
              src.num_rows, src.cols);
   DLRM_CHECK(src.stride >= row_bytes(src.type, src.cols), "{}: row stride {} bytes is too small for {} {} columns",

@@ -35,18 +35,25 @@ StorageType parse_storage_type(const std::string& name) {
   DLRM_FAIL("unknown storage type '{}'; choose fp32, fp16, int8 or int4", name);
 }
 
-uint64_t row_stride(StorageType type, int cols) {
+uint64_t row_bytes(StorageType type, int cols) {
+  const auto n = static_cast<uint64_t>(cols);
   switch (type) {
-    case StorageType::kFp32: return (static_cast<uint64_t>(cols) * 4 + 63) / 64 * 64;
-    // Reduced precision rows are packed densely, 4-byte aligned (layouts in quantize.h).
-    case StorageType::kFp16: return (static_cast<uint64_t>(cols) * 2 + 3) / 4 * 4;
+    case StorageType::kFp32: return 4 * n;
+    // Reduced precision rows are packed densely (layouts in quantize.h).
+    case StorageType::kFp16: return 2 * n;
     // Row-wise quantized: codes, then fp32 scale and bias.
-    case StorageType::kInt8: return (static_cast<uint64_t>(cols) + 8 + 3) / 4 * 4;
+    case StorageType::kInt8: return n + 8;
     // Row-wise quantized: 4-bit codes, then fp16 scale and bias.
-    case StorageType::kInt4: return ((static_cast<uint64_t>(cols) + 1) / 2 + 4 + 3) / 4 * 4;
+    case StorageType::kInt4: return (n + 1) / 2 + 4;
   }
   DLRM_ASSERT(false);
   return 0;
+}
+
+uint64_t row_stride(StorageType type, int cols) {
+  // fp32 rows are 64-byte aligned, the others 4-byte aligned.
+  const uint64_t align = type == StorageType::kFp32 ? 64 : 4;
+  return (row_bytes(type, cols) + align - 1) / align * align;
 }
 
 bool storage_supported(StorageType type) {

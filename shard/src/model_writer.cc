@@ -76,9 +76,8 @@ Manifest write_model(ModelSource& source, const WriteOptions& options, const fs:
   const ModelArch& arch = source.arch();
   arch.validate();
   const StorageType dtype = options.plan.dtype;
-  DLRM_CHECK(storage_supported(dtype),
-             "storage type {} is not supported yet (quantized storage comes in a later release); use --dtype fp32",
-             to_string(dtype));
+  DLRM_CHECK(storage_supported(dtype), "write_model: unknown storage type {} (an internal error)",
+             static_cast<uint32_t>(dtype));
 
   Manifest manifest;
   manifest.producer = std::string("dlrm-shard ") + DLRM_VERSION;
@@ -177,8 +176,9 @@ VerifyResult verify_model(const fs::path& dir, bool progress_enabled) {
   std::error_code ec;
   DLRM_CHECK(fs::is_regular_file(dense_path, ec), "dense weights {} listed in {} are missing; re-create the model",
              dense_path.string(), (dir / kManifestName).string());
-  std::vector<DenseTensor> tensors = read_dense_file(dense_path);  // both checksums
-  uint64_t dense_bytes = fs::file_size(dense_path, ec);
+  DenseFileInfo dense;
+  std::vector<DenseTensor> tensors = read_dense_file(dense_path, &dense);  // both checksums
+  const uint64_t dense_bytes = dense.file_bytes;
   DLRM_CHECK(dense_bytes == manifest.dense_bytes, "dense weights {} are {} bytes but the manifest says {}",
              dense_path.string(), dense_bytes, manifest.dense_bytes);
   auto specs = dense_tensor_specs(manifest.arch);
@@ -190,14 +190,10 @@ VerifyResult verify_model(const fs::path& dir, bool progress_enabled) {
                i, tensors[i].name, specs[i].name);
   }
   // read_dense_file checked the data against its header; the header must match the manifest.
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(dense_path.c_str(), "rb"), &std::fclose);
-  DLRM_CHECK(in != nullptr, "cannot open {}: {}", dense_path.string(), std::strerror(errno));
-  DenseFileHeader header;
-  read_exact(in.get(), dense_path, &header, sizeof(header), 0, "the header");
-  DLRM_CHECK(checksum_hex(header.data_checksum) == manifest.dense_checksum,
+  DLRM_CHECK(checksum_hex(dense.data_checksum) == manifest.dense_checksum,
              "dense weights {} have data checksum {} but the manifest says {}; the model directory is inconsistent, "
              "re-create it with dlrm-shard",
-             dense_path.string(), checksum_hex(header.data_checksum), manifest.dense_checksum);
+             dense_path.string(), checksum_hex(dense.data_checksum), manifest.dense_checksum);
   progress.add(dense_bytes);
   progress.finish();
   result.bytes_checked += dense_bytes;

@@ -36,18 +36,8 @@ struct FdCloser {
   }
 };
 
-void pread_exact(int fd, const fs::path& path, void* dst, size_t bytes, uint64_t offset, const char* what) {
-  auto* out = static_cast<char*>(dst);
-  size_t done = 0;
-  while (done < bytes) {
-    ssize_t n = ::pread(fd, out + done, bytes - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    DLRM_CHECK(n >= 0, "reading {} of {} failed: {}", what, path.string(), std::strerror(errno));
-    DLRM_CHECK(n > 0, "shard file {} is truncated inside {}; re-create the model with dlrm-shard",
-               path.string(), what);
-    done += static_cast<size_t>(n);
-  }
-}
+// What to do about a shard file that is cut short.
+constexpr char kTruncatedAdvice[] = "re-create the model with dlrm-shard";
 
 }  // namespace
 
@@ -154,7 +144,7 @@ void ShardFile::load_into_memory(ShardFile& file, int fd, const Options& options
   auto* dst = static_cast<uint8_t*>(region);
   for (uint64_t done = 0; done < h.data_bytes;) {
     uint64_t n = std::min(kChunk, h.data_bytes - done);
-    pread_exact(fd, file.path_, dst + done, n, h.header_bytes + done, "the rows");
+    read_exact(fd, file.path_, dst + done, n, h.header_bytes + done, "the row data", kTruncatedAdvice);
     if (options.verify) sum.update(dst + done, n);
     done += n;
     progress.add(n);
@@ -184,7 +174,7 @@ ShardFile ShardFile::open(const fs::path& path, const Options& options) {
              "shard file {} is truncated: {} bytes, less than its {}-byte header; re-create the model", name,
              file_bytes, sizeof(ShardFileHeader));
   ShardFileHeader& h = file.header_;
-  pread_exact(fd.fd, path, &h, sizeof(h), 0, "the header");
+  read_exact(fd.fd, path, &h, sizeof(h), 0, "the header", kTruncatedAdvice);
   DLRM_CHECK(std::memcmp(h.magic, kShardMagic, sizeof(kShardMagic)) == 0,
              "{} is not a dlrm shard file (bad magic); expected a shard-NNN.bin written by dlrm-shard", name);
   DLRM_CHECK(h.version == kShardFormatVersion,
@@ -199,7 +189,7 @@ ShardFile ShardFile::open(const fs::path& path, const Options& options) {
              "shard file {} is truncated: {} bytes, less than its {}-byte header; re-create the model", name,
              file_bytes, h.header_bytes);
   std::vector<uint8_t> block(h.header_bytes);
-  pread_exact(fd.fd, path, block.data(), block.size(), 0, "the header");
+  read_exact(fd.fd, path, block.data(), block.size(), 0, "the header", kTruncatedAdvice);
   uint64_t expect = header_checksum_of<ShardFileHeader>(block.data(), block.size());
   DLRM_CHECK(expect == h.header_checksum,
              "shard file {} has a corrupted header (header checksum {} but the header hashes to {}); "

@@ -142,7 +142,6 @@ std::string lower(std::string s) {
 }  // namespace
 
 std::unique_ptr<ModelSource> open_import_source(const fs::path& from, int64_t row_cap) {
-  DLRM_CHECK(row_cap >= 0, "--row-cap must be >= 0 (0 keeps every row), got {}", row_cap);
   std::error_code ec;
   DLRM_CHECK(fs::exists(from, ec), "import: {} does not exist; give a directory of .npy files named by state_dict key",
              from.string());

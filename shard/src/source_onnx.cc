@@ -19,6 +19,8 @@
 #include <regex>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/half.h"
+#include "dlrm/common/staged_output.h"
 
 namespace fs = std::filesystem;
 
@@ -68,19 +70,6 @@ struct DataFile {
   }
 };
 
-void pread_exact(const DataFile& f, void* dst, size_t bytes, uint64_t offset, const std::string& what) {
-  auto* out = static_cast<uint8_t*>(dst);
-  while (bytes > 0) {
-    ssize_t got = ::pread(f.fd, out, bytes, static_cast<off_t>(offset));
-    if (got < 0 && errno == EINTR) continue;
-    DLRM_CHECK(got > 0, "{}: cannot read {} at byte {}: {}", f.path.string(), what, offset,
-               got == 0 ? "unexpected end of file (truncated)" : std::strerror(errno));
-    out += got;
-    offset += static_cast<uint64_t>(got);
-    bytes -= static_cast<size_t>(got);
-  }
-}
-
 // Protobuf wire-format reader over bytes [begin, end) of a file, buffered.
 class Wire {
  public:
@@ -89,7 +78,6 @@ class Wire {
 
   bool at_end() const { return pos_ >= end_; }
   uint64_t pos() const { return pos_; }
-  void seek(uint64_t pos) { pos_ = pos; }
 
   uint64_t varint() {
     uint64_t v = 0;
@@ -176,7 +164,7 @@ class Wire {
       constexpr uint64_t kBlock = 64u << 10;
       buffer_.resize(static_cast<size_t>(std::min<uint64_t>(kBlock, end_ - pos_)));
       buffer_start_ = pos_;
-      pread_exact(file_, buffer_.data(), buffer_.size(), pos_, what_);
+      read_exact(file_.fd, file_.path, buffer_.data(), buffer_.size(), pos_, what_);
     }
   }
 
@@ -230,7 +218,8 @@ struct OnnxModel::Impl {
   std::vector<std::string> ignored;
   std::map<std::string, std::shared_ptr<DataFile>> external_files;
   std::map<std::string, bool> weight_transposed;  // from Gemm / MatMul nodes
-  std::vector<uint8_t> buffer;
+  std::vector<uint8_t> buffer;     // raw bytes of a non-fp32 read
+  std::vector<float> rows_buffer;  // the rows of a column slice
   size_t external_count = 0;
 
   std::shared_ptr<DataFile> open_file(const fs::path& p, const std::string& purpose) {
@@ -488,7 +477,7 @@ struct OnnxModel::Impl {
       t.memory.resize(numel);
       for (size_t i = 0; i < numel; ++i) {
         const auto h = static_cast<uint16_t>(bits[i]);
-        t.memory[i] = t.dtype == TensorDtype::kF16 ? half_to_f32(h) : bf16_to_f32(h);
+        t.memory[i] = t.dtype == TensorDtype::kF16 ? fp16_to_float(h) : bf16_to_float(h);
       }
       t.in_memory = true;
     } else {
@@ -584,10 +573,10 @@ struct OnnxModel::Impl {
       while (take > 0) {
         const uint64_t n = std::min<uint64_t>(take, kChunkBytes / eb * eb);
         if (t.dtype == TensorDtype::kF32) {
-          pread_exact(*t.file, dst, n, offset, t.where);
+          read_exact(t.file->fd, t.file->path, dst, n, offset, t.where);
         } else {
           buffer.resize(n);
-          pread_exact(*t.file, buffer.data(), n, offset, t.where);
+          read_exact(t.file->fd, t.file->path, buffer.data(), n, offset, t.where);
           convert_to_f32(t.dtype, buffer.data(), n / eb, dst);
         }
         dst += n / eb;
@@ -630,9 +619,26 @@ struct OnnxModel::Impl {
       read_elements(t, static_cast<uint64_t>(row_begin * total_cols), static_cast<uint64_t>(rows * cols), dst);
       return;
     }
-    for (int64_t r = 0; r < rows; ++r) {
-      read_elements(t, static_cast<uint64_t>((row_begin + r) * total_cols + col_begin), static_cast<uint64_t>(cols),
-                    dst + r * cols);
+    // A column slice: read as many rows as fit the bounded buffer in one run
+    // (from the slice's first column of the first row to its last column of
+    // the last row) and cut the columns out.
+    const auto span = static_cast<uint64_t>(total_cols);
+    const uint64_t chunk_elems = kChunkBytes / sizeof(float);
+    const uint64_t per_read = span <= chunk_elems ? chunk_elems / span : 1;
+    for (int64_t r = 0; r < rows;) {
+      const auto n = static_cast<int64_t>(std::min<uint64_t>(per_read, static_cast<uint64_t>(rows - r)));
+      const auto first = static_cast<uint64_t>((row_begin + r) * total_cols + col_begin);
+      if (n == 1) {
+        read_elements(t, first, static_cast<uint64_t>(cols), dst + r * cols);
+      } else {
+        const uint64_t extent = static_cast<uint64_t>(n - 1) * span + static_cast<uint64_t>(cols);
+        rows_buffer.resize(static_cast<size_t>(extent));
+        read_elements(t, first, extent, rows_buffer.data());
+        for (int64_t k = 0; k < n; ++k) {
+          std::copy_n(rows_buffer.data() + k * span, cols, dst + (r + k) * cols);
+        }
+      }
+      r += n;
     }
   }
 };

@@ -9,6 +9,7 @@
 
 #include "dlrm/common/error.h"
 #include "dlrm/shard/source.h"
+#include "dlrm/shard/state_dict.h"
 
 namespace dlrm::shard {
 
@@ -37,12 +38,6 @@ uint64_t name_hash(const std::string& name) {  // FNV-1a
   uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ull;
   return h;
-}
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + ")";
 }
 
 class SynthSource final : public ModelSource {
@@ -83,8 +78,8 @@ class SynthSource final : public ModelSource {
       if (s.name == name) spec = &s;
     }
     DLRM_CHECK(spec != nullptr, "synth: the model has no dense tensor '{}'", name);
-    DLRM_CHECK(spec->shape == shape, "synth: dense tensor {} has shape {}, not {}", name, shape_str(spec->shape),
-               shape_str(shape));
+    DLRM_CHECK(spec->shape == shape, "synth: dense tensor {} has shape {}, not {}", name, shape_string(spec->shape),
+               shape_string(shape));
     // Linear layers follow the DLRM reference init: weight [out, in] normal with
     // std sqrt(2 / (in + out)), bias [out] normal with std sqrt(1 / out).
     double std_dev = shape.size() == 2 ? std::sqrt(2.0 / static_cast<double>(shape[0] + shape[1]))

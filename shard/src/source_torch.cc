@@ -15,7 +15,9 @@
 #include <map>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/staged_output.h"
 #include "dlrm/shard/pickle.h"
+#include "dlrm/shard/zip_util.h"
 
 namespace fs = std::filesystem;
 
@@ -67,6 +69,7 @@ namespace {
 
 constexpr uint64_t kMaxPickleBytes = 256ull << 20;  // data.pkl of a 100 GB DLRM checkpoint is a few KB
 constexpr uint64_t kChunkBytes = 8u << 20;         // bounded read buffer
+constexpr char kCopyAgain[] = "copy it again";     // what to do about a truncated file
 
 struct StorageKind {
   const char* global;
@@ -95,6 +98,7 @@ struct Storage {
   std::string first_user;      // a tensor using it, for error messages
   zip_int64_t zip_index = -1;  // zip layout: the entry
   uint64_t file_offset = 0;    // legacy layout: first data byte
+  std::string data_what;       // legacy layout: "the data of storage 'key'", for read errors
   bool located = false;
 };
 
@@ -115,14 +119,6 @@ Matrix as_matrix(const TorchTensorLayout& t) {
     m.col_stride = t.stride[0];
   }
   return m;
-}
-
-std::string zip_message(int code) {
-  zip_error_t error;
-  zip_error_init_with_code(&error, code);
-  std::string s = zip_error_strerror(&error);
-  zip_error_fini(&error);
-  return s;
 }
 
 }  // namespace
@@ -477,12 +473,13 @@ struct TorchCheckpoint::Impl {
                  path.string(), s.key, s.first_user.empty() ? "" : fmt::format(" (tensor '{}')", s.first_user), pos,
                  file_bytes);
       int64_t numel = 0;
-      read_exact_at(&numel, 8, pos, s, "the element count");
+      read_exact(file, path, &numel, 8, pos, fmt::format("the element count of storage '{}'", s.key), kCopyAgain);
       DLRM_CHECK(numel == s.numel,
                  "{}: storage '{}' at byte {} holds {} elements but the pickle says {}; the checkpoint is damaged",
                  path.string(), s.key, pos, numel, s.numel);
       s.file_offset = pos + 8;
       s.located = true;
+      s.data_what = fmt::format("the data of storage '{}'", s.key);
       pos = s.file_offset + static_cast<uint64_t>(s.numel) * s.kind->bytes;
       DLRM_CHECK(pos <= file_bytes,
                  "{} is truncated: storage '{}'{} needs bytes [{}, {}) but the file has {} bytes (copy it again)",
@@ -496,20 +493,6 @@ struct TorchCheckpoint::Impl {
     }
   }
 
-  void read_exact_at(void* dst, size_t bytes, uint64_t offset, const Storage& s, const char* what) {
-    auto* out = static_cast<uint8_t*>(dst);
-    const int fd = ::fileno(file);
-    while (bytes > 0) {
-      ssize_t got = ::pread(fd, out, bytes, static_cast<off_t>(offset));
-      if (got < 0 && errno == EINTR) continue;
-      DLRM_CHECK(got > 0, "{}: cannot read {} of storage '{}' at byte {}: {}", path.string(), what, s.key, offset,
-                 got == 0 ? "unexpected end of file (truncated; copy it again)" : std::strerror(errno));
-      out += got;
-      offset += static_cast<uint64_t>(got);
-      bytes -= static_cast<size_t>(got);
-    }
-  }
-
   // --- reading elements -------------------------------------------------------
 
   // `bytes` raw bytes of storage `index` from its byte `offset`.
@@ -517,7 +500,7 @@ struct TorchCheckpoint::Impl {
     const Storage& s = storages[index];
     DLRM_ASSERT(offset + bytes <= static_cast<uint64_t>(s.numel) * s.kind->bytes);
     if (format == TorchFormat::kLegacy) {
-      read_exact_at(dst, bytes, s.file_offset + offset, s, "the data");
+      read_exact(file, path, dst, bytes, s.file_offset + offset, s.data_what, kCopyAgain);
       return;
     }
     if (entry_storage != index) {
@@ -528,16 +511,7 @@ struct TorchCheckpoint::Impl {
     }
     DLRM_CHECK(zip_fseek(entry, static_cast<zip_int64_t>(offset), SEEK_SET) == 0, "{}: cannot seek in {}: {}",
                path.string(), entry_name(s), zip_file_strerror(entry));
-    auto* out = static_cast<uint8_t*>(dst);
-    while (bytes > 0) {
-      zip_int64_t got = zip_fread(entry, out, bytes);
-      DLRM_CHECK(got > 0, "{}: cannot read {} at byte {}: {}; the checkpoint is truncated or damaged",
-                 path.string(), entry_name(s), offset,
-                 got < 0 ? std::string(zip_file_strerror(entry)) : std::string("unexpected end of entry"));
-      out += got;
-      offset += static_cast<uint64_t>(got);
-      bytes -= static_cast<size_t>(got);
-    }
+    zip_read_exact(entry, dst, bytes, path, [&] { return fmt::format("{} at byte {}", entry_name(s), offset); });
   }
 
   void read_block(size_t index, int64_t row_begin, int64_t rows, int64_t col_begin, int64_t col_end, float* dst) {

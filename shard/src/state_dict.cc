@@ -1,13 +1,12 @@
 #include "dlrm/shard/state_dict.h"
 
 #include <algorithm>
-#include <bit>
-#include <cmath>
 #include <cstring>
 #include <map>
 #include <regex>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/half.h"
 
 namespace fs = std::filesystem;
 
@@ -24,20 +23,6 @@ int dtype_bytes(TensorDtype dtype) {
   return 0;
 }
 
-float half_to_f32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  const uint32_t mant = h & 0x3ffu;
-  if (exp == 0) {  // zero or subnormal: mant * 2^-24, exact in fp32
-    float magnitude = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));  // inf, nan
-  return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
-}
-
-float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
-
 void convert_to_f32(TensorDtype dtype, const void* src, size_t count, float* dst) {
   const auto* bytes = static_cast<const uint8_t*>(src);
   switch (dtype) {
@@ -48,14 +33,14 @@ void convert_to_f32(TensorDtype dtype, const void* src, size_t count, float* dst
       for (size_t i = 0; i < count; ++i) {
         uint16_t h;
         std::memcpy(&h, bytes + 2 * i, 2);
-        dst[i] = half_to_f32(h);
+        dst[i] = fp16_to_float(h);
       }
       return;
     case TensorDtype::kBF16:
       for (size_t i = 0; i < count; ++i) {
         uint16_t h;
         std::memcpy(&h, bytes + 2 * i, 2);
-        dst[i] = bf16_to_f32(h);
+        dst[i] = bf16_to_float(h);
       }
       return;
     case TensorDtype::kF64:

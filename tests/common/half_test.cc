@@ -29,7 +29,9 @@ TEST_P(HalfTest, EveryPatternRoundTripsExactly) {
   to_half(GetParam(), wide.data(), back.data(), 65536);
   for (int i = 0; i < 65536; ++i) {
     ASSERT_TRUE(same_bits_or_both_nan(wide[i], wide_ref[i])) << "pattern " << i;
-    if (!std::isnan(wide[i])) ASSERT_EQ(back[i], all[i]) << "pattern " << i;
+    if (!std::isnan(wide[i])) {
+      ASSERT_EQ(back[i], all[i]) << "pattern " << i;
+    }
   }
 }
 
@@ -56,7 +58,37 @@ TEST_P(HalfTest, FastMatchesRefAndRoundsToNearest) {
     ASSERT_LE(std::fabs(double(back[i]) - src[i]), bound) << "value " << src[i];
   }
   EXPECT_TRUE(std::isnan(back[5]));
-  if (!bf16) EXPECT_TRUE(std::isinf(back[4]));
+  if (!bf16) {
+    EXPECT_TRUE(std::isinf(back[4]));
+  }
+}
+
+TEST_P(HalfTest, NanPayloadEncodesTheSameAtEveryPosition) {
+  // Longer than a few 16-float vectors, with a tail: a NaN with a payload in a
+  // vector and in the scalar tail must encode alike (quiet, top payload bits
+  // kept), in the fast conversion and in _ref.
+  const bool bf16 = GetParam() == HalfType::kBf16;
+  constexpr int kLength = 3 * 16 + 5;
+  for (uint32_t nan_bits : {0x7fc12000u, 0xffc12000u, 0x7f812000u, 0x7fbfe000u, 0x7fc00001u}) {
+    float nan;
+    std::memcpy(&nan, &nan_bits, 4);
+    ASSERT_TRUE(std::isnan(nan));
+    // fp16 as vcvtps2ph: sign | 0x7c00 | 0x200 (quiet) | the top 10 mantissa bits.
+    const uint16_t want = bf16 ? static_cast<uint16_t>((nan_bits >> 16) | 0x40)
+                               : static_cast<uint16_t>(((nan_bits >> 16) & 0x8000u) | 0x7c00u | 0x200u |
+                                                       ((nan_bits & 0x7fffffu) >> 13));
+    for (int pos = 0; pos < kLength; ++pos) {
+      std::vector<float> src(kLength, 1.5f);
+      src[pos] = nan;
+      std::vector<uint16_t> fast(kLength), ref(kLength);
+      to_half(GetParam(), src.data(), fast.data(), kLength);
+      to_half_ref(GetParam(), src.data(), ref.data(), kLength);
+      for (int i = 0; i < kLength; ++i) {
+        ASSERT_EQ(fast[i], ref[i]) << "NaN " << std::hex << nan_bits << " at " << std::dec << pos;
+      }
+      ASSERT_EQ(fast[pos], want) << "NaN " << std::hex << nan_bits << " at " << std::dec << pos;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, HalfTest, ::testing::Values(HalfType::kFp16, HalfType::kBf16),

@@ -1,6 +1,8 @@
 #include "dlrm/common/staged_output.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "dlrm/common/error.h"
 #include "test_files.h"
@@ -104,6 +106,23 @@ TEST(CommonStagedOutput, ReadExactReportsTruncation) {
   EXPECT_ERROR_WITH(read_exact(f, dir / "short.bin", buf, 8, 6, "the tail"), (dir / "short.bin").string(),
                     "truncated", "the tail");
   std::fclose(f);
+}
+
+// The file-descriptor form: the same message, with the advice appended.
+TEST(CommonStagedOutput, ReadExactFdReportsTruncationAndAdvice) {
+  TempDir dir;
+  test::write_file(dir / "short.bin", "0123456789");
+  const int fd = ::open((dir / "short.bin").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  char buf[8];
+  read_exact(fd, dir / "short.bin", buf, 4, 6, "the tail");
+  EXPECT_EQ(std::string(buf, 4), "6789");
+  EXPECT_ERROR_WITH(read_exact(fd, dir / "short.bin", buf, 8, 6, "the tail", "copy it again"),
+                    (dir / "short.bin").string(), "truncated: the tail needs 8 bytes at offset 6, only 4 present; "
+                    "copy it again");
+  EXPECT_ERROR_WITH(read_exact(-1, dir / "short.bin", buf, 4, 0, "the head"), "reading the head of",
+                    (dir / "short.bin").string(), "failed");
+  ::close(fd);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/half.h"
 #include "dlrm/shard/onnx_model.h"
 #include "formats_test.h"
 
@@ -164,6 +165,61 @@ TEST(OnnxModel, ExternalLocationsStayNextToTheModel) {
   EXPECT_ERROR_WITH(OnnxModel::open(dir / "m" / "len.onnx"), "length 16", "needs 32 bytes");
   write_external_model(dir / "m" / "ok.onnx", "w", "32");
   EXPECT_EQ(OnnxModel::open(dir / "m" / "ok.onnx")->tensors().size(), 1u);
+}
+
+// Column slices of a table larger than the 8 MiB read buffer (9000 x 300
+// fp32: about 7000 rows per read, so two reads) and of its fp16 twin: every
+// value equals the one a whole-table read gives.
+TEST(OnnxModel, ColumnSlicesOfABigTable) {
+  constexpr int64_t kRows = 9000, kCols = 300;
+  test::TempDir dir;
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  std::vector<float> f32(kRows * kCols);
+  std::vector<uint16_t> f16(kRows * kCols);
+  for (int64_t i = 0; i < kRows * kCols; ++i) {
+    f32[i] = static_cast<float>(i);                               // exact below 2^24
+    f16[i] = static_cast<uint16_t>((i * 131 + i / kCols) % 0x7c00);  // finite fp16 values
+  }
+  auto add = [&](const char* name, onnx::TensorProto::DataType type, const void* data, size_t bytes) {
+    onnx::TensorProto* t = model.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(type);
+    t->add_dims(kRows);
+    t->add_dims(kCols);
+    t->set_raw_data(data, bytes);
+  };
+  add("emb_l.0.weight", onnx::TensorProto::FLOAT, f32.data(), f32.size() * 4);
+  add("emb_l.1.weight", onnx::TensorProto::FLOAT16, f16.data(), f16.size() * 2);
+  {
+    std::ofstream out(dir / "big.onnx", std::ios::binary);
+    ASSERT_TRUE(model.SerializeToOstream(&out));
+  }
+  auto onnx = OnnxModel::open(dir / "big.onnx");
+  ASSERT_EQ(onnx->tensors().size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<float> all(kRows * kCols);
+    onnx->read_block(i, 0, kRows, 0, kCols, all.data());
+    for (int64_t k = 0; k < kRows * kCols; k += 997) {
+      ASSERT_EQ(all[k], i == 0 ? f32[k] : fp16_to_float(f16[k])) << k;
+    }
+    struct Slice {
+      int64_t row_begin, rows, col_begin, col_end;
+    };
+    for (const Slice& s : {Slice{0, kRows, 0, 150}, Slice{1, kRows - 2, 7, 290}, Slice{5, 8000, 299, 300},
+                           Slice{6990, 2010, 1, 2}, Slice{3, 4, 100, 200}}) {
+      const int64_t cols = s.col_end - s.col_begin;
+      std::vector<float> got(s.rows * cols);
+      onnx->read_block(i, s.row_begin, s.rows, s.col_begin, s.col_end, got.data());
+      for (int64_t r = 0; r < s.rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+          ASSERT_EQ(got[r * cols + c], all[(s.row_begin + r) * kCols + s.col_begin + c])
+              << "tensor " << i << " rows [" << s.row_begin << ", " << s.row_begin + s.rows << ") cols ["
+              << s.col_begin << ", " << s.col_end << ") row " << r << " col " << c;
+        }
+      }
+    }
+  }
 }
 
 TEST(OnnxModel, NotAModel) {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/half.h"
 #include "dlrm/shard/state_dict.h"
 #include "formats_test.h"
 
@@ -85,11 +86,11 @@ TEST(StateDict, ErrorsListWhatWasExpected) {
 
 TEST(StateDict, Conversions) {
   // fp16: 1.0 = 0x3c00, -2.5 = 0xc100, smallest subnormal 2^-24 = 0x0001, inf = 0x7c00.
-  EXPECT_EQ(half_to_f32(0x3c00), 1.0f);
-  EXPECT_EQ(half_to_f32(0xc100), -2.5f);
-  EXPECT_EQ(half_to_f32(0x0001), std::ldexp(1.0f, -24));
-  EXPECT_TRUE(std::isinf(half_to_f32(0x7c00)));
-  EXPECT_EQ(bf16_to_f32(0x3f80), 1.0f);
+  EXPECT_EQ(fp16_to_float(0x3c00), 1.0f);
+  EXPECT_EQ(fp16_to_float(0xc100), -2.5f);
+  EXPECT_EQ(fp16_to_float(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_TRUE(std::isinf(fp16_to_float(0x7c00)));
+  EXPECT_EQ(bf16_to_float(0x3f80), 1.0f);
   const double d[2] = {0.1, -3.0};
   float f[2];
   convert_to_f32(TensorDtype::kF64, d, 2, f);

@@ -8,6 +8,7 @@
 
 #include "dlrm/common/error.h"
 #include "dlrm/shard/model_writer.h"
+#include "dlrm/shard/onnx_model.h"
 #include "dlrm/shard/shard_file.h"
 #include "dlrm/shard/torch_checkpoint.h"
 #include "formats_test.h"
@@ -201,6 +202,18 @@ TEST(TorchCheckpoint, CorruptedPickleIsRefused) {
   test::write_file(legacy, std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15) +
                                test::read_file(fixtures() / "zip.pt"));
   EXPECT_ERROR_WITH(TorchCheckpoint::open(legacy), legacy.string());
+}
+
+// Every import path (a .npy directory, zip and legacy checkpoints, ONNX with
+// inline and external data) refuses a negative row cap with the same message.
+TEST(TorchCheckpoint, EveryImportRefusesANegativeRowCap) {
+  REQUIRE_FIXTURES();
+  for (const char* from : {"expected", "zip.pt", "legacy.pt", "inline.onnx", "external/model.onnx"}) {
+    EXPECT_ERROR_WITH(open_import_source(fixtures() / from, -1), "--row-cap must be >= 0 (0 keeps every row), got -1");
+  }
+  EXPECT_ERROR_WITH(open_torch_source(fixtures() / "zip.pt", -2), "--row-cap must be >= 0 (0 keeps every row), got -2");
+  EXPECT_ERROR_WITH(open_onnx_source(fixtures() / "inline.onnx", -2),
+                    "--row-cap must be >= 0 (0 keeps every row), got -2");
 }
 
 TEST(TorchCheckpoint, NotACheckpoint) {

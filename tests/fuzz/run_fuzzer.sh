@@ -26,13 +26,13 @@ case $NAME in
     libs=($(pkg-config --libs fmt)) ;;
   tsv)
     sources=("$SRC/tests/fuzz/tsv_fuzzer.cc" "$SRC/cluster/src/criteo.cc" "$SRC/cluster/src/npz.cc"
-      "$SRC/cluster/src/dataset.cc" "$SRC/common/src/npy.cc" "$SRC/common/src/staged_output.cc"
+      "$SRC/shard/src/zip_util.cc" "$SRC/cluster/src/dataset.cc" "$SRC/common/src/npy.cc" "$SRC/common/src/staged_output.cc"
       "$SRC/common/src/progress.cc" "${common[@]}")
     flags+=($(pkg-config --cflags spdlog fmt libzip zlib))
     libs=($(pkg-config --libs spdlog fmt libzip zlib)) ;;
   checkpoint)
     sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "$SRC/shard/src/pickle.cc" "$SRC/shard/src/source_torch.cc"
-      "$SRC/shard/src/source_onnx.cc" "$SRC/shard/src/state_dict.cc" "$SRC/shard/src/model.cc" "$SRC/shard/src/plan.cc"
+      "$SRC/shard/src/zip_util.cc" "$SRC/shard/src/source_onnx.cc" "$SRC/shard/src/state_dict.cc" "$SRC/shard/src/model.cc" "$SRC/shard/src/plan.cc"
       "$SRC"/common/src/*.cc)
     flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
     libs=($(pkg-config --libs spdlog fmt libzip protobuf libxxhash) -lonnx_proto) ;;

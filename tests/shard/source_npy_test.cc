@@ -164,6 +164,12 @@ TEST(ShardNpyImport, RowCapKeepsFirstRows) {
   EXPECT_ERROR_WITH(source->read_rows(1, 5, 1, 0, kDim, dst.data()), "table 1");
 }
 
+TEST(ShardNpyImport, NegativeRowCapIsRefused) {
+  TempDir dir;
+  write_state_dict(dir / "sd");
+  EXPECT_ERROR_WITH(open_import_source(dir / "sd", -1), "--row-cap must be >= 0 (0 keeps every row), got -1");
+}
+
 TEST(ShardNpyImport, WrittenModelHoldsImportedRows) {
   TempDir dir;
   write_state_dict(dir / "sd");

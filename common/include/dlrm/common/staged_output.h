@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace dlrm {
 
@@ -58,8 +59,14 @@ class StagedDir {
   bool committed_ = false;
 };
 
-// Reads exactly `bytes` at `offset` or throws an Error naming `path` (short read = truncated).
+// Reads exactly `bytes` at `offset` of the open file `fd` (pread, retried on
+// short reads and EINTR) or throws an Error naming `path` and `what` ("the
+// header"); a short file is reported as truncated, followed by `advice` ("copy
+// it again") when given.
+void read_exact(int fd, const std::filesystem::path& path, void* dst, size_t bytes, uint64_t offset,
+                std::string_view what, std::string_view advice = {});
+// The same through fileno(file).
 void read_exact(std::FILE* file, const std::filesystem::path& path, void* dst, size_t bytes,
-                uint64_t offset, const char* what);
+                uint64_t offset, std::string_view what, std::string_view advice = {});
 
 }  // namespace dlrm

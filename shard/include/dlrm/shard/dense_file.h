@@ -55,6 +55,7 @@ struct DenseFileInfo {
 // Written staged, renamed when complete.
 DenseFileInfo write_dense_file(const std::filesystem::path& path, const std::vector<DenseTensor>& tensors);
 // Validates magic, version, sizes and both checksums; throws naming the file.
-std::vector<DenseTensor> read_dense_file(const std::filesystem::path& path);
+// `info` (when given) receives the file's size and its header's data checksum.
+std::vector<DenseTensor> read_dense_file(const std::filesystem::path& path, DenseFileInfo* info = nullptr);
 
 }  // namespace dlrm::shard

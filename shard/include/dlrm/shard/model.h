@@ -24,6 +24,8 @@ enum class StorageType : uint32_t { kFp32 = 0, kFp16 = 1, kInt8 = 2, kInt4 = 3 }
 std::string to_string(StorageType type);
 // Accepts "fp32", "fp16", "int8", "int4"; throws naming the valid choices.
 StorageType parse_storage_type(const std::string& name);
+// Bytes of a stored row of `cols` values before padding, and with it (the stride above).
+uint64_t row_bytes(StorageType type, int cols);
 uint64_t row_stride(StorageType type, int cols);
 // Whether this build can write and serve `type` (every StorageType above).
 bool storage_supported(StorageType type);

@@ -36,14 +36,12 @@
 #include <cstdint>
 #include <string>
 
+#include "dlrm/common/half.h"
 #include "dlrm/shard/model.h"
 
 namespace dlrm::shard {
 
-// IEEE binary16 <-> binary32. to_float is exact; from_float rounds to nearest
-// even (overflow gives +-inf, NaN stays NaN), like F16C's vcvtps2ph.
-float fp16_to_float(uint16_t h);
-uint16_t fp16_from_float(float x);
+// IEEE binary16 <-> binary32: fp16_to_float and fp16_from_float (dlrm/common/half.h).
 
 // Largest finite fp16 value.
 inline constexpr float kFp16Max = 65504.0f;

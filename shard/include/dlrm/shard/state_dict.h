@@ -31,8 +31,6 @@ enum class TensorDtype : uint8_t { kF32, kF16, kBF16, kF64, kOther };
 int dtype_bytes(TensorDtype dtype);  // 4, 2, 2, 8; 0 for kOther
 // dst[i] = float(src[i]) for `count` elements of `dtype` (not kOther).
 void convert_to_f32(TensorDtype dtype, const void* src, size_t count, float* dst);
-float half_to_f32(uint16_t h);
-float bf16_to_f32(uint16_t h);
 
 struct TensorInfo {
   std::string name;            // state_dict key
