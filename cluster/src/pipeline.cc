@@ -214,16 +214,7 @@ class ClusterRun {
     shard_file_.emplace(shard::ShardFile::open(opt_.model / info.file, options));
     shard::check_against_manifest(*shard_file_, manifest_, s);
     std::vector<shard::RowsView> views;
-    for (size_t k = 0; k < shard_file_->slices().size(); ++k) {
-      const auto& rec = shard_file_->slices()[k];
-      shard::RowsView view;
-      view.rows = shard_file_->slice_rows(static_cast<int>(k));
-      view.stride = rec.row_stride;
-      view.num_rows = static_cast<int64_t>(rec.row_end - rec.row_begin);
-      view.cols = static_cast<int>(rec.col_end - rec.col_begin);
-      view.type = manifest_.dtype;
-      views.push_back(view);
-    }
+    for (size_t k = 0; k < shard_file_->slices().size(); ++k) views.push_back(shard_file_->slice_view(static_cast<int>(k)));
     server_.emplace(std::move(views), manifest_.arch.dim);
     me_.embedding_bytes = info.embedding_bytes;
   }

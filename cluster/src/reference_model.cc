@@ -91,11 +91,7 @@ void ReferenceModel::Impl::index_tables() {
       loc.slice.row_end = static_cast<int64_t>(rec.row_end);
       loc.slice.col_begin = static_cast<int>(rec.col_begin);
       loc.slice.col_end = static_cast<int>(rec.col_end);
-      loc.rows.rows = file.slice_rows(static_cast<int>(k));
-      loc.rows.stride = rec.row_stride;
-      loc.rows.num_rows = loc.slice.rows();
-      loc.rows.cols = loc.slice.cols();
-      loc.rows.type = file.storage_type();
+      loc.rows = file.slice_view(static_cast<int>(k));
       by_table[rec.table].push_back(loc);
     }
   }

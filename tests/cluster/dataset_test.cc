@@ -104,6 +104,19 @@ TEST_F(DatasetTest, OtherLayoutAndMemoryView) {
   EXPECT_EQ(moved.record(5), records.data() + 5 * 6);
   EXPECT_ERROR_WITH(Dataset::part_of(records.data(), 5, 3, 7, layout, "part"), "part", "samples [5, 8)",
                     "its 7 samples");
+
+  // Reads are checked against the part held, not the whole: inside it they
+  // pass, outside it (though inside the 7 samples) they throw naming the part.
+  std::vector<float> dense_out(3 * 2);
+  dense_transform(moved, 3, 3, dense_out.data());
+  EXPECT_FALSE(dlrm::cluster::find_bad_index(moved, 3, 6, {1000, 1000, 1000}).has_value());
+  EXPECT_ERROR_WITH(dense_transform(moved, 2, 2, dense_out.data()), "dense_transform", "samples [2, 4)",
+                    "part [3, 6) held of the 7 samples of part");
+  EXPECT_ERROR_WITH(dlrm::cluster::find_bad_index(moved, 5, 7, {1000, 1000, 1000}), "find_bad_index",
+                    "samples [5, 7)", "part [3, 6)");
+  // A whole dataset keeps its message.
+  EXPECT_ERROR_WITH(dense_transform(view, 5, 3, dense_out.data()), "dense_transform: samples [5, 8) are outside the 7 "
+                    "samples of chunk");
 }
 
 TEST_F(DatasetTest, SizeNotWholeRecordsNamesFileAndRemainder) {

@@ -90,12 +90,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
   if (roles.my_role() == Role::kShard) {
     auto file = shard::ShardFile::open(dir / manifest.shards[roles.my_index()].file);
     std::vector<shard::RowsView> views;
-    for (size_t k = 0; k < file.slices().size(); ++k) {
-      const auto& rec = file.slices()[k];
-      views.push_back({file.slice_rows(static_cast<int>(k)), rec.row_stride,
-                       static_cast<int64_t>(rec.row_end - rec.row_begin), static_cast<int>(rec.col_end - rec.col_begin),
-                       manifest.dtype});
-    }
+    for (size_t k = 0; k < file.slices().size(); ++k) views.push_back(file.slice_view(static_cast<int>(k)));
     ShardServer server(std::move(views), dim);
     // The cluster's shard loop: each batch answered as soon as it is pooled.
     for (int b = 0; b < batches; ++b) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "dlrm/common/checksum.h"
+#include "dlrm/shard/embedding_bag.h"
 #include "dlrm/shard/model.h"
 
 namespace dlrm {
@@ -113,6 +114,12 @@ class ShardFile {
   StorageType storage_type() const { return static_cast<StorageType>(header_.storage_type); }
   // First byte of slice `s`'s rows.
   const uint8_t* slice_rows(int s) const { return data_ + slices_[s].data_offset; }
+  // Slice `s`'s rows as the embedding-bag kernels read them.
+  RowsView slice_view(int s) const {
+    const ShardSliceRecord& rec = slices_[s];
+    return {slice_rows(s), rec.row_stride, static_cast<int64_t>(rec.row_end - rec.row_begin),
+            static_cast<int>(rec.col_end - rec.col_begin), storage_type()};
+  }
   uint64_t data_bytes() const { return header_.data_bytes; }
   const std::filesystem::path& path() const { return path_; }
   // Recomputes the data checksum; throws naming the file on a mismatch.
