@@ -73,5 +73,18 @@ for opt in "--repeat 0" "--interaction fp16"; do
   expect_refused "$opt" "$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$WORK/data.bin" \
     --json "$T/bench-bad.json" || failures=$((failures + 1))
 done
+# Bad data is refused before the trials, collectively, naming the file.
+head -c 1000 "$WORK/data.bin" > "$T/short.bin"
+"$PY" -c "import numpy as np; np.savez('$T/no_sparse.npz', dense=np.zeros((4, 13), np.int32), labels=np.zeros(4, np.int32))"
+for bad in short.bin no_sparse.npz; do
+  if timeout 60 "$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$T/$bad" --threads 1 \
+      --json "$T/bench-bad.json" > "$T/bad-data.log" 2>&1; then
+    echo "FAIL: dlrm-bench accepted $bad"; failures=$((failures + 1))
+  elif ! grep "r0\] \[error\]" "$T/bad-data.log" | grep -q "reading the data failed.*$bad"; then
+    echo "FAIL: no rank-0 error naming $bad:"; cat "$T/bad-data.log"; failures=$((failures + 1))
+  else
+    echo "ok bad data $bad: $(grep 'error\]' "$T/bad-data.log" | head -1 | cut -c1-200)"
+  fi
+done
 [ -e "$T/bench-bad.json" ] && { echo "FAIL: output left behind"; failures=$((failures + 1)); }
 [ $failures -eq 0 ]
