@@ -23,7 +23,7 @@
 #include "dlrm/launcher/layout.h"
 #include "dlrm/launcher/mpirun.h"
 #include "dlrm/launcher/topology.h"
-#include "dlrm/shard/model.h"
+#include "dlrm/model/manifest.h"
 
 namespace fs = std::filesystem;
 using namespace dlrm::launcher;
@@ -125,7 +125,7 @@ void write_text(const fs::path& path, const std::string& text) {
 
 int launch(const Args& args) {
   Hostfile hostfile = read_hostfile(args.hostfile);
-  dlrm::shard::Manifest manifest = dlrm::shard::load_manifest(args.model);
+  dlrm::model::Manifest manifest = dlrm::model::load_manifest(args.model);
   ModelNeeds needs;
   for (const auto& info : manifest.shards) needs.shard_bytes.push_back(info.embedding_bytes);
   needs.dense_bytes = manifest.dense_bytes;
@@ -170,7 +170,7 @@ int launch(const Args& args) {
                                          for (auto b : needs.shard_bytes) total += b;
                                          return total;
                                        }()),
-                                       dlrm::shard::to_string(manifest.dtype), format_gib(needs.dense_bytes));
+                                       dlrm::model::to_string(manifest.dtype), format_gib(needs.dense_bytes));
   if (args.dry_run) {
     std::printf("%s\n%s\nrankfile %s:\n%s\ncommand:\n%s\n", model_line.c_str(), layout_table(layout).c_str(),
                 command.rankfile.string().c_str(), rankfile_text(layout).c_str(), shell_command(env, argv).c_str());

@@ -26,23 +26,26 @@
 #include <optional>
 #include <random>
 
-#include "dlrm/cluster/dataset.h"
-#include "dlrm/cluster/dense_model.h"
+#include "dlrm/datasets/dataset.h"
+#include "dlrm/dense/model_mlps.h"
 #include "dlrm/cluster/mpi_util.h"
-#include "dlrm/cluster/npz.h"
+#include "dlrm/datasets/npz.h"
 #include "dlrm/cluster/pipeline.h"
-#include "dlrm/cluster/reference_model.h"
+#include "dlrm/reference/reference_model.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/staged_output.h"
 #include "dlrm/dense/mlp.h"
-#include "dlrm/shard/model.h"
+#include "dlrm/model/manifest.h"
 #include "mpi_program.h"
 
 namespace fs = std::filesystem;
 using namespace dlrm;
 using namespace dlrm::cluster;
+using namespace dlrm::datasets;
+using namespace dlrm::reference;
+using namespace dlrm::dense;
 using namespace dlrm::tools;
 
 namespace {
@@ -74,7 +77,7 @@ struct Bound {
 
 // Bottom + top MLP back to back on every dense rank (those with `mlps`) at
 // the same time.
-Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const shard::Manifest& manifest,
+Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const model::Manifest& manifest,
                         const Roles& roles, int threads, MPI_Comm comm) {
   const int batch = opt.cluster.batch;
   double seconds = 0;
@@ -179,9 +182,9 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
 int run(BenchOptions& opt, int rank, int size) {
   MPI_Comm comm = MPI_COMM_WORLD;
   double tolerance = kTolerance;
-  shard::Manifest manifest;
+  model::Manifest manifest;
   collective_check(comm, "loading the model manifest",
-                   capture([&] { manifest = shard::load_manifest(opt.cluster.model); }), {});
+                   capture([&] { manifest = model::load_manifest(opt.cluster.model); }), {});
   const char* placement = std::getenv("DLRM_SHARD_RANKS");
   Roles roles;
   collective_check(comm, "assigning roles",
@@ -208,7 +211,7 @@ int run(BenchOptions& opt, int rank, int size) {
     mlps.emplace(opt.cluster.model, manifest, opt.cluster.mlp);
   }
   if (opt.cluster.mlp != MlpPrecision::kFp32 || opt.cluster.pooled_type != PooledType::kFp32 ||
-      opt.cluster.interaction != dense::InteractionPrecision::kFp32 || manifest.dtype != shard::StorageType::kFp32) {
+      opt.cluster.interaction != dense::InteractionPrecision::kFp32 || manifest.dtype != model::StorageType::kFp32) {
     tolerance = kQuantizedTolerance;
   }
   opt.cluster.quiet = true;

@@ -21,18 +21,20 @@
 #include <string>
 #include <vector>
 
-#include "dlrm/cluster/criteo.h"
-#include "dlrm/cluster/dataset.h"
-#include "dlrm/cluster/metrics.h"
-#include "dlrm/cluster/reference_model.h"
+#include "dlrm/datasets/criteo.h"
+#include "dlrm/datasets/dataset.h"
+#include "dlrm/common/stats.h"
+#include "dlrm/reference/reference_model.h"
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/progress.h"
 #include "dlrm/common/staged_output.h"
 
 namespace fs = std::filesystem;
 using namespace dlrm;
-using namespace dlrm::cluster;
+using namespace dlrm::datasets;
+using namespace dlrm::reference;
 
 namespace {
 
@@ -55,7 +57,7 @@ struct InfoArgs {
   fs::path model;
 };
 
-RecordLayout layout_of(const shard::ModelArch& arch) { return RecordLayout{arch.dense_features, arch.num_tables()}; }
+RecordLayout layout_of(const model::ModelArch& arch) { return RecordLayout{arch.dense_features, arch.num_tables()}; }
 
 // logit(p) in double, with p kept inside (0, 1) where the sigmoid saturates in float.
 double logit(float p) {
@@ -75,7 +77,7 @@ void run_synth(const SynthArgs& args) {
   StagedFile out(args.out);
 
   ReferenceModel model = ReferenceModel::load(args.model, Kernels::kFast, args.verify);
-  const shard::ModelArch& arch = model.manifest().arch;
+  const model::ModelArch& arch = model.manifest().arch;
   const RecordLayout layout = layout_of(arch);
   SynthRecords synth(layout, arch.table_rows, args.seed, args.zipf);
   spdlog::info("synthesising {} samples for {} ({} tables, {} dense features, {}-byte records): seed {}, zipf {}, "
@@ -150,8 +152,8 @@ void run_synth(const SynthArgs& args) {
 }
 
 void run_info(const InfoArgs& args) {
-  const shard::Manifest manifest = shard::load_manifest(args.model);
-  const shard::ModelArch& arch = manifest.arch;
+  const model::Manifest manifest = model::load_manifest(args.model);
+  const model::ModelArch& arch = manifest.arch;
   Dataset data = Dataset::open(args.file, layout_of(arch));
   const int tables = arch.num_tables();
   const int features = arch.dense_features;

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "dlrm/cluster/dataset.h"
-#include "dlrm/cluster/metrics.h"
-#include "dlrm/cluster/reference_model.h"
+#include "dlrm/datasets/dataset.h"
+#include "dlrm/common/stats.h"
+#include "dlrm/reference/reference_model.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/npy.h"
@@ -28,7 +28,8 @@
 
 namespace fs = std::filesystem;
 using namespace dlrm;
-using namespace dlrm::cluster;
+using namespace dlrm::datasets;
+using namespace dlrm::reference;
 
 namespace {
 
@@ -55,7 +56,7 @@ void run(const Args& args) {
   const Kernels kernels = args.kernels == "fast" ? Kernels::kFast : Kernels::kRef;
 
   ReferenceModel model = ReferenceModel::load(args.model, kernels, args.verify);
-  const shard::ModelArch& arch = model.manifest().arch;
+  const model::ModelArch& arch = model.manifest().arch;
   Dataset data = Dataset::open(args.data, RecordLayout{arch.dense_features, arch.num_tables()});
   int64_t n = data.samples();
   if (args.limit > 0 && args.limit < n) {

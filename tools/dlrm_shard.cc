@@ -13,20 +13,26 @@
 #include <cstdio>
 #include <set>
 
-#include "dlrm/cluster/calibrate.h"
+#include "dlrm/reference/calibrate.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/staged_output.h"
-#include "dlrm/common/units.h"
+#include "dlrm/common/format.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/progress.h"
-#include "dlrm/shard/model.h"
-#include "dlrm/shard/model_writer.h"
-#include "dlrm/shard/plan.h"
-#include "dlrm/shard/source.h"
+#include "dlrm/import/import.h"
+#include "dlrm/model/dense_file.h"
+#include "dlrm/model/manifest.h"
+#include "dlrm/model/verify.h"
+#include "dlrm/sharding/model_writer.h"
+#include "dlrm/sharding/plan.h"
+#include "dlrm/sharding/source.h"
 
 
 namespace fs = std::filesystem;
-using namespace dlrm::shard;
+using namespace dlrm;
+using namespace dlrm::model;
+using namespace dlrm::sharding;
+using namespace dlrm::import;
 
 namespace {
 
@@ -350,7 +356,7 @@ int main(int argc, char** argv) {
   verify->add_option("dir", verify_dir, "model directory")->required();
   verify->add_flag("--no-progress", verify_no_progress, "no progress bar");
 
-  dlrm::cluster::CalibrateOptions calibrate_args;
+  dlrm::reference::CalibrateOptions calibrate_args;
   std::string calibrate_method = "mse";  // best AUC in tests/cluster_mpi/quantized.sh (0.05% loss vs 0.11% for max)
   auto* calibrate = app.add_subcommand(
       "calibrate", "record the MLPs' activation ranges on sample data for int8 serving (writes calibration.json)");
@@ -368,7 +374,7 @@ int main(int argc, char** argv) {
       calibrate_args.calibrator.method = calibrate_method == "max"          ? dlrm::dense::RangeMethod::kMax
                                          : calibrate_method == "percentile" ? dlrm::dense::RangeMethod::kPercentile
                                                                             : dlrm::dense::RangeMethod::kMse;
-      dlrm::cluster::calibrate_model(calibrate_args);
+      dlrm::reference::calibrate_model(calibrate_args);
       return 0;
     }
     if (*synth) {

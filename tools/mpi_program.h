@@ -42,7 +42,7 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
       ->each([&options](const std::string& name) { options.interaction = dense::parse_interaction_precision(name); });
   app.add_option("--mlp", "MLP precision: fp32 (default), or int8 (needs dlrm-shard calibrate first)")
       ->check(CLI::IsMember({"fp32", "int8"}))
-      ->each([&options](const std::string& name) { options.mlp = cluster::parse_mlp_precision(name); });
+      ->each([&options](const std::string& name) { options.mlp = dense::parse_mlp_precision(name); });
 }
 
 // MPI_Init for a program whose dense ranks run OpenMP (oneDNN) threads while

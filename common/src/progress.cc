@@ -1,5 +1,7 @@
 #include "dlrm/common/progress.h"
 
+#include "dlrm/common/format.h"
+
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -9,16 +11,6 @@
 #include "dlrm/common/error.h"
 
 namespace dlrm {
-
-std::string format_bytes(double bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (bytes >= 1000.0 && u < 4) {
-    bytes /= 1000.0;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.2f} {}", bytes, units[u]);
-}
 
 Progress::Progress(std::string label, uint64_t total, std::string unit, bool enabled)
     : label_(std::move(label)),

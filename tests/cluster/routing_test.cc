@@ -12,15 +12,15 @@
 namespace dlrm::cluster {
 namespace {
 
-using shard::Slice;
+using model::Slice;
 
 constexpr uint64_t kSeed = 20261121;
 
 struct Fixture {
-  shard::Manifest manifest;
+  model::Manifest manifest;
   std::vector<std::vector<float>> tables;            // full tables [rows][dim]
   std::vector<std::vector<std::vector<uint8_t>>> storage;  // [shard][slice] bytes
-  std::vector<std::vector<shard::RowsView>> views;
+  std::vector<std::vector<model::RowsView>> views;
 
   Fixture(std::vector<int64_t> rows, int dim, std::vector<std::vector<Slice>> plan) {
     manifest.arch.dim = dim;
@@ -32,14 +32,14 @@ struct Fixture {
       for (auto& v : tables.back()) v = uniform(rng);
     }
     for (size_t s = 0; s < plan.size(); ++s) {
-      shard::ShardInfo info;
+      model::ShardInfo info;
       info.shard = static_cast<int>(s);
       info.slices = plan[s];
       manifest.shards.push_back(info);
       storage.emplace_back();
       views.emplace_back();
       for (const Slice& slice : plan[s]) {
-        const uint64_t stride = shard::row_stride(shard::StorageType::kFp32, slice.cols());
+        const uint64_t stride = model::row_stride(model::StorageType::kFp32, slice.cols());
         auto& bytes = storage.back().emplace_back(stride * slice.rows(), 0);
         for (int64_t r = 0; r < slice.rows(); ++r) {
           auto* dst = reinterpret_cast<float*>(bytes.data() + r * stride);
@@ -47,7 +47,7 @@ struct Fixture {
             dst[c] = tables[slice.table][(slice.row_begin + r) * dim + slice.col_begin + c];
           }
         }
-        shard::RowsView view;
+        model::RowsView view;
         view.rows = bytes.data();
         view.stride = stride;
         view.num_rows = slice.rows();
@@ -96,7 +96,7 @@ struct Fixture {
     RequestBuilder builder;
     std::vector<std::vector<float>> answers;
     std::vector<const float*> responses;
-    explicit Served(const shard::Manifest& manifest) : routing(manifest), builder(routing) {}
+    explicit Served(const model::Manifest& manifest) : routing(manifest), builder(routing) {}
   };
   std::unique_ptr<Served> serve(const Batch& batch, bool ref) {
     auto served = std::make_unique<Served>(manifest);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 #include "dlrm/common/progress.h"
 
 namespace dlrm {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 
 namespace fs = std::filesystem;

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/dense/calibration.h"
 #include "dlrm/dense/interaction.h"

@@ -24,7 +24,7 @@
 #include <random>
 #include <vector>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/dense/mlp.h"
 #include "mlp_test_util.h"

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "dlrm/common/error.h"
-#include "dlrm/shard/onnx_model.h"
-#include "dlrm/shard/state_dict.h"
-#include "dlrm/shard/torch_checkpoint.h"
+#include "dlrm/import/onnx_model.h"
+#include "dlrm/import/state_dict.h"
+#include "dlrm/import/torch_checkpoint.h"
 
 namespace fs = std::filesystem;
 
@@ -43,17 +43,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     out.write(reinterpret_cast<const char*>(data + 1), static_cast<std::streamsize>(size - 1));
   }
   try {
-    std::unique_ptr<dlrm::shard::TensorStore> store;
+    std::unique_ptr<dlrm::import::TensorStore> store;
     if (onnx) {
-      store = dlrm::shard::OnnxModel::open(path);
+      store = dlrm::import::OnnxModel::open(path);
     } else {
-      store = dlrm::shard::TorchCheckpoint::open(path);
+      store = dlrm::import::TorchCheckpoint::open(path);
     }
     const auto& tensors = store->tensors();
     std::vector<float> buffer(4 * 256);
     for (size_t i = 0; i < std::min<size_t>(tensors.size(), 64); ++i) {
       const auto& t = tensors[i];
-      if (t.dtype == dlrm::shard::TensorDtype::kOther || t.shape.size() > 2) continue;
+      if (t.dtype == dlrm::import::TensorDtype::kOther || t.shape.size() > 2) continue;
       const int64_t rows = t.shape.size() == 2 ? std::min<int64_t>(t.shape[0], 4) : 1;
       const int64_t cols = t.shape.empty() ? 1 : std::min<int64_t>(t.shape.back(), 256);
       try {
@@ -61,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       } catch (const dlrm::Error&) {
       }
     }
-    (void)dlrm::shard::infer_state_dict_arch(tensors, 0, "fuzz");
+    (void)dlrm::import::infer_state_dict_arch(tensors, 0, "fuzz");
   } catch (const dlrm::Error&) {
   }
   return 0;

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "dlrm/common/error.h"
-#include "dlrm/shard/pickle.h"
+#include "dlrm/import/pickle.h"
 
 namespace {
 
@@ -22,7 +22,7 @@ const std::set<std::string>& allowed() {
 }
 
 // Walks the tree (bounded: shared values are visited once).
-size_t walk(const dlrm::shard::pickle::Value* v, std::set<const void*>& seen) {
+size_t walk(const dlrm::import::pickle::Value* v, std::set<const void*>& seen) {
   if (!v || !seen.insert(v).second) return 0;
   size_t n = 1 + v->str.size();
   for (const auto* item : v->items) n += walk(item, seen);
@@ -34,13 +34,13 @@ size_t walk(const dlrm::shard::pickle::Value* v, std::set<const void*>& seen) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  dlrm::shard::pickle::Limits limits;
+  dlrm::import::pickle::Limits limits;
   limits.max_values = 1u << 18;
   limits.max_items = 1u << 20;
   limits.max_string_bytes = 16u << 20;
-  dlrm::shard::pickle::MemorySource src(data, size);
+  dlrm::import::pickle::MemorySource src(data, size);
   try {
-    dlrm::shard::pickle::Document doc = dlrm::shard::pickle::unpickle(src, "fuzz.pkl", allowed(), limits);
+    dlrm::import::pickle::Document doc = dlrm::import::pickle::unpickle(src, "fuzz.pkl", allowed(), limits);
     if (doc.root() == nullptr) __builtin_trap();
     std::set<const void*> seen;
     walk(doc.root(), seen);

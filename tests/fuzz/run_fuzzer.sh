@@ -18,21 +18,22 @@ if ! "$CXX" -fsanitize=fuzzer,address "$WORK/probe.cc" -o "$WORK/probe" 2>"$WORK
   exit 77
 fi
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-  -I"$SRC/common/include" -I"$SRC/shard/include" -I"$SRC/cluster/include")
+  -I"$SRC/common/include" -I"$SRC/shard/model/include" -I"$SRC/shard/sharding/include" -I"$SRC/shard/import/include"
+  -I"$SRC/cluster/datasets/include")
 common=("$SRC/common/src/error.cc")
 case $NAME in
   pickle)
-    sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "$SRC/shard/src/pickle.cc" "${common[@]}")
+    sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "$SRC/shard/import/src/pickle.cc" "${common[@]}")
     libs=($(pkg-config --libs fmt)) ;;
   tsv)
-    sources=("$SRC/tests/fuzz/tsv_fuzzer.cc" "$SRC/cluster/src/criteo.cc" "$SRC/cluster/src/npz.cc"
-      "$SRC/shard/src/zip_util.cc" "$SRC/cluster/src/dataset.cc" "$SRC/common/src/npy.cc" "$SRC/common/src/staged_output.cc"
-      "$SRC/common/src/progress.cc" "${common[@]}")
+    sources=("$SRC/tests/fuzz/tsv_fuzzer.cc" "$SRC/cluster/datasets/src/criteo.cc" "$SRC/cluster/datasets/src/npz.cc"
+      "$SRC/common/src/zip.cc" "$SRC/cluster/datasets/src/dataset.cc" "$SRC/common/src/npy.cc" "$SRC/common/src/staged_output.cc"
+      "$SRC/common/src/progress.cc" "$SRC/common/src/format.cc" "${common[@]}")
     flags+=($(pkg-config --cflags spdlog fmt libzip zlib))
     libs=($(pkg-config --libs spdlog fmt libzip zlib)) ;;
   checkpoint)
-    sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "$SRC/shard/src/pickle.cc" "$SRC/shard/src/source_torch.cc"
-      "$SRC/shard/src/zip_util.cc" "$SRC/shard/src/source_onnx.cc" "$SRC/shard/src/state_dict.cc" "$SRC/shard/src/model.cc" "$SRC/shard/src/plan.cc"
+    sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "$SRC/shard/import/src/pickle.cc" "$SRC/shard/import/src/torch_checkpoint.cc"
+      "$SRC/shard/import/src/onnx_model.cc" "$SRC/shard/import/src/state_dict.cc" "$SRC"/shard/model/src/*.cc
       "$SRC"/common/src/*.cc)
     flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
     libs=($(pkg-config --libs spdlog fmt libzip protobuf libxxhash) -lonnx_proto) ;;
@@ -40,7 +41,7 @@ case $NAME in
 esac
 # Rebuild only when a source changed.
 bin=$WORK/${NAME}_fuzzer
-if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard/include" "$SRC/cluster/include" "$SRC/common/include" -newer "$bin" -print -quit)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard" "$SRC/cluster/datasets" "$SRC/common" -newer "$bin" -print -quit)" ]; then
   echo "building $bin"
   "$CXX" "${flags[@]}" "${sources[@]}" "${libs[@]}" -o "$bin.tmp"
   mv "$bin.tmp" "$bin"

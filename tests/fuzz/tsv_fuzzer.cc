@@ -8,24 +8,24 @@
 #include <string>
 #include <string_view>
 
-#include "dlrm/cluster/criteo.h"
+#include "dlrm/datasets/criteo.h"
 
-using dlrm::cluster::CriteoLine;
-using dlrm::cluster::LineStatus;
+using dlrm::datasets::CriteoLine;
+using dlrm::datasets::LineStatus;
 
 namespace {
 
 void check_line(std::string_view line) {
   CriteoLine parsed;
-  const dlrm::cluster::LineParse r = dlrm::cluster::parse_criteo_line(line, parsed);
+  const dlrm::datasets::LineParse r = dlrm::datasets::parse_criteo_line(line, parsed);
   std::string_view body = line;
   if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
   int fields = 1;
   for (char c : body) fields += c == '\t';
-  if ((fields != dlrm::cluster::kCriteoFields) != (r.status == LineStatus::kFieldCount)) __builtin_trap();
+  if ((fields != dlrm::datasets::kCriteoFields) != (r.status == LineStatus::kFieldCount)) __builtin_trap();
   if (r.status == LineStatus::kFieldCount && r.field != fields) __builtin_trap();
   if (r.status != LineStatus::kOk) {
-    if (r.status != LineStatus::kFieldCount && (r.field < 0 || r.field >= dlrm::cluster::kCriteoFields)) __builtin_trap();
+    if (r.status != LineStatus::kFieldCount && (r.field < 0 || r.field >= dlrm::datasets::kCriteoFields)) __builtin_trap();
     return;
   }
   if (parsed.label != 0 && parsed.label != 1) __builtin_trap();
@@ -38,7 +38,7 @@ void check_line(std::string_view line) {
     again += hex;
   }
   CriteoLine reparsed;
-  if (dlrm::cluster::parse_criteo_line(again, reparsed).status != LineStatus::kOk) __builtin_trap();
+  if (dlrm::datasets::parse_criteo_line(again, reparsed).status != LineStatus::kOk) __builtin_trap();
   if (reparsed.label != parsed.label || reparsed.dense != parsed.dense || reparsed.hashes != parsed.hashes) {
     __builtin_trap();
   }

@@ -1,7 +1,7 @@
 // Hostfile parsing: every syntax Open MPI hostfiles use here, every error.
 #include <gtest/gtest.h>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/hostfile.h"
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <set>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/layout.h"
 

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/mpirun.h"
 

@@ -1,5 +1,5 @@
 # dlrm-launch: unit tests (hostfiles, topology, layout, mpirun command and
-# failure reports) and dry runs of the example hostfiles.
+# failure reports).
 if(NOT TARGET dlrm_launcher)
   return()
 endif()
@@ -11,17 +11,9 @@ set(DLRM_LAUNCHER_TEST_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/mpirun_test.cc)
 add_executable(test_launcher ${DLRM_LAUNCHER_TEST_SOURCES})
 target_link_libraries(test_launcher PRIVATE dlrm_launcher GTest::gtest GTest::gtest_main)
+target_include_directories(test_launcher PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../support)
 # gtest_add_tests (tests found in the sources at configure time) rather than
 # gtest_discover_tests: it returns the names, so they can carry two labels.
 gtest_add_tests(TARGET test_launcher SOURCES ${DLRM_LAUNCHER_TEST_SOURCES} TEST_PREFIX "launcher."
   TEST_LIST DLRM_LAUNCHER_TESTS)
 set_tests_properties(${DLRM_LAUNCHER_TESTS} PROPERTIES LABELS "unit;launcher" TIMEOUT 120)
-
-# Dry runs lay out the full terabyte-40m model from a plan-only model
-# directory (dlrm-shard --plan-only: manifest.json, no shard files).
-if(TARGET dlrm-launch AND TARGET dlrm-shard)
-  add_test(NAME launcher.dry_run
-    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dry_run.sh $<TARGET_FILE_DIR:dlrm-launch>
-            $<TARGET_FILE:dlrm-shard> ${CMAKE_SOURCE_DIR}/hostfiles ${CMAKE_CURRENT_BINARY_DIR}/launcher_dry_run)
-  set_tests_properties(launcher.dry_run PROPERTIES LABELS launcher TIMEOUT 120)
-endif()

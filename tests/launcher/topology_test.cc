@@ -1,7 +1,7 @@
 // Topology specs, topology files, byte sizes, and the hwloc view of this machine.
 #include <gtest/gtest.h>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/topology.h"
 

@@ -14,7 +14,7 @@ it to WORK/quantized/table.json, and fails unless
 - every run stays within its budget (BUDGETS below: the goals of issue 7),
   both by the cluster's own check (--reference PyTorch's fp32 predictions,
   --auc-budget, exit 0 and auc_within_budget) and by the losses recomputed
-  here from the predictions (tests/pylib's exact AUC), and the two agree;
+  here from the predictions (tests/support's exact AUC), and the two agree;
 - the fp32/fp32 run equals PyTorch (check.py: predictions within 1e-5, AUC
   within 1e-6);
 - int4 tables with --auc-budget 1e-6, far below their measured loss, exit 3
@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
 from dlrm_testlib import auc, budget_exceeded_problem, mlperf_labels, relative_auc_loss  # noqa: E402
 
 TABLES = ["fp32", "fp16", "int8", "int4"]

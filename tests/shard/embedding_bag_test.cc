@@ -19,17 +19,17 @@
 #include <random>
 #include <vector>
 
-#include "../common/test_files.h"
+#include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/shard/embedding_bag.h"
-#include "dlrm/shard/quantize.h"
+#include "dlrm/model/row_codec.h"
 
 namespace dlrm::shard {
 namespace {
 
 constexpr float kSentinel = -4242.25f;
 
-constexpr StorageType kTypes[] = {StorageType::kFp32, StorageType::kFp16, StorageType::kInt8, StorageType::kInt4};
+constexpr model::StorageType kTypes[] = {model::StorageType::kFp32, model::StorageType::kFp16, model::StorageType::kInt8, model::StorageType::kInt4};
 
 // A table of `rows` x `cols` random values stored as `type`.
 // fp32: row_stride(kFp32, cols), the padding of each row NaN so that reading
@@ -40,33 +40,33 @@ constexpr StorageType kTypes[] = {StorageType::kFp32, StorageType::kFp16, Storag
 struct Table {
   std::vector<uint8_t> bytes;
   std::vector<float> decoded;  // quantized types: rows x cols
-  RowsView view;
+  model::RowsView view;
 
-  Table(int64_t rows, int cols, uint32_t seed, StorageType type = StorageType::kFp32, uint64_t extra_stride = 0) {
-    uint64_t stride = row_stride(type, cols) + (type == StorageType::kFp32 ? 0 : extra_stride);
+  Table(int64_t rows, int cols, uint32_t seed, model::StorageType type = model::StorageType::kFp32, uint64_t extra_stride = 0) {
+    uint64_t stride = model::row_stride(type, cols) + (type == model::StorageType::kFp32 ? 0 : extra_stride);
     bytes.assign(static_cast<size_t>(stride * rows) + 64, 0);
     // 64-byte aligned start, as a mapped shard file gives.
     uint8_t* base = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    if (type == StorageType::kFp32) {
+    if (type == model::StorageType::kFp32) {
       for (int64_t r = 0; r < rows; ++r) {
         float* row = reinterpret_cast<float*>(base + r * stride);
         for (uint64_t c = 0; c < stride / 4; ++c)
           row[c] = c < static_cast<uint64_t>(cols) ? dist(rng) : std::numeric_limits<float>::quiet_NaN();
       }
     } else {
-      const uint64_t encoded_stride = row_stride(type, cols);
+      const uint64_t encoded_stride = model::row_stride(type, cols);
       std::vector<float> values(static_cast<size_t>(rows) * cols);
       for (float& v : values) v = dist(rng);
       std::vector<uint8_t> encoded(encoded_stride * rows);
-      EncodeResult result = encode_rows(type, values.data(), rows, cols, encoded.data());
+      model::EncodeResult result = model::encode_rows(type, values.data(), rows, cols, encoded.data());
       EXPECT_EQ(result.bad_rows, 0) << result.reason;
       decoded.resize(values.size());
       for (int64_t r = 0; r < rows; ++r) {
         std::memcpy(base + r * stride, encoded.data() + r * encoded_stride, encoded_stride);
         std::memset(base + r * stride + encoded_stride, 0xff, stride - encoded_stride);
-        decode_row(type, encoded.data() + r * encoded_stride, cols, decoded.data() + r * cols);
+        model::decode_row(type, encoded.data() + r * encoded_stride, cols, decoded.data() + r * cols);
       }
     }
     view.rows = base;
@@ -76,7 +76,7 @@ struct Table {
     view.type = type;
   }
   const float* row(int64_t r) const {
-    if (view.type != StorageType::kFp32) return decoded.data() + r * view.cols;
+    if (view.type != model::StorageType::kFp32) return decoded.data() + r * view.cols;
     return reinterpret_cast<const float*>(view.rows + r * view.stride);
   }
   // The decoded rows as an fp32 table (for comparing with the fp32 kernels).
@@ -110,7 +110,7 @@ struct BagCase {
   int threads;
 };
 
-using BagSumCase = std::tuple<StorageType, BagCase>;
+using BagSumCase = std::tuple<model::StorageType, BagCase>;
 class EmbeddingBagSum : public ::testing::TestWithParam<BagSumCase> {};
 
 TEST_P(EmbeddingBagSum, MatchesRefBitForBit) {
@@ -151,7 +151,7 @@ TEST_P(EmbeddingBagSum, MatchesRefBitForBit) {
       for (int col = 0; col < c.cols; ++col) ASSERT_EQ(fast[b * stride + col], r[col]);
     }
   }
-  if (type != StorageType::kFp32) {
+  if (type != model::StorageType::kFp32) {
     // The fp32 kernel over the dequantized rows gives the same bits.
     Table fp32 = table.dequantized();
     std::vector<float> expect(fast.size(), kSentinel);
@@ -185,7 +185,7 @@ TEST(EmbeddingBag, OutOfRangeIndicesCountedAndSkipped) {
   const uint32_t seed = 91;
   std::printf("seed %u\n", seed);
   const int64_t rows = 50;
-  for (StorageType type : kTypes) for (int cols : {8, 24, 128, 130}) {
+  for (model::StorageType type : kTypes) for (int cols : {8, 24, 128, 130}) {
     SCOPED_TRACE(to_string(type) + " cols " + std::to_string(cols));
     Table table(rows, cols, seed, type);
     // Bags: {3, -1, 7}, {50}, {INT32_MIN, 49, INT32_MAX, 0}, {-5}, {}
@@ -219,7 +219,7 @@ TEST(EmbeddingBag, OutOfRangeIndicesCountedAndSkipped) {
 }
 
 using GatherShape = std::tuple<int, int, int>;  // cols, n, threads
-using GatherCase = std::tuple<StorageType, GatherShape>;
+using GatherCase = std::tuple<model::StorageType, GatherShape>;
 class EmbeddingGather : public ::testing::TestWithParam<GatherCase> {};
 
 TEST_P(EmbeddingGather, MatchesRefBitForBit) {
@@ -261,7 +261,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, EmbeddingGather,
                          });
 
 TEST(EmbeddingBag, DecodeRowRef) {
-  for (StorageType type : kTypes) {
+  for (model::StorageType type : kTypes) {
     SCOPED_TRACE(to_string(type));
     Table table(10, 24, 7, type);
     std::vector<float> row(24);
@@ -277,8 +277,8 @@ TEST(EmbeddingBag, UnknownStorageTypeThrows) {
   int32_t index = 0;
   int32_t offsets[2] = {0, 1};
   float dst[16];
-  RowsView view = table.view;
-  view.type = static_cast<StorageType>(9);
+  model::RowsView view = table.view;
+  view.type = static_cast<model::StorageType>(9);
   try {
     embedding_bag_sum(view, &index, offsets, 1, dst, 16);
     ADD_FAILURE() << "accepted storage type 9";
@@ -301,7 +301,7 @@ TEST(EmbeddingBag, RejectsShortRowStride) {
   const uint64_t need[] = {96, 48, 32, 16};
   for (int t = 0; t < 4; ++t) {
     Table table(4, 24, 8, kTypes[t]);
-    RowsView view = table.view;
+    model::RowsView view = table.view;
     view.stride = need[t] - 1;
     EXPECT_ERROR_WITH(embedding_bag_sum(view, &index, offsets, 1, dst, 24), "too small");
     EXPECT_THROW(embedding_bag_sum_ref(view, &index, offsets, 1, dst, 24), Error);

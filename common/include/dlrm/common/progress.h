@@ -32,6 +32,5 @@ class Progress {
   std::chrono::steady_clock::time_point last_draw_;
 };
 
-std::string format_bytes(double bytes);  // "4.00 GB" (decimal units)
 
 }  // namespace dlrm

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "dlrm/common/units.h"
+#include "dlrm/common/format.h"
 
 namespace dlrm::launcher {
 

@@ -1,0 +1,25 @@
+// Calibrating a model's int8 MLPs: run the fp32 model over labelled or
+// unlabelled samples, record the range of every MLP layer's input, and write
+// <model>/calibration.json (read by dlrm-cluster --mlp int8).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+
+#include "dlrm/dense/calibration.h"
+
+namespace dlrm::reference {
+
+struct CalibrateOptions {
+  std::filesystem::path model;
+  std::filesystem::path data;
+  int64_t samples = 8192;  // the first N samples of data (at least dense::kMinCalibrationSamples)
+  dense::CalibratorOptions calibrator;
+  bool fold_indices = false;
+};
+
+// Returns the calibration file written. Throws naming the data file when it
+// holds too few samples, and the model when its rows or weights are bad.
+std::filesystem::path calibrate_model(const CalibrateOptions& options);
+
+}  // namespace dlrm::reference

@@ -1,0 +1,60 @@
+// A whole model in one process: the single-process reference the cluster is
+// tested against, and the fast evaluator dlrm-data uses to plant labels.
+//
+// Rows are assembled per table from whichever slices of which shard files hold
+// them (independent of the plan), bags summed in index order with
+// decode_row_ref, then bottom MLP, dot interaction, top MLP and sigmoid:
+//   Kernels::kRef  every stage with the plain _ref kernels
+//   Kernels::kFast oneDNN MLPs and the fast interaction (same maths)
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "dlrm/datasets/dataset.h"
+#include "dlrm/dense/mlp.h"
+#include "dlrm/model/manifest.h"
+
+namespace dlrm::reference {
+
+enum class Kernels { kRef, kFast };
+
+class ReferenceModel {
+ public:
+  // Loads manifest, dense.bin and maps every shard file (verify: checksums).
+  static ReferenceModel load(const std::filesystem::path& dir, Kernels kernels, bool verify = true);
+  ReferenceModel(ReferenceModel&&) noexcept;
+  ReferenceModel& operator=(ReferenceModel&&) noexcept;
+  ~ReferenceModel();
+
+  const model::Manifest& manifest() const;
+  // Predictions (after sigmoid) for samples [begin, begin + n) into dst[n].
+  // Indices outside a table throw (naming sample and table) unless
+  // fold_indices, which maps them to index mod rows as the reference
+  // preprocessing does. Works in chunks of 256 samples with buffers owned by
+  // the model (memory independent of n); one call at a time per model.
+  void predict(const datasets::Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices = false);
+
+  // The inputs of both MLPs, chunk by chunk: (offset in [0, n), samples in
+  // the chunk, bottom MLP input [batch, F] (log1p dense features), top MLP
+  // input [batch, top_input_width] (the interaction output)); the top MLP
+  // itself is not run. For calibrating int8 MLPs on the fp32 activations.
+  using ChunkSink = std::function<void(int64_t offset, int batch, const float* bottom_in, const float* top_in)>;
+  void features(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink);
+
+  // The model's MLP layers (loaded and checksummed with the model).
+  const std::vector<dense::Layer>& bottom_layers() const;
+  const std::vector<dense::Layer>& top_layers() const;
+
+ private:
+  ReferenceModel();
+  // features(), and the top MLP into the model's top_out when `top`.
+  void run(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices, bool top, const ChunkSink& sink);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dlrm::reference

@@ -1,0 +1,258 @@
+#include "dlrm/reference/reference_model.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dlrm/dense/model_mlps.h"
+#include "dlrm/common/error.h"
+#include "dlrm/dense/interaction.h"
+#include "dlrm/dense/mlp.h"
+#include "dlrm/shard/embedding_bag.h"
+#include "dlrm/model/shard_file.h"
+
+namespace fs = std::filesystem;
+
+namespace dlrm::reference {
+
+namespace {
+
+// Samples per step of predict(): bounds the working buffers (for terabyte-40m
+// 256 * (13 + 128 + 26 * 128 + 479 + 1) floats = 4 MB, plus the MLPs' own
+// activations) whatever n is.
+constexpr int kChunk = 256;
+// Gathers of at least this many floats (1 MB) use OpenMP threads.
+constexpr int64_t kParallelFloats = 1 << 18;
+
+// One column block of a row band: the slice of one shard file holding
+// rows [band) x columns [col_begin, col_end) of a table.
+struct Piece {
+  model::RowsView rows;      // the whole slice
+  int64_t slice_row_begin = 0;  // table row of the slice's first row
+  int col_begin = 0;
+};
+
+// Table rows [row_begin, row_end) and the pieces covering all columns of them,
+// ordered by col_begin.
+struct Band {
+  int64_t row_begin = 0;
+  int64_t row_end = 0;
+  std::vector<Piece> pieces;
+};
+
+struct TableIndex {
+  std::vector<int64_t> band_begins;  // band_begins[k] == bands[k].row_begin, ascending
+  std::vector<Band> bands;
+};
+
+}  // namespace
+
+struct ReferenceModel::Impl {
+  fs::path dir;
+  model::Manifest manifest;
+  Kernels kernels = Kernels::kRef;
+  std::vector<model::ShardFile> files;
+  std::vector<TableIndex> tables;
+  std::vector<dense::Layer> bottom_layers;
+  std::vector<dense::Layer> top_layers;
+  std::optional<dense::Mlp> bottom_mlp;  // kFast only
+  std::optional<dense::Mlp> top_mlp;
+  dense::InteractionShape interaction;
+
+  // Working buffers for one chunk.
+  std::vector<float> dense_in;  // [kChunk, dense_features]
+  std::vector<float> bottom_out;  // [kChunk, dim]
+  std::vector<float> emb;       // [kChunk, tables, dim]
+  std::vector<float> top_in;    // [kChunk, top_input_width]
+  std::vector<float> top_out;   // [kChunk, 1]
+
+  void index_tables();
+  void gather(const datasets::Dataset& data, int64_t begin, int n, bool fold_indices);
+};
+
+void ReferenceModel::Impl::index_tables() {
+  const model::ModelArch& arch = manifest.arch;
+  tables.assign(arch.num_tables(), {});
+  // Every slice of every file, grouped by table.
+  struct Located {
+    model::Slice slice;
+    model::RowsView rows;
+  };
+  std::vector<std::vector<Located>> by_table(arch.num_tables());
+  for (const model::ShardFile& file : files) {
+    for (size_t k = 0; k < file.slices().size(); ++k) {
+      const model::ShardSliceRecord& rec = file.slices()[k];
+      DLRM_CHECK(rec.table < static_cast<uint32_t>(arch.num_tables()), "{}: slice {} names table {} of {}",
+                 file.path().string(), k, rec.table, arch.num_tables());
+      Located loc;
+      loc.slice.table = static_cast<int>(rec.table);
+      loc.slice.row_begin = static_cast<int64_t>(rec.row_begin);
+      loc.slice.row_end = static_cast<int64_t>(rec.row_end);
+      loc.slice.col_begin = static_cast<int>(rec.col_begin);
+      loc.slice.col_end = static_cast<int>(rec.col_end);
+      loc.rows = file.slice_view(static_cast<int>(k));
+      by_table[rec.table].push_back(loc);
+    }
+  }
+  for (int t = 0; t < arch.num_tables(); ++t) {
+    // Bands: the row ranges between consecutive slice boundaries; each slice
+    // covers a band entirely or not at all.
+    std::vector<int64_t> cuts = {0, arch.table_rows[t]};
+    for (const Located& loc : by_table[t]) {
+      cuts.push_back(loc.slice.row_begin);
+      cuts.push_back(loc.slice.row_end);
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    TableIndex& index = tables[t];
+    for (size_t k = 0; k + 1 < cuts.size(); ++k) {
+      Band band;
+      band.row_begin = cuts[k];
+      band.row_end = cuts[k + 1];
+      for (const Located& loc : by_table[t]) {
+        if (loc.slice.row_begin <= band.row_begin && band.row_end <= loc.slice.row_end) {
+          band.pieces.push_back(Piece{loc.rows, loc.slice.row_begin, loc.slice.col_begin});
+        }
+      }
+      std::sort(band.pieces.begin(), band.pieces.end(),
+                [](const Piece& a, const Piece& b) { return a.col_begin < b.col_begin; });
+      // The manifest's plan was checked at load; this re-checks the files.
+      int next_col = 0;
+      for (const Piece& piece : band.pieces) {
+        DLRM_CHECK(piece.col_begin == next_col,
+                   "model {}: table {} rows [{}, {}): the shard slices do not tile the columns (a slice "
+                   "should start at column {}, one starts at {}); re-shard the model",
+                   dir.string(), t, band.row_begin, band.row_end, next_col, piece.col_begin);
+        next_col += piece.rows.cols;
+      }
+      DLRM_CHECK(next_col == arch.dim,
+                 "model {}: table {} rows [{}, {}) cover {} of {} columns; re-shard the model", dir.string(),
+                 t, band.row_begin, band.row_end, next_col, arch.dim);
+      index.band_begins.push_back(band.row_begin);
+      index.bands.push_back(std::move(band));
+    }
+  }
+}
+
+void ReferenceModel::Impl::gather(const datasets::Dataset& data, int64_t begin, int n, bool fold_indices) {
+  const int num_tables = manifest.arch.num_tables();
+  const int dim = manifest.arch.dim;
+  const std::vector<int64_t>& table_rows = manifest.arch.table_rows;
+  // Indices were range-checked (or are folded here), so nothing below throws.
+  // Threads only pay off when the chunk's rows are many cache misses (a small
+  // model's chunk is cheaper than waking a team).
+  const bool parallel = static_cast<int64_t>(n) * num_tables * dim >= kParallelFloats;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int b = 0; b < n; ++b) {
+    const int32_t* idx = data.indices(begin + b);
+    for (int t = 0; t < num_tables; ++t) {
+      int64_t row = idx[t];
+      if (fold_indices) row = datasets::fold_index(row, table_rows[t]);
+      const TableIndex& index = tables[t];
+      size_t k = static_cast<size_t>(
+          std::upper_bound(index.band_begins.begin(), index.band_begins.end(), row) -
+          index.band_begins.begin() - 1);
+      float* dst = emb.data() + (static_cast<int64_t>(b) * num_tables + t) * dim;
+      for (const Piece& piece : index.bands[k].pieces) {
+        shard::decode_row_ref(piece.rows, row - piece.slice_row_begin, dst + piece.col_begin);
+      }
+    }
+  }
+}
+
+ReferenceModel::ReferenceModel() : impl_(std::make_unique<Impl>()) {}
+ReferenceModel::ReferenceModel(ReferenceModel&&) noexcept = default;
+ReferenceModel& ReferenceModel::operator=(ReferenceModel&&) noexcept = default;
+ReferenceModel::~ReferenceModel() = default;
+
+ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool verify) {
+  ReferenceModel model;
+  Impl& m = *model.impl_;
+  m.dir = dir;
+  m.kernels = kernels;
+  m.manifest = model::load_manifest(dir);
+  const model::ModelArch& arch = m.manifest.arch;
+
+  // Dense weights (checksummed, checked against the architecture).
+  dense::DenseLayers dense_layers = dense::load_dense_layers(dir, m.manifest);
+  m.bottom_layers = std::move(dense_layers.bottom);
+  m.top_layers = std::move(dense_layers.top);
+  m.interaction = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self};
+  DLRM_ASSERT(m.interaction.width() == arch.top_input_width());
+  if (kernels == Kernels::kFast) {
+    m.bottom_mlp.emplace(m.bottom_layers);
+    m.top_mlp.emplace(m.top_layers);
+  }
+
+  // Shard files, mapped; rows are found through the per-table band index.
+  model::ShardFile::Options options;
+  options.verify = verify;
+  for (int s = 0; s < m.manifest.num_shards(); ++s) {
+    model::ShardFile file = model::ShardFile::open(dir / m.manifest.shards[s].file, options);
+    model::check_against_manifest(file, m.manifest, s);
+    m.files.push_back(std::move(file));
+  }
+  m.index_tables();
+
+  m.dense_in.resize(static_cast<size_t>(kChunk) * arch.dense_features);
+  m.bottom_out.resize(static_cast<size_t>(kChunk) * arch.dim);
+  m.emb.resize(static_cast<size_t>(kChunk) * arch.num_tables() * arch.dim);
+  m.top_in.resize(static_cast<size_t>(kChunk) * arch.top_input_width());
+  m.top_out.resize(static_cast<size_t>(kChunk) * arch.top_mlp.back());
+  return model;
+}
+
+const model::Manifest& ReferenceModel::manifest() const { return impl_->manifest; }
+
+void ReferenceModel::run(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices, bool top,
+                         const ChunkSink& sink) {
+  Impl& m = *impl_;
+  const model::ModelArch& arch = m.manifest.arch;
+  DLRM_CHECK(data.layout().dense_features == arch.dense_features && data.layout().tables == arch.num_tables(),
+             "data {} has records of {} dense features and {} indices, but model {} has {} dense features and "
+             "{} tables",
+             data.path().string(), data.layout().dense_features, data.layout().tables, m.dir.string(),
+             arch.dense_features, arch.num_tables());
+  data.check_held(begin, begin + n, "predict");
+  const int64_t top_width = arch.top_input_width();
+  for (int64_t done = 0; done < n; done += kChunk) {
+    const int64_t first = begin + done;
+    const int batch = static_cast<int>(std::min<int64_t>(kChunk, n - done));
+    if (!fold_indices) {
+      if (auto bad = datasets::find_bad_index(data, first, first + batch, arch.table_rows)) {
+        DLRM_FAIL("{}", datasets::describe(*bad, data.path()));
+      }
+    }
+    datasets::dense_transform(data, first, batch, m.dense_in.data());
+    m.gather(data, first, batch, fold_indices);
+    if (m.kernels == Kernels::kRef) {
+      dense::mlp_forward_ref(m.bottom_layers, m.dense_in.data(), batch, m.bottom_out.data());
+      dense::interaction_dot_ref(m.interaction, m.bottom_out.data(), m.emb.data(), batch, m.top_in.data(),
+                                 top_width);
+      if (top) dense::mlp_forward_ref(m.top_layers, m.top_in.data(), batch, m.top_out.data());
+    } else {
+      m.bottom_mlp->forward(m.dense_in.data(), batch, m.bottom_out.data());
+      dense::interaction_dot(m.interaction, m.bottom_out.data(), m.emb.data(), batch, m.top_in.data(), top_width);
+      if (top) m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
+    }
+    sink(done, batch, m.dense_in.data(), m.top_in.data());
+  }
+}
+
+void ReferenceModel::predict(const datasets::Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices) {
+  // The top MLP's last layer has width 1 and applies the sigmoid.
+  run(data, begin, n, fold_indices, /*top=*/true, [&](int64_t offset, int batch, const float*, const float*) {
+    std::copy_n(impl_->top_out.data(), batch, dst + offset);
+  });
+}
+
+void ReferenceModel::features(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices,
+                              const ChunkSink& sink) {
+  run(data, begin, n, fold_indices, /*top=*/false, sink);
+}
+
+const std::vector<dense::Layer>& ReferenceModel::bottom_layers() const { return impl_->bottom_layers; }
+const std::vector<dense::Layer>& ReferenceModel::top_layers() const { return impl_->top_layers; }
+
+}  // namespace dlrm::reference

@@ -1,0 +1,433 @@
+#include "dlrm/cluster/exchange.h"
+
+#include <mpi.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "dlrm/cluster/mpi_util.h"
+#include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
+#include "dlrm/common/half.h"
+#include "dlrm/common/progress.h"
+
+namespace dlrm::cluster {
+
+void Exchange::Collective::resize(int ranks) {
+  send_counts.assign(ranks, 0);
+  recv_counts.assign(ranks, 0);
+  send_displs.assign(ranks, 0);
+  recv_displs.assign(ranks, 0);
+}
+
+void Exchange::Collective::displace() {
+  int send = 0, recv = 0;
+  for (size_t r = 0; r < send_counts.size(); ++r) {
+    send_displs[r] = send;
+    recv_displs[r] = recv;
+    send += send_counts[r];
+    recv += recv_counts[r];
+  }
+}
+
+void Exchange::Collective::wait() {
+  if (request != MPI_REQUEST_NULL) wait_idle(&request);
+}
+
+PooledType parse_pooled_type(const std::string& name) {
+  if (name == "fp32") return PooledType::kFp32;
+  if (name == "fp16") return PooledType::kFp16;
+  if (name == "bf16") return PooledType::kBf16;
+  DLRM_FAIL("unknown exchange type '{}'; choose fp32, fp16 or bf16", name);
+}
+
+const char* to_string(PooledType type) {
+  return type == PooledType::kFp32 ? "fp32" : type == PooledType::kFp16 ? "fp16" : "bf16";
+}
+
+int element_bytes(PooledType type) { return type == PooledType::kFp32 ? 4 : 2; }
+
+Transport parse_transport(const std::string& name) {
+  if (name == "auto") return Transport::kAuto;
+  if (name == "alltoall") return Transport::kAlltoall;
+  if (name == "shm") return Transport::kSharedMemory;
+  DLRM_FAIL("unknown exchange transport '{}'; choose auto, alltoall or shm", name);
+}
+
+const char* to_string(Transport transport) {
+  switch (transport) {
+    case Transport::kAuto: return "auto";
+    case Transport::kAlltoall: return "alltoall";
+    case Transport::kSharedMemory: return "shm";
+    case Transport::kMixed: return "shm+alltoall";
+  }
+  return "?";
+}
+
+HalfType half_type(PooledType type) {
+  DLRM_ASSERT(type != PooledType::kFp32);
+  return type == PooledType::kFp16 ? HalfType::kFp16 : HalfType::kBf16;
+}
+
+namespace {
+constexpr int64_t kAlignElements = 32;  // each answer starts on a 64-byte line for 16-bit values too
+int64_t align_up(int64_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
+}  // namespace
+
+Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type, Transport transport,
+                   std::vector<int64_t> max_response_floats)
+    : comm_(comm), roles_(roles), pooled_type_(pooled_type), responses_(roles.shards()) {
+  for (auto& slot : slots_) {
+    slot.sizes.resize(roles.size);
+    slot.indices.resize(roles.size);
+    slot.pooled.resize(roles.size);
+    slot.counts.resize(roles.size);
+    slot.floats.assign(roles.size, 0);
+    slot.offset.assign(roles.size, 0);
+    slot.arrived.assign(roles.shards(), nullptr);
+  }
+  half_responses_.assign(roles.shards(), nullptr);
+  local_.assign(roles.size, 0);
+  if (transport != Transport::kAlltoall) find_local_ranks();
+  // Which kinds of shard-dense pairs exist anywhere: every rank must post the same collectives.
+  int mine[2] = {0, 0}, all[2] = {0, 0};
+  for (int r = 0; r < roles.size; ++r) {
+    if (roles.role[r] == roles.my_role()) continue;
+    (local_[r] ? mine[0] : mine[1]) = 1;
+  }
+  check_mpi(MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, comm), "allreduce");
+  any_local_ = all[0] != 0;
+  any_remote_ = all[1] != 0;
+  if (transport == Transport::kSharedMemory) {
+    DLRM_CHECK(!any_remote_, "--exchange-transport shm needs every rank on one host; these ranks span several: use "
+               "auto (shared memory between ranks that share a host, MPI between hosts) or alltoall");
+  }
+  transport_ = !any_local_ ? Transport::kAlltoall : !any_remote_ ? Transport::kSharedMemory : Transport::kMixed;
+  if (any_local_) open_window(max_response_floats);
+}
+
+void Exchange::find_local_ranks() {
+  check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, roles_.rank, MPI_INFO_NULL, &node_comm_),
+            "split by host");
+  MPI_Group world, node;
+  MPI_Comm_group(comm_, &world);
+  MPI_Comm_group(node_comm_, &node);
+  std::vector<int> ranks(roles_.size), in_node(roles_.size);
+  std::iota(ranks.begin(), ranks.end(), 0);
+  MPI_Group_translate_ranks(world, roles_.size, ranks.data(), node, in_node.data());
+  MPI_Group_free(&world);
+  MPI_Group_free(&node);
+  node_rank_ = in_node;
+  for (int r = 0; r < roles_.size; ++r) local_[r] = in_node[r] != MPI_UNDEFINED ? 1 : 0;
+}
+
+void Exchange::open_window(const std::vector<int64_t>& max_response_floats) {
+  DLRM_CHECK(static_cast<int>(max_response_floats.size()) == roles_.shards(),
+             "the shm exchange needs the answer capacity of each of the {} shards, got {}", roles_.shards(),
+             max_response_floats.size());
+  shard_offset_.assign(roles_.shards(), 0);
+  shard_capacity_ = max_response_floats;
+  slot_elements_ = 0;
+  for (int s = 0; s < roles_.shards(); ++s) {
+    shard_offset_[s] = slot_elements_;
+    slot_elements_ += align_up(max_response_floats[s]);
+  }
+  const bool dense = roles_.my_role() == Role::kDense;
+  const MPI_Aint bytes = dense ? static_cast<MPI_Aint>(kSlots * slot_elements_ * element_bytes(pooled_type_)) : 0;
+  MPI_Info info;
+  MPI_Info_create(&info);
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)
+  void* mine = nullptr;
+  // Collective over each host's ranks (every host runs it: any_local_ is global).
+  check_window_room(bytes);
+  const int code = MPI_Win_allocate_shared(bytes, 1, info, node_comm_, &mine, &window_);
+  MPI_Info_free(&info);
+  check_mpi(code, "allocation of the shared-memory exchange window");
+  if (dense) std::memset(mine, 0, bytes);  // fault the pages in here, on this rank's node
+  window_base_.assign(roles_.size, nullptr);
+  for (int r = 0; r < roles_.size; ++r) {
+    if (roles_.role[r] != Role::kDense || !local_[r]) continue;
+    MPI_Aint size = 0;
+    int unit = 0;
+    void* base = nullptr;
+    check_mpi(MPI_Win_shared_query(window_, node_rank_[r], &size, &unit, &base), "query of the shared-memory window");
+    window_base_[r] = static_cast<char*>(base);
+  }
+  check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "lock of the shared-memory window");
+}
+
+// Open MPI backs the window with a file in osc_sm_backing_directory and, when
+// that has too little room, fails inside the collective allocation: fatally
+// (MPI_ERRORS_ARE_FATAL), or with a hang if errors return (only the rank
+// that creates the file learns of it). So the host's first rank checks the
+// room first and tells the others, and the whole host refuses together.
+void Exchange::check_window_room(MPI_Aint my_bytes) const {
+  const char* env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
+  const std::string dir = env && *env ? env : "/dev/shm";
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t mine = (static_cast<uint64_t>(my_bytes) + page - 1) / page * page;
+  uint64_t need = 0;
+  MPI_Allreduce(&mine, &need, 1, MPI_UINT64_T, MPI_SUM, node_comm_);
+  need += page;  // Open MPI's header
+  uint64_t room = 0;
+  int node_rank = 0;
+  MPI_Comm_rank(node_comm_, &node_rank);
+  if (node_rank == 0) {
+    struct statvfs fs {};
+    // Unreadable: unknown room, left to Open MPI.
+    room = statvfs(dir.c_str(), &fs) == 0 ? static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize : UINT64_MAX;
+  }
+  MPI_Bcast(&room, 1, MPI_UINT64_T, 0, node_comm_);
+  DLRM_CHECK(need <= room,
+             "the shared-memory exchange windows of this host need {} in {} (Open MPI's osc_sm_backing_directory), "
+             "which has {} free; lower --batch, make room there, or pass --exchange-transport alltoall",
+             format_bytes(static_cast<double>(need)), dir, format_bytes(static_cast<double>(room)));
+}
+
+void* Exchange::window_slot(int rank, int s, int shard) const {
+  return window_base_[rank] + (s * slot_elements_ + shard_offset_[shard]) * element_bytes(pooled_type_);
+}
+
+Exchange::~Exchange() {
+  // Requests still pending here mean an error unwound the run: the job is
+  // being aborted, so leave them rather than block.
+}
+
+void Exchange::drain() {
+  for (auto& slot : slots_) {
+    slot.sizes.wait();
+    slot.indices.wait();
+    slot.pooled.wait();
+    slot.counts.wait();
+  }
+}
+
+void Exchange::reset_counters() {
+  index_bytes_ = 0;
+  pooled_bytes_ = 0;
+  pool_seconds_ = 0;
+}
+
+void Exchange::finish() {
+  drain();
+  if (window_ != MPI_WIN_NULL) {
+    check_mpi(MPI_Win_unlock_all(window_), "unlock of the shared-memory window");
+    check_mpi(MPI_Win_free(&window_), "free of the shared-memory window");
+  }
+  if (node_comm_ != MPI_COMM_NULL) MPI_Comm_free(&node_comm_);
+}
+
+void Exchange::post_requests(int s, const RequestBuilder& builder) {
+  Slot& slot = slots_[s];
+  // The slot's previous batch must be fully done before its buffers change.
+  slot.sizes.wait();
+  slot.indices.wait();
+  slot.send_ints.clear();
+  auto& counts = slot.indices.send_counts;
+  std::fill(counts.begin(), counts.end(), 0);
+  for (int r = 0; r < roles_.size; ++r) {
+    if (roles_.role[r] != Role::kShard) continue;
+    const auto& msg = builder.message(roles_.index[r]);
+    counts[r] = static_cast<int>(msg.size());
+    slot.send_ints.insert(slot.send_ints.end(), msg.begin(), msg.end());
+  }
+  std::fill(slot.indices.recv_counts.begin(), slot.indices.recv_counts.end(), 0);
+  slot.indices.displace();
+  slot.sizes.send_counts = counts;
+  index_bytes_ += 4 * (slot.send_ints.size() + roles_.shards());
+  check_mpi(MPI_Ialltoall(slot.sizes.send_counts.data(), 1, MPI_INT, slot.sizes.recv_counts.data(), 1, MPI_INT,
+                          comm_, &slot.sizes.request),
+            "all-to-all of sizes");
+  check_mpi(MPI_Ialltoallv(slot.send_ints.data(), slot.indices.send_counts.data(), slot.indices.send_displs.data(),
+                           MPI_INT32_T, nullptr, slot.indices.recv_counts.data(), slot.indices.recv_displs.data(),
+                           MPI_INT32_T, comm_, &slot.indices.request),
+            "all-to-all of indices");
+}
+
+void Exchange::post_pooled(int s, const RequestBuilder& builder) {
+  Slot& slot = slots_[s];
+  slot.pooled.wait();
+  slot.counts.wait();
+  auto& c = slot.pooled;
+  std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
+  std::fill(c.send_displs.begin(), c.send_displs.end(), 0);
+  int64_t floats = 0;
+  for (int r = 0; r < roles_.size; ++r) {
+    const int64_t n = roles_.role[r] == Role::kShard ? builder.response_floats(roles_.index[r]) : 0;
+    DLRM_CHECK(n <= INT32_MAX, "batch too large: {} floats from one shard; use a smaller --batch", n);
+    slot.floats[r] = n;
+    slot.offset[r] = floats;
+    // Rows from a shard on this host arrive in the window, the others by MPI.
+    c.recv_counts[r] = local_[r] ? 0 : static_cast<int>(n);
+    c.recv_displs[r] = static_cast<int>(std::min<int64_t>(floats, INT32_MAX));
+    floats += n;
+  }
+  DLRM_CHECK(floats <= INT32_MAX, "batch too large: {} pooled floats per batch; use a smaller --batch", floats);
+  slot.received.resize(std::max<int64_t>(floats, 1));
+  pooled_bytes_ += static_cast<uint64_t>(element_bytes(pooled_type_)) * floats;
+  if (any_remote_) {
+    void* recv = slot.received.data();
+    MPI_Datatype type = MPI_FLOAT;
+    if (pooled_type_ != PooledType::kFp32) {
+      slot.received16.resize(std::max<int64_t>(floats, 1));
+      recv = slot.received16.data();
+      type = MPI_UINT16_T;
+    }
+    check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), type, recv, c.recv_counts.data(),
+                             c.recv_displs.data(), type, comm_, &c.request),
+              "all-to-all of pooled rows");
+  }
+  if (any_local_) {
+    // Each shard on this host says how many values it wrote into the window.
+    auto& k = slot.counts;
+    std::fill(k.send_counts.begin(), k.send_counts.end(), 0);
+    check_mpi(MPI_Ialltoall(k.send_counts.data(), 1, MPI_INT, k.recv_counts.data(), 1, MPI_INT, comm_, &k.request),
+              "all-to-all of pooled row counts");
+  }
+}
+
+void Exchange::wait_answers(int s) {
+  Slot& slot = slots_[s];
+  slot.pooled.wait();
+  slot.counts.wait();
+  slot.sizes.wait();
+  slot.indices.wait();
+  if (any_local_) check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
+  const int elem = element_bytes(pooled_type_);
+  const char* base = pooled_type_ == PooledType::kFp32 ? reinterpret_cast<const char*>(slot.received.data())
+                                                        : reinterpret_cast<const char*>(slot.received16.data());
+  for (int r = 0; r < roles_.size; ++r) {
+    if (roles_.role[r] != Role::kShard) continue;
+    const int shard = roles_.index[r];
+    if (local_[r]) {
+      DLRM_CHECK(slot.counts.recv_counts[r] == slot.floats[r],
+                 "shard rank {} wrote {} pooled values for this rank's batch, {} were requested", r,
+                 slot.counts.recv_counts[r], slot.floats[r]);
+      slot.arrived[shard] = window_slot(roles_.rank, s, shard);
+    } else {
+      slot.arrived[shard] = base + slot.offset[r] * elem;
+    }
+  }
+}
+
+const std::vector<const uint16_t*>& Exchange::half_answers(int s) {
+  DLRM_CHECK(pooled_type_ != PooledType::kFp32, "half_answers() of an fp32 exchange");
+  for (int k = 0; k < roles_.shards(); ++k) half_responses_[k] = static_cast<const uint16_t*>(slots_[s].arrived[k]);
+  return half_responses_;
+}
+
+const std::vector<const float*>& Exchange::widen(int s) {
+  Slot& slot = slots_[s];
+  for (int r = 0; r < roles_.size; ++r) {
+    if (roles_.role[r] != Role::kShard) continue;
+    const int shard = roles_.index[r];
+    if (pooled_type_ == PooledType::kFp32) {
+      responses_[shard] = static_cast<const float*>(slot.arrived[shard]);
+    } else {
+      float* dst = slot.received.data() + slot.offset[r];
+      from_half(half_type(pooled_type_), static_cast<const uint16_t*>(slot.arrived[shard]), dst, slot.floats[r]);
+      responses_[shard] = dst;
+    }
+  }
+  return responses_;
+}
+
+const std::vector<const float*>& Exchange::wait_pooled(int s) {
+  wait_answers(s);
+  return widen(s);
+}
+
+void Exchange::receive_requests(int s) {
+  Slot& slot = slots_[s];
+  slot.sizes.wait();
+  slot.indices.wait();
+  std::fill(slot.sizes.send_counts.begin(), slot.sizes.send_counts.end(), 0);
+  check_mpi(MPI_Ialltoall(slot.sizes.send_counts.data(), 1, MPI_INT, slot.sizes.recv_counts.data(), 1, MPI_INT,
+                          comm_, &slot.sizes.request),
+            "all-to-all of sizes");
+  slot.sizes.wait();
+  auto& c = slot.indices;
+  std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
+  c.recv_counts = slot.sizes.recv_counts;
+  c.displace();
+  int64_t ints = std::accumulate(c.recv_counts.begin(), c.recv_counts.end(), int64_t{0});
+  slot.recv_ints.resize(std::max<int64_t>(ints, 1));
+  check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), MPI_INT32_T, slot.recv_ints.data(),
+                           c.recv_counts.data(), c.recv_displs.data(), MPI_INT32_T, comm_, &c.request),
+            "all-to-all of indices");
+}
+
+int64_t Exchange::serve(int s, ShardServer& server) {
+  Slot& slot = slots_[s];
+  slot.indices.wait();
+  slot.pooled.wait();  // the answers buffer of this slot's previous batch
+  slot.counts.wait();
+  const double t0 = MPI_Wtime();
+  const auto& counts = slot.indices.recv_counts;
+  const auto& displs = slot.indices.recv_displs;
+  const int me = roles_.my_index();
+  int64_t total = 0;
+  for (int r = 0; r < roles_.size; ++r) {
+    slot.floats[r] = counts[r] ? server.response_floats(slot.recv_ints.data() + displs[r], counts[r]) : 0;
+    DLRM_CHECK(slot.floats[r] <= INT32_MAX, "batch too large: {} floats for one dense rank; use a smaller --batch",
+               slot.floats[r]);
+    DLRM_CHECK(!local_[r] || slot.floats[r] <= shard_capacity_[me],
+               "rank {} asked for {} pooled values, more than its batch allows ({}); the ranks disagree on --batch", r,
+               slot.floats[r], shard_capacity_[me]);
+    slot.offset[r] = total;
+    total += slot.floats[r];
+  }
+  DLRM_CHECK(total <= INT32_MAX, "batch too large: {} pooled floats per batch; use a smaller --batch", total);
+  slot.answers.resize(std::max<int64_t>(total, 1));
+  int64_t bad = 0;
+  for (int r = 0; r < roles_.size; ++r) {
+    if (counts[r] == 0) continue;
+    // fp32 to a dense rank on this host: pooled straight into its window.
+    const bool direct = local_[r] && pooled_type_ == PooledType::kFp32;
+    float* dst = direct ? static_cast<float*>(window_slot(r, s, me)) : slot.answers.data() + slot.offset[r];
+    bad += server.serve(slot.recv_ints.data() + displs[r], counts[r], dst);
+  }
+  pool_seconds_ += MPI_Wtime() - t0;
+  return bad;
+}
+
+void Exchange::post_answers(int s) {
+  Slot& slot = slots_[s];
+  const bool half = pooled_type_ != PooledType::kFp32;
+  const int64_t total = std::accumulate(slot.floats.begin(), slot.floats.end(), int64_t{0});
+  if (half) slot.answers16.resize(std::max<int64_t>(total, 1));
+  for (int r = 0; r < roles_.size; ++r) {
+    if (slot.floats[r] == 0 || !half) continue;
+    uint16_t* dst = local_[r] ? static_cast<uint16_t*>(window_slot(r, s, roles_.my_index()))
+                              : slot.answers16.data() + slot.offset[r];
+    to_half(half_type(pooled_type_), slot.answers.data() + slot.offset[r], dst, slot.floats[r]);
+  }
+  if (any_remote_) {
+    auto& c = slot.pooled;
+    std::fill(c.recv_counts.begin(), c.recv_counts.end(), 0);
+    std::fill(c.recv_displs.begin(), c.recv_displs.end(), 0);
+    for (int r = 0; r < roles_.size; ++r) {
+      c.send_counts[r] = local_[r] ? 0 : static_cast<int>(slot.floats[r]);
+      c.send_displs[r] = static_cast<int>(slot.offset[r]);
+    }
+    const void* send = half ? static_cast<const void*>(slot.answers16.data()) : slot.answers.data();
+    const MPI_Datatype type = half ? MPI_UINT16_T : MPI_FLOAT;
+    check_mpi(MPI_Ialltoallv(send, c.send_counts.data(), c.send_displs.data(), type, nullptr, c.recv_counts.data(),
+                             c.recv_displs.data(), type, comm_, &c.request),
+              "all-to-all of pooled rows");
+  }
+  if (any_local_) {
+    // The window writes happen before the counts arrive (and the dense rank's own sync).
+    check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
+    auto& k = slot.counts;
+    for (int r = 0; r < roles_.size; ++r) k.send_counts[r] = local_[r] ? static_cast<int>(slot.floats[r]) : 0;
+    check_mpi(MPI_Ialltoall(k.send_counts.data(), 1, MPI_INT, k.recv_counts.data(), 1, MPI_INT, comm_, &k.request),
+              "all-to-all of pooled row counts");
+  }
+}
+
+}  // namespace dlrm::cluster

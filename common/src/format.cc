@@ -1,0 +1,52 @@
+#include "dlrm/common/format.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "dlrm/common/error.h"
+
+namespace dlrm {
+
+uint64_t parse_byte_size(const std::string& text, const std::string& what) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  std::string number = text.substr(0, i), unit = text.substr(i);
+  double value = 0;
+  bool ok = !number.empty() && std::count(number.begin(), number.end(), '.') <= 1 && number != ".";
+  if (ok) value = std::stod(number);
+  std::string upper;
+  for (char c : unit) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double scale = 0;
+  const std::string prefixes = "KMGT";
+  if (upper.empty() || upper == "B") {
+    scale = 1;
+  } else if (auto p = prefixes.find(upper[0]); p != std::string::npos) {
+    std::string rest = upper.substr(1);
+    if (rest.empty() || rest == "I" || rest == "IB") scale = std::pow(1024.0, static_cast<double>(p + 1));
+    if (rest == "B") scale = std::pow(1000.0, static_cast<double>(p + 1));
+  }
+  DLRM_CHECK(ok && scale > 0, "{}: '{}' is not a size; write e.g. 64G (GiB), 64GB (10^9 bytes) or 4096", what,
+             text);
+  double bytes = value * scale;
+  DLRM_CHECK(bytes < 1.8e19, "{}: {} is too large", what, text);
+  return static_cast<uint64_t>(bytes);
+}
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000.0 && u < 4) {
+    bytes /= 1000.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.2f} {}", bytes, units[u]);
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace dlrm

@@ -1,0 +1,110 @@
+#include "dlrm/dense/model_mlps.h"
+
+#include <map>
+#include <optional>
+
+#include "dlrm/common/error.h"
+#include "dlrm/dense/calibration.h"
+#include "dlrm/dense/mlp_int8.h"
+#include "dlrm/model/dense_file.h"
+#include "dlrm/model/dense_file.h"
+
+namespace dlrm::dense {
+
+DenseLayers load_dense_layers(const std::filesystem::path& dir, const model::Manifest& manifest) {
+  const auto path = dir / manifest.dense_file;
+  std::map<std::string, model::DenseTensor> tensors;
+  for (auto& tensor : model::read_dense_file(path)) tensors[tensor.name] = std::move(tensor);
+  auto take = [&](const model::DenseTensorSpec& spec) {
+    auto it = tensors.find(spec.name);
+    DLRM_CHECK(it != tensors.end(), "{} has no tensor '{}'; re-create the model with dlrm-shard", path.string(),
+               spec.name);
+    DLRM_CHECK(it->second.shape == spec.shape, "{}: tensor '{}' has shape [{}], the manifest's model needs [{}]",
+               path.string(), spec.name, fmt::join(it->second.shape, ", "), fmt::join(spec.shape, ", "));
+    return std::move(it->second.values);
+  };
+  const auto& arch = manifest.arch;
+  auto specs = model::dense_tensor_specs(arch);
+  DenseLayers layers;
+  size_t k = 0;
+  auto make = [&](int layer_count, bool top) {
+    std::vector<dense::Layer> out;
+    for (int l = 0; l < layer_count; ++l) {
+      dense::Layer layer;
+      const auto& weight_spec = specs.at(k++);
+      const auto& bias_spec = specs.at(k++);
+      layer.out = static_cast<int>(weight_spec.shape.at(0));
+      layer.in = static_cast<int>(weight_spec.shape.at(1));
+      layer.weight = take(weight_spec);
+      layer.bias = take(bias_spec);
+      layer.act = top && l + 1 == layer_count ? dense::Activation::kSigmoid : dense::Activation::kRelu;
+      out.push_back(std::move(layer));
+    }
+    return out;
+  };
+  layers.bottom = make(static_cast<int>(arch.bottom_mlp.size()), false);
+  layers.top = make(static_cast<int>(arch.top_mlp.size()), true);
+  dense::check_layers(layers.bottom, path.string() + " bottom MLP");
+  dense::check_layers(layers.top, path.string() + " top MLP");
+  return layers;
+}
+
+MlpPrecision parse_mlp_precision(const std::string& name) {
+  if (name == "fp32") return MlpPrecision::kFp32;
+  if (name == "int8") return MlpPrecision::kInt8;
+  DLRM_FAIL("unknown MLP precision '{}'; choose fp32 or int8", name);
+}
+
+const char* to_string(MlpPrecision precision) { return precision == MlpPrecision::kFp32 ? "fp32" : "int8"; }
+
+struct DenseMlps::Impl {
+  std::optional<dense::Mlp> bottom32, top32;
+  std::optional<dense::MlpInt8> bottom8, top8;
+};
+
+DenseMlps::DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, MlpPrecision precision)
+    : impl_(std::make_unique<Impl>()) {
+  DenseLayers layers = load_dense_layers(dir, manifest);
+  if (precision == MlpPrecision::kFp32) {
+    impl_->bottom32.emplace(std::move(layers.bottom));
+    impl_->top32.emplace(std::move(layers.top));
+    return;
+  }
+  const auto path = dense::calibration_path(dir);
+  DLRM_CHECK(std::filesystem::exists(path),
+             "--mlp int8 needs {}; calibrate the model first: dlrm-shard calibrate --model {} --data SAMPLES",
+             path.string(), dir.string());
+  dense::ModelCalibration calibration = dense::load_calibration(path);
+  dense::check_model_calibration(calibration, layers.bottom, layers.top, path);
+  dense::MlpInt8Options bottom_options;
+  bottom_options.first_layer_fp32 = true;  // 13 log1p features: cheap in fp32, costly in accuracy as int8
+  impl_->bottom8.emplace(layers.bottom, calibration.bottom, bottom_options);
+  impl_->top8.emplace(layers.top, calibration.top, dense::MlpInt8Options{});
+}
+
+DenseMlps::DenseMlps(DenseMlps&&) noexcept = default;
+DenseMlps& DenseMlps::operator=(DenseMlps&&) noexcept = default;
+DenseMlps::~DenseMlps() = default;
+
+void DenseMlps::prepare(int batch) {
+  if (impl_->bottom32) {
+    impl_->bottom32->prepare(batch);
+    impl_->top32->prepare(batch);
+  } else {
+    impl_->bottom8->prepare(batch);
+    impl_->top8->prepare(batch);
+  }
+}
+
+void DenseMlps::bottom(const float* src, int batch, float* dst) {
+  impl_->bottom32 ? impl_->bottom32->forward(src, batch, dst) : impl_->bottom8->forward(src, batch, dst);
+}
+
+void DenseMlps::top(const float* src, int batch, float* dst) {
+  impl_->top32 ? impl_->top32->forward(src, batch, dst) : impl_->top8->forward(src, batch, dst);
+}
+
+int DenseMlps::bottom_in() const { return impl_->bottom32 ? impl_->bottom32->in() : impl_->bottom8->in(); }
+int DenseMlps::top_in() const { return impl_->top32 ? impl_->top32->in() : impl_->top8->in(); }
+
+}  // namespace dlrm::dense

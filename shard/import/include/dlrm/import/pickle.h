@@ -1,0 +1,150 @@
+// A restricted unpickler: reads Python pickles (protocols 0 to 5, as written
+// by torch.save) into a tree of plain values and never executes anything.
+//
+// Where Python's unpickler would import a module attribute (GLOBAL,
+// STACK_GLOBAL) and call it (REDUCE, NEWOBJ, BUILD), this one checks the name
+// against an allow-list given by the caller and records the call as an
+// inert Value of kind kCall {callable, args, state}. A name outside the list
+// stops the load with
+//   "FILE: pickle refers to global 'os.system' which a checkpoint does not
+//    need; refusing to load it (nothing was executed)".
+// Three calls are evaluated as pure data conversions, because containers
+// depend on them: collections.OrderedDict() -> empty dict,
+// _codecs.encode(str, 'latin1') -> bytes (protocol 2 bytes), and
+// builtins.set(list) -> set. Opcodes that exist only to build objects of
+// arbitrary classes (INST, OBJ, EXT1/2/4) are refused.
+//
+// Memory is bounded by Limits: the number of values, the bytes held in
+// strings, the stack depth and single lengths; a length longer than the
+// input that is left is reported as truncation before anything is allocated.
+// Persistent ids (torch's storage references) become kPersistentId values.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dlrm::import::pickle {
+
+enum class Kind : uint8_t {
+  kNone,
+  kBool,
+  kInt,     // fits int64 (value `i`)
+  kBigInt,  // longer than 64 bits: little-endian two's complement bytes in `str`
+  kFloat,
+  kString,  // unicode text (UTF-8 in `str`) or a protocol-0/1 byte string
+  kBytes,
+  kTuple,
+  kList,
+  kDict,
+  kSet,
+  kGlobal,        // "module.name" in `str` (an allowed name, never resolved)
+  kCall,          // callable(*args) recorded, not performed; BUILD state in `state`
+  kPersistentId,  // persistent_load(pid): pid in `items[0]`
+};
+
+const char* to_string(Kind kind);
+
+struct Value {
+  Kind kind = Kind::kNone;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0;
+  std::string str;
+  std::vector<Value*> items;                      // tuple, list, set; kCall args; kPersistentId pid
+  std::vector<std::pair<Value*, Value*>> entries;  // dict, in insertion order
+  Value* callable = nullptr;                      // kCall: a kGlobal
+  Value* state = nullptr;                         // kCall: argument of BUILD, if any
+  // (a kCall from NEWOBJ_EX keeps its keyword arguments in `entries`)
+  bool ordered = false;                           // dict made by collections.OrderedDict
+
+  bool is_string() const { return kind == Kind::kString; }
+  bool is_int() const { return kind == Kind::kInt; }
+  // kCall whose callable is the global `name` ("torch._utils._rebuild_tensor_v2").
+  bool is_call_of(const std::string& name) const;
+  // Dict lookup by string key; nullptr when absent or not a dict.
+  const Value* get(const std::string& key) const;
+  // One line, shortened: "('storage', torch.FloatStorage, '0', 'cpu', 40)".
+  std::string repr(size_t max_chars = 120) const;
+};
+
+struct Limits {
+  uint64_t max_values = 1u << 22;       // values created (each about 130 bytes)
+  uint64_t max_items = 1u << 26;        // slots in tuples, lists, sets and dicts (8 or 16 bytes each)
+  uint64_t max_string_bytes = 1u << 30;  // bytes held by all strings together
+  uint64_t max_stack = 1u << 20;        // stack entries plus marks
+  uint64_t max_memo = 1u << 24;         // memo entries
+};
+
+// Where the pickle bytes come from.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads exactly n bytes or returns false (end of input).
+  virtual bool read(void* dst, size_t n) = 0;
+  // Bytes still available (an upper bound for lengths in the pickle).
+  virtual uint64_t remaining() const = 0;
+  // Bytes consumed so far (for error messages and for what follows the pickle).
+  virtual uint64_t position() const = 0;
+};
+
+class MemorySource final : public ByteSource {
+ public:
+  MemorySource(const void* data, size_t size) : data_(static_cast<const uint8_t*>(data)), size_(size) {}
+  bool read(void* dst, size_t n) override;
+  uint64_t remaining() const override { return size_ - pos_; }
+  uint64_t position() const override { return pos_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+// Buffered reads from an open file starting at `offset`; `end` bounds them.
+class FileSource final : public ByteSource {
+ public:
+  FileSource(std::FILE* file, uint64_t offset, uint64_t end);
+  bool read(void* dst, size_t n) override;
+  uint64_t remaining() const override { return end_ - pos_; }
+  uint64_t position() const override { return pos_; }
+
+ private:
+  std::FILE* file_;
+  uint64_t pos_;
+  uint64_t end_;
+  std::vector<uint8_t> buffer_;
+  uint64_t buffer_start_ = 0;  // file offset of buffer_[0]
+};
+
+// The values of one pickle; owns them (values may be shared through the memo).
+class Document {
+ public:
+  Document() = default;
+  Document(Document&&) noexcept = default;
+  Document& operator=(Document&&) noexcept = default;
+  const Value* root() const { return root_; }
+  size_t values() const { return values_.size(); }
+  // Every persistent id the pickle made, in order (reachable from root or not).
+  const std::vector<const Value*>& persistent_ids() const { return persistent_ids_; }
+
+ private:
+  friend class Unpickler;
+  std::vector<std::unique_ptr<Value>> values_;
+  std::vector<const Value*> persistent_ids_;
+  Value* root_ = nullptr;
+};
+
+// Reads one pickle (through its STOP opcode) from `src`. `name` labels errors
+// ("x.pt", "x.pt entry archive/data.pkl"). Throws dlrm::Error on a global
+// outside `allowed_globals` ("module.name"), a malformed or truncated pickle,
+// or a limit reached.
+Document unpickle(ByteSource& src, const std::string& name, const std::set<std::string>& allowed_globals,
+                  const Limits& limits = Limits{});
+
+}  // namespace dlrm::import::pickle

@@ -1,0 +1,71 @@
+// dense.bin: the MLP weights of a model, fp32, by state_dict name.
+//
+// Layout (little-endian):
+//   [0, 64)    DenseFileHeader
+//   [64, ...)  DenseTensorRecord x num_tensors
+//   [header_bytes, ...) data: each tensor's values, 64-byte aligned
+// data_checksum is XXH3-64 over the data section; header_checksum over
+// [0, header_bytes) with that field zeroed.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "dlrm/model/manifest.h"
+
+namespace dlrm::model {
+
+inline constexpr char kDenseMagic[8] = {'D', 'L', 'R', 'M', 'D', 'E', 'N', 'S'};
+inline constexpr uint32_t kDenseFormatVersion = 1;
+
+struct DenseFileHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t num_tensors;
+  uint32_t header_bytes;
+  uint32_t reserved0;
+  uint64_t data_bytes;
+  uint64_t data_checksum;
+  uint64_t header_checksum;
+  uint64_t reserved[2];
+};
+static_assert(sizeof(DenseFileHeader) == 64);
+
+struct DenseTensorRecord {
+  char name[64];  // NUL-terminated state_dict key
+  uint32_t ndim;
+  uint32_t reserved;
+  int64_t shape[4];
+  uint64_t data_offset;  // from the start of the data section
+  uint64_t count;        // elements (fp32)
+};
+static_assert(sizeof(DenseTensorRecord) == 120);
+
+struct DenseTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+struct DenseFileInfo {
+  uint64_t file_bytes = 0;
+  uint64_t data_checksum = 0;
+};
+
+// Written staged, renamed when complete.
+DenseFileInfo write_dense_file(const std::filesystem::path& path, const std::vector<DenseTensor>& tensors);
+// Validates magic, version, sizes and both checksums; throws naming the file.
+// `info` (when given) receives the file's size and its header's data checksum.
+std::vector<DenseTensor> read_dense_file(const std::filesystem::path& path, DenseFileInfo* info = nullptr);
+
+// The state_dict names of the dense tensors of `arch`, in order, with shapes:
+// bot_l.{0,2,4..}.{weight,bias}, top_l.{0,2,..}.{weight,bias}.
+struct DenseTensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+std::vector<DenseTensorSpec> dense_tensor_specs(const ModelArch& arch);
+
+}  // namespace dlrm::model

@@ -1,0 +1,39 @@
+// Where a model's weights come from: a synthetic generator or an imported
+// checkpoint. The shard writer pulls rows through this interface in bounded
+// chunks, so no source ever needs a whole table in memory.
+//
+// Importers for new checkpoint formats (PyTorch .pt, ONNX) implement
+// ModelSource and register in open_import_source().
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dlrm/model/manifest.h"
+
+namespace dlrm::sharding {
+
+class ModelSource {
+ public:
+  virtual ~ModelSource() = default;
+  // One line for the manifest's `source` field.
+  virtual std::string describe() const = 0;
+  // The architecture found in (or given to) the source.
+  virtual const model::ModelArch& arch() const = 0;
+  // dst[r * (col_end - col_begin) + c] = table[row_begin + r][col_begin + c], fp32.
+  virtual void read_rows(int table, int64_t row_begin, int64_t rows, int col_begin, int col_end,
+                         float* dst) = 0;
+  // A dense tensor by state_dict name ("bot_l.0.weight" [out, in], "bot_l.0.bias" [out]).
+  virtual std::vector<float> read_dense(const std::string& name, const std::vector<int64_t>& shape) = 0;
+};
+
+// Deterministic synthetic weights: element (t, r, c) depends only on
+// (seed, t, r, c), so the bytes do not depend on the shard count. Tables are
+// uniform in +-sqrt(1/rows) and Linear layers follow the DLRM reference init
+// (normal, std sqrt(2/(in+out)) for weights, sqrt(1/out) for biases).
+std::unique_ptr<ModelSource> make_synth_source(const model::ModelArch& arch, uint64_t seed);
+
+}  // namespace dlrm::sharding

@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Checks cluster runs against the single-process reference.
+
+  check_run.py run MODEL RUN_DIR REF.npy RANKS SHARDS
+  check_run.py agreement WORK
+
+Tolerance 1e-5 on predictions (probabilities). The cluster and the _ref
+reference pool exactly the same embedding values (one index per bag: copies),
+so differences come only from summation order in the MLPs (oneDNN blocks the
+K loop) and the vectorised interaction. For a dot product of K fp32 terms the
+reordering error is at most about K * u * sum|x_i w_i| (u = 2^-24 = 6e-8) in
+the worst case and sqrt(K) * u * sum|x_i w_i| typically; with K <= 367 in the
+small model and sum|x_i w_i| of order 1..10 per layer, the logit moves by at
+most a few 1e-6 after 3 layers, and the sigmoid (slope <= 1/4) shrinks that:
+1e-5 leaves a margin of several times over the worst case while still
+catching any real error (a wrong row or pair moves predictions by >1e-3).
+"""
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+from dlrm_testlib import auc  # noqa: E402
+
+TOLERANCE = 1e-5
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def check_run(model, run_dir, ref_path, ranks, shards):
+    manifest = json.load(open(os.path.join(model, "manifest.json")))["dlrm_model"]
+    ref = np.load(ref_path)
+    p1 = np.load(os.path.join(run_dir, "pred1.npy"))
+    p2 = np.load(os.path.join(run_dir, "pred2.npy"))
+    if p1.dtype != np.float32 or p1.shape != ref.shape:
+        fail(f"predictions {p1.dtype} {p1.shape}, reference {ref.dtype} {ref.shape}")
+    if not np.array_equal(p1.view(np.uint32), p2.view(np.uint32)):
+        fail(f"the shm and alltoall runs differ: max |diff| {np.abs(p1 - p2).max()}")
+    diff = float(np.abs(p1.astype(np.float64) - ref).max())
+    if not diff <= TOLERANCE:
+        worst = int(np.abs(p1 - ref).argmax())
+        fail(f"max |cluster - reference| = {diff:.3g} at sample {worst} > {TOLERANCE}")
+
+    report = json.load(open(os.path.join(run_dir, "report1.json")))
+    transports = [json.load(open(os.path.join(run_dir, f"report{i}.json"))).get("exchange_transport") for i in (1, 2)]
+    if transports != ["shm", "alltoall"]:
+        fail(f"runs 1 and 2 report transports {transports}, want shm then alltoall")
+    for key in ["pairs", "seconds", "pairs_per_s", "auc", "reference_max_abs_diff", "latency_ms",
+                "stage_seconds", "exchange_bytes_per_pair", "ranks"]:
+        if key not in report:
+            fail(f"report lacks '{key}'")
+    if report["pairs"] != len(ref):
+        fail(f"report pairs {report['pairs']} != {len(ref)}")
+    if not report["seconds"] > 0 or not report["pairs_per_s"] > 0:
+        fail("report has no time")
+    if abs(report["reference_max_abs_diff"] - diff) > 1e-12:
+        fail(f"report reference_max_abs_diff {report['reference_max_abs_diff']} != {diff}")
+    labels = np.fromfile(os.path.join(os.path.dirname(ref_path), "data.bin"), dtype=np.int32)
+    labels = labels.reshape(len(ref), -1)[:, 0]
+    want_auc = auc(p1.astype(np.float64), labels)
+    if abs(report["auc"] - want_auc) > 1e-9:
+        fail(f"report auc {report['auc']} != recomputed {want_auc}")
+    if not report["auc"] > 0.6:
+        fail(f"AUC {report['auc']} on data planted from the model itself should be well above 0.5")
+    lat = report["latency_ms"]
+    if not 0 < lat["p50"] <= lat["p95"] <= lat["p99"]:
+        fail(f"latency percentiles out of order: {lat}")
+    if report["exchange_bytes_per_pair"] < report["minimum_bytes_per_pair"]:
+        fail("exchanged fewer bytes than one index out and one row back per table")
+
+    if len(report["ranks"]) != ranks:
+        fail(f"{len(report['ranks'])} rank entries for {ranks} ranks")
+    for entry in report["ranks"]:
+        for key in ["rank", "role", "host", "peak_rss_bytes", "embedding_bytes"]:
+            if key not in entry:
+                fail(f"rank entry lacks '{key}'")
+        r = entry["rank"]
+        if r < shards:
+            want = manifest["shards"][r]["embedding_bytes"]
+            if entry["role"] != "shard" or entry["embedding_bytes"] != want:
+                fail(f"rank {r}: {entry['role']} holding {entry['embedding_bytes']} bytes, want shard with {want}")
+            if entry["embedding_resident_bytes"] < want:
+                fail(f"rank {r}: only {entry['embedding_resident_bytes']} of {want} embedding bytes resident")
+        else:
+            if entry["role"] != "dense" or entry["embedding_bytes"] != 0 or entry["embedding_resident_bytes"] != 0:
+                fail(f"rank {r}: dense rank entry {entry}")
+            if entry["samples"] <= 0:
+                fail(f"dense rank {r} predicted no samples")
+    print(f"ok: {ranks} ranks ({shards} shards), max |diff| {diff:.3g}, AUC {report['auc']:.4f}, "
+          f"{report['pairs_per_s']:.0f} pairs/s")
+
+
+def check_agreement(work):
+    runs = sorted(glob.glob(os.path.join(work, "run-*", "pred1.npy")))
+    if len(runs) < 2:
+        fail(f"only {len(runs)} runs found in {work}")
+    base = np.load(runs[0]).astype(np.float64)
+    worst = 0.0
+    for path in runs[1:]:
+        diff = float(np.abs(np.load(path) - base).max())
+        worst = max(worst, diff)
+        if not diff <= TOLERANCE:
+            fail(f"{path} and {runs[0]} differ by {diff:.3g}")
+    print(f"ok: {len(runs)} configurations agree within {worst:.3g}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "run":
+        check_run(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    elif sys.argv[1] == "agreement":
+        check_agreement(sys.argv[2])
+    else:
+        fail("usage: check_run.py run|agreement ...")

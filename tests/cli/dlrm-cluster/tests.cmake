@@ -1,0 +1,58 @@
+# Multi-rank tests: the real dlrm-cluster under mpiexec at 2..5 ranks over
+# table-, row-, column-wise and auto plans, each checked against the
+# single-process _ref reference, run twice (pooled rows through shared memory,
+# then through MPI all-to-all) for bit-identical output, and
+# finally all compared with each other.
+if(NOT TARGET dlrm-cluster OR NOT TARGET dlrm-reference OR NOT TARGET dlrm-data OR NOT TARGET dlrm-shard)
+  return()
+endif()
+
+# plan:shards:ranks
+set(DLRM_MPI_CONFIGS
+  table:1:2 table:2:3 table:2:4 table:3:5
+  row:2:3 row:3:4 row:2:5
+  column:1:2 column:2:4 column:4:5
+  auto:2:4)
+
+set(plans "")
+foreach(item ${DLRM_MPI_CONFIGS})
+  string(REPLACE ":" ";" cfg ${item})
+  list(GET cfg 0 plan)
+  list(GET cfg 1 shards)
+  list(APPEND plans "${plan}:${shards}")
+endforeach()
+list(REMOVE_DUPLICATES plans)
+
+add_test(NAME cluster_mpi.setup
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/setup.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK} ${plans})
+set_tests_properties(cluster_mpi.setup PROPERTIES FIXTURES_SETUP cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
+  LABELS mpi TIMEOUT 300)
+
+set(runs "")
+foreach(item ${DLRM_MPI_CONFIGS})
+  string(REPLACE ":" ";" cfg ${item})
+  list(GET cfg 0 plan)
+  list(GET cfg 1 shards)
+  list(GET cfg 2 ranks)
+  set(name cluster_mpi.${plan}.s${shards}.n${ranks})
+  add_test(NAME ${name}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK} ${plan} ${shards} ${ranks})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
+    PROCESSORS 2 LABELS mpi TIMEOUT 300)
+  list(APPEND runs ${name})
+endforeach()
+
+add_test(NAME cluster_mpi.agreement
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_run.py agreement ${DLRM_MPI_WORK})
+set_tests_properties(cluster_mpi.agreement PROPERTIES FIXTURES_REQUIRED cluster_mpi DEPENDS "${runs}" LABELS mpi)
+
+add_test(NAME cluster_mpi.bad_input
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bad_input.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK})
+set_tests_properties(cluster_mpi.bad_input PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
+  PROCESSORS 2 LABELS mpi TIMEOUT 300)
+
+# Quantized tables and int8 MLPs against their own reference and against fp32.
+add_test(NAME cluster_mpi.quantized
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/quantized.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK})
+set_tests_properties(cluster_mpi.quantized PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
+  PROCESSORS 2 LABELS mpi TIMEOUT 300)
