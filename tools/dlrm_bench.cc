@@ -30,7 +30,7 @@
 #include "dlrm/dense/model_mlps.h"
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/datasets/npz.h"
-#include "dlrm/cluster/pipeline.h"
+#include "dlrm/cluster/run.h"
 #include "dlrm/reference/reference_model.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/common/error.h"
@@ -135,7 +135,7 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.Key("dense_ranks"); w.Int(r.dense_ranks);
   w.Key("threads_per_dense_rank"); w.Int(threads);
   w.Key("mlp"); w.String(to_string(opt.cluster.mlp));
-  w.Key("interaction"); w.String(dense::to_string(opt.cluster.interaction));
+  w.Key("interaction"); w.String(to_string(opt.cluster.interaction));
   w.Key("mlp_bound_pairs_per_s"); w.Double(bound.pairs_per_s);
   w.Key("cluster_pairs_per_s"); w.Double(r.pairs_per_s);
   w.Key("ratio"); w.Double(bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
@@ -210,8 +210,8 @@ int run(BenchOptions& opt, int rank, int size) {
     omp_set_num_threads(threads);
     mlps.emplace(opt.cluster.model, manifest, opt.cluster.mlp);
   }
-  if (opt.cluster.mlp != MlpPrecision::kFp32 || opt.cluster.pooled_type != PooledType::kFp32 ||
-      opt.cluster.interaction != dense::InteractionPrecision::kFp32 || manifest.dtype != model::StorageType::kFp32) {
+  if (opt.cluster.mlp != ElementType::kFp32 || opt.cluster.pooled_type != ElementType::kFp32 ||
+      opt.cluster.interaction != ElementType::kFp32 || manifest.dtype != model::StorageType::kFp32) {
     tolerance = kQuantizedTolerance;
   }
   opt.cluster.quiet = true;

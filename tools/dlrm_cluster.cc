@@ -7,7 +7,7 @@
 
 #include <cstdlib>
 
-#include "dlrm/cluster/pipeline.h"
+#include "dlrm/cluster/run.h"
 #include "dlrm/common/log.h"
 #include "mpi_program.h"
 

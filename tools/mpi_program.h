@@ -11,7 +11,9 @@
 #include <string>
 
 #include "dlrm/cluster/mpi_util.h"
-#include "dlrm/cluster/pipeline.h"
+#include "dlrm/cluster/run.h"
+#include "dlrm/dense/interaction.h"
+#include "dlrm/dense/model_mlps.h"
 #include "dlrm/common/log.h"
 
 namespace dlrm::tools {
@@ -29,7 +31,7 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
                "map indices outside a table to index mod rows (the reference preprocessing) instead of failing");
   app.add_option("--exchange-dtype", "pooled rows on the wire: fp32 (default), or fp16 / bf16 (half the bytes)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
-      ->each([&options](const std::string& name) { options.pooled_type = cluster::parse_pooled_type(name); });
+      ->each([&options](const std::string& name) { options.pooled_type = parse_element_type(name, cluster::kExchangeTypes, "exchange type"); });
   app.add_option("--exchange-transport",
                  "how pooled rows reach the dense ranks: auto (default: shm when every rank is on one host), "
                  "alltoall (MPI all-to-all) or shm (shards write into the dense ranks' shared memory)")
@@ -39,10 +41,10 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
                  "products of the dot interaction: fp32 (default), or bf16 (rows rounded to bf16, fp32 sums; "
                  "twice as fast, meant for --mlp int8)")
       ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->each([&options](const std::string& name) { options.interaction = dense::parse_interaction_precision(name); });
+      ->each([&options](const std::string& name) { options.interaction = parse_element_type(name, dense::kInteractionTypes, "interaction precision"); });
   app.add_option("--mlp", "MLP precision: fp32 (default), or int8 (needs dlrm-shard calibrate first)")
       ->check(CLI::IsMember({"fp32", "int8"}))
-      ->each([&options](const std::string& name) { options.mlp = dense::parse_mlp_precision(name); });
+      ->each([&options](const std::string& name) { options.mlp = parse_element_type(name, dense::kMlpTypes, "MLP precision"); });
 }
 
 // MPI_Init for a program whose dense ranks run OpenMP (oneDNN) threads while

@@ -4,36 +4,36 @@
 
 namespace dlrm {
 
-void to_half_ref(HalfType type, const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = type == HalfType::kBf16 ? bf16_from_float(src[i]) : fp16_from_float(src[i]);
+void to_half_ref(ElementType type, const float* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = type == ElementType::kBf16 ? bf16_from_float(src[i]) : fp16_from_float(src[i]);
 }
 
-void from_half_ref(HalfType type, const uint16_t* src, float* dst, int64_t n) {
+void from_half_ref(ElementType type, const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    dst[i] = type == HalfType::kBf16 ? bf16_to_float(src[i]) : fp16_to_float(src[i]);
+    dst[i] = type == ElementType::kBf16 ? bf16_to_float(src[i]) : fp16_to_float(src[i]);
   }
 }
 
-void to_half(HalfType type, const float* src, uint16_t* dst, int64_t n) {
+void to_half(ElementType type, const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX512F__)
-  if (type == HalfType::kFp16) {
+  if (type == ElementType::kFp16) {
     for (; i + 16 <= n; i += 16) {
       __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), h);
     }
   }
 #endif
-  if (type == HalfType::kBf16) {
+  if (type == ElementType::kBf16) {
     for (; i < n; ++i) dst[i] = bf16_from_float(src[i]);  // branch-light: the compiler vectorises it
     return;
   }
   to_half_ref(type, src + i, dst + i, n - i);
 }
 
-void from_half(HalfType type, const uint16_t* src, float* dst, int64_t n) {
+void from_half(ElementType type, const uint16_t* src, float* dst, int64_t n) {
   int64_t i = 0;
-  if (type == HalfType::kBf16) {
+  if (type == ElementType::kBf16) {
     for (; i < n; ++i) dst[i] = bf16_to_float(src[i]);
     return;
   }

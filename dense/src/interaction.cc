@@ -27,18 +27,9 @@
 #endif
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/half.h"
 
 namespace dlrm::dense {
-
-InteractionPrecision parse_interaction_precision(const std::string& name) {
-  if (name == "fp32") return InteractionPrecision::kFp32;
-  if (name == "bf16") return InteractionPrecision::kBf16;
-  DLRM_FAIL("unknown interaction precision '{}'; choose fp32 or bf16", name);
-}
-
-const char* to_string(InteractionPrecision precision) {
-  return precision == InteractionPrecision::kFp32 ? "fp32" : "bf16";
-}
 
 namespace {
 
@@ -55,20 +46,22 @@ struct SampleRows {
 // of a table evenly spaced), or rows[b * count + t] (a pointer per row).
 template <class T>
 struct RowSource {
-  const T* const* tables = nullptr;
+  const void* const* tables = nullptr;
   int64_t sample_stride = 0;
-  const T* const* rows = nullptr;
+  const void* const* rows = nullptr;
   int count = 0;
-  const T* at(int t, int64_t b) const { return rows ? rows[b * count + t] : tables[t] + b * sample_stride; }
+  const T* at(int t, int64_t b) const {
+    return rows ? static_cast<const T*>(rows[b * count + t]) : static_cast<const T*>(tables[t]) + b * sample_stride;
+  }
 };
 
 template <class T>
-RowSource<T> strided(const T* const* tables, int64_t sample_stride) {
+RowSource<T> strided(const void* const* tables, int64_t sample_stride) {
   return {tables, sample_stride, nullptr, 0};
 }
 
 template <class T>
-RowSource<T> per_row(const T* const* rows, int tables) {
+RowSource<T> per_row(const void* const* rows, int tables) {
   return {nullptr, 0, rows, tables};
 }
 
@@ -314,7 +307,7 @@ void interaction_sample(int features, int dim, bool self, const SampleRows& rows
 // per-thread block [features][dim rounded up to 32] (zero padding), then
 // interaction_sample_bf16; x itself still leads dst in fp32.
 template <class T>
-void interaction_bf16(const InteractionShape& shape, const float* x, const RowSource<T>& src, HalfType type, int batch,
+void interaction_bf16(const InteractionShape& shape, const float* x, const RowSource<T>& src, ElementType type, int batch,
                       float* dst, int64_t dst_stride, bool parallel) {
   const int dim = shape.dim;
   const int dim_pad = (dim + 31) / 32 * 32;
@@ -327,17 +320,17 @@ void interaction_bf16(const InteractionShape& shape, const float* x, const RowSo
 #pragma omp for schedule(static)
     for (int b = 0; b < batch; ++b) {
       const float* x_b = x + static_cast<int64_t>(b) * dim;
-      to_half(HalfType::kBf16, x_b, block.data(), dim);
+      to_half(ElementType::kBf16, x_b, block.data(), dim);
       for (int t = 0; t < shape.tables; ++t) {
         uint16_t* row = block.data() + static_cast<int64_t>(t + 1) * dim_pad;
         const T* from = src.at(t, b);
         if constexpr (std::is_same_v<T, float>) {
-          to_half(HalfType::kBf16, from, row, dim);
-        } else if (type == HalfType::kBf16) {
+          to_half(ElementType::kBf16, from, row, dim);
+        } else if (type == ElementType::kBf16) {
           std::memcpy(row, from, sizeof(uint16_t) * dim);
         } else {
           from_half(type, from, wide.data(), dim);
-          to_half(HalfType::kBf16, wide.data(), row, dim);
+          to_half(ElementType::kBf16, wide.data(), row, dim);
         }
       }
       const bool more = b + kPrefetchAhead < batch;
@@ -354,7 +347,7 @@ template <class T>
 bool rows_adjacent(const RowSource<T>& src, int count, int dim) {
   if (src.rows) return false;
   for (int t = 1; t < count; ++t) {
-    if (src.tables[t] != src.tables[0] + static_cast<int64_t>(t) * dim) return false;
+    if (src.at(t, 0) != src.at(0, 0) + static_cast<int64_t>(t) * dim) return false;
   }
   return true;
 }
@@ -364,7 +357,7 @@ bool rows_adjacent(const RowSource<T>& src, int count, int dim) {
 // far apart, e.g. one answer per table 128 KiB apart, alias in the L1 sets and
 // the block's 7-fold reuse of every row then misses (measured 10% slower).
 template <class T>
-void interaction_dot_impl(const InteractionShape& shape, const float* x, const RowSource<T>& src, HalfType type,
+void interaction_dot_impl(const InteractionShape& shape, const float* x, const RowSource<T>& src, ElementType type,
                           int batch, float* dst, int64_t dst_stride) {
   check_args("interaction_dot", shape, batch, dst_stride);
   const int dim = shape.dim;
@@ -372,7 +365,7 @@ void interaction_dot_impl(const InteractionShape& shape, const float* x, const R
   const bool self = shape.self;
   // Parallel only when there is enough work to pay for waking the threads.
   const bool parallel = static_cast<int64_t>(batch) * shape.pairs() * dim >= (int64_t{1} << 18);
-  if (shape.precision == InteractionPrecision::kBf16) {
+  if (shape.precision == ElementType::kBf16) {
     interaction_bf16(shape, x, src, type, batch, dst, dst_stride, parallel);
     return;
   }
@@ -415,7 +408,7 @@ void interaction_ref(const InteractionShape& shape, const float* x, const RowSou
                      int64_t dst_stride) {
   check_args("interaction_dot_ref", shape, batch, dst_stride);
   const int dim = shape.dim;
-  const bool bf16 = shape.precision == InteractionPrecision::kBf16;
+  const bool bf16 = shape.precision == ElementType::kBf16;
   SampleRows rows;
   // kBf16: every row rounded to bf16 and widened back (exact); the products of
   // such values are exact in fp32, so the loop below sums exact products.
@@ -426,8 +419,8 @@ void interaction_ref(const InteractionShape& shape, const float* x, const RowSou
     const float* x_exact = rows.row[0];
     for (int k = 0; bf16 && k < shape.features(); ++k) {
       float* r = rounded.data() + static_cast<int64_t>(k) * dim;
-      to_half_ref(HalfType::kBf16, rows.row[k], half.data(), dim);
-      from_half_ref(HalfType::kBf16, half.data(), r, dim);
+      to_half_ref(ElementType::kBf16, rows.row[k], half.data(), dim);
+      from_half_ref(ElementType::kBf16, half.data(), r, dim);
       rows.row[k] = r;
     }
     float* dst_b = dst + static_cast<int64_t>(b) * dst_stride;
@@ -446,7 +439,7 @@ void interaction_ref(const InteractionShape& shape, const float* x, const RowSou
   }
 }
 
-void interaction_ref(const InteractionShape& shape, const float* x, const RowSource<uint16_t>& src, HalfType type,
+void interaction_ref(const InteractionShape& shape, const float* x, const RowSource<uint16_t>& src, ElementType type,
                      int batch, float* dst, int64_t dst_stride) {
   check_args("interaction_dot_ref", shape, batch, dst_stride);
   const int64_t row_count = static_cast<int64_t>(batch) * shape.tables;
@@ -457,70 +450,61 @@ void interaction_ref(const InteractionShape& shape, const float* x, const RowSou
                     shape.dim);
     }
   }
-  interaction_dot_ref(shape, x, emb.data(), batch, dst, dst_stride);
-}
-
-}  // namespace
-
-void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables, int64_t sample_stride,
-                     int batch, float* dst, int64_t dst_stride) {
-  interaction_dot_impl(shape, x, strided(tables, sample_stride), HalfType::kBf16, batch, dst, dst_stride);
-}
-
-void interaction_dot(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
-                     int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
-  interaction_dot_impl(shape, x, strided(tables, sample_stride), type, batch, dst, dst_stride);
-}
-
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
-                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
-  interaction_ref(shape, x, strided(tables, sample_stride), type, batch, dst, dst_stride);
-}
-
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* const* tables,
-                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride) {
-  interaction_ref(shape, x, strided(tables, sample_stride), batch, dst, dst_stride);
-}
-
-void interaction_dot_rows(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
-                          float* dst, int64_t dst_stride) {
-  interaction_dot_impl(shape, x, per_row(rows, shape.tables), HalfType::kBf16, batch, dst, dst_stride);
-}
-
-void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
-                              float* dst, int64_t dst_stride) {
-  interaction_ref(shape, x, per_row(rows, shape.tables), batch, dst, dst_stride);
-}
-
-void interaction_dot_rows(const InteractionShape& shape, const float* x, const uint16_t* const* rows, HalfType type,
-                          int batch, float* dst, int64_t dst_stride) {
-  interaction_dot_impl(shape, x, per_row(rows, shape.tables), type, batch, dst, dst_stride);
-}
-
-void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const uint16_t* const* rows,
-                              HalfType type, int batch, float* dst, int64_t dst_stride) {
-  interaction_ref(shape, x, per_row(rows, shape.tables), type, batch, dst, dst_stride);
-}
-
-namespace {
-// emb[batch][tables][dim] as table pointers.
-std::vector<const float*> table_pointers(const InteractionShape& shape, const float* emb) {
-  std::vector<const float*> tables(std::max(shape.tables, 0));
-  for (int t = 0; t < shape.tables; ++t) tables[t] = emb + static_cast<int64_t>(t) * shape.dim;
-  return tables;
-}
-}  // namespace
-
-void interaction_dot(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
-                     int64_t dst_stride) {
-  interaction_dot(shape, x, table_pointers(shape, emb).data(), static_cast<int64_t>(shape.tables) * shape.dim, batch,
+  std::vector<const void*> tables(shape.tables);
+  for (int t = 0; t < shape.tables; ++t) tables[t] = emb.data() + static_cast<int64_t>(t) * shape.dim;
+  interaction_ref(shape, x, strided<float>(tables.data(), static_cast<int64_t>(shape.tables) * shape.dim), batch,
                   dst, dst_stride);
 }
 
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
-                         int64_t dst_stride) {
-  interaction_dot_ref(shape, x, table_pointers(shape, emb).data(), static_cast<int64_t>(shape.tables) * shape.dim,
-                      batch, dst, dst_stride);
+// The row source of `emb` (T: float for fp32 rows, uint16_t for 16-bit ones);
+// kBlock rows get table pointers in `tables`.
+template <class T>
+RowSource<T> row_source(const EmbeddingRows& emb, std::vector<const void*>& tables) {
+  switch (emb.layout) {
+    case EmbeddingRows::Layout::kBlock:
+      tables.resize(std::max(emb.num_tables, 0));
+      for (int t = 0; t < emb.num_tables; ++t) tables[t] = static_cast<const T*>(emb.base) + t * emb.table_stride;
+      return strided<T>(tables.data(), emb.sample_stride);
+    case EmbeddingRows::Layout::kTables:
+      return strided<T>(emb.pointers, emb.sample_stride);
+    case EmbeddingRows::Layout::kRows:
+      return per_row<T>(emb.pointers, emb.num_tables);
+  }
+  DLRM_ASSERT(false);
+  return {};
+}
+
+void check_rows(const InteractionShape& shape, const EmbeddingRows& emb, const char* what) {
+  DLRM_CHECK(emb.type == ElementType::kFp32 || kHalfTypes.contains(emb.type),
+             "{}: embedding rows of type {}; choose fp32, fp16 or bf16", what, to_string(emb.type));
+  DLRM_CHECK(emb.num_tables == shape.tables, "{}: {} tables of embedding rows for an interaction of {} tables", what,
+             emb.num_tables, shape.tables);
+  DLRM_CHECK(kInteractionTypes.contains(shape.precision), "{}: interaction precision {}; choose {}", what,
+             to_string(shape.precision), kInteractionTypes.names());
+}
+
+}  // namespace
+
+void interaction_dot(const InteractionShape& shape, const float* x, const EmbeddingRows& emb, int batch, float* dst,
+                     int64_t dst_stride) {
+  check_rows(shape, emb, "interaction_dot");
+  std::vector<const void*> tables;
+  if (emb.type == ElementType::kFp32) {
+    interaction_dot_impl(shape, x, row_source<float>(emb, tables), ElementType::kFp32, batch, dst, dst_stride);
+  } else {
+    interaction_dot_impl(shape, x, row_source<uint16_t>(emb, tables), emb.type, batch, dst, dst_stride);
+  }
+}
+
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const EmbeddingRows& emb, int batch,
+                         float* dst, int64_t dst_stride) {
+  check_rows(shape, emb, "interaction_dot_ref");
+  std::vector<const void*> tables;
+  if (emb.type == ElementType::kFp32) {
+    interaction_ref(shape, x, row_source<float>(emb, tables), batch, dst, dst_stride);
+  } else {
+    interaction_ref(shape, x, row_source<uint16_t>(emb, tables), emb.type, batch, dst, dst_stride);
+  }
 }
 
 }  // namespace dlrm::dense

@@ -49,23 +49,16 @@ DenseLayers load_dense_layers(const std::filesystem::path& dir, const model::Man
   return layers;
 }
 
-MlpPrecision parse_mlp_precision(const std::string& name) {
-  if (name == "fp32") return MlpPrecision::kFp32;
-  if (name == "int8") return MlpPrecision::kInt8;
-  DLRM_FAIL("unknown MLP precision '{}'; choose fp32 or int8", name);
-}
-
-const char* to_string(MlpPrecision precision) { return precision == MlpPrecision::kFp32 ? "fp32" : "int8"; }
-
 struct DenseMlps::Impl {
   std::optional<dense::Mlp> bottom32, top32;
   std::optional<dense::MlpInt8> bottom8, top8;
 };
 
-DenseMlps::DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, MlpPrecision precision)
+DenseMlps::DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, ElementType precision)
     : impl_(std::make_unique<Impl>()) {
+  DLRM_CHECK(kMlpTypes.contains(precision), "MLP precision {}; choose {}", to_string(precision), kMlpTypes.names());
   DenseLayers layers = load_dense_layers(dir, manifest);
-  if (precision == MlpPrecision::kFp32) {
+  if (precision == ElementType::kFp32) {
     impl_->bottom32.emplace(std::move(layers.bottom));
     impl_->top32.emplace(std::move(layers.top));
     return;

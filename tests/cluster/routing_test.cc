@@ -1,12 +1,15 @@
-// RequestBuilder -> ShardServer -> assemble() against pooling the full
-// tables directly, for hand-made table-, row-, column- and mixed plans.
+// RequestBuilder -> shard::ShardServer -> BatchAnswers (assemble, rows in
+// place) against pooling the full tables directly, for hand-made table-,
+// row-, column- and mixed plans.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <memory>
 #include <random>
 
+#include "dlrm/cluster/answers.h"
 #include "dlrm/cluster/routing.h"
+#include "dlrm/shard/shard_server.h"
 #include "dlrm/common/error.h"
 
 namespace dlrm::cluster {
@@ -78,7 +81,7 @@ struct Fixture {
   std::vector<std::vector<float>> answers(const RequestBuilder& builder, bool ref) {
     std::vector<std::vector<float>> out(manifest.num_shards());
     for (int s = 0; s < manifest.num_shards(); ++s) {
-      ShardServer server(views[s], manifest.arch.dim);
+      shard::ShardServer server(views[s]);
       const auto& msg = builder.message(s);
       int64_t floats = server.response_floats(msg.data(), static_cast<int64_t>(msg.size()));
       EXPECT_EQ(floats, builder.response_floats(s)) << "shard " << s;
@@ -96,11 +99,13 @@ struct Fixture {
     RequestBuilder builder;
     std::vector<std::vector<float>> answers;
     std::vector<const float*> responses;
-    explicit Served(const model::Manifest& manifest) : routing(manifest), builder(routing) {}
+    BatchAnswers located;
+    explicit Served(const model::Manifest& manifest) : routing(manifest), builder(routing), located(routing) {}
   };
   std::unique_ptr<Served> serve(const Batch& batch, bool ref) {
     auto served = std::make_unique<Served>(manifest);
     served->builder.build(batch);
+    served->located.locate(served->builder);
     served->answers = answers(served->builder, ref);
     for (const auto& a : served->answers) served->responses.push_back(a.data());
     return served;
@@ -110,24 +115,33 @@ struct Fixture {
     auto served = serve(batch, ref);
     // NaN everywhere first: assemble() must write every value of every sample.
     std::vector<float> emb(static_cast<size_t>(batch.size) * batch.tables() * manifest.arch.dim, NAN);
-    served->builder.assemble(served->responses, emb.data());
+    served->located.assemble(served->responses, emb.data());
     return emb;
   }
 
-  // The rows sample_rows() points at, copied to emb[B][T][dim]; empty when it
-  // declines (then assemble is the way).
-  std::vector<float> through_sample_rows(const Batch& batch) {
+  // The rows in_place() points at, copied to emb[B][T][dim], and the view's
+  // layout; empty when it declines (then assemble is the way).
+  std::pair<std::vector<float>, dense::EmbeddingRows::Layout> through_in_place(const Batch& batch) {
     auto served = serve(batch, false);
     const int dim = manifest.arch.dim;
-    std::vector<const float*> rows(static_cast<size_t>(batch.size) * batch.tables(), nullptr);
-    if (!served->builder.sample_rows(served->responses, rows.data())) return {};
-    std::vector<float> emb(rows.size() * dim);
-    for (size_t k = 0; k < rows.size(); ++k) std::copy_n(rows[k], dim, emb.data() + k * dim);
-    return emb;
+    const auto rows = served->located.in_place(served->responses);
+    if (!rows) return {};
+    EXPECT_EQ(rows->type, ElementType::kFp32);
+    EXPECT_EQ(rows->num_tables, batch.tables());
+    std::vector<float> emb(static_cast<size_t>(batch.size) * batch.tables() * dim);
+    for (int b = 0; b < batch.size; ++b) {
+      for (int t = 0; t < batch.tables(); ++t) {
+        const void* row = rows->layout == dense::EmbeddingRows::Layout::kRows
+                              ? rows->pointers[static_cast<int64_t>(b) * batch.tables() + t]
+                              : static_cast<const float*>(rows->pointers[t]) + b * rows->sample_stride;
+        std::copy_n(static_cast<const float*>(row), dim, emb.data() + (static_cast<int64_t>(b) * batch.tables() + t) * dim);
+      }
+    }
+    return {emb, rows->layout};
   }
 
   // Whether every bag lies whole in one full-width slice (or is empty): when
-  // sample_rows() must point at the rows instead of declining.
+  // in_place() must point at the rows instead of declining.
   bool rows_addressable(const Batch& batch) const {
     if (batch.size == 0) return false;
     for (int t = 0; t < batch.tables(); ++t) {
@@ -224,22 +238,30 @@ TEST_P(RoutingTest, MatchesDirectPooling) {
   }
 }
 
-// sample_rows(): points at each (sample, table) row where it lies in the
+// in_place(): points at each (sample, table) row where it lies in the
 // answers exactly when no bag needs adding (row ranges) or joining (column
 // slices), and then the rows equal direct pooling bit for bit (one slice
 // pools the whole bag in index order, as direct pooling does; empty bags
-// point at zeros).
-TEST_P(RoutingTest, SampleRowsPointAtWholeRows) {
+// point at zeros). Whole tables with a row for every sample come as one
+// pointer per table (kTables), the rest as a pointer per row (kRows).
+TEST_P(RoutingTest, InPlaceRowsPointAtWholeRows) {
   const auto& [plan, max_bag] = GetParam();
   SCOPED_TRACE("seed " + std::to_string(kSeed) + " plan " + plan + " max_bag " + std::to_string(max_bag));
   Fixture fx(kRows, kDim, plan_named(plan));
   int pointed = 0;
   for (int size : {1, 5, 64}) {
     Batch batch = random_batch(kRows, size, max_bag, kSeed + size);
-    const auto got = fx.through_sample_rows(batch);
+    const auto [got, layout] = fx.through_in_place(batch);
     ASSERT_EQ(!got.empty(), fx.rows_addressable(batch)) << "batch " << size;
     if (got.empty()) continue;
     ++pointed;
+    // Every table whole on one shard and no bag empty: one pointer per table.
+    bool no_empty_bag = true;
+    for (int t = 0; t < batch.tables(); ++t) {
+      for (int b = 0; b < batch.size; ++b) no_empty_bag &= batch.offsets[t][b + 1] > batch.offsets[t][b];
+    }
+    const bool per_table = plan == "table" && no_empty_bag;
+    EXPECT_EQ(layout == dense::EmbeddingRows::Layout::kTables, per_table) << "batch " << size;
     const auto want = fx.expected(batch);
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << "value " << i << " batch " << size;
@@ -281,7 +303,7 @@ TEST(Routing, OneHotWholeTablesUseAllOneEncoding) {
   // Shard 0 holds tables 0 and 2: [B] + 2 x ([encoding, count] + 16 rows).
   const auto& msg = builder.message(0);
   ASSERT_EQ(msg.size(), 1u + 2 * (2 + 16));
-  EXPECT_EQ(msg[1], static_cast<int32_t>(BagEncoding::kAllOne));
+  EXPECT_EQ(msg[1], static_cast<int32_t>(shard::BagEncoding::kAllOne));
   EXPECT_EQ(builder.response_floats(0), 2 * 16 * kDim);
 }
 
@@ -299,7 +321,7 @@ TEST(Routing, RowSplitOneHotSendsEachIndexOnce) {
 
 TEST(Routing, ServerRejectsMalformedRequest) {
   Fixture fx(kRows, kDim, plan_named("table"));
-  ShardServer server(fx.views[0], kDim);
+  shard::ShardServer server(fx.views[0]);
   std::vector<int32_t> bad = {4, 7, 4};  // unknown encoding 7
   EXPECT_THROW(server.response_floats(bad.data(), bad.size()), Error);
   std::vector<int32_t> short_msg = {4};

@@ -17,7 +17,7 @@ bool same_bits_or_both_nan(float a, float b) {
   return std::memcmp(&a, &b, 4) == 0;
 }
 
-class HalfTest : public ::testing::TestWithParam<HalfType> {};
+class HalfTest : public ::testing::TestWithParam<ElementType> {};
 
 TEST_P(HalfTest, EveryPatternRoundTripsExactly) {
   // Every 16-bit value is a float exactly, and converting it back gives the same bits.
@@ -50,7 +50,7 @@ TEST_P(HalfTest, FastMatchesRefAndRoundsToNearest) {
   from_half(GetParam(), fast.data(), back.data(), static_cast<int64_t>(src.size()));
   // Round to nearest: the error is at most half a unit in the last place,
   // 2^-11 |x| for fp16 (2^-25 absolute in the subnormal range) and 2^-8 |x| for bf16.
-  const bool bf16 = GetParam() == HalfType::kBf16;
+  const bool bf16 = GetParam() == ElementType::kBf16;
   for (size_t i = 0; i < src.size(); ++i) {
     ASSERT_EQ(fast[i], ref[i]) << "value " << src[i];
     if (std::isnan(src[i]) || (!bf16 && std::fabs(src[i]) >= 65520.f)) continue;
@@ -67,7 +67,7 @@ TEST_P(HalfTest, NanPayloadEncodesTheSameAtEveryPosition) {
   // Longer than a few 16-float vectors, with a tail: a NaN with a payload in a
   // vector and in the scalar tail must encode alike (quiet, top payload bits
   // kept), in the fast conversion and in _ref.
-  const bool bf16 = GetParam() == HalfType::kBf16;
+  const bool bf16 = GetParam() == ElementType::kBf16;
   constexpr int kLength = 3 * 16 + 5;
   for (uint32_t nan_bits : {0x7fc12000u, 0xffc12000u, 0x7f812000u, 0x7fbfe000u, 0x7fc00001u}) {
     float nan;
@@ -91,8 +91,8 @@ TEST_P(HalfTest, NanPayloadEncodesTheSameAtEveryPosition) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, HalfTest, ::testing::Values(HalfType::kFp16, HalfType::kBf16),
-                         [](const auto& info) { return info.param == HalfType::kFp16 ? "fp16" : "bf16"; });
+INSTANTIATE_TEST_SUITE_P(Types, HalfTest, ::testing::Values(ElementType::kFp16, ElementType::kBf16),
+                         [](const auto& info) { return info.param == ElementType::kFp16 ? "fp16" : "bf16"; });
 
 }  // namespace
 }  // namespace dlrm

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/half.h"
 #include "dlrm/dense/interaction.h"
+#include "test_files.h"
 
 namespace dlrm::dense {
 namespace {
@@ -27,6 +29,28 @@ constexpr double kUnitRoundoff = 1.0 / (1 << 24);
 constexpr float kSentinel = -12345.5f;
 
 double gamma_n(int64_t n) { return n * kUnitRoundoff / (1.0 - n * kUnitRoundoff); }
+
+// Embedding-row views that own their pointer arrays (one per table, or one
+// per (sample, table) row), for the calls below.
+struct OwnedRows {
+  std::vector<const void*> pointers;
+  EmbeddingRows view;
+};
+template <class T>
+OwnedRows tables_view(const std::vector<const T*>& tables, int64_t stride, ElementType type = ElementType::kFp32) {
+  OwnedRows r{{tables.begin(), tables.end()}, {}};
+  r.view = EmbeddingRows::per_table(r.pointers.data(), static_cast<int>(tables.size()), stride, type);
+  return r;
+}
+template <class T>
+OwnedRows rows_view(const std::vector<const T*>& rows, int tables, ElementType type = ElementType::kFp32) {
+  OwnedRows r{{rows.begin(), rows.end()}, {}};
+  r.view = EmbeddingRows::per_row(r.pointers.data(), tables, type);
+  return r;
+}
+EmbeddingRows block_view(const std::vector<float>& emb, const InteractionShape& shape) {
+  return EmbeddingRows::block(emb.data(), shape.tables, shape.dim);
+}
 
 TEST(Interaction, HandComputedOrder) {
   // T rows: r0 = x = (1, 2), r1 = (3, 4), r2 = (5, 6), r3 = (7, 8); all products exact.
@@ -40,10 +64,10 @@ TEST(Interaction, HandComputedOrder) {
     InteractionShape shape{3, 2, with_self};
     const std::vector<float>& want = with_self ? self : strict;
     ASSERT_EQ(shape.width(), static_cast<int>(want.size()));
-    using Kernel = void (*)(const InteractionShape&, const float*, const float*, int, float*, int64_t);
-    for (Kernel kernel : {static_cast<Kernel>(&interaction_dot), static_cast<Kernel>(&interaction_dot_ref)}) {
+    for (auto kernel : {&interaction_dot, &interaction_dot_ref}) {
       std::vector<float> dst(want.size() + 3, kSentinel);
-      kernel(shape, x, emb, 1, dst.data(), static_cast<int64_t>(dst.size()));
+      kernel(shape, x, EmbeddingRows::block(emb, shape.tables, shape.dim), 1, dst.data(),
+             static_cast<int64_t>(dst.size()));
       for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(dst[k], want[k]) << "self " << with_self << " column " << k;
       for (size_t k = want.size(); k < dst.size(); ++k) EXPECT_EQ(dst[k], kSentinel);
     }
@@ -88,11 +112,11 @@ TEST(Interaction, TablePointersEqualContiguousEmbeddings) {
   for (bool ref : {false, true}) {
     std::vector<float> want(static_cast<size_t>(batch) * width), got(want.size());
     if (ref) {
-      interaction_dot_ref(shape, x.data(), emb.data(), batch, want.data(), width);
-      interaction_dot_ref(shape, x.data(), tables.data(), stride, batch, got.data(), width);
+      interaction_dot_ref(shape, x.data(), block_view(emb, shape), batch, want.data(), width);
+      interaction_dot_ref(shape, x.data(), tables_view(tables, stride).view, batch, got.data(), width);
     } else {
-      interaction_dot(shape, x.data(), emb.data(), batch, want.data(), width);
-      interaction_dot(shape, x.data(), tables.data(), stride, batch, got.data(), width);
+      interaction_dot(shape, x.data(), block_view(emb, shape), batch, want.data(), width);
+      interaction_dot(shape, x.data(), tables_view(tables, stride).view, batch, got.data(), width);
     }
     int64_t mismatches = 0;
     for (size_t k = 0; k < want.size(); ++k) mismatches += std::memcmp(&want[k], &got[k], sizeof(float)) != 0;
@@ -106,7 +130,7 @@ TEST(Interaction, TablePointersEqualContiguousEmbeddings) {
 // pool in a shuffled order (fixed seed), so no two of a sample are adjacent.
 TEST(Interaction, RowPointersEqualContiguousEmbeddings) {
   const int batch = 37;
-  for (InteractionPrecision precision : {InteractionPrecision::kFp32, InteractionPrecision::kBf16}) {
+  for (ElementType precision : {ElementType::kFp32, ElementType::kBf16}) {
     const InteractionShape shape{26, 128, false, precision};
     auto [x, emb] = random_inputs(shape, batch, 79);
     const int64_t count = static_cast<int64_t>(batch) * shape.tables;
@@ -115,7 +139,7 @@ TEST(Interaction, RowPointersEqualContiguousEmbeddings) {
     std::shuffle(place.begin(), place.end(), std::mt19937(80));
     std::vector<float> pool(emb.size());
     std::vector<uint16_t> half_pool(emb.size()), half_emb(emb.size());
-    dlrm::to_half_ref(dlrm::HalfType::kBf16, emb.data(), half_emb.data(), static_cast<int64_t>(emb.size()));
+    dlrm::to_half_ref(dlrm::ElementType::kBf16, emb.data(), half_emb.data(), static_cast<int64_t>(emb.size()));
     std::vector<const float*> rows(count);
     std::vector<const uint16_t*> half_rows(count);
     for (int64_t k = 0; k < count; ++k) {  // k = b * tables + t
@@ -131,18 +155,18 @@ TEST(Interaction, RowPointersEqualContiguousEmbeddings) {
       const size_t n = static_cast<size_t>(batch) * width;
       std::vector<float> want(n), got(n), half_want(n), half_got(n);
       if (ref) {
-        interaction_dot_ref(shape, x.data(), emb.data(), batch, want.data(), width);
-        interaction_dot_rows_ref(shape, x.data(), rows.data(), batch, got.data(), width);
-        interaction_dot_ref(shape, x.data(), half_tables.data(), dlrm::HalfType::kBf16, stride, batch,
+        interaction_dot_ref(shape, x.data(), block_view(emb, shape), batch, want.data(), width);
+        interaction_dot_ref(shape, x.data(), rows_view(rows, shape.tables).view, batch, got.data(), width);
+        interaction_dot_ref(shape, x.data(), tables_view(half_tables, stride, dlrm::ElementType::kBf16).view, batch,
                             half_want.data(), width);
-        interaction_dot_rows_ref(shape, x.data(), half_rows.data(), dlrm::HalfType::kBf16, batch, half_got.data(),
+        interaction_dot_ref(shape, x.data(), rows_view(half_rows, shape.tables, dlrm::ElementType::kBf16).view, batch, half_got.data(),
                                  width);
       } else {
-        interaction_dot(shape, x.data(), emb.data(), batch, want.data(), width);
-        interaction_dot_rows(shape, x.data(), rows.data(), batch, got.data(), width);
-        interaction_dot(shape, x.data(), half_tables.data(), dlrm::HalfType::kBf16, stride, batch, half_want.data(),
+        interaction_dot(shape, x.data(), block_view(emb, shape), batch, want.data(), width);
+        interaction_dot(shape, x.data(), rows_view(rows, shape.tables).view, batch, got.data(), width);
+        interaction_dot(shape, x.data(), tables_view(half_tables, stride, dlrm::ElementType::kBf16).view, batch, half_want.data(),
                         width);
-        interaction_dot_rows(shape, x.data(), half_rows.data(), dlrm::HalfType::kBf16, batch, half_got.data(), width);
+        interaction_dot(shape, x.data(), rows_view(half_rows, shape.tables, dlrm::ElementType::kBf16).view, batch, half_got.data(), width);
       }
       int64_t mismatches = 0, half_mismatches = 0;
       for (size_t k = 0; k < n; ++k) {
@@ -168,7 +192,7 @@ TEST(Interaction, HalfRowsEqualWidenedRows) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(batch) * shape.dim);
   for (float& v : x) v = dist(rng);
-  for (dlrm::HalfType type : {dlrm::HalfType::kBf16, dlrm::HalfType::kFp16}) {
+  for (dlrm::ElementType type : {dlrm::ElementType::kBf16, dlrm::ElementType::kFp16}) {
     std::vector<std::vector<uint16_t>> half(shape.tables);
     std::vector<std::vector<float>> wide(shape.tables);
     std::vector<const uint16_t*> half_tables(shape.tables);
@@ -187,15 +211,15 @@ TEST(Interaction, HalfRowsEqualWidenedRows) {
     for (bool ref : {false, true}) {
       std::vector<float> want(static_cast<size_t>(batch) * width), got(want.size());
       if (ref) {
-        interaction_dot_ref(shape, x.data(), wide_tables.data(), stride, batch, want.data(), width);
-        interaction_dot_ref(shape, x.data(), half_tables.data(), type, stride, batch, got.data(), width);
+        interaction_dot_ref(shape, x.data(), tables_view(wide_tables, stride).view, batch, want.data(), width);
+        interaction_dot_ref(shape, x.data(), tables_view(half_tables, stride, type).view, batch, got.data(), width);
       } else {
-        interaction_dot(shape, x.data(), wide_tables.data(), stride, batch, want.data(), width);
-        interaction_dot(shape, x.data(), half_tables.data(), type, stride, batch, got.data(), width);
+        interaction_dot(shape, x.data(), tables_view(wide_tables, stride).view, batch, want.data(), width);
+        interaction_dot(shape, x.data(), tables_view(half_tables, stride, type).view, batch, got.data(), width);
       }
       int64_t mismatches = 0;
       for (size_t k = 0; k < want.size(); ++k) mismatches += std::memcmp(&want[k], &got[k], sizeof(float)) != 0;
-      EXPECT_EQ(mismatches, 0) << (ref ? "_ref" : "fast") << (type == dlrm::HalfType::kBf16 ? " bf16" : " fp16");
+      EXPECT_EQ(mismatches, 0) << (ref ? "_ref" : "fast") << (type == dlrm::ElementType::kBf16 ? " bf16" : " fp16");
     }
   }
 }
@@ -206,7 +230,7 @@ struct InteractionCase {
   bool self;
   int batch;
   int pad;  // dst_stride - width
-  InteractionPrecision precision = InteractionPrecision::kFp32;
+  ElementType precision = ElementType::kFp32;
 };
 
 class InteractionVsRef : public ::testing::TestWithParam<InteractionCase> {};
@@ -220,7 +244,7 @@ TEST_P(InteractionVsRef, WithinDerivedBound) {
   // bf16: both sum the same exact products of rounded values, each at most
   // (1 + 2^-8)^2 times the product of the originals (bf16 unit roundoff 2^-8);
   // VDPBF16PS flushes subnormals, worth at most dim x 2^-126 (the 1e-30).
-  const bool bf16 = c.precision == InteractionPrecision::kBf16;
+  const bool bf16 = c.precision == ElementType::kBf16;
   const double product_growth = bf16 ? std::pow(1.0 + std::ldexp(1.0, -8), 2) : 1.0;
   const double flush_slack = bf16 ? 1e-30 : 0.0;
   std::mt19937 rng(seed);
@@ -232,8 +256,8 @@ TEST_P(InteractionVsRef, WithinDerivedBound) {
   const int64_t stride = shape.width() + c.pad;
   std::vector<float> fast(static_cast<size_t>(c.batch) * stride, kSentinel);
   std::vector<float> ref(fast.size(), kSentinel);
-  interaction_dot(shape, x.data(), emb.data(), c.batch, fast.data(), stride);
-  interaction_dot_ref(shape, x.data(), emb.data(), c.batch, ref.data(), stride);
+  interaction_dot(shape, x.data(), block_view(emb, shape), c.batch, fast.data(), stride);
+  interaction_dot_ref(shape, x.data(), block_view(emb, shape), c.batch, ref.data(), stride);
 
   const double g = gamma_n(c.dim);
   int failures = 0;
@@ -279,16 +303,16 @@ INSTANTIATE_TEST_SUITE_P(
                       InteractionCase{1, 33, false, 5, 0},      // a single pair
                       InteractionCase{0, 16, true, 3, 2},       // only (0,0)
                       // bf16 products: DLRM shapes, dims not a multiple of 32 (zero padding), tiny F.
-                      InteractionCase{26, 128, false, 67, 1, InteractionPrecision::kBf16},
-                      InteractionCase{26, 128, true, 300, 33, InteractionPrecision::kBf16},
-                      InteractionCase{26, 16, false, 40, 7, InteractionPrecision::kBf16},
-                      InteractionCase{5, 20, false, 9, 2, InteractionPrecision::kBf16},
-                      InteractionCase{8, 7, true, 9, 3, InteractionPrecision::kBf16},
-                      InteractionCase{1, 33, false, 5, 0, InteractionPrecision::kBf16}),
+                      InteractionCase{26, 128, false, 67, 1, ElementType::kBf16},
+                      InteractionCase{26, 128, true, 300, 33, ElementType::kBf16},
+                      InteractionCase{26, 16, false, 40, 7, ElementType::kBf16},
+                      InteractionCase{5, 20, false, 9, 2, ElementType::kBf16},
+                      InteractionCase{8, 7, true, 9, 3, ElementType::kBf16},
+                      InteractionCase{1, 33, false, 5, 0, ElementType::kBf16}),
     [](const ::testing::TestParamInfo<InteractionCase>& info) {
       const InteractionCase& c = info.param;
       return "tables" + std::to_string(c.tables) + "_dim" + std::to_string(c.dim) + (c.self ? "_self" : "") +
-             "_batch" + std::to_string(c.batch) + (c.precision == InteractionPrecision::kBf16 ? "_bf16" : "");
+             "_batch" + std::to_string(c.batch) + (c.precision == ElementType::kBf16 ? "_bf16" : "");
     });
 
 // bf16 products against the fp32 _ref: each input moves by at most 2^-8 of
@@ -296,15 +320,15 @@ INSTANTIATE_TEST_SUITE_P(
 // rounding (2 gamma_dim of the sums of |products|, bf16 ones up to (1 + 2^-8)^2
 // larger). Over DLRM-shaped random data the measured worst is far inside.
 TEST(Interaction, Bf16ProductsStayWithinTheirRoundingOfFp32) {
-  const InteractionShape fp32{26, 128, false, InteractionPrecision::kFp32};
+  const InteractionShape fp32{26, 128, false, ElementType::kFp32};
   InteractionShape bf16 = fp32;
-  bf16.precision = InteractionPrecision::kBf16;
+  bf16.precision = ElementType::kBf16;
   const int batch = 64;
   auto [x, emb] = random_inputs(fp32, batch, 79);
   const int64_t width = fp32.width();
   std::vector<float> want(static_cast<size_t>(batch) * width), got(want.size());
-  interaction_dot_ref(fp32, x.data(), emb.data(), batch, want.data(), width);
-  interaction_dot(bf16, x.data(), emb.data(), batch, got.data(), width);
+  interaction_dot_ref(fp32, x.data(), block_view(emb, fp32), batch, want.data(), width);
+  interaction_dot(bf16, x.data(), block_view(emb, bf16), batch, got.data(), width);
   const double u = std::ldexp(1.0, -8), g = gamma_n(128);
   double worst_share = 0;  // largest |diff| / bound seen
   int failures = 0;
@@ -333,11 +357,11 @@ TEST(Interaction, Bf16ProductsStayWithinTheirRoundingOfFp32) {
 // bf16 products over 16-bit or fp32 rows of the same values: the block is the
 // same, so the results are bit-identical (fast and _ref).
 TEST(Interaction, Bf16ProductsSameFromFp32AndBf16Rows) {
-  InteractionShape shape{26, 128, false, InteractionPrecision::kBf16};
+  InteractionShape shape{26, 128, false, ElementType::kBf16};
   const int batch = 21;
   auto [x, emb] = random_inputs(shape, batch, 80);
   std::vector<uint16_t> emb16(emb.size());
-  dlrm::to_half_ref(dlrm::HalfType::kBf16, emb.data(), emb16.data(), static_cast<int64_t>(emb.size()));
+  dlrm::to_half_ref(dlrm::ElementType::kBf16, emb.data(), emb16.data(), static_cast<int64_t>(emb.size()));
   std::vector<const float*> tables(26);
   std::vector<const uint16_t*> tables16(26);
   for (int t = 0; t < 26; ++t) {
@@ -348,11 +372,11 @@ TEST(Interaction, Bf16ProductsSameFromFp32AndBf16Rows) {
   for (bool ref : {false, true}) {
     std::vector<float> a(static_cast<size_t>(batch) * width), b(a.size());
     if (ref) {
-      interaction_dot_ref(shape, x.data(), tables.data(), 26 * 128, batch, a.data(), width);
-      interaction_dot_ref(shape, x.data(), tables16.data(), dlrm::HalfType::kBf16, 26 * 128, batch, b.data(), width);
+      interaction_dot_ref(shape, x.data(), tables_view(tables, 26 * 128).view, batch, a.data(), width);
+      interaction_dot_ref(shape, x.data(), tables_view(tables16, 26 * 128, dlrm::ElementType::kBf16).view, batch, b.data(), width);
     } else {
-      interaction_dot(shape, x.data(), tables.data(), 26 * 128, batch, a.data(), width);
-      interaction_dot(shape, x.data(), tables16.data(), dlrm::HalfType::kBf16, 26 * 128, batch, b.data(), width);
+      interaction_dot(shape, x.data(), tables_view(tables, 26 * 128).view, batch, a.data(), width);
+      interaction_dot(shape, x.data(), tables_view(tables16, 26 * 128, dlrm::ElementType::kBf16).view, batch, b.data(), width);
     }
     int64_t mismatches = 0;
     for (size_t k = 0; k < a.size(); ++k) mismatches += std::memcmp(&a[k], &b[k], sizeof(float)) != 0;
@@ -361,18 +385,29 @@ TEST(Interaction, Bf16ProductsSameFromFp32AndBf16Rows) {
 }
 
 TEST(Interaction, PrecisionNames) {
-  EXPECT_EQ(parse_interaction_precision("bf16"), InteractionPrecision::kBf16);
-  EXPECT_EQ(parse_interaction_precision("fp32"), InteractionPrecision::kFp32);
-  EXPECT_THROW(parse_interaction_precision("int8"), Error);
+  EXPECT_EQ(parse_element_type("bf16", kInteractionTypes, "interaction precision"), ElementType::kBf16);
+  EXPECT_EQ(parse_element_type("fp32", kInteractionTypes, "interaction precision"), ElementType::kFp32);
+  EXPECT_ERROR_WITH(parse_element_type("int8", kInteractionTypes, "interaction precision"),
+                    "unknown interaction precision 'int8'; choose fp32 or bf16");
+}
+
+TEST(Interaction, RejectsRowsOfOtherTypesOrTableCounts) {
+  InteractionShape shape{26, 128, false};
+  std::vector<float> x(128), emb(26 * 128), dst(479);
+  auto rows = block_view(emb, shape);
+  rows.type = ElementType::kInt8;
+  EXPECT_ERROR_WITH(interaction_dot(shape, x.data(), rows, 1, dst.data(), 479), "int8");
+  rows = EmbeddingRows::block(emb.data(), 25, 128);
+  EXPECT_ERROR_WITH(interaction_dot_ref(shape, x.data(), rows, 1, dst.data(), 479), "25 tables");
 }
 
 TEST(Interaction, RejectsShortStride) {
   InteractionShape shape{26, 128, false};
   std::vector<float> x(128), emb(26 * 128), dst(479);
-  EXPECT_THROW(interaction_dot(shape, x.data(), emb.data(), 1, dst.data(), 478), Error);
-  EXPECT_THROW(interaction_dot_ref(shape, x.data(), emb.data(), 1, dst.data(), 478), Error);
-  EXPECT_NO_THROW(interaction_dot(shape, x.data(), emb.data(), 1, dst.data(), 479));
-  EXPECT_NO_THROW(interaction_dot(shape, x.data(), emb.data(), 0, dst.data(), 479));
+  EXPECT_THROW(interaction_dot(shape, x.data(), block_view(emb, shape), 1, dst.data(), 478), Error);
+  EXPECT_THROW(interaction_dot_ref(shape, x.data(), block_view(emb, shape), 1, dst.data(), 478), Error);
+  EXPECT_NO_THROW(interaction_dot(shape, x.data(), block_view(emb, shape), 1, dst.data(), 479));
+  EXPECT_NO_THROW(interaction_dot(shape, x.data(), block_view(emb, shape), 0, dst.data(), 479));
 }
 
 }  // namespace

@@ -483,7 +483,7 @@ struct DlrmDense {
     std::vector<float> x(static_cast<size_t>(batch) * shape.dim);
     Mlp(bottom).forward(dense.data(), batch, x.data());
     std::vector<float> t(static_cast<size_t>(batch) * shape.width());
-    interaction_dot(shape, x.data(), emb.data(), batch, t.data(), shape.width());
+    interaction_dot(shape, x.data(), EmbeddingRows::block(emb.data(), shape.tables, shape.dim), batch, t.data(), shape.width());
     return t;
   }
 
@@ -524,7 +524,7 @@ struct DlrmDense {
     x.assign(static_cast<size_t>(batch) * shape.dim, 0.0f);
     std::vector<float> t(static_cast<size_t>(batch) * shape.width()), p(batch);
     m.bottom.forward(dense.data(), batch, x.data());
-    interaction_dot(shape, x.data(), emb.data(), batch, t.data(), shape.width());
+    interaction_dot(shape, x.data(), EmbeddingRows::block(emb.data(), shape.tables, shape.dim), batch, t.data(), shape.width());
     m.top.forward(t.data(), batch, p.data());
     return p;
   }
@@ -621,7 +621,8 @@ TEST(Int8VsFp32, DlrmPredictionsXavier) {
   std::vector<float> x_fp32(static_cast<size_t>(n) * 128), top_in(static_cast<size_t>(n) * model.shape.width());
   std::vector<float> p_fp32(n);
   mlp_forward_ref(model.bottom, dense.data(), n, x_fp32.data());
-  interaction_dot_ref(model.shape, x_fp32.data(), emb.data(), n, top_in.data(), model.shape.width());
+  interaction_dot_ref(model.shape, x_fp32.data(), EmbeddingRows::block(emb.data(), model.shape.tables, model.shape.dim), n,
+                      top_in.data(), model.shape.width());
   mlp_forward_ref(model.top, top_in.data(), n, p_fp32.data());
   std::printf("fp32 predictions span [%.3f, %.3f]\n", *std::min_element(p_fp32.begin(), p_fp32.end()),
               *std::max_element(p_fp32.begin(), p_fp32.end()));

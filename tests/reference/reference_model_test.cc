@@ -157,7 +157,8 @@ TEST_F(ReferenceModelTest, MatchesDirectEvaluationFromTheSource) {
       source->read_rows(t, rec[1 + arch_.dense_features + t], 1, 0, arch_.dim, emb.data() + t * arch_.dim);
     }
     dlrm::dense::mlp_forward_ref(bottom, dense.data(), 1, x.data());
-    dlrm::dense::interaction_dot_ref(shape, x.data(), emb.data(), 1, top_in.data(), shape.width());
+    dlrm::dense::interaction_dot_ref(shape, x.data(), dlrm::dense::EmbeddingRows::block(emb.data(), shape.tables, shape.dim), 1,
+                                     top_in.data(), shape.width());
     dlrm::dense::mlp_forward_ref(top, top_in.data(), 1, &expected[i]);
   }
   for (const Sharding& sharding : kShardings) {

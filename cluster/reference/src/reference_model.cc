@@ -226,14 +226,14 @@ void ReferenceModel::run(const datasets::Dataset& data, int64_t begin, int64_t n
     }
     datasets::dense_transform(data, first, batch, m.dense_in.data());
     m.gather(data, first, batch, fold_indices);
+    const auto emb = dense::EmbeddingRows::block(m.emb.data(), m.interaction.tables, m.interaction.dim);
     if (m.kernels == Kernels::kRef) {
       dense::mlp_forward_ref(m.bottom_layers, m.dense_in.data(), batch, m.bottom_out.data());
-      dense::interaction_dot_ref(m.interaction, m.bottom_out.data(), m.emb.data(), batch, m.top_in.data(),
-                                 top_width);
+      dense::interaction_dot_ref(m.interaction, m.bottom_out.data(), emb, batch, m.top_in.data(), top_width);
       if (top) dense::mlp_forward_ref(m.top_layers, m.top_in.data(), batch, m.top_out.data());
     } else {
       m.bottom_mlp->forward(m.dense_in.data(), batch, m.bottom_out.data());
-      dense::interaction_dot(m.interaction, m.bottom_out.data(), m.emb.data(), batch, m.top_in.data(), top_width);
+      dense::interaction_dot(m.interaction, m.bottom_out.data(), emb, batch, m.top_in.data(), top_width);
       if (top) m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
     }
     sink(done, batch, m.dense_in.data(), m.top_in.data());

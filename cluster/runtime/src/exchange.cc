@@ -38,19 +38,6 @@ void Exchange::Collective::wait() {
   if (request != MPI_REQUEST_NULL) wait_idle(&request);
 }
 
-PooledType parse_pooled_type(const std::string& name) {
-  if (name == "fp32") return PooledType::kFp32;
-  if (name == "fp16") return PooledType::kFp16;
-  if (name == "bf16") return PooledType::kBf16;
-  DLRM_FAIL("unknown exchange type '{}'; choose fp32, fp16 or bf16", name);
-}
-
-const char* to_string(PooledType type) {
-  return type == PooledType::kFp32 ? "fp32" : type == PooledType::kFp16 ? "fp16" : "bf16";
-}
-
-int element_bytes(PooledType type) { return type == PooledType::kFp32 ? 4 : 2; }
-
 Transport parse_transport(const std::string& name) {
   if (name == "auto") return Transport::kAuto;
   if (name == "alltoall") return Transport::kAlltoall;
@@ -68,17 +55,13 @@ const char* to_string(Transport transport) {
   return "?";
 }
 
-HalfType half_type(PooledType type) {
-  DLRM_ASSERT(type != PooledType::kFp32);
-  return type == PooledType::kFp16 ? HalfType::kFp16 : HalfType::kBf16;
-}
 
 namespace {
 constexpr int64_t kAlignElements = 32;  // each answer starts on a 64-byte line for 16-bit values too
 int64_t align_up(int64_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
 }  // namespace
 
-Exchange::Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type, Transport transport,
+Exchange::Exchange(MPI_Comm comm, const Roles& roles, ElementType pooled_type, Transport transport,
                    std::vector<int64_t> max_response_floats)
     : comm_(comm), roles_(roles), pooled_type_(pooled_type), responses_(roles.shards()) {
   for (auto& slot : slots_) {
@@ -137,7 +120,7 @@ void Exchange::open_window(const std::vector<int64_t>& max_response_floats) {
     slot_elements_ += align_up(max_response_floats[s]);
   }
   const bool dense = roles_.my_role() == Role::kDense;
-  const MPI_Aint bytes = dense ? static_cast<MPI_Aint>(kSlots * slot_elements_ * element_bytes(pooled_type_)) : 0;
+  const MPI_Aint bytes = dense ? static_cast<MPI_Aint>(kSlots * slot_elements_ * element_bits(pooled_type_) / 8) : 0;
   MPI_Info info;
   MPI_Info_create(&info);
   MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)
@@ -189,7 +172,7 @@ void Exchange::check_window_room(MPI_Aint my_bytes) const {
 }
 
 void* Exchange::window_slot(int rank, int s, int shard) const {
-  return window_base_[rank] + (s * slot_elements_ + shard_offset_[shard]) * element_bytes(pooled_type_);
+  return window_base_[rank] + (s * slot_elements_ + shard_offset_[shard]) * element_bits(pooled_type_) / 8;
 }
 
 Exchange::~Exchange() {
@@ -268,11 +251,11 @@ void Exchange::post_pooled(int s, const RequestBuilder& builder) {
   }
   DLRM_CHECK(floats <= INT32_MAX, "batch too large: {} pooled floats per batch; use a smaller --batch", floats);
   slot.received.resize(std::max<int64_t>(floats, 1));
-  pooled_bytes_ += static_cast<uint64_t>(element_bytes(pooled_type_)) * floats;
+  pooled_bytes_ += static_cast<uint64_t>(element_bits(pooled_type_) / 8) * floats;
   if (any_remote_) {
     void* recv = slot.received.data();
     MPI_Datatype type = MPI_FLOAT;
-    if (pooled_type_ != PooledType::kFp32) {
+    if (pooled_type_ != ElementType::kFp32) {
       slot.received16.resize(std::max<int64_t>(floats, 1));
       recv = slot.received16.data();
       type = MPI_UINT16_T;
@@ -297,8 +280,8 @@ void Exchange::wait_answers(int s) {
   slot.sizes.wait();
   slot.indices.wait();
   if (any_local_) check_mpi(MPI_Win_sync(window_), "sync of the shared-memory window");
-  const int elem = element_bytes(pooled_type_);
-  const char* base = pooled_type_ == PooledType::kFp32 ? reinterpret_cast<const char*>(slot.received.data())
+  const int elem = element_bits(pooled_type_) / 8;
+  const char* base = pooled_type_ == ElementType::kFp32 ? reinterpret_cast<const char*>(slot.received.data())
                                                         : reinterpret_cast<const char*>(slot.received16.data());
   for (int r = 0; r < roles_.size; ++r) {
     if (roles_.role[r] != Role::kShard) continue;
@@ -315,7 +298,7 @@ void Exchange::wait_answers(int s) {
 }
 
 const std::vector<const uint16_t*>& Exchange::half_answers(int s) {
-  DLRM_CHECK(pooled_type_ != PooledType::kFp32, "half_answers() of an fp32 exchange");
+  DLRM_CHECK(pooled_type_ != ElementType::kFp32, "half_answers() of an fp32 exchange");
   for (int k = 0; k < roles_.shards(); ++k) half_responses_[k] = static_cast<const uint16_t*>(slots_[s].arrived[k]);
   return half_responses_;
 }
@@ -325,11 +308,11 @@ const std::vector<const float*>& Exchange::widen(int s) {
   for (int r = 0; r < roles_.size; ++r) {
     if (roles_.role[r] != Role::kShard) continue;
     const int shard = roles_.index[r];
-    if (pooled_type_ == PooledType::kFp32) {
+    if (pooled_type_ == ElementType::kFp32) {
       responses_[shard] = static_cast<const float*>(slot.arrived[shard]);
     } else {
       float* dst = slot.received.data() + slot.offset[r];
-      from_half(half_type(pooled_type_), static_cast<const uint16_t*>(slot.arrived[shard]), dst, slot.floats[r]);
+      from_half(pooled_type_, static_cast<const uint16_t*>(slot.arrived[shard]), dst, slot.floats[r]);
       responses_[shard] = dst;
     }
   }
@@ -361,7 +344,7 @@ void Exchange::receive_requests(int s) {
             "all-to-all of indices");
 }
 
-int64_t Exchange::serve(int s, ShardServer& server) {
+int64_t Exchange::serve(int s, shard::ShardServer& server) {
   Slot& slot = slots_[s];
   slot.indices.wait();
   slot.pooled.wait();  // the answers buffer of this slot's previous batch
@@ -387,7 +370,7 @@ int64_t Exchange::serve(int s, ShardServer& server) {
   for (int r = 0; r < roles_.size; ++r) {
     if (counts[r] == 0) continue;
     // fp32 to a dense rank on this host: pooled straight into its window.
-    const bool direct = local_[r] && pooled_type_ == PooledType::kFp32;
+    const bool direct = local_[r] && pooled_type_ == ElementType::kFp32;
     float* dst = direct ? static_cast<float*>(window_slot(r, s, me)) : slot.answers.data() + slot.offset[r];
     bad += server.serve(slot.recv_ints.data() + displs[r], counts[r], dst);
   }
@@ -397,14 +380,14 @@ int64_t Exchange::serve(int s, ShardServer& server) {
 
 void Exchange::post_answers(int s) {
   Slot& slot = slots_[s];
-  const bool half = pooled_type_ != PooledType::kFp32;
+  const bool half = pooled_type_ != ElementType::kFp32;
   const int64_t total = std::accumulate(slot.floats.begin(), slot.floats.end(), int64_t{0});
   if (half) slot.answers16.resize(std::max<int64_t>(total, 1));
   for (int r = 0; r < roles_.size; ++r) {
     if (slot.floats[r] == 0 || !half) continue;
     uint16_t* dst = local_[r] ? static_cast<uint16_t*>(window_slot(r, s, roles_.my_index()))
                               : slot.answers16.data() + slot.offset[r];
-    to_half(half_type(pooled_type_), slot.answers.data() + slot.offset[r], dst, slot.floats[r]);
+    to_half(pooled_type_, slot.answers.data() + slot.offset[r], dst, slot.floats[r]);
   }
   if (any_remote_) {
     auto& c = slot.pooled;

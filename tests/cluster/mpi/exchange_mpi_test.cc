@@ -9,6 +9,7 @@
 #include <cmath>
 #include <random>
 
+#include "dlrm/cluster/answers.h"
 #include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/routing.h"
@@ -65,7 +66,7 @@ fs::path shared_model(sharding::PlanKind kind, int shards) {
 struct ExchangeCase {
   sharding::PlanKind plan;
   Transport transport;
-  PooledType type;
+  ElementType type;
 };
 
 class ExchangeMpiTest : public ::testing::TestWithParam<ExchangeCase> {};
@@ -91,7 +92,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     auto file = model::ShardFile::open(dir / manifest.shards[roles.my_index()].file);
     std::vector<model::RowsView> views;
     for (size_t k = 0; k < file.slices().size(); ++k) views.push_back(file.slice_view(static_cast<int>(k)));
-    ShardServer server(std::move(views), dim);
+    shard::ShardServer server(std::move(views));
     // The cluster's shard loop: each batch answered as soon as it is pooled.
     for (int b = 0; b < batches; ++b) {
       exchange.receive_requests(b % 2);
@@ -106,6 +107,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     auto source = sharding::make_synth_source(arch, kModelSeed);
     RoutingTable routing(manifest);
     std::vector<RequestBuilder> builders(2, RequestBuilder(routing));
+    std::vector<BatchAnswers> located(2, BatchAnswers(routing));
     std::vector<Batch> inputs(batches);
     std::vector<std::vector<float>> wants(batches);
     std::vector<float> row(dim);
@@ -135,6 +137,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     // The cluster's dense loop: batch i+1's requests and receive go out before batch i's answers are read.
     auto post = [&](int i) {
       builders[i % 2].build(inputs[i]);
+      located[i % 2].locate(builders[i % 2]);
       exchange.post_requests(i % 2, builders[i % 2]);
       exchange.post_pooled(i % 2, builders[i % 2]);
     };
@@ -144,7 +147,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
       const auto& responses = exchange.wait_pooled(i % 2);
       const auto& want = wants[i];
       std::vector<float> got(want.size(), NAN);
-      if (inputs[i].size > 0) builders[i % 2].assemble(responses, got.data());
+      if (inputs[i].size > 0) located[i % 2].assemble(responses, got.data());
       // Up to 5 rows of |x| <= sqrt(1/rows) <= 1 summed in another grouping
       // (per row range, then added): each of the <= 5 roundings is at most
       // eps * 5, so the difference stays below 25 * eps = 3e-6. 16-bit rows
@@ -152,8 +155,8 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
       // ulp, 2^-9 relative for bf16 (2^-12 for fp16), so 5 * 2^-9 per
       // partial, at most 3 partials (row ranges) per value. (EXPECT, not
       // ASSERT: leaving the loop early would strand the other ranks.)
-      const double rounding = param.type == PooledType::kFp32   ? 0.0
-                              : param.type == PooledType::kBf16 ? 3 * 5 * std::ldexp(1.0, -9)
+      const double rounding = param.type == ElementType::kFp32   ? 0.0
+                              : param.type == ElementType::kBf16 ? 3 * 5 * std::ldexp(1.0, -9)
                                                                 : 3 * 5 * std::ldexp(1.0, -12);
       const double tolerance = 25 * 1.2e-7 + rounding;
       int64_t mismatches = 0;
@@ -171,17 +174,17 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
 // Every plan through both transports, and 16-bit rows through both.
 INSTANTIATE_TEST_SUITE_P(
     Plans, ExchangeMpiTest,
-    ::testing::Values(ExchangeCase{sharding::PlanKind::kTable, Transport::kAlltoall, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kRow, Transport::kAlltoall, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kAlltoall, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kAuto, Transport::kAlltoall, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kTable, Transport::kSharedMemory, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kRow, Transport::kSharedMemory, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kSharedMemory, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kAuto, Transport::kSharedMemory, PooledType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kRow, Transport::kAlltoall, PooledType::kBf16},
-                      ExchangeCase{sharding::PlanKind::kRow, Transport::kSharedMemory, PooledType::kBf16},
-                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kSharedMemory, PooledType::kFp16}),
+    ::testing::Values(ExchangeCase{sharding::PlanKind::kTable, Transport::kAlltoall, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kRow, Transport::kAlltoall, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kAlltoall, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kAuto, Transport::kAlltoall, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kTable, Transport::kSharedMemory, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kRow, Transport::kSharedMemory, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kSharedMemory, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kAuto, Transport::kSharedMemory, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kRow, Transport::kAlltoall, ElementType::kBf16},
+                      ExchangeCase{sharding::PlanKind::kRow, Transport::kSharedMemory, ElementType::kBf16},
+                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kSharedMemory, ElementType::kFp16}),
     [](const auto& info) {
       return sharding::to_string(info.param.plan) + "_" + to_string(info.param.transport) + "_" +
              to_string(info.param.type);

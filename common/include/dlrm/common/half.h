@@ -12,6 +12,8 @@
 #include <bit>
 #include <cstdint>
 
+#include "dlrm/common/element_type.h"
+
 namespace dlrm {
 
 inline float fp16_to_float(uint16_t h) {
@@ -63,11 +65,10 @@ inline uint16_t bf16_from_float(float x) {
   return static_cast<uint16_t>(b >> 16);
 }
 
-enum class HalfType { kFp16, kBf16 };
-
-void to_half(HalfType type, const float* src, uint16_t* dst, int64_t n);
-void from_half(HalfType type, const uint16_t* src, float* dst, int64_t n);
-void to_half_ref(HalfType type, const float* src, uint16_t* dst, int64_t n);
-void from_half_ref(HalfType type, const uint16_t* src, float* dst, int64_t n);
+// type: ElementType::kFp16 or kBf16 (kHalfTypes).
+void to_half(ElementType type, const float* src, uint16_t* dst, int64_t n);
+void from_half(ElementType type, const uint16_t* src, float* dst, int64_t n);
+void to_half_ref(ElementType type, const float* src, uint16_t* dst, int64_t n);
+void from_half_ref(ElementType type, const uint16_t* src, float* dst, int64_t n);
 
 }  // namespace dlrm

@@ -8,71 +8,68 @@
 // The _ref twin accumulates each dot product over the dim in ascending order;
 // the fast version may use another order (tests bound the difference).
 //
-// Precision kBf16 (for int8 MLPs, whose input is quantized to 8 bits anyway):
-// every row of T, x included, is first rounded to bf16 (nearest even, as
-// to_half), then the products, exact in fp32, are summed in fp32. The fast
-// version runs AVX512-BF16 VDPBF16PS (half the instructions of fp32 FMAs;
-// subnormal bf16 inputs count as zero there); the _ref twin sums the exact
-// products in ascending order.
+// Precision kBf16: every row of T, x included, is first rounded to bf16
+// (nearest even, as to_half), then the products, exact in fp32, are summed
+// in fp32 (AVX512-BF16 VDPBF16PS in the fast version, where subnormal bf16
+// inputs count as zero); the _ref twin sums the exact products in ascending
+// order. Embedding rows may be fp32 or 16-bit (fp16/bf16), widened exactly as
+// they are read.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-#include "dlrm/common/half.h"
+#include "dlrm/common/element_type.h"
 
 namespace dlrm::dense {
 
-enum class InteractionPrecision { kFp32, kBf16 };
-InteractionPrecision parse_interaction_precision(const std::string& name);  // "fp32", "bf16"
-const char* to_string(InteractionPrecision precision);
+// The precision of the products: fp32 or bf16.
+inline constexpr ElementTypes kInteractionTypes{ElementType::kFp32, ElementType::kBf16};
 
 struct InteractionShape {
   int tables = 26;
   int dim = 128;
   bool self = false;
-  InteractionPrecision precision = InteractionPrecision::kFp32;
+  ElementType precision = ElementType::kFp32;  // one of kInteractionTypes
   int features() const { return tables + 1; }
   int pairs() const { return self ? features() * (features() + 1) / 2 : features() * (features() - 1) / 2; }
   int width() const { return dim + pairs(); }
 };
 
-// x: [batch, dim]; emb: [batch, tables, dim]; dst: [batch, dst_stride] with
-// dst_stride >= width(); columns past width() are left untouched.
-void interaction_dot(const InteractionShape& shape, const float* x, const float* emb, int batch, float* dst,
+// Where the embedding rows of a batch lie: sample b's row of table t is dim
+// elements of `type` (fp32, fp16 or bf16) at
+//   kBlock:   base + b * sample_stride + t * table_stride   (an assembled emb[batch][tables][dim])
+//   kTables:  tables[t] + b * sample_stride                 (each table's rows evenly spaced)
+//   kRows:    rows[b * num_tables + t]                      (a pointer per row)
+// Strides are in elements.
+struct EmbeddingRows {
+  enum class Layout { kBlock, kTables, kRows };
+  Layout layout = Layout::kBlock;
+  ElementType type = ElementType::kFp32;
+  int num_tables = 0;
+  const void* base = nullptr;              // kBlock
+  const void* const* pointers = nullptr;   // kTables: one per table; kRows: one per (sample, table)
+  int64_t sample_stride = 0, table_stride = 0;
+
+  // emb[batch][tables][dim] fp32.
+  static EmbeddingRows block(const float* emb, int tables, int dim) {
+    return {Layout::kBlock, ElementType::kFp32, tables, emb, nullptr, int64_t{tables} * dim, dim};
+  }
+  static EmbeddingRows per_table(const void* const* tables, int num_tables, int64_t sample_stride,
+                                 ElementType type) {
+    return {Layout::kTables, type, num_tables, nullptr, tables, sample_stride, 0};
+  }
+  static EmbeddingRows per_row(const void* const* rows, int num_tables, ElementType type) {
+    return {Layout::kRows, type, num_tables, nullptr, rows, 0, 0};
+  }
+};
+
+// x: [batch, dim] fp32; dst: [batch, dst_stride] with dst_stride >= width();
+// columns past width() are left untouched. Throws dlrm::Error on a bad shape,
+// stride or row type.
+void interaction_dot(const InteractionShape& shape, const float* x, const EmbeddingRows& emb, int batch, float* dst,
                      int64_t dst_stride);
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* emb, int batch,
+void interaction_dot_ref(const InteractionShape& shape, const float* x, const EmbeddingRows& emb, int batch,
                          float* dst, int64_t dst_stride);
-
-// The same with the embeddings table by table, wherever they lie: sample b's
-// row of table t is tables[t] + b * sample_stride (dim floats). The cluster
-// passes the shard ranks' answers this way, without assembling them first
-// (emb above is tables[t] = emb + t * dim, sample_stride = tables * dim).
-void interaction_dot(const InteractionShape& shape, const float* x, const float* const* tables,
-                     int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const float* const* tables,
-                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
-
-// The same with 16-bit embedding rows (the cluster's answers under
-// --exchange-dtype fp16/bf16), widened exactly to fp32 as each sample is
-// computed: the results equal widening everything first and calling the fp32
-// form, without the pass over the whole batch.
-void interaction_dot(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
-                     int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
-void interaction_dot_ref(const InteractionShape& shape, const float* x, const uint16_t* const* tables, HalfType type,
-                         int64_t sample_stride, int batch, float* dst, int64_t dst_stride);
-
-// The same with a pointer per row: sample b's row of table t is
-// rows[b * tables + t] (dim values). The cluster passes answers of tables
-// split by rows over several shards this way (each sample's row is in the
-// answer of the shard that owns it).
-void interaction_dot_rows(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
-                          float* dst, int64_t dst_stride);
-void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const float* const* rows, int batch,
-                              float* dst, int64_t dst_stride);
-void interaction_dot_rows(const InteractionShape& shape, const float* x, const uint16_t* const* rows, HalfType type,
-                          int batch, float* dst, int64_t dst_stride);
-void interaction_dot_rows_ref(const InteractionShape& shape, const float* x, const uint16_t* const* rows,
-                              HalfType type, int batch, float* dst, int64_t dst_stride);
 
 }  // namespace dlrm::dense

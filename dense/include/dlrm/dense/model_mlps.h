@@ -1,4 +1,5 @@
-// The MLP weights of a model directory as dense::Layer lists.
+// The MLPs of a model directory: dense.bin as dense::Layer lists, and both
+// MLPs ready to serve at one precision.
 #pragma once
 
 #include <filesystem>
@@ -6,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/common/element_type.h"
 #include "dlrm/dense/mlp.h"
 #include "dlrm/model/manifest.h"
 
@@ -20,10 +22,8 @@ struct DenseLayers {
 // architecture; throws naming the file and tensor.
 DenseLayers load_dense_layers(const std::filesystem::path& dir, const model::Manifest& manifest);
 
-enum class MlpPrecision { kFp32, kInt8 };
-// "fp32" or "int8"; throws naming the choices.
-MlpPrecision parse_mlp_precision(const std::string& name);
-const char* to_string(MlpPrecision precision);
+// The precisions the MLPs serve at: fp32 or int8.
+inline constexpr ElementTypes kMlpTypes{ElementType::kFp32, ElementType::kInt8};
 
 // The bottom and top MLPs of a model, ready to serve at one precision.
 // int8 reads <model>/calibration.json (dlrm-shard calibrate) and keeps the
@@ -31,7 +31,7 @@ const char* to_string(MlpPrecision precision);
 // with its sigmoid in fp32.
 class DenseMlps {
  public:
-  DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, MlpPrecision precision);
+  DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, ElementType precision);
   DenseMlps(DenseMlps&&) noexcept;
   DenseMlps& operator=(DenseMlps&&) noexcept;
   ~DenseMlps();

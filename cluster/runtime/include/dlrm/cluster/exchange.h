@@ -1,50 +1,29 @@
 // The all-to-alls of each batch, over every rank of a communicator, with two
-// batches in flight.
+// batches in flight (docs/exchange.md: the protocol, the transports, why).
 //
-// Per batch b three collectives run: S(b) the message sizes (alltoall),
-// I(b) the index messages and P(b) the pooled rows (alltoallv). Every rank
-// posts them in the same order: S(0) I(0) P(0) | S(1) I(1) P(1) | ... A dense
-// rank posts batch b+1's three before it computes batch b, so shard ranks
-// pool and answer batch b+1 while dense ranks compute batch b.
+// Per batch b, in the same order on every rank: S(b) the request sizes, I(b)
+// the requests, P(b) the pooled rows (MPI transport) and C(b) the row counts
+// (shared-memory transport). Slot = b % 2; a dense rank posts batch b+1
+// before it computes batch b.
 //
-// Dense side, slot = b % 2 (the RequestBuilder of batch b stays alive until
-// wait_pooled):
-//   post_requests(slot, builder)    posts S(b) and I(b)
-//   post_pooled(slot, builder)      posts P(b)
-//   wait_pooled(slot)               waits for P(b) (and S(b), I(b)); returns one
-//                                   pointer per shard into the answers
-//     = wait_answers(slot), then widen(slot); between the two, half_answers(slot)
-//       gives 16-bit answers as they arrived (fp16/bf16 exchange), for
-//       consumers that widen them on the fly
-// Shard side:
+// Dense ranks:
+//   post_requests(slot, builder)    posts S(b), I(b)       (builder alive until the answers arrive)
+//   post_pooled(slot, builder)      posts P(b), C(b)
+//   wait_answers(slot)              waits for all four
+//   half_answers(slot)              per shard, its 16-bit answer as it arrived (fp16/bf16 exchange)
+//   widen(slot)                     per shard, its answer in fp32 (16-bit ones converted once)
+//   wait_pooled(slot)               = wait_answers(slot), then widen(slot)
+// Shard ranks:
 //   receive_requests(slot)          posts S(b), waits for it, posts I(b)
-//   serve(slot, server)             waits for I(b), pools into the slot's answers
-//   post_answers(slot)              posts P(b)
-//   drain()                         waits for every posted collective
-//   reset_counters()                zeroes the time and byte counts (after a warm-up)
-//   finish()                        drain(), then frees the shared window and
-//                                   the host communicator (collective)
-// Waits poll with backoff (wait_idle) so idle ranks leave their core to others.
-//
-// Transports of the pooled rows, per pair of shard and dense rank:
-//   alltoall  P(b) is an MPI_Ialltoallv of the rows.
-//   shm       the two share a host: each dense rank exposes its receive slots
-//             in an MPI shared-memory window of its host (its own pages, so
-//             NUMA local to it) and the shard pools straight into them; an
-//             MPI_Ialltoall C(b) of one int per pair, the value count each
-//             shard wrote, follows P(b) and also orders the writes before the
-//             reads (MPI_Win_sync on both sides). No copy of the rows is made:
-//             the receive-side copy of alltoall (the CMA read, 0.4 ms of a
-//             dense rank's 2.5 ms per batch of 256 on the terabyte model) is
-//             gone.
-// --exchange-transport auto (the default) uses shm for every pair on one
-// host and alltoall between hosts; alltoall forces MPI everywhere; shm
-// requires every rank on one host. P(b) is posted when any pair anywhere
-// crosses hosts and C(b) when any pair shares one, so all ranks post the
-// same collectives.
-// A dense rank reads slot k of batch b until it posts batch b+2's requests,
-// and a shard writes slot k only after receiving them, so the slots need no
-// further synchronisation.
+//   serve(slot, server)             waits for I(b), pools every dense rank's request
+//   post_answers(slot)              posts P(b), C(b)
+// Both:
+//   drain()                         waits for everything posted
+//   reset_counters()                zeroes time and byte counts (after warm-up)
+//   finish()                        drain(), then frees the shared window (collective)
+// Transports per pair of shard and dense rank: MPI all-to-all, or (same host)
+// the shard pools straight into the dense rank's shared-memory window.
+// --exchange-transport auto = shm within a host, alltoall between hosts.
 #pragma once
 
 #include <mpi.h>
@@ -55,18 +34,15 @@
 #include <vector>
 
 #include "dlrm/cluster/roles.h"
-#include "dlrm/common/half.h"
 #include "dlrm/cluster/routing.h"
+#include "dlrm/common/element_type.h"
+#include "dlrm/shard/shard_server.h"
 
 namespace dlrm::cluster {
 
-// How pooled rows cross the network: fp32, or fp16 / bf16 (half the bytes;
-// shards round to nearest even, dense ranks widen exactly).
-enum class PooledType { kFp32, kFp16, kBf16 };
-PooledType parse_pooled_type(const std::string& name);  // "fp32", "fp16", "bf16"
-const char* to_string(PooledType type);
-int element_bytes(PooledType type);
-HalfType half_type(PooledType type);  // fp16 / bf16 only
+// Element types of pooled rows on the wire: fp32, or fp16 / bf16 (half the
+// bytes; shards round to nearest even, dense ranks widen exactly).
+inline constexpr ElementTypes kExchangeTypes{ElementType::kFp32, ElementType::kFp16, ElementType::kBf16};
 
 // kMixed is only ever a resolved transport: shm within hosts, alltoall between.
 enum class Transport { kAuto, kAlltoall, kSharedMemory, kMixed };
@@ -80,7 +56,7 @@ class Exchange {
   // Collective over `comm`. max_response_floats[s]: the most floats shard s
   // answers one dense rank per batch (max_response_floats() in routing.h);
   // needed by the shm transport, which sizes the windows from it.
-  Exchange(MPI_Comm comm, const Roles& roles, PooledType pooled_type = PooledType::kFp32,
+  Exchange(MPI_Comm comm, const Roles& roles, ElementType pooled_type = ElementType::kFp32,
            Transport transport = Transport::kAlltoall, std::vector<int64_t> max_response_floats = {});
   ~Exchange();
   Exchange(const Exchange&) = delete;
@@ -93,11 +69,11 @@ class Exchange {
   void wait_answers(int slot);
   const std::vector<const uint16_t*>& half_answers(int slot);  // fp16/bf16 exchanges only
   const std::vector<const float*>& widen(int slot);             // fp32 answers (converted once if 16-bit)
-  PooledType pooled_type() const { return pooled_type_; }
+  ElementType pooled_type() const { return pooled_type_; }
 
   // Shard ranks. serve() returns the number of out-of-range rows skipped.
   void receive_requests(int slot);
-  int64_t serve(int slot, ShardServer& server);
+  int64_t serve(int slot, shard::ShardServer& server);
   void post_answers(int slot);
 
   // Waits for everything still in flight (both sides).
@@ -141,7 +117,7 @@ class Exchange {
 
   MPI_Comm comm_;
   const Roles& roles_;
-  PooledType pooled_type_;
+  ElementType pooled_type_;
   std::array<Slot, kSlots> slots_;
   std::vector<const float*> responses_;
   std::vector<const uint16_t*> half_responses_;

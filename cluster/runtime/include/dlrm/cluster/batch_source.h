@@ -1,0 +1,60 @@
+// Where a dense rank's batches come from and where their predictions go.
+//
+// The dense-rank loop asks its BatchSource for one batch per step and hands
+// each batch's predictions back to it:
+//   source.next(batch)                  batch.size samples (0: none this step)
+//   ... bottom MLP, exchange, interaction, top MLP ...
+//   source.complete(batch, predictions) predictions[i] of sample i of that batch
+// DatasetSource reads a data file's samples [begin, end) in order; the
+// query path feeds batches of queued queries through the same seam.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dlrm/cluster/routing.h"
+#include "dlrm/datasets/dataset.h"
+
+namespace dlrm::cluster {
+
+struct InputBatch {
+  int size = 0;
+  std::vector<float> dense;  // [size, dense features]: log(max(x, 0) + 1)
+  Batch bags;                // per table, the bag of every sample (global rows)
+  int64_t tag = 0;           // the source's own reference to the batch
+};
+
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // Fills `batch` with the next batch (at most the batch size it was made for).
+  virtual void next(InputBatch& batch) = 0;
+  // Takes the predictions (after sigmoid) of a batch next() returned.
+  virtual void complete(const InputBatch& batch, const float* predictions) = 0;
+};
+
+// Samples [begin, end) of `data` in batches of `batch`, then empty batches;
+// predictions land in predictions()[i - begin] for sample i.
+class DatasetSource final : public BatchSource {
+ public:
+  // table_rows: rows of each table; with fold_indices an index outside its
+  // table becomes index mod rows (datasets::fold_index), else it is kept
+  // (checked before the run).
+  DatasetSource(const datasets::Dataset& data, int64_t begin, int64_t end, int batch, std::vector<int64_t> table_rows,
+                bool fold_indices);
+  void next(InputBatch& batch) override;
+  void complete(const InputBatch& batch, const float* predictions) override;
+  // Back to sample `begin` (after warm-up batches).
+  void rewind() { position_ = begin_; }
+  const std::vector<float>& predictions() const { return predictions_; }
+
+ private:
+  const datasets::Dataset& data_;
+  int64_t begin_, end_, position_;
+  int batch_;
+  std::vector<int64_t> table_rows_;
+  bool fold_indices_;
+  std::vector<float> predictions_;
+};
+
+}  // namespace dlrm::cluster

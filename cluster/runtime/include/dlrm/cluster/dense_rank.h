@@ -1,0 +1,64 @@
+// A dense rank's loop: batches from a BatchSource, two in flight.
+//
+//   for step b in [0, count):
+//     (posted at step b-1: batch b's requests and the receive of its rows)
+//     post batch b+1:  source.next -> RequestBuilder::build -> exchange.post_requests/post_pooled
+//     bottom MLP on batch b's dense features
+//     wait for batch b's pooled rows
+//     interaction (rows where they lie, or assembled) -> top MLP -> source.complete
+// Every rank of the exchange runs the same number of steps; a step may carry
+// an empty batch.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <vector>
+
+#include "dlrm/cluster/answers.h"
+#include "dlrm/cluster/batch_source.h"
+#include "dlrm/cluster/exchange.h"
+#include "dlrm/cluster/report.h"
+#include "dlrm/cluster/routing.h"
+#include "dlrm/dense/interaction.h"
+#include "dlrm/dense/model_mlps.h"
+#include "dlrm/model/manifest.h"
+
+namespace dlrm::cluster {
+
+struct DenseRankOptions {
+  int batch = 256;
+  ElementType mlp = ElementType::kFp32;          // dense::kMlpTypes
+  ElementType interaction = ElementType::kFp32;  // dense::kInteractionTypes
+};
+
+class DenseRank {
+ public:
+  // Loads the model's MLPs (dense.bin, calibration.json for int8) and sizes
+  // every buffer for `options.batch`.
+  DenseRank(const std::filesystem::path& model_dir, const model::Manifest& manifest, const RoutingTable& routing,
+            const DenseRankOptions& options);
+  void run(int64_t count, BatchSource& source, Exchange& exchange);
+  // Time per stage and the latency of every non-empty batch (from the start
+  // of its step to its predictions), since construction or reset_measurements().
+  const std::array<double, kStageCount>& stage_seconds() const { return stage_seconds_; }
+  const std::vector<double>& latencies_ms() const { return latencies_ms_; }
+  void reset_measurements();
+
+ private:
+  class Clock;
+  void post(int slot, BatchSource& source, Exchange& exchange, Clock& clock);
+  void interact(int slot, int n, Exchange& exchange, Clock& clock);
+
+  const RoutingTable& routing_;
+  dense::DenseMlps mlps_;
+  dense::InteractionShape shape_;
+  int batch_;
+  std::array<InputBatch, Exchange::kSlots> inputs_;
+  std::vector<RequestBuilder> builders_;  // one per slot
+  std::vector<BatchAnswers> answers_;     // one per slot
+  std::vector<float> x_, emb_, top_in_, predictions_;
+  std::array<double, kStageCount> stage_seconds_{};
+  std::vector<double> latencies_ms_;
+};
+
+}  // namespace dlrm::cluster

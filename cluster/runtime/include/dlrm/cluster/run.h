@@ -1,0 +1,83 @@
+// A cluster run over a data file: every rank calls run_cluster() under mpirun.
+//
+//   startup   manifest, roles (ranks 0..S-1 serve shards unless DLRM_SHARD_RANKS
+//             says otherwise), threads; shard ranks load their shard
+//             (ShardRank), dense ranks their block of samples [begin, end)
+//             (DatasetSource) and the MLPs (DenseRank)
+//   run       warm-up batches (untimed), then every batch: DenseRank::run on
+//             dense ranks, ShardRank::run on shard ranks, over one Exchange;
+//             every rank runs the same number of steps
+//   report    gathered to rank 0 (run_summary.h), which writes --out,
+//             --report and prints the summary table
+// A collective error (bad option, file, data) ends every rank with exit 1
+// after rank 0 names the ranks and causes; an error only one rank sees
+// mid-run aborts the job.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "dlrm/cluster/exchange.h"
+#include "dlrm/cluster/report.h"
+#include "dlrm/common/element_type.h"
+
+namespace dlrm::cluster {
+
+struct ClusterOptions {
+  std::filesystem::path model;
+  std::filesystem::path data;
+  std::filesystem::path out;        // predictions .npy (optional)
+  std::filesystem::path report;     // REPORT.json (optional)
+  std::filesystem::path reference;  // reference predictions .npy (optional)
+  int batch = 256;
+  int64_t limit = 0;            // use only the first `limit` samples (0: all)
+  int threads = 0;              // OpenMP threads per dense rank (0: cores on the node / dense ranks there)
+  bool fold_indices = false;    // map out-of-range indices to index mod rows instead of failing
+  bool verify = true;           // checksum every shard file at load
+  bool shard_in_memory = true;  // copy rows into anonymous memory (false: serve from the page cache)
+  bool quiet = false;           // no summary table on stdout
+  bool warn_unchecked_budget = true;  // warn when a quantized run had no --reference to check its AUC against
+  double start_time = 0;              // steady_clock seconds at program start (load time is measured from it)
+  int warmup_batches = 0;             // run the first N batches once, untimed, before the measured run
+  ElementType mlp = ElementType::kFp32;          // dense::kMlpTypes
+  ElementType pooled_type = ElementType::kFp32;  // kExchangeTypes: pooled rows on the wire
+  Transport transport = Transport::kAuto;        // shared memory on one host, else all-to-all
+  ElementType interaction = ElementType::kFp32;  // dense::kInteractionTypes: the interaction's products
+  // Allowed relative AUC loss against --reference's predictions (fp32) on the
+  // data's labels: 0.01 is MLPerf's 99% target, 0.001 its 99.9% target. The
+  // run exits 3 when the AUC falls below (1 - budget) x reference AUC.
+  double auc_budget = 0.01;
+};
+
+// Runs the whole job on `comm`; returns the process exit code: 0, 3 when the
+// accuracy budget is exceeded (rank 0), or 1 on every rank after a
+// collective error.
+int run_cluster(const ClusterOptions& options, MPI_Comm comm);
+
+// What a run leaves on rank 0 (empty elsewhere), for programs that go on
+// after it (dlrm-bench).
+struct ClusterOutcome {
+  int exit_code = 0;
+  Report report;
+  std::vector<float> predictions;  // sample order
+  std::vector<int32_t> labels;
+};
+ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm);
+
+// The batch a run uses: --batch, or the most samples a dense rank gets of
+// `samples` when that is fewer (no buffer, MLP primitive or exchange window
+// is sized by an oversized --batch).
+int effective_batch(int batch, int64_t samples, int dense_ranks);
+
+// The clock ClusterOptions::start_time is read from.
+double steady_seconds();
+
+// Collective over `comm`: OpenMP threads for this rank. Dense ranks share the
+// cores they may run on with the other dense ranks of their node; shard ranks
+// pool with one thread. `requested` > 0 (--threads) or OMP_NUM_THREADS win.
+int choose_threads(MPI_Comm comm, bool dense, int requested);
+
+}  // namespace dlrm::cluster

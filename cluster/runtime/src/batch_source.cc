@@ -1,0 +1,42 @@
+#include "dlrm/cluster/batch_source.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace dlrm::cluster {
+
+DatasetSource::DatasetSource(const datasets::Dataset& data, int64_t begin, int64_t end, int batch,
+                             std::vector<int64_t> table_rows, bool fold_indices)
+    : data_(data),
+      begin_(begin),
+      end_(end),
+      position_(begin),
+      batch_(batch),
+      table_rows_(std::move(table_rows)),
+      fold_indices_(fold_indices),
+      predictions_(end - begin) {}
+
+void DatasetSource::next(InputBatch& batch) {
+  const int n = static_cast<int>(std::clamp<int64_t>(end_ - position_, 0, batch_));
+  const int tables = static_cast<int>(table_rows_.size());
+  batch.size = n;
+  batch.tag = position_;
+  batch.dense.resize(static_cast<size_t>(batch_) * data_.layout().dense_features);
+  if (n > 0) datasets::dense_transform(data_, position_, n, batch.dense.data());
+  batch.bags.reset(n, tables);
+  for (int t = 0; t < tables; ++t) {
+    for (int i = 0; i < n; ++i) {
+      int64_t row = data_.indices(position_ + i)[t];
+      if (fold_indices_) row = datasets::fold_index(row, table_rows_[t]);
+      batch.bags.add(t, static_cast<int32_t>(row));
+      batch.bags.end_sample(t);
+    }
+  }
+  position_ += n;
+}
+
+void DatasetSource::complete(const InputBatch& batch, const float* predictions) {
+  std::memcpy(predictions_.data() + (batch.tag - begin_), predictions, sizeof(float) * batch.size);
+}
+
+}  // namespace dlrm::cluster

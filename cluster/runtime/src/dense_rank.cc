@@ -1,0 +1,104 @@
+#include "dlrm/cluster/dense_rank.h"
+
+#include <chrono>
+
+#include "dlrm/common/error.h"
+
+namespace dlrm::cluster {
+
+namespace {
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+}  // namespace
+
+// Charges the time since the previous mark to a stage.
+class DenseRank::Clock {
+ public:
+  explicit Clock(std::array<double, kStageCount>& seconds) : seconds_(seconds), last_(now()) {}
+  void mark(Stage stage) {
+    const double t = now();
+    seconds_[static_cast<int>(stage)] += t - last_;
+    last_ = t;
+  }
+
+ private:
+  std::array<double, kStageCount>& seconds_;
+  double last_;
+};
+
+DenseRank::DenseRank(const std::filesystem::path& model_dir, const model::Manifest& manifest,
+                     const RoutingTable& routing, const DenseRankOptions& options)
+    : routing_(routing),
+      mlps_(model_dir, manifest, options.mlp),
+      shape_{manifest.arch.num_tables(), manifest.arch.dim, manifest.arch.interaction_self, options.interaction},
+      batch_(options.batch) {
+  DLRM_CHECK(options.batch > 0, "--batch must be positive, got {}", options.batch);
+  mlps_.prepare(batch_);
+  for (int slot = 0; slot < Exchange::kSlots; ++slot) {
+    builders_.emplace_back(routing_);
+    answers_.emplace_back(routing_);
+  }
+  const size_t b = static_cast<size_t>(batch_);
+  x_.resize(b * manifest.arch.dim);
+  emb_.resize(b * manifest.arch.num_tables() * manifest.arch.dim);
+  top_in_.resize(b * shape_.width());
+  predictions_.resize(b);
+}
+
+void DenseRank::reset_measurements() {
+  stage_seconds_ = {};
+  latencies_ms_.clear();
+}
+
+// read_input + route of the next batch into `slot`, then its requests go out.
+void DenseRank::post(int slot, BatchSource& source, Exchange& exchange, Clock& clock) {
+  source.next(inputs_[slot]);
+  clock.mark(Stage::kReadInput);
+  builders_[slot].build(inputs_[slot].bags);
+  answers_[slot].locate(builders_[slot]);
+  clock.mark(Stage::kRoute);
+  exchange.post_requests(slot, builders_[slot]);
+  exchange.post_pooled(slot, builders_[slot]);
+  clock.mark(Stage::kExchangeIndices);
+}
+
+void DenseRank::run(int64_t count, BatchSource& source, Exchange& exchange) {
+  if (count <= 0) return;
+  Clock clock(stage_seconds_);
+  post(0, source, exchange, clock);
+  for (int64_t b = 0; b < count; ++b) {
+    const double t_batch = now();
+    const int slot = static_cast<int>(b % Exchange::kSlots);
+    const int n = inputs_[slot].size;
+    if (b + 1 < count) post(static_cast<int>((b + 1) % Exchange::kSlots), source, exchange, clock);
+    if (n > 0) mlps_.bottom(inputs_[slot].dense.data(), n, x_.data());
+    clock.mark(Stage::kBottomMlp);
+    exchange.wait_answers(slot);
+    clock.mark(Stage::kExchangePooled);
+    if (n == 0) continue;
+    interact(slot, n, exchange, clock);
+    mlps_.top(top_in_.data(), n, predictions_.data());
+    source.complete(inputs_[slot], predictions_.data());
+    clock.mark(Stage::kTopMlp);
+    latencies_ms_.push_back((now() - t_batch) * 1e3);
+  }
+}
+
+// The interaction of the batch in `slot`, on the answers where they lie when
+// every row is whole in one answer (16-bit rows widened as they are read);
+// otherwise on rows widened and assembled first.
+void DenseRank::interact(int slot, int n, Exchange& exchange, Clock& clock) {
+  BatchAnswers& answers = answers_[slot];
+  const ElementType type = exchange.pooled_type();
+  std::optional<dense::EmbeddingRows> rows = type == ElementType::kFp32
+                                                 ? answers.in_place(exchange.widen(slot))
+                                                 : answers.in_place(exchange.half_answers(slot), type);
+  if (!rows) {
+    answers.assemble(exchange.widen(slot), emb_.data());
+    rows = dense::EmbeddingRows::block(emb_.data(), shape_.tables, shape_.dim);
+  }
+  clock.mark(Stage::kAssemble);
+  dense::interaction_dot(shape_, x_.data(), *rows, n, top_in_.data(), shape_.width());
+  clock.mark(Stage::kInteraction);
+}
+
+}  // namespace dlrm::cluster

@@ -1,0 +1,38 @@
+// A shard rank's rows, answering requests (request.h).
+//
+//   serve(request) = for each slice k, in order:
+//     kAllOne / kSparseOne: embedding_gather(slice k, rows)      (one row per answered sample)
+//     kGeneral:             embedding_bag_sum(slice k, bags of answered samples)
+//   written one after the other into dst (response_floats(request) floats).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dlrm/model/row_codec.h"
+#include "dlrm/shard/request.h"
+
+namespace dlrm::shard {
+
+class ShardServer {
+ public:
+  // slices[k] holds the rows of manifest slice k of this shard.
+  explicit ShardServer(std::vector<model::RowsView> slices);
+  int num_slices() const { return static_cast<int>(slices_.size()); }
+  // Floats the answer to `request` holds. Throws dlrm::Error when the
+  // request is malformed (RequestReader::parse).
+  int64_t response_floats(const int32_t* request, int64_t ints);
+  // Pools every bag of `request` into dst; returns the number of indices
+  // outside their slice (skipped; 0 after the dense ranks' up-front check).
+  int64_t serve(const int32_t* request, int64_t ints, float* dst);
+  // The same with the _ref kernels.
+  int64_t serve_ref(const int32_t* request, int64_t ints, float* dst);
+
+ private:
+  int64_t serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref);
+  std::vector<model::RowsView> slices_;
+  RequestReader reader_;
+  std::vector<int32_t> offsets_;  // bag offsets of the answered samples (kGeneral)
+};
+
+}  // namespace dlrm::shard

@@ -1,0 +1,66 @@
+// DatasetSource: batches of a dataset's samples in order, then empty ones;
+// predictions back in sample order; folding of out-of-range indices.
+#include "dlrm/cluster/batch_source.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+namespace dlrm::cluster {
+namespace {
+
+// 10 samples of 2 dense features and 2 tables: sample i has dense (i, -1),
+// indices (i, 100 + i) and label i % 2.
+std::vector<int32_t> records() {
+  std::vector<int32_t> r;
+  for (int i = 0; i < 10; ++i) r.insert(r.end(), {i % 2, i, -1, i, 100 + i});
+  return r;
+}
+
+TEST(DatasetSource, BatchesInOrderThenEmpty) {
+  const auto recs = records();
+  const datasets::RecordLayout layout{2, 2};
+  const auto data = datasets::Dataset::from_records(recs.data(), 10, layout);
+  DatasetSource source(data, 3, 10, 4, {1000, 1000}, false);
+  InputBatch batch;
+  const std::vector<int> sizes = {4, 3, 0, 0};
+  int64_t first = 3;
+  for (int size : sizes) {
+    source.next(batch);
+    ASSERT_EQ(batch.size, size);
+    ASSERT_EQ(batch.bags.size, size);
+    for (int b = 0; b < size; ++b) {
+      const int64_t i = first + b;
+      EXPECT_FLOAT_EQ(batch.dense[2 * b], std::log(static_cast<float>(i) + 1.0f)) << "sample " << i;
+      EXPECT_EQ(batch.dense[2 * b + 1], 0.0f) << "negative counts clip to 0, log(1) = 0";
+      EXPECT_EQ(batch.bags.indices[0][b], i);
+      EXPECT_EQ(batch.bags.indices[1][b], 100 + i);
+    }
+    std::vector<float> predictions(size);
+    for (int b = 0; b < size; ++b) predictions[b] = static_cast<float>(first + b) / 100;
+    source.complete(batch, predictions.data());
+    first += size;
+  }
+  ASSERT_EQ(source.predictions().size(), 7u);
+  for (int64_t i = 3; i < 10; ++i) EXPECT_EQ(source.predictions()[i - 3], static_cast<float>(i) / 100);
+  source.rewind();
+  source.next(batch);
+  EXPECT_EQ(batch.size, 4);
+  EXPECT_EQ(batch.bags.indices[0][0], 3);
+}
+
+TEST(DatasetSource, FoldsIndicesWhenAsked) {
+  const auto recs = records();
+  const auto data = datasets::Dataset::from_records(recs.data(), 10, datasets::RecordLayout{2, 2});
+  InputBatch batch;
+  DatasetSource folded(data, 0, 10, 10, {7, 50}, true);
+  folded.next(batch);
+  for (int b = 0; b < 10; ++b) {
+    EXPECT_EQ(batch.bags.indices[0][b], b % 7);
+    EXPECT_EQ(batch.bags.indices[1][b], (100 + b) % 50);
+  }
+}
+
+}  // namespace
+}  // namespace dlrm::cluster
