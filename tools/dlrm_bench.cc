@@ -179,58 +179,70 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
 }
 
-int run(BenchOptions& opt, int rank, int size) {
-  MPI_Comm comm = MPI_COMM_WORLD;
-  double tolerance = kTolerance;
+// What every rank knows before the trials.
+struct Setup {
   model::Manifest manifest;
-  collective_check(comm, "loading the model manifest",
-                   capture([&] { manifest = model::load_manifest(opt.cluster.model); }), {});
-  const char* placement = std::getenv("DLRM_SHARD_RANKS");
   Roles roles;
-  collective_check(comm, "assigning roles",
-                   capture([&] { roles = assign_roles(rank, size, manifest.num_shards(), placement ? placement : ""); }),
+  datasets::RecordLayout layout;
+  int threads = 1;
+  double tolerance = kTolerance;
+  std::optional<DenseMlps> mlps;  // dense ranks: the MLPs of the bound, loaded once for every trial
+};
+
+// Manifest, roles, the cluster's own choice of threads and of the batch
+// (lowered to the samples a dense rank gets when --batch is more): the bound
+// runs the same.
+Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
+  Setup setup;
+  collective_check(comm, "loading the model manifest",
+                   capture([&] { setup.manifest = model::load_manifest(opt.cluster.model); }), {});
+  const char* placement = std::getenv("DLRM_SHARD_RANKS");
+  collective_check(comm, "assigning roles", capture([&] {
+                     setup.roles = assign_roles(rank, size, setup.manifest.num_shards(), placement ? placement : "");
+                   }),
                    {});
-  const bool dense = roles.my_role() == Role::kDense;
-  const RecordLayout layout{manifest.arch.dense_features, manifest.arch.num_tables()};
-  // The cluster's own choice of threads, and of the batch (lowered to the
-  // samples a dense rank gets when --batch is more): the bound runs the same.
-  const int threads = choose_threads(comm, dense, opt.cluster.threads);
-  opt.cluster.threads = threads;
+  const bool dense = setup.roles.my_role() == Role::kDense;
+  setup.layout = {setup.manifest.arch.dense_features, setup.manifest.arch.num_tables()};
+  setup.threads = choose_threads(comm, dense, opt.cluster.threads);
+  opt.cluster.threads = setup.threads;
   int64_t samples = 0;
   collective_check(comm, "reading the data", capture([&] {
-                     if (dense) samples = data_samples(opt.cluster.data, layout);
+                     if (dense) samples = data_samples(opt.cluster.data, setup.layout);
                    }),
                    {});
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, &samples, 1, MPI_INT64_T, MPI_MAX, comm), "allreduce");
   if (opt.cluster.limit > 0) samples = std::min(samples, opt.cluster.limit);
-  if (samples > 0) opt.cluster.batch = effective_batch(opt.cluster.batch, samples, roles.dense_ranks());
-  // The MLPs of the bound, loaded once for every trial.
-  std::optional<DenseMlps> mlps;
+  if (samples > 0) opt.cluster.batch = effective_batch(opt.cluster.batch, samples, setup.roles.dense_ranks());
   if (dense) {
-    omp_set_num_threads(threads);
-    mlps.emplace(opt.cluster.model, manifest, opt.cluster.mlp);
+    omp_set_num_threads(setup.threads);
+    setup.mlps.emplace(opt.cluster.model, setup.manifest, opt.cluster.mlp);
   }
   if (opt.cluster.mlp != ElementType::kFp32 || opt.cluster.pooled_type != ElementType::kFp32 ||
-      opt.cluster.interaction != ElementType::kFp32 || manifest.dtype != model::StorageType::kFp32) {
-    tolerance = kQuantizedTolerance;
+      opt.cluster.interaction != ElementType::kFp32 || setup.manifest.dtype != model::StorageType::kFp32) {
+    setup.tolerance = kQuantizedTolerance;
   }
   opt.cluster.quiet = true;
-  // Alternating trials; the one with the median ratio is reported in full.
+  return setup;
+}
+
+// Alternating trials of bound and cluster; returns every trial, and the
+// outcome of the one with the median ratio (on rank 0).
+std::vector<Trial> run_trials(BenchOptions& opt, Setup& setup, int rank, MPI_Comm comm, int& median,
+                              ClusterOutcome& outcome) {
   std::vector<Trial> trials;
-  ClusterOutcome outcome;
-  Bound bound;
-  std::vector<std::pair<double, int>> order;
   std::vector<ClusterOutcome> outcomes;
+  std::vector<std::pair<double, int>> order;
   for (int k = 0; k < opt.repeat; ++k) {
     if (rank == 0) {
       spdlog::info("trial {}/{}: MLP-only bound, {} batches of {} on {} dense ranks x {} threads", k + 1, opt.repeat,
-                   opt.mlp_batches, opt.cluster.batch, roles.dense_ranks(), threads);
+                   opt.mlp_batches, opt.cluster.batch, setup.roles.dense_ranks(), setup.threads);
     }
     Trial trial;
-    trial.bound = measure_mlp_bound(opt, mlps ? &*mlps : nullptr, manifest, roles, threads, comm);
+    trial.bound = measure_mlp_bound(opt, setup.mlps ? &*setup.mlps : nullptr, setup.manifest, setup.roles,
+                                    setup.threads, comm);
     if (rank == 0) spdlog::info("trial {}/{}: cluster run", k + 1, opt.repeat);
     if (k > 0) {
-      opt.cluster.start_time = 0;  // load time from the start of this trial's run
+      opt.cluster.start_time = 0;                 // load time from the start of this trial's run
       opt.cluster.warn_unchecked_budget = false;  // said once, by the first trial
     }
     outcomes.push_back(run_cluster_outcome(opt.cluster, comm));
@@ -239,31 +251,29 @@ int run(BenchOptions& opt, int rank, int size) {
     order.emplace_back(trial.ratio(), k);
   }
   std::sort(order.begin(), order.end());
-  const int median = order[(order.size() - 1) / 2].second;
-  bound = trials[median].bound;
+  median = order[(order.size() - 1) / 2].second;
   outcome = std::move(outcomes[median]);
-  outcomes.clear();
+  return trials;
+}
 
-  if (rank != 0) return 0;
-  // Correctness column: the _ref path on the first samples.
-  double check_diff = 0;
-  int64_t checked = std::min<int64_t>(opt.check, static_cast<int64_t>(outcome.predictions.size()));
-  if (checked > 0) {
-    auto reference = ReferenceModel::load(opt.cluster.model, Kernels::kRef, /*verify=*/false);
-    std::optional<NpzDataset> npz;  // accuracy data: only the checked samples are read
-    if (is_npz(opt.cluster.data)) npz.emplace(read_npz_dataset(opt.cluster.data, layout, 0, checked));
-    Dataset data = npz ? npz->view() : Dataset::open(opt.cluster.data, layout);
-    std::vector<float> want(checked);
-    reference.predict(data, 0, checked, want.data(), opt.cluster.fold_indices);
-    for (int64_t i = 0; i < checked; ++i) {
-      check_diff = std::max(check_diff, std::fabs(double(want[i]) - outcome.predictions[i]));
-    }
-  }
-  const Report& r = outcome.report;
-  int dense_threads = threads;  // rank 0 is usually a shard rank: report the dense ranks' count
-  for (const auto& entry : r.ranks) {
-    if (entry.role == Role::kDense) dense_threads = entry.threads;
-  }
+// The correctness column: the largest |difference| from the single-process
+// _ref path on the first --check samples.
+double check_against_ref(const BenchOptions& opt, const Setup& setup, const ClusterOutcome& outcome, int64_t checked) {
+  if (checked <= 0) return 0;
+  auto reference = ReferenceModel::load(opt.cluster.model, Kernels::kRef, /*verify=*/false);
+  std::optional<NpzDataset> npz;  // accuracy data: only the checked samples are read
+  if (is_npz(opt.cluster.data)) npz.emplace(read_npz_dataset(opt.cluster.data, setup.layout, 0, checked));
+  Dataset data = npz ? npz->view() : Dataset::open(opt.cluster.data, setup.layout);
+  std::vector<float> want(checked);
+  reference.predict(data, 0, checked, want.data(), opt.cluster.fold_indices);
+  double worst = 0;
+  for (int64_t i = 0; i < checked; ++i) worst = std::max(worst, std::fabs(double(want[i]) - outcome.predictions[i]));
+  return worst;
+}
+
+// The table for people.
+void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r, const std::vector<Trial>& trials,
+                   int dense_threads, double check_diff, int64_t checked, double tolerance) {
   const double ratio = bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0;
   std::printf("dlrm-bench: %s, %d shard + %d dense ranks x %d threads, batch %d, %s tables, %s MLPs, %s interaction\n",
               opt.cluster.model.c_str(), r.shards, r.dense_ranks, dense_threads, opt.cluster.batch, r.dtype.c_str(),
@@ -300,13 +310,31 @@ int run(BenchOptions& opt, int rank, int size) {
   for (const auto& [name, secs] : r.stage_seconds) {
     std::printf("    %-18s %8.3f  %5.1f%%\n", name.c_str(), secs, r.seconds > 0 ? 100.0 * secs / r.seconds : 0.0);
   }
+}
+
+int run(BenchOptions& opt, int rank, int size) {
+  MPI_Comm comm = MPI_COMM_WORLD;
+  Setup setup = prepare(opt, rank, size, comm);
+  int median = 0;
+  ClusterOutcome outcome;
+  const std::vector<Trial> trials = run_trials(opt, setup, rank, comm, median, outcome);
+  if (rank != 0) return 0;
+  const int64_t checked = std::min<int64_t>(opt.check, static_cast<int64_t>(outcome.predictions.size()));
+  const double check_diff = check_against_ref(opt, setup, outcome, checked);
+  int dense_threads = setup.threads;  // rank 0 is usually a shard rank: report the dense ranks' count
+  for (const auto& entry : outcome.report.ranks) {
+    if (entry.role == Role::kDense) dense_threads = entry.threads;
+  }
+  const Bound& bound = trials[median].bound;
+  print_summary(opt, bound, outcome.report, trials, dense_threads, check_diff, checked, setup.tolerance);
   if (!opt.json.empty()) {
-    std::string text = bench_json(opt, bound, outcome, check_diff, checked, dense_threads, tolerance, trials);
+    std::string text =
+        bench_json(opt, bound, outcome, check_diff, checked, dense_threads, setup.tolerance, trials);
     StagedFile out(opt.json);
     out.write(text.data(), text.size());
     out.commit();
   }
-  return check_diff <= tolerance ? 0 : 1;
+  return check_diff <= setup.tolerance ? 0 : 1;
 }
 
 }  // namespace
