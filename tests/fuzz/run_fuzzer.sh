@@ -21,9 +21,11 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
   -I"$SRC/common/include" -I"$SRC/shard/model/include" -I"$SRC/shard/sharding/include" -I"$SRC/shard/import/include"
   -I"$SRC/cluster/datasets/include")
 common=("$SRC/common/src/error.cc")
+unpickler=("$SRC/shard/import/src/pickle.cc" "$SRC/shard/import/src/pickle_globals.cc"
+  "$SRC/shard/import/src/pickle_source.cc" "$SRC/shard/import/src/pickle_text.cc" "$SRC/shard/import/src/pickle_value.cc")
 case $NAME in
   pickle)
-    sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "$SRC/shard/import/src/pickle.cc" "${common[@]}")
+    sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "${unpickler[@]}" "${common[@]}")
     libs=($(pkg-config --libs fmt)) ;;
   tsv)
     sources=("$SRC/tests/fuzz/tsv_fuzzer.cc" "$SRC/cluster/datasets/src/criteo.cc" "$SRC/cluster/datasets/src/npz.cc"
@@ -32,7 +34,7 @@ case $NAME in
     flags+=($(pkg-config --cflags spdlog fmt libzip zlib))
     libs=($(pkg-config --libs spdlog fmt libzip zlib)) ;;
   checkpoint)
-    sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "$SRC/shard/import/src/pickle.cc" "$SRC/shard/import/src/torch_checkpoint.cc"
+    sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "${unpickler[@]}" "$SRC/shard/import/src/torch_checkpoint.cc"
       "$SRC/shard/import/src/onnx_model.cc" "$SRC/shard/import/src/state_dict.cc" "$SRC"/shard/model/src/*.cc
       "$SRC"/common/src/*.cc)
     flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
