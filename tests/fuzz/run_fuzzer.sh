@@ -35,7 +35,8 @@ case $NAME in
     libs=($(pkg-config --libs spdlog fmt libzip zlib)) ;;
   checkpoint)
     sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "${unpickler[@]}" "$SRC/shard/import/src/torch_checkpoint.cc"
-      "$SRC/shard/import/src/onnx_model.cc" "$SRC/shard/import/src/state_dict.cc" "$SRC"/shard/model/src/*.cc
+      "$SRC/shard/import/src/torch_legacy.cc" "$SRC/shard/import/src/torch_read.cc" "$SRC/shard/import/src/torch_tensors.cc"
+      "$SRC/shard/import/src/torch_zip.cc" "$SRC/shard/import/src/onnx_model.cc" "$SRC/shard/import/src/state_dict.cc" "$SRC"/shard/model/src/*.cc
       "$SRC"/common/src/*.cc)
     flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
     libs=($(pkg-config --libs spdlog fmt libzip protobuf libxxhash) -lonnx_proto) ;;
