@@ -123,16 +123,18 @@ void write_text(const fs::path& path, const std::string& text) {
   DLRM_CHECK(out.good(), "cannot write {}", path.string());
 }
 
-int launch(const Args& args) {
-  Hostfile hostfile = read_hostfile(args.hostfile);
-  dlrm::model::Manifest manifest = dlrm::model::load_manifest(args.model);
+// The embedding bytes of each shard and the dense weights' bytes.
+ModelNeeds model_needs(const dlrm::model::Manifest& manifest) {
   ModelNeeds needs;
   for (const auto& info : manifest.shards) needs.shard_bytes.push_back(info.embedding_bytes);
   needs.dense_bytes = manifest.dense_bytes;
+  return needs;
+}
 
-  std::vector<HostTopology> topologies = host_topologies(hostfile, args);
-  Layout layout = choose_layout(hostfile, topologies, needs, args.layout);
-
+// The mpirun command's settings from the options (hostfile and rankfile
+// paths left empty). Refuses a missing dlrm-cluster (unless a dry run) and
+// --model after --; warns about --threads after --.
+CommandOptions command_options(const Args& args, const fs::path& model) {
   CommandOptions command;
   command.mpirun = args.mpirun;
   command.transport = parse_transport(args.transport);
@@ -144,7 +146,6 @@ int launch(const Args& args) {
   DLRM_CHECK(args.dry_run || fs::exists(command.program),
              "{} does not exist; build dlrm-cluster next to dlrm-launch or pass --program PATH",
              command.program.string());
-  fs::path model = fs::absolute(args.model);
   command.program_args = {"--model", model.string()};
   for (size_t i = 0; i < args.cluster_args.size(); ++i) {
     const std::string& a = args.cluster_args[i];
@@ -155,41 +156,21 @@ int launch(const Args& args) {
     }
     command.program_args.push_back(a);
   }
+  return command;
+}
 
-  fs::path run_dir = make_run_dir(args.run_dir);
-  command.hostfile = run_dir / "hostfile";
-  command.rankfile = run_dir / "rankfile";
-  write_text(command.hostfile, hostfile_text(hostfile, layout.ranks_per_host()));
-  write_text(command.rankfile, rankfile_text(layout));
+// "model DIR: N shards, X of embeddings (DTYPE), dense weights Y"
+std::string model_line(const fs::path& model, const dlrm::model::Manifest& manifest, const ModelNeeds& needs) {
+  uint64_t total = 0;
+  for (auto b : needs.shard_bytes) total += b;
+  return fmt::format("model {}: {} shards, {} of embeddings ({}), dense weights {}", model.string(),
+                     manifest.num_shards(), format_gib(total), dlrm::model::to_string(manifest.dtype),
+                     format_gib(needs.dense_bytes));
+}
 
-  auto env = mpirun_environment(geteuid() == 0);
-  auto argv = mpirun_command(layout, command);
-  std::string model_line = fmt::format("model {}: {} shards, {} of embeddings ({}), dense weights {}",
-                                       model.string(), manifest.num_shards(), format_gib([&] {
-                                         uint64_t total = 0;
-                                         for (auto b : needs.shard_bytes) total += b;
-                                         return total;
-                                       }()),
-                                       dlrm::model::to_string(manifest.dtype), format_gib(needs.dense_bytes));
-  if (args.dry_run) {
-    std::printf("%s\n%s\nrankfile %s:\n%s\ncommand:\n%s\n", model_line.c_str(), layout_table(layout).c_str(),
-                command.rankfile.string().c_str(), rankfile_text(layout).c_str(), shell_command(env, argv).c_str());
-    // The command names the files, so they stay; say so, since nothing else will remove them.
-    if (args.run_dir.empty()) {
-      std::printf("(the hostfile and rankfile stay in %s for this command: remove it when done, or pass --run-dir)\n",
-                  run_dir.string().c_str());
-    }
-    std::fflush(stdout);
-    return 0;
-  }
-  if (!args.quiet) {
-    std::printf("%s\n%s\ndlrm-launch: %s\n", model_line.c_str(), layout_table(layout).c_str(),
-                shell_command(env, argv).c_str());
-    std::fflush(stdout);
-  }
-  MpirunFailures failures(layout);
-  MpirunResult result = run_mpirun(argv, env, failures);
-  int code = result.exit_code;
+// After mpirun: a stopping signal, or a failed job with what the failures name.
+void report_result(const MpirunResult& result, const MpirunFailures& failures) {
+  const int code = result.exit_code;
   if (result.forwarded_signal != 0) {
     std::fprintf(stderr, "dlrm-launch: stopped by signal %d (%s), passed on to mpirun, which stopped the job\n",
                  result.forwarded_signal, strsignal(result.forwarded_signal));
@@ -203,13 +184,52 @@ int launch(const Args& args) {
     }
     std::fputs(text.c_str(), stderr);
   }
+}
+
+int launch(const Args& args) {
+  Hostfile hostfile = read_hostfile(args.hostfile);
+  dlrm::model::Manifest manifest = dlrm::model::load_manifest(args.model);
+  const ModelNeeds needs = model_needs(manifest);
+  std::vector<HostTopology> topologies = host_topologies(hostfile, args);
+  Layout layout = choose_layout(hostfile, topologies, needs, args.layout);
+  const fs::path model = fs::absolute(args.model);
+  CommandOptions command = command_options(args, model);
+
+  fs::path run_dir = make_run_dir(args.run_dir);
+  command.hostfile = run_dir / "hostfile";
+  command.rankfile = run_dir / "rankfile";
+  write_text(command.hostfile, hostfile_text(hostfile, layout.ranks_per_host()));
+  write_text(command.rankfile, rankfile_text(layout));
+
+  auto env = mpirun_environment(geteuid() == 0);
+  auto argv = mpirun_command(layout, command);
+  const std::string summary = model_line(model, manifest, needs);
+  if (args.dry_run) {
+    std::printf("%s\n%s\nrankfile %s:\n%s\ncommand:\n%s\n", summary.c_str(), layout_table(layout).c_str(),
+                command.rankfile.string().c_str(), rankfile_text(layout).c_str(), shell_command(env, argv).c_str());
+    // The command names the files, so they stay; say so, since nothing else will remove them.
+    if (args.run_dir.empty()) {
+      std::printf("(the hostfile and rankfile stay in %s for this command: remove it when done, or pass --run-dir)\n",
+                  run_dir.string().c_str());
+    }
+    std::fflush(stdout);
+    return 0;
+  }
+  if (!args.quiet) {
+    std::printf("%s\n%s\ndlrm-launch: %s\n", summary.c_str(), layout_table(layout).c_str(),
+                shell_command(env, argv).c_str());
+    std::fflush(stdout);
+  }
+  MpirunFailures failures(layout);
+  MpirunResult result = run_mpirun(argv, env, failures);
+  report_result(result, failures);
   if (args.run_dir.empty() && !args.keep_files) {
     std::error_code ec;
     fs::remove_all(run_dir, ec);
   } else {
     spdlog::info("hostfile and rankfile kept in {}", run_dir.string());
   }
-  return code;
+  return result.exit_code;
 }
 
 }  // namespace

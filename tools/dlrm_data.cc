@@ -3,7 +3,7 @@
 //   dlrm-data synth --model DIR --samples N [--seed S] [--zipf A] [--label-sharpness K] --out FILE
 //   dlrm-data info FILE --model DIR
 //   dlrm-data convert --from day_N[.gz] --out FILE [--max-ind-range N] [--dict FILE] [--strict]
-//   dlrm-data convert --from DATA.npz --out FILE [--reference-out REF.npy]      (see dlrm/cluster/criteo.h)
+//   dlrm-data convert --from DATA.npz --out FILE [--reference-out REF.npy]      (see dlrm/datasets/criteo.h)
 //
 // synth writes N records whose indices follow a Zipf law per table and whose
 // labels are drawn from the model's own predictions, so the model scores well
@@ -65,6 +65,87 @@ double logit(float p) {
   return std::log(q) - std::log1p(-q);
 }
 
+// Where labels are drawn: the mean and spread of the model's logit.
+struct LogitScale {
+  double mean = 0;
+  double stddev = 1;
+};
+
+// Labels the model planted, and the first `auc_samples` scores for the AUC.
+struct LabelTally {
+  int64_t positives = 0;
+  int64_t auc_samples = 0;
+  std::vector<float> auc_scores;
+  std::vector<int32_t> auc_labels;
+};
+
+// A model, its generator and the buffers one chunk of records needs.
+struct SynthState {
+  ReferenceModel& model;
+  const SynthRecords& synth;
+  const RecordLayout& layout;
+  std::vector<int32_t> records;
+  std::vector<float> predictions;
+};
+
+// Pilot: the mean and spread of the model's logit on the first samples set
+// the scale on which labels are drawn, so sharpness means the same for any model.
+LogitScale pilot_scale(SynthState& state, int64_t samples) {
+  const int64_t pilot = std::min(samples, kPilotSamples);
+  state.synth.fill(0, pilot, state.records.data());
+  {
+    Dataset view = Dataset::from_records(state.records.data(), pilot, state.layout, "pilot samples");
+    state.model.predict(view, 0, pilot, state.predictions.data());
+  }
+  double sum = 0, sum_sq = 0;
+  for (int64_t i = 0; i < pilot; ++i) {
+    double z = logit(state.predictions[i]);
+    sum += z;
+    sum_sq += z * z;
+  }
+  LogitScale scale;
+  scale.mean = sum / static_cast<double>(pilot);
+  scale.stddev = std::sqrt(std::max(0.0, sum_sq / static_cast<double>(pilot) - scale.mean * scale.mean));
+  spdlog::info("model logit over {} pilot samples: mean {:.4f}, std {:.4f}", pilot, scale.mean, scale.stddev);
+  if (!(scale.stddev > 1e-9)) {
+    spdlog::warn("the model predicts almost the same value for every sample; labels will be coin flips "
+                 "independent of the features");
+    scale.stddev = 1.0;
+  }
+  return scale;
+}
+
+// Makes, scores, labels and writes every record, a chunk at a time.
+LabelTally write_labelled(SynthState& state, const SynthArgs& args, const LogitScale& scale, StagedFile& out) {
+  const RecordLayout& layout = state.layout;
+  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
+  LabelTally tally;
+  tally.auc_samples = std::min(args.samples, kAucSamples);
+  tally.auc_scores.reserve(tally.auc_samples);
+  tally.auc_labels.reserve(tally.auc_samples);
+  for (int64_t begin = 0; begin < args.samples; begin += kChunkSamples) {
+    const int64_t n = std::min(kChunkSamples, args.samples - begin);
+    state.synth.fill(begin, n, state.records.data());
+    Dataset view = Dataset::from_records(state.records.data(), n, layout, "synthetic samples");
+    state.model.predict(view, 0, n, state.predictions.data());
+    for (int64_t b = 0; b < n; ++b) {
+      const double score = args.label_sharpness * (logit(state.predictions[b]) - scale.mean) / scale.stddev;
+      const double p = 1.0 / (1.0 + std::exp(-score));
+      const int32_t label = state.synth.label_uniform(begin + b) < p ? 1 : 0;
+      state.records[b * layout.record_ints()] = label;
+      tally.positives += label;
+      if (begin + b < tally.auc_samples) {
+        tally.auc_scores.push_back(state.predictions[b]);
+        tally.auc_labels.push_back(label);
+      }
+    }
+    out.write(state.records.data(), static_cast<size_t>(n) * layout.record_bytes());
+    progress.add(static_cast<uint64_t>(n));
+  }
+  progress.finish();
+  return tally;
+}
+
 void run_synth(const SynthArgs& args) {
   DLRM_CHECK(args.samples > 0, "--samples must be positive, got {}", args.samples);
   DLRM_CHECK(std::isfinite(args.label_sharpness) && args.label_sharpness >= 0,
@@ -85,69 +166,22 @@ void run_synth(const SynthArgs& args) {
                args.samples, args.model.string(), arch.num_tables(), arch.dense_features, layout.record_bytes(),
                args.seed, args.zipf, args.label_sharpness);
 
-  // Pilot: the mean and spread of the model's logit on the first samples set
-  // the scale on which labels are drawn, so sharpness means the same for any model.
-  const int64_t pilot = std::min(args.samples, kPilotSamples);
-  std::vector<int32_t> records(static_cast<size_t>(std::min(args.samples, kChunkSamples)) * layout.record_ints());
-  std::vector<float> predictions(static_cast<size_t>(std::min(args.samples, kChunkSamples)));
-  synth.fill(0, pilot, records.data());
-  {
-    Dataset view = Dataset::from_records(records.data(), pilot, layout, "pilot samples");
-    model.predict(view, 0, pilot, predictions.data());
-  }
-  double sum = 0, sum_sq = 0;
-  for (int64_t i = 0; i < pilot; ++i) {
-    double z = logit(predictions[i]);
-    sum += z;
-    sum_sq += z * z;
-  }
-  const double mean = sum / static_cast<double>(pilot);
-  double stddev = std::sqrt(std::max(0.0, sum_sq / static_cast<double>(pilot) - mean * mean));
-  spdlog::info("model logit over {} pilot samples: mean {:.4f}, std {:.4f}", pilot, mean, stddev);
-  if (!(stddev > 1e-9)) {
-    spdlog::warn("the model predicts almost the same value for every sample; labels will be coin flips "
-                 "independent of the features");
-    stddev = 1.0;
-  }
-
-  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
-  std::vector<float> auc_scores;
-  std::vector<int32_t> auc_labels;
-  const int64_t auc_samples = std::min(args.samples, kAucSamples);
-  auc_scores.reserve(auc_samples);
-  auc_labels.reserve(auc_samples);
-  int64_t positives = 0;
+  const size_t chunk = static_cast<size_t>(std::min(args.samples, kChunkSamples));
+  SynthState state{model, synth, layout, std::vector<int32_t>(chunk * layout.record_ints()),
+                   std::vector<float>(chunk)};
+  const LogitScale scale = pilot_scale(state, args.samples);
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t begin = 0; begin < args.samples; begin += kChunkSamples) {
-    const int64_t n = std::min(kChunkSamples, args.samples - begin);
-    synth.fill(begin, n, records.data());
-    Dataset view = Dataset::from_records(records.data(), n, layout, "synthetic samples");
-    model.predict(view, 0, n, predictions.data());
-    for (int64_t b = 0; b < n; ++b) {
-      const double score = args.label_sharpness * (logit(predictions[b]) - mean) / stddev;
-      const double p = 1.0 / (1.0 + std::exp(-score));
-      const int32_t label = synth.label_uniform(begin + b) < p ? 1 : 0;
-      records[b * layout.record_ints()] = label;
-      positives += label;
-      if (begin + b < auc_samples) {
-        auc_scores.push_back(predictions[b]);
-        auc_labels.push_back(label);
-      }
-    }
-    out.write(records.data(), static_cast<size_t>(n) * layout.record_bytes());
-    progress.add(static_cast<uint64_t>(n));
-  }
-  progress.finish();
+  const LabelTally tally = write_labelled(state, args, scale, out);
   out.commit();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double auc = roc_auc(auc_scores.data(), auc_labels.data(), auc_samples);
+  const double auc = roc_auc(tally.auc_scores.data(), tally.auc_labels.data(), tally.auc_samples);
   spdlog::info("wrote {}: {} samples ({}), label rate {:.4f}, {:.0f} samples/s", args.out.string(), args.samples,
                format_bytes(static_cast<double>(args.samples) * layout.record_bytes()),
-               static_cast<double>(positives) / args.samples, args.samples / std::max(secs, 1e-9));
+               static_cast<double>(tally.positives) / args.samples, args.samples / std::max(secs, 1e-9));
   if (std::isnan(auc)) {
-    spdlog::info("AUC not computed: the labels of the first {} samples are all of one class", auc_samples);
+    spdlog::info("AUC not computed: the labels of the first {} samples are all of one class", tally.auc_samples);
   } else {
-    spdlog::info("AUC of the model on this data: {:.4f} (first {} samples)", auc, auc_samples);
+    spdlog::info("AUC of the model on this data: {:.4f} (first {} samples)", auc, tally.auc_samples);
   }
 }
 

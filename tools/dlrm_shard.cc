@@ -320,6 +320,118 @@ int write(ModelSource& source, const WriteOptions& options, const WriteArgs& arg
   return 0;
 }
 
+// dlrm-shard synth: a preset's architecture with synthetic weights.
+struct SynthCommand {
+  WriteArgs write_args;
+  std::string preset;
+  uint64_t seed = 1;
+
+  CLI::App* add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand("synth", "write a model with deterministic synthetic weights");
+    cmd->add_option("--preset", preset, "architecture: terabyte-40m or small")->required();
+    cmd->add_option("--seed", seed, "generator seed")->capture_default_str();
+    write_args.add_to(cmd);
+    return cmd;
+  }
+  int run() const {
+    WriteOptions options = write_args.options();
+    ModelArch arch = make_preset(preset, write_args.row_cap);
+    std::string description = fmt::format("synth preset={}{} seed={}", preset,
+                                          write_args.row_cap > 0 ? fmt::format(" row_cap={}", write_args.row_cap) : "",
+                                          seed);
+    NamedSource source(make_synth_source(arch, seed), description);
+    return write(source, options, write_args);
+  }
+};
+
+// dlrm-shard import: a trained model's weights (open_import_source).
+struct ImportCommand {
+  WriteArgs write_args;
+  std::string from;
+
+  CLI::App* add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand("import", "shard a trained model (a directory of .npy files by state_dict key)");
+    cmd->add_option("--from", from, "checkpoint to import")->required();
+    write_args.add_to(cmd);
+    return cmd;
+  }
+  int run() const {
+    WriteOptions options = write_args.options();
+    auto source = open_import_source(from, write_args.row_cap);
+    return write(*source, options, write_args);
+  }
+};
+
+// dlrm-shard inspect: a model's summary table or JSON.
+struct InspectCommand {
+  std::string dir;
+  bool json = false;
+
+  CLI::App* add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand("inspect", "print a model's plan and architecture");
+    cmd->add_option("dir", dir, "model directory")->required();
+    cmd->add_flag("--json", json, "machine-readable output");
+    return cmd;
+  }
+  int run() const {
+    Manifest manifest = load_manifest(dir);
+    if (json) {
+      print_json(manifest, dir);
+    } else {
+      print_summary(manifest, dir);
+    }
+    return 0;
+  }
+};
+
+// dlrm-shard verify: every file's size, header and checksum.
+struct VerifyCommand {
+  std::string dir;
+  bool no_progress = false;
+
+  CLI::App* add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand("verify", "check every file of a model (sizes, headers, checksums)");
+    cmd->add_option("dir", dir, "model directory")->required();
+    cmd->add_flag("--no-progress", no_progress, "no progress bar");
+    return cmd;
+  }
+  int run() const {
+    auto start = std::chrono::steady_clock::now();
+    VerifyResult result = verify_model(dir, !no_progress);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("OK %s: %d files, %s checked in %.1f s (%s/s)\n", dir.c_str(), result.files,
+                dlrm::format_bytes(static_cast<double>(result.bytes_checked)).c_str(), secs,
+                dlrm::format_bytes(secs > 0 ? result.bytes_checked / secs : 0.0).c_str());
+    return 0;
+  }
+};
+
+// dlrm-shard calibrate: the MLPs' activation ranges for int8 serving.
+struct CalibrateCommand {
+  dlrm::reference::CalibrateOptions options;
+  std::string method = "mse";  // best AUC in tests/cluster_mpi/quantized.sh (0.05% loss vs 0.11% for max)
+
+  CLI::App* add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand(
+        "calibrate", "record the MLPs' activation ranges on sample data for int8 serving (writes calibration.json)");
+    cmd->add_option("--model", options.model, "model directory")->required();
+    cmd->add_option("--data", options.data, "calibration samples (MLPerf binary layout)")->required();
+    cmd->add_option("--samples", options.samples, "use the first N samples")->capture_default_str();
+    cmd->add_option("--method", method, "clip at the max |x|, a percentile of |x|, or least squared error")
+        ->check(CLI::IsMember({"max", "percentile", "mse"}))
+        ->capture_default_str();
+    cmd->add_flag("--fold-indices", options.fold_indices, "map out-of-range indices modulo the table size");
+    return cmd;
+  }
+  int run() {
+    options.calibrator.method = method == "max"          ? dlrm::dense::RangeMethod::kMax
+                                : method == "percentile" ? dlrm::dense::RangeMethod::kPercentile
+                                                         : dlrm::dense::RangeMethod::kMse;
+    dlrm::reference::calibrate_model(options);
+    return 0;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -329,86 +441,24 @@ int main(int argc, char** argv) {
   CLI::App app{"dlrm-shard: plan, write, inspect and verify sharded DLRM models"};
   app.set_version_flag("--version", "dlrm-shard " DLRM_VERSION);
   app.require_subcommand(1);
-
-  WriteArgs synth_args;
-  std::string preset;
-  uint64_t seed = 1;
-  auto* synth = app.add_subcommand("synth", "write a model with deterministic synthetic weights");
-  synth->add_option("--preset", preset, "architecture: terabyte-40m or small")->required();
-  synth->add_option("--seed", seed, "generator seed")->capture_default_str();
-  synth_args.add_to(synth);
-
-  WriteArgs import_args;
-  std::string from;
-  auto* import = app.add_subcommand("import", "shard a trained model (a directory of .npy files by state_dict key)");
-  import->add_option("--from", from, "checkpoint to import")->required();
-  import_args.add_to(import);
-
-  std::string inspect_dir;
-  bool inspect_json = false;
-  auto* inspect = app.add_subcommand("inspect", "print a model's plan and architecture");
-  inspect->add_option("dir", inspect_dir, "model directory")->required();
-  inspect->add_flag("--json", inspect_json, "machine-readable output");
-
-  std::string verify_dir;
-  bool verify_no_progress = false;
-  auto* verify = app.add_subcommand("verify", "check every file of a model (sizes, headers, checksums)");
-  verify->add_option("dir", verify_dir, "model directory")->required();
-  verify->add_flag("--no-progress", verify_no_progress, "no progress bar");
-
-  dlrm::reference::CalibrateOptions calibrate_args;
-  std::string calibrate_method = "mse";  // best AUC in tests/cluster_mpi/quantized.sh (0.05% loss vs 0.11% for max)
-  auto* calibrate = app.add_subcommand(
-      "calibrate", "record the MLPs' activation ranges on sample data for int8 serving (writes calibration.json)");
-  calibrate->add_option("--model", calibrate_args.model, "model directory")->required();
-  calibrate->add_option("--data", calibrate_args.data, "calibration samples (MLPerf binary layout)")->required();
-  calibrate->add_option("--samples", calibrate_args.samples, "use the first N samples")->capture_default_str();
-  calibrate->add_option("--method", calibrate_method, "clip at the max |x|, a percentile of |x|, or least squared error")
-      ->check(CLI::IsMember({"max", "percentile", "mse"}))
-      ->capture_default_str();
-  calibrate->add_flag("--fold-indices", calibrate_args.fold_indices, "map out-of-range indices modulo the table size");
+  SynthCommand synth;
+  ImportCommand import;
+  InspectCommand inspect;
+  VerifyCommand verify;
+  CalibrateCommand calibrate;
+  CLI::App* synth_cmd = synth.add_to(app);
+  CLI::App* import_cmd = import.add_to(app);
+  CLI::App* inspect_cmd = inspect.add_to(app);
+  CLI::App* verify_cmd = verify.add_to(app);
+  CLI::App* calibrate_cmd = calibrate.add_to(app);
 
   try {
     app.parse(argc, argv);
-    if (*calibrate) {
-      calibrate_args.calibrator.method = calibrate_method == "max"          ? dlrm::dense::RangeMethod::kMax
-                                         : calibrate_method == "percentile" ? dlrm::dense::RangeMethod::kPercentile
-                                                                            : dlrm::dense::RangeMethod::kMse;
-      dlrm::reference::calibrate_model(calibrate_args);
-      return 0;
-    }
-    if (*synth) {
-      WriteOptions options = synth_args.options();
-      ModelArch arch = make_preset(preset, synth_args.row_cap);
-      std::string description = fmt::format("synth preset={}{} seed={}", preset,
-                                            synth_args.row_cap > 0 ? fmt::format(" row_cap={}", synth_args.row_cap) : "",
-                                            seed);
-      NamedSource source(make_synth_source(arch, seed), description);
-      return write(source, options, synth_args);
-    }
-    if (*import) {
-      WriteOptions options = import_args.options();
-      auto source = open_import_source(from, import_args.row_cap);
-      return write(*source, options, import_args);
-    }
-    if (*inspect) {
-      Manifest manifest = load_manifest(inspect_dir);
-      if (inspect_json) {
-        print_json(manifest, inspect_dir);
-      } else {
-        print_summary(manifest, inspect_dir);
-      }
-      return 0;
-    }
-    if (*verify) {
-      auto start = std::chrono::steady_clock::now();
-      VerifyResult result = verify_model(verify_dir, !verify_no_progress);
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::printf("OK %s: %d files, %s checked in %.1f s (%s/s)\n", verify_dir.c_str(), result.files,
-                  dlrm::format_bytes(static_cast<double>(result.bytes_checked)).c_str(), secs,
-                  dlrm::format_bytes(secs > 0 ? result.bytes_checked / secs : 0.0).c_str());
-      return 0;
-    }
+    if (*calibrate_cmd) return calibrate.run();
+    if (*synth_cmd) return synth.run();
+    if (*import_cmd) return import.run();
+    if (*inspect_cmd) return inspect.run();
+    if (*verify_cmd) return verify.run();
     return 0;
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

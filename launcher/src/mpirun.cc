@@ -251,6 +251,85 @@ void write_all(int fd, const char* src, size_t bytes) {
   }
 }
 
+// This process's environment with `env` added (replacing variables of the
+// same name), as KEY=VALUE strings.
+std::vector<std::string> child_environment(const std::vector<std::pair<std::string, std::string>>& env) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    std::string key = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& [k, v] : env) replaced = replaced || k == key;
+    if (!replaced) env_strings.push_back(std::move(entry));
+  }
+  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  return env_strings;
+}
+
+// In the forked child: its own process group (a terminal's Ctrl-C reaches
+// mpirun once, through the parent), killed with the parent, default signal
+// handlers, stdin from /dev/null, stderr into the pipe; then exec. Allocates
+// nothing; exits 127 with a message when the exec fails.
+[[noreturn]] void exec_child(char* const* args, char* const* envp, int stderr_fd, pid_t parent) {
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(128 + SIGTERM);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+  int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+  dup2(stderr_fd, STDERR_FILENO);
+  execvpe(args[0], args, envp);
+  const char* prefix = "dlrm-launch: cannot run ";
+  const char* hint = "; pass --mpirun PATH or install openmpi-bin\n";
+  write_all(STDERR_FILENO, prefix, std::strlen(prefix));
+  write_all(STDERR_FILENO, args[0], std::strlen(args[0]));
+  write_all(STDERR_FILENO, hint, std::strlen(hint));
+  _exit(127);
+}
+
+// Relays the child's stderr from `fd` to ours, feeding complete lines to
+// `failures`, until the pipe closes or the child has exited and the pipe is
+// drained; returns the child's wait status.
+int relay_until_exit(int fd, pid_t child, MpirunFailures& failures) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  std::string partial;
+  auto relay = [&](const char* src, size_t bytes) {
+    write_all(STDERR_FILENO, src, bytes);
+    partial.append(src, bytes);
+    for (size_t nl; (nl = partial.find('\n')) != std::string::npos;) {
+      failures.feed(partial.substr(0, nl));
+      partial.erase(0, nl + 1);
+    }
+  };
+  int status = 0;
+  bool exited = false, eof = false;
+  char buffer[8192];
+  while (!eof) {
+    pollfd pfd = {fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, exited ? 0 : 200);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0) {
+      ssize_t n = read(fd, buffer, sizeof(buffer));
+      if (n > 0) {
+        relay(buffer, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) eof = true;
+      if (n < 0 && errno != EAGAIN && errno != EINTR) eof = true;
+    }
+    if (exited) break;  // drained what was there; a stray holder of the pipe does not keep us
+    if (!exited && waitpid(child, &status, WNOHANG) == child) exited = true;
+  }
+  if (!exited) {
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (!partial.empty()) failures.feed(partial);
+  return status;
+}
+
 }  // namespace
 
 MpirunResult run_mpirun(const std::vector<std::string>& argv,
@@ -281,41 +360,14 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    std::string key = entry.substr(0, entry.find('='));
-    bool replaced = false;
-    for (const auto& [k, v] : env) replaced = replaced || k == key;
-    if (!replaced) env_strings.push_back(std::move(entry));
-  }
-  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  std::vector<std::string> env_strings = child_environment(env);
   std::vector<char*> envp;
   for (auto& entry : env_strings) envp.push_back(entry.data());
   envp.push_back(nullptr);
-  const char* null_path = "/dev/null";
   pid_t parent = getpid();
   pid_t child = fork();
   const int fork_errno = errno;
-  if (child == 0) {
-    // Own process group: a terminal's Ctrl-C reaches mpirun once, through us.
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(128 + SIGTERM);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    int null_fd = open(null_path, O_RDONLY);
-    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    dup2(pipe_fds[1], STDERR_FILENO);
-    execvpe(args[0], args.data(), envp.data());
-    const char* prefix = "dlrm-launch: cannot run ";
-    const char* hint = "; pass --mpirun PATH or install openmpi-bin\n";
-    write_all(STDERR_FILENO, prefix, std::strlen(prefix));
-    write_all(STDERR_FILENO, args[0], std::strlen(args[0]));
-    write_all(STDERR_FILENO, hint, std::strlen(hint));
-    _exit(127);
-  }
+  if (child == 0) exec_child(args.data(), envp.data(), pipe_fds[1], parent);
   close(pipe_fds[1]);
   pipe_fds[1] = -1;
   DLRM_CHECK(child > 0, "cannot start mpirun: fork failed: {}", std::strerror(fork_errno));
@@ -326,40 +378,7 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
     g_forwarded_signal.store(sig);
   }
 
-  fcntl(pipe_fds[0], F_SETFL, fcntl(pipe_fds[0], F_GETFL) | O_NONBLOCK);
-  std::string partial;
-  auto relay = [&](const char* src, size_t bytes) {
-    write_all(STDERR_FILENO, src, bytes);
-    partial.append(src, bytes);
-    for (size_t nl; (nl = partial.find('\n')) != std::string::npos;) {
-      failures.feed(partial.substr(0, nl));
-      partial.erase(0, nl + 1);
-    }
-  };
-  int status = 0;
-  bool exited = false, eof = false;
-  char buffer[8192];
-  while (!eof) {
-    pollfd pfd = {pipe_fds[0], POLLIN, 0};
-    int ready = poll(&pfd, 1, exited ? 0 : 200);
-    if (ready < 0 && errno != EINTR) break;
-    if (ready > 0) {
-      ssize_t n = read(pipe_fds[0], buffer, sizeof(buffer));
-      if (n > 0) {
-        relay(buffer, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0) eof = true;
-      if (n < 0 && errno != EAGAIN && errno != EINTR) eof = true;
-    }
-    if (exited) break;  // drained what was there; a stray holder of the pipe does not keep us
-    if (!exited && waitpid(child, &status, WNOHANG) == child) exited = true;
-  }
-  if (!exited) {
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
-  if (!partial.empty()) failures.feed(partial);
+  const int status = relay_until_exit(pipe_fds[0], child, failures);
   g_child.store(0);
   MpirunResult result;
   result.forwarded_signal = g_forwarded_signal.exchange(0);

@@ -12,7 +12,7 @@
 namespace {
 
 // The checkpoint allow-list (torch_checkpoint.cc), spelled out so that the
-// target needs only pickle.cc and the error helpers.
+// target needs only the unpickler (pickle*.cc) and the error helpers.
 const std::set<std::string>& allowed() {
   static const std::set<std::string> kAllowed = {
       "collections.OrderedDict", "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",

@@ -21,9 +21,10 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
   -I"$SRC/common/include" -I"$SRC/shard/model/include" -I"$SRC/shard/sharding/include" -I"$SRC/shard/import/include"
   -I"$SRC/cluster/datasets/include")
 common=("$SRC/common/src/error.cc")
+unpickler=("$SRC"/shard/import/src/{pickle,pickle_globals,pickle_source,pickle_text,pickle_value}.cc)
 case $NAME in
   pickle)
-    sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "$SRC/shard/import/src/pickle.cc" "${common[@]}")
+    sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "${unpickler[@]}" "${common[@]}")
     libs=($(pkg-config --libs fmt)) ;;
   tsv)
     sources=("$SRC/tests/fuzz/tsv_fuzzer.cc" "$SRC/cluster/datasets/src/criteo.cc" "$SRC/cluster/datasets/src/npz.cc"
@@ -32,8 +33,9 @@ case $NAME in
     flags+=($(pkg-config --cflags spdlog fmt libzip zlib))
     libs=($(pkg-config --libs spdlog fmt libzip zlib)) ;;
   checkpoint)
-    sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "$SRC/shard/import/src/pickle.cc" "$SRC/shard/import/src/torch_checkpoint.cc"
-      "$SRC/shard/import/src/onnx_model.cc" "$SRC/shard/import/src/state_dict.cc" "$SRC"/shard/model/src/*.cc
+    sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "${unpickler[@]}"
+      "$SRC"/shard/import/src/{torch_checkpoint,torch_legacy,torch_read,torch_tensors,torch_zip}.cc
+      "$SRC"/shard/import/src/{onnx_model,onnx_read,onnx_wire,state_dict}.cc "$SRC"/shard/model/src/*.cc
       "$SRC"/common/src/*.cc)
     flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
     libs=($(pkg-config --libs spdlog fmt libzip protobuf libxxhash) -lonnx_proto) ;;

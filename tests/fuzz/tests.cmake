@@ -2,7 +2,7 @@
 # run_fuzzer.sh straight from the sources into the build directory, then run
 # for a bounded time from the seed corpus in tests/fuzz/corpus. Any crash,
 # sanitizer report, leak, timeout or out-of-memory fails the test.
-#   fuzz.pickle  the restricted unpickler (shard/src/pickle.cc)
+#   fuzz.pickle  the restricted unpickler (shard/import/src/pickle*.cc)
 #   fuzz.tsv     the Criteo TSV line parser (cluster/src/criteo.cc)
 #   fuzz.checkpoint  whole .pt (zip, legacy) and .onnx files through
 #                TorchCheckpoint / OnnxModel and the architecture inference

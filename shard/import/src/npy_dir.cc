@@ -1,6 +1,5 @@
-// Import from a directory of .npy files named by state_dict key, and the
-// dispatch of open_import_source() on the kind of path. Importers for other
-// checkpoint formats (.pt, .onnx) add a branch to open_import_source().
+// Import from a directory of .npy files named by state_dict key, and
+// open_import_source(), which picks the importer by the kind of path.
 #include <algorithm>
 #include <cctype>
 #include <cerrno>

@@ -1,19 +1,21 @@
 // The rank layout: which rank runs where, as what, on which cores.
 //
-// Given the hosts (hostfile slots + topology per host) and the model (bytes
-// of each shard, bytes of the dense weights):
-//   1. every shard gets its own rank, pinned to one core of a NUMA node whose
-//      memory holds it (shard bytes + kShardRankOverheadBytes within
-//      mem_fraction of the node's memory), so its rows are local. Shards are
-//      placed largest first, on the NUMA node with a free core and the fewest
-//      shards so far (ties: most free memory); if that greedy pass cannot fit
-//      them, a second pass puts each on the node with the most free memory.
-//   2. the cores left on each NUMA node go to dense ranks: by default one
-//      dense rank per NUMA node that has a free core, running one OpenMP
-//      thread per core it binds to; dense_per_node and threads_per_dense
-//      change that. Each host runs at most its hostfile slots of ranks.
-//   3. when cores run short (a 2-core machine), ranks share cores
-//      (oversubscribed) and a note says so.
+// Input: hosts (hostfile slots, topology per host) and the model (bytes of
+// each shard, bytes of the dense weights). With need(shard) = bytes +
+// kShardRankOverheadBytes, need(dense) = dense bytes + kDenseRankOverheadBytes
+// and capacity(node) = mem_fraction * node memory:
+//   1. shards, largest first, one rank each: among the NUMA nodes whose host
+//      has a slot left and whose capacity left holds the shard, the one with
+//      a free core, then the fewest shards, then the most free memory. If
+//      that leaves a shard without a node, all shards again by the most free
+//      memory alone (a note); a shard that still fits nowhere is an error.
+//      A shard rank binds one core of its node.
+//   2. dense ranks: per node dense_per_node, or 1 if a core is free (fewer
+//      where memory runs out), given in turns over a host's nodes while the
+//      host has slots; at least one in all. A dense rank binds the node's
+//      free cores (shared out), or threads_per_dense of them, with one
+//      OpenMP thread per core bound.
+//   3. too few cores: ranks share cores (oversubscribed, with a note).
 // World ranks: shard s is rank s (dlrm-cluster's default roles); dense ranks
 // follow, host by host and NUMA node by NUMA node.
 #pragma once

@@ -1,25 +1,27 @@
 // ONNX models (.onnx) as a source of DLRM weights.
 //
-// The weights are the graph's initializers, named by state_dict key
-// (torch.onnx.export keeps parameter names: emb_l.0.weight, bot_l.0.weight,
-// ...); initializers with other names (graph constants) are ignored. A
-// tensor's bytes are one of
+// The weights are the graph's initializers named like state_dict keys
+// (emb_l.K.weight, bot_l.I.weight / bias, top_l.I.weight / bias, as
+// torch.onnx.export names parameters); other initializers (graph constants)
+// are ignored. A tensor's bytes are one of
 //   raw_data                 inline, little-endian
-//   float_data / double_data inline typed fields (packed)
+//   float_data / double_data inline typed fields (packed or not)
 //   int32_data               inline fp16 / bf16 values (one per varint), decoded into memory
 //   external data            data_location EXTERNAL with 'location' (a file
 //                            next to the .onnx; absolute paths and '..' are
 //                            refused), 'offset' (default 0), 'length' (default:
 //                            the tensor's size)
 // Element types FLOAT, FLOAT16, BFLOAT16 and DOUBLE are converted to fp32.
+// Reads stream from the file in bounded memory, inline tensors included.
 //
-// The .onnx file is scanned at the protobuf wire level, so inline tensors are
-// located by file offset and streamed like external ones: memory stays
-// bounded whatever the model size (protobuf itself would need the whole
-// message in memory, up to its 2 GB limit). Nodes are parsed with libonnx
-// (onnx::NodeProto) to find Gemm layers whose weight is stored [in, out]
-// (transB = 0) or MatMul weights (always [in, out]); those are presented as
-// [out, in] like a state_dict.
+// Layout: a weight used as input 1 of a Gemm with transB = 0, or of a MatMul,
+// is stored [in, out] and presented [out, in] like a state_dict:
+//   T[r][c] = stored[c][r]
+// A weight used both ways is an error.
+//
+// Refused, naming the file and initializer: malformed protobuf, segmented
+// tensors, sizes that disagree with the dims, missing or short external files,
+// a model without any state_dict-named initializer.
 #pragma once
 
 #include <filesystem>

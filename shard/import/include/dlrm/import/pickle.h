@@ -1,23 +1,26 @@
-// A restricted unpickler: reads Python pickles (protocols 0 to 5, as written
-// by torch.save) into a tree of plain values and never executes anything.
+// A restricted unpickler: reads one Python pickle (protocols 0 to 5, as
+// written by torch.save) into a tree of inert values; nothing is executed.
 //
-// Where Python's unpickler would import a module attribute (GLOBAL,
-// STACK_GLOBAL) and call it (REDUCE, NEWOBJ, BUILD), this one checks the name
-// against an allow-list given by the caller and records the call as an
-// inert Value of kind kCall {callable, args, state}. A name outside the list
-// stops the load with
-//   "FILE: pickle refers to global 'os.system' which a checkpoint does not
-//    need; refusing to load it (nothing was executed)".
-// Three calls are evaluated as pure data conversions, because containers
-// depend on them: collections.OrderedDict() -> empty dict,
-// _codecs.encode(str, 'latin1') -> bytes (protocol 2 bytes), and
-// builtins.set(list) -> set. Opcodes that exist only to build objects of
-// arbitrary classes (INST, OBJ, EXT1/2/4) are refused.
+//   GLOBAL / STACK_GLOBAL m n   -> kGlobal "m.n" if "m.n" is in allowed_globals
+//                                  (Python 2's __builtin__ / copy_reg read as
+//                                  builtins / copyreg), else Error
+//   REDUCE / NEWOBJ(_EX) f args -> collections.OrderedDict([(k, v), ...]) -> kDict (ordered)
+//                                  _codecs.encode(text, 'latin1')    -> kBytes
+//                                  builtins.set / frozenset([seq])   -> kSet
+//                                  any other f -> kCall {callable f, items args,
+//                                                        entries NEWOBJ_EX kwargs}
+//   BUILD state                 -> kCall: its `state` = state; kDict: state dropped
+//   PERSID / BINPERSID pid      -> kPersistentId {items[0] = pid}, also listed
+//                                  in Document::persistent_ids()
+//   INST, OBJ, EXT1/2/4, NEXT_BUFFER, READONLY_BUFFER -> Error
+// Other opcodes build values as Python would (CPython's Lib/pickletools.py).
 //
-// Memory is bounded by Limits: the number of values, the bytes held in
-// strings, the stack depth and single lengths; a length longer than the
-// input that is left is reported as truncation before anything is allocated.
-// Persistent ids (torch's storage references) become kPersistentId values.
+// Errors (dlrm::Error, naming the input and the byte):
+//   a global outside the list: "NAME: pickle refers to global 'os.system'
+//     which a checkpoint does not need; refusing to load it (nothing was executed)..."
+//   a length beyond the input left: "pickle is truncated at byte P" (before
+//     anything is allocated); a malformed pickle: "malformed pickle at byte P
+//     (opcode 0xNN)"; a Limits bound crossed: "... refusing to load it".
 #pragma once
 
 #include <cstddef>
@@ -73,12 +76,13 @@ struct Value {
   std::string repr(size_t max_chars = 120) const;
 };
 
+// Bounds on what one pickle may build; crossing one is an Error.
 struct Limits {
-  uint64_t max_values = 1u << 22;       // values created (each about 130 bytes)
-  uint64_t max_items = 1u << 26;        // slots in tuples, lists, sets and dicts (8 or 16 bytes each)
+  uint64_t max_values = 1u << 22;        // values created
+  uint64_t max_items = 1u << 26;         // slots in tuples, lists, sets and dicts (memo copies included)
   uint64_t max_string_bytes = 1u << 30;  // bytes held by all strings together
-  uint64_t max_stack = 1u << 20;        // stack entries plus marks
-  uint64_t max_memo = 1u << 24;         // memo entries
+  uint64_t max_stack = 1u << 20;         // stack entries plus marks
+  uint64_t max_memo = 1u << 24;          // memo entries
 };
 
 // Where the pickle bytes come from.
@@ -140,10 +144,11 @@ class Document {
   Value* root_ = nullptr;
 };
 
-// Reads one pickle (through its STOP opcode) from `src`. `name` labels errors
-// ("x.pt", "x.pt entry archive/data.pkl"). Throws dlrm::Error on a global
-// outside `allowed_globals` ("module.name"), a malformed or truncated pickle,
-// or a limit reached.
+// Reads one pickle (through its STOP opcode) from `src`, leaving `src` just
+// after it; the root is the value on top of the stack at STOP. `name` labels
+// errors ("x.pt", "x.pt entry archive/data.pkl"). Throws dlrm::Error on a
+// global outside `allowed_globals` ("module.name"), a malformed or truncated
+// pickle, or a limit reached.
 Document unpickle(ByteSource& src, const std::string& name, const std::set<std::string>& allowed_globals,
                   const Limits& limits = Limits{});
 

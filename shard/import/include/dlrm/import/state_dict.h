@@ -1,16 +1,18 @@
 // A model's weights as named tensors (a PyTorch state_dict, ONNX
-// initializers), the architecture inferred from their shapes, and the
-// ModelSource that streams them into the shard writer.
+// initializers, .npy files), the architecture inferred from their shapes, and
+// the ModelSource that streams them into the shard writer.
 //
 // Each checkpoint format implements TensorStore: it lists the tensors with
-// their shapes and element types and reads blocks of rows converted to fp32,
-// straight from the file (never a whole table in memory). The DLRM state_dict
-// layout is
-//   emb_l.K.weight [rows_K, dim]     K = 0..T-1
-//   bot_l.I.weight [out, in], bot_l.I.bias [out]   I = 0, 2, 4, ... (odd: ReLU)
+// their shapes and element types and reads blocks converted to fp32 straight
+// from the file, in bounded memory. The DLRM state_dict layout is
+//   emb_l.K.weight [rows_K, dim]                    K = 0..T-1
+//   bot_l.I.weight [out, in], bot_l.I.bias [out]    I = 0, 2, 4, ... (odd I: ReLU, no tensors)
 //   top_l.I.weight [out, in], top_l.I.bias [out]
-// and infer_state_dict_arch() derives ModelArch from it, listing every
-// missing, unexpected or mis-shaped tensor in one error.
+// and infer_state_dict_arch() derives ModelArch from it:
+//   dim = emb_l.0.weight cols      table_rows[K] = rows_K (at most row_cap if > 0)
+//   dense_features = bot_l.0 in    bottom_mlp = bot_l outs (the last == dim)
+//   F = T + 1;  top_l.0 in == dim + F(F-1)/2 (dot), or dim + F(F+1)/2 (interaction_self)
+//   top_mlp = top_l outs (the last == 1)
 #pragma once
 
 #include <cstddef>
@@ -54,13 +56,14 @@ class TensorStore {
                           float* dst) = 0;
 };
 
-// Architecture of a DLRM state_dict. `where` names the source in errors
-// ("import /x/y.pt"). row_cap > 0 caps every table's rows. Unexpected keys,
-// gaps, non-float tensors and inconsistent shapes are listed in one error.
+// Architecture of a DLRM state_dict (above). `where` names the source in
+// errors ("import /x/y.pt"). row_cap > 0 caps every table's rows. Throws one
+// error listing every problem: unexpected keys, gaps in the numbering,
+// missing weights or biases, non-float tensors, inconsistent shapes.
 model::ModelArch infer_state_dict_arch(const std::vector<TensorInfo>& tensors, int64_t row_cap, const std::string& where);
 
-// A ModelSource over a TensorStore (architecture inferred as above).
+// A ModelSource over a TensorStore (architecture inferred as above): read_rows
+// reads table rows through read_block; read_dense returns a whole dense tensor.
 std::unique_ptr<sharding::ModelSource> make_state_dict_source(std::unique_ptr<TensorStore> store, int64_t row_cap);
-
 
 }  // namespace dlrm::import

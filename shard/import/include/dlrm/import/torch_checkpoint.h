@@ -3,25 +3,28 @@
 // Two layouts, told apart by their first bytes:
 //   zip (torch.save since PyTorch 1.6): PREFIX/data.pkl holds the pickle;
 //     each storage is the uncompressed entry PREFIX/data/KEY, read by seeking
-//     inside the entry (libzip); PREFIX/byteorder, when present, must say
-//     "little".
+//     inside the entry; PREFIX/byteorder, when present, must say "little".
 //   legacy (_use_new_zipfile_serialization=False, PyTorch < 1.6): five pickles
 //     in a row (magic number 0x1950a86a20f9469cfc6c, protocol version 1001,
 //     sys_info {little_endian, type_sizes}, the object, the sorted list of
 //     storage keys), then for each key of that list: int64 element count
 //     (little-endian) and the raw little-endian elements.
-// In both, a tensor is torch._utils._rebuild_tensor_v2(persistent_id,
-// storage_offset, size, stride, ...) with persistent_id = ('storage',
-// torch.FloatStorage, key, location, numel[, view_metadata]); a parameter
-// wraps it in _rebuild_parameter. The location (cpu, cuda:0) is ignored:
-// bytes are bytes.
+// In both, a tensor is
+//   torch._utils._rebuild_tensor_v2(pid, storage_offset, size, stride, ...)
+//     pid = ('storage', torch.FloatStorage, key, location, numel[, view_metadata])
+// (a parameter wraps it in _rebuild_parameter); the location (cpu, cuda:0) is
+// ignored. Tensors of rank <= 2 with any strides inside their storage.
 //
 // The object is a state_dict, or a dict holding one under 'state_dict' (or
 // 'model_state_dict') beside other entries (epoch, losses, optimizer state),
-// which are parsed but not used. A common "module." prefix (DataParallel) is
-// removed. Every global the pickle names, anywhere in the file, must be in
-// torch_allowed_globals(); any other name (os.system, a model class of a
-// pickled nn.Module, ...) refuses the whole file before anything is read.
+// which are parsed but not used. A "module." prefix on every key
+// (DataParallel) is removed.
+//
+// Refused, naming the file (and entry or tensor): a global outside
+// torch_allowed_globals() anywhere in the file (os.system, the class of a
+// pickled nn.Module, ...), before anything is read; tar checkpoints
+// (PyTorch < 0.4); compressed storage entries; big-endian checkpoints; a
+// storage shorter than its tensors or than its record says; duplicate keys.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,12 @@
-// Writes a sharded model directory from a ModelSource: plans, streams every
-// shard file (bounded buffers: peak memory independent of model size), writes
-// dense.bin and manifest.json, all under a staged directory renamed at the end.
+// Writes a sharded model directory from a ModelSource.
+//
+//   shards = make_plan(source.arch(), options.plan)
+//   for each shard: shard-NNN.bin <- its slices, read_rows in chunks of at
+//                   most chunk_bytes, encoded as options.plan.dtype
+//   dense.bin <- read_dense of every dense tensor; manifest.json last
+// Everything is written under a staging directory renamed to `out` at the
+// end, so an error or Ctrl-C leaves no partial model. Peak memory is
+// independent of the model's size.
 #pragma once
 
 #include <filesystem>
@@ -18,6 +24,9 @@ struct WriteOptions {
   uint64_t chunk_bytes = 16u << 20;  // rows read from the source per step
 };
 
+// Returns the manifest written. Throws on a plan that cannot be made (see
+// make_plan), an existing `out` without `overwrite`, and any source or write
+// error (naming the file).
 model::Manifest write_model(ModelSource& source, const WriteOptions& options, const std::filesystem::path& out);
 
 }  // namespace dlrm::sharding

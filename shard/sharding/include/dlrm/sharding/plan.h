@@ -1,15 +1,17 @@
 // The sharding planner: which shard holds which rows and columns of which table.
 //
-// Plan kinds:
-//   table   whole tables only, largest first onto the least-loaded shard (LPT)
-//   row     every table with at least `shards` rows split into contiguous row
-//           ranges over all shards; smaller tables whole
-//   column  every table split into `column_splits` column blocks, blocks placed
-//           like whole tables
-//   auto    balanced hybrid: whole tables where they fit, large tables split
-//           into row ranges only where needed so that largest / mean shard
-//           bytes stays close to 1 (<= 1.05 on terabyte-40m for 2..8 shards)
-// Every plan covers every (table, row, column) exactly once (check_plan).
+// Plan kinds (tables taken largest first, ties by index):
+//   table   each table whole onto the least-loaded shard (LPT); shards <= tables
+//   row     every table with at least `shards` rows cut into `shards` contiguous
+//           row ranges, range s on shard s; smaller tables whole (least-loaded)
+//   column  every table cut into `column_splits` column blocks (dividing dim),
+//           each placed like a whole table; shards <= tables * column_splits
+//   auto    whole onto the least-loaded shard while that stays <= mean * 1.03
+//           (and <= max_shard_bytes); otherwise the table is cut into row
+//           ranges filling the least-loaded shards up to the mean
+// Loads are bytes: rows * row_stride(dtype, cols). Every shard gets at least
+// one slice, and every plan covers every (table, row, column) exactly once
+// (check_plan).
 #pragma once
 
 #include <cstdint>

@@ -1,9 +1,7 @@
-// Where a model's weights come from: a synthetic generator or an imported
-// checkpoint. The shard writer pulls rows through this interface in bounded
-// chunks, so no source ever needs a whole table in memory.
-//
-// Importers for new checkpoint formats (PyTorch .pt, ONNX) implement
-// ModelSource and register in open_import_source().
+// Where a model's weights come from: a synthetic generator here, or an
+// imported checkpoint (dlrm/import/import.h). The shard writer pulls table
+// rows in chunks of at most WriteOptions::chunk_bytes, so a source must serve
+// any block of rows without holding a whole table in memory.
 #pragma once
 
 #include <cstdint>
