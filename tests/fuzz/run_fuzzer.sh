@@ -45,7 +45,17 @@ esac
 bin=$WORK/${NAME}_fuzzer
 if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard" "$SRC/cluster/datasets" "$SRC/common" -newer "$bin" -print -quit)" ]; then
   echo "building $bin"
-  "$CXX" "${flags[@]}" "${sources[@]}" "${libs[@]}" -o "$bin.tmp"
+  # One object per source, compiled on every core, then linked.
+  objdir=$WORK/${NAME}_obj
+  rm -rf "$objdir" && mkdir -p "$objdir"
+  pids=()
+  for i in "${!sources[@]}"; do
+    "$CXX" "${flags[@]}" -c "${sources[$i]}" -o "$objdir/$i.o" &
+    pids+=($!)
+    while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do sleep 0.2; done
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done  # a failed compile fails the test (set -e)
+  "$CXX" "${flags[@]}" "$objdir"/*.o "${libs[@]}" -o "$bin.tmp"
   mv "$bin.tmp" "$bin"
 fi
 corpus=$WORK/${NAME}_corpus

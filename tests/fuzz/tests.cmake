@@ -3,7 +3,7 @@
 # for a bounded time from the seed corpus in tests/fuzz/corpus. Any crash,
 # sanitizer report, leak, timeout or out-of-memory fails the test.
 #   fuzz.pickle  the restricted unpickler (shard/import/src/pickle*.cc)
-#   fuzz.tsv     the Criteo TSV line parser (cluster/src/criteo.cc)
+#   fuzz.tsv     the Criteo TSV line parser (cluster/datasets/src/criteo.cc)
 #   fuzz.checkpoint  whole .pt (zip, legacy) and .onnx files through
 #                TorchCheckpoint / OnnxModel and the architecture inference
 # DLRM_FUZZ_SECONDS sets the time per target (default 20).
