@@ -1,7 +1,7 @@
 // The model description (architecture) and the sharded-model manifest.
 //
 // A model directory holds:
-//   manifest.json      this Manifest, written with cereal (JSON), versioned
+//   manifest.json      this Manifest as JSON (save_manifest), versioned
 //   dense.bin          the MLP weights (dlrm/dense/dense_weights.h)
 //   shard-NNN.bin      one file per shard rank (dlrm/shard/shard_file.h)
 #pragma once
@@ -47,9 +47,6 @@ struct ModelArch {
   uint64_t total_rows() const;
   // Throws dlrm::Error naming the inconsistent field.
   void validate() const;
-
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 // Built-in presets. "terabyte-40m": MLPerf DLRM (Criteo Terabyte, rows capped at 40M).
@@ -68,8 +65,6 @@ struct Slice {
   int col_end = 0;
   int64_t rows() const { return row_end - row_begin; }
   int cols() const { return col_end - col_begin; }
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 struct ShardInfo {
@@ -79,8 +74,6 @@ struct ShardInfo {
   std::string file;              // relative to the model directory, "shard-000.bin"
   uint64_t file_bytes = 0;
   std::string checksum;          // XXH3-64 of the data section, 16 hex digits
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 struct Manifest {
@@ -97,8 +90,6 @@ struct Manifest {
   std::string dense_checksum;
 
   int num_shards() const { return static_cast<int>(shards.size()); }
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 inline constexpr const char* kManifestName = "manifest.json";
