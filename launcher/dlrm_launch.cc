@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 #include "dlrm/common/log.h"
 #include "dlrm/launcher/hostfile.h"
 #include "dlrm/launcher/layout.h"
@@ -165,12 +166,13 @@ int launch(const Args& args) {
   auto env = mpirun_environment(geteuid() == 0);
   auto argv = mpirun_command(layout, command);
   std::string model_line = fmt::format("model {}: {} shards, {} of embeddings ({}), dense weights {}",
-                                       model.string(), manifest.num_shards(), format_gib([&] {
+                                       model.string(), manifest.num_shards(), dlrm::format_binary_bytes([&] {
                                          uint64_t total = 0;
                                          for (auto b : needs.shard_bytes) total += b;
                                          return total;
                                        }()),
-                                       dlrm::model::to_string(manifest.dtype), format_gib(needs.dense_bytes));
+                                       dlrm::model::to_string(manifest.dtype),
+                                       dlrm::format_binary_bytes(needs.dense_bytes));
   if (args.dry_run) {
     std::printf("%s\n%s\nrankfile %s:\n%s\ncommand:\n%s\n", model_line.c_str(), layout_table(layout).c_str(),
                 command.rankfile.string().c_str(), rankfile_text(layout).c_str(), shell_command(env, argv).c_str());

@@ -37,15 +37,6 @@ using namespace dlrm::import;
 
 namespace {
 
-std::string group_digits(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
-
 template <class T>
 std::string join(const std::vector<T>& items, const std::string& sep) {
   std::string out;
