@@ -66,7 +66,7 @@ uint64_t rows_of(const ShardInfo& info) {
   return rows;
 }
 
-// How rows of `type` are stored (quantize.h), for the summary.
+// How rows of `type` are stored (row_codec.h), for the summary.
 const char* dtype_description(StorageType type) {
   switch (type) {
     case StorageType::kFp32: return "fp32 rows";

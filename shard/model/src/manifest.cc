@@ -12,55 +12,6 @@ namespace fs = std::filesystem;
 
 namespace dlrm::model {
 
-std::string to_string(StorageType type) {
-  switch (type) {
-    case StorageType::kFp32: return "fp32";
-    case StorageType::kFp16: return "fp16";
-    case StorageType::kInt8: return "int8";
-    case StorageType::kInt4: return "int4";
-  }
-  return fmt::format("unknown({})", static_cast<uint32_t>(type));
-}
-
-StorageType parse_storage_type(const std::string& name) {
-  if (name == "fp32") return StorageType::kFp32;
-  if (name == "fp16") return StorageType::kFp16;
-  if (name == "int8") return StorageType::kInt8;
-  if (name == "int4") return StorageType::kInt4;
-  DLRM_FAIL("unknown storage type '{}'; choose fp32, fp16, int8 or int4", name);
-}
-
-uint64_t row_bytes(StorageType type, int cols) {
-  const auto n = static_cast<uint64_t>(cols);
-  switch (type) {
-    case StorageType::kFp32: return 4 * n;
-    // Reduced precision rows are packed densely (layouts in quantize.h).
-    case StorageType::kFp16: return 2 * n;
-    // Row-wise quantized: codes, then fp32 scale and bias.
-    case StorageType::kInt8: return n + 8;
-    // Row-wise quantized: 4-bit codes, then fp16 scale and bias.
-    case StorageType::kInt4: return (n + 1) / 2 + 4;
-  }
-  DLRM_ASSERT(false);
-  return 0;
-}
-
-uint64_t row_stride(StorageType type, int cols) {
-  // fp32 rows are 64-byte aligned, the others 4-byte aligned.
-  const uint64_t align = type == StorageType::kFp32 ? 64 : 4;
-  return (row_bytes(type, cols) + align - 1) / align * align;
-}
-
-bool storage_supported(StorageType type) {
-  switch (type) {
-    case StorageType::kFp32:
-    case StorageType::kFp16:
-    case StorageType::kInt8:
-    case StorageType::kInt4: return true;
-  }
-  return false;
-}
-
 int ModelArch::top_input_width() const {
   int f = num_features();
   return dim + (interaction_self ? f * (f + 1) / 2 : f * (f - 1) / 2);
