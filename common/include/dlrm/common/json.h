@@ -9,21 +9,22 @@
 //   w.begin_array("ranks"); w.begin_object(); ...; w.end_object(); w.end_array();
 //   w.end_object();
 //   std::string text = w.str();         // the document and a final "\n"
-// Numbers: integers as written; doubles in the shortest form that reads back
-// to the same double, rounded to max_decimal_places when that is set
-// (trailing zeros dropped); floats as the double they convert to; NaN,
-// infinities and empty optionals as null. field_fixed writes "%.Nf".
+// Numbers: integers exactly; doubles as rapidjson's Grisu2 digits, which read
+// back to the same double ("100.0", "0.1"), cut to max_decimal_places when
+// that is set (trailing zeros dropped); floats as the double they convert to;
+// NaN, infinities and empty optionals as null. field_fixed writes "%.Nf".
 //
 // Reading:
 //   JsonDocument doc = JsonDocument::read_file(path, {"manifest", "re-create the model with dlrm-shard"});
 //   JsonValue m = doc.root()["dlrm_model"];
 //   int version = m["format_version"].get<int>();
 //   for (JsonValue shard : m["shards"].items()) ...
-// Every failure throws dlrm::Error as
+// A file that cannot be read throws dlrm::Error "<path> cannot be read (...); <fix>";
+// every other failure throws
 //   "<source> is not a valid <what> (<detail>); <fix>"
-// where detail is the parse error and its offset, or the field's path and
-// what was wrong with it: "field dlrm_model.shards[1].file: expected a
-// string, found a number", "field dlrm_model.arch: 'dim' is missing".
+// where detail is the parse error and its byte offset, or the field's path
+// and what was wrong with it: "field dlrm_model.shards[1].file: expected a
+// string, found an integer", "field dlrm_model.arch.dim is missing".
 #pragma once
 
 #include <rapidjson/fwd.h>
