@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 #include "dlrm/common/log.h"
 #include "dlrm/launcher/hostfile.h"
 #include "dlrm/launcher/layout.h"
@@ -164,8 +165,8 @@ std::string model_line(const fs::path& model, const dlrm::model::Manifest& manif
   uint64_t total = 0;
   for (auto b : needs.shard_bytes) total += b;
   return fmt::format("model {}: {} shards, {} of embeddings ({}), dense weights {}", model.string(),
-                     manifest.num_shards(), format_gib(total), dlrm::model::to_string(manifest.dtype),
-                     format_gib(needs.dense_bytes));
+                     manifest.num_shards(), dlrm::format_binary_bytes(total), dlrm::model::to_string(manifest.dtype),
+                     dlrm::format_binary_bytes(needs.dense_bytes));
 }
 
 // After mpirun: a stopping signal, or a failed job with what the failures name.

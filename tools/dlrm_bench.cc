@@ -16,8 +16,6 @@
 #include <CLI/CLI.hpp>
 #include <mpi.h>
 #include <omp.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 
 #include <algorithm>
 #include <chrono>
@@ -34,6 +32,7 @@
 #include "dlrm/reference/reference_model.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/common/error.h"
+#include "dlrm/common/json.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/staged_output.h"
 #include "dlrm/dense/mlp.h"
@@ -125,58 +124,50 @@ struct Trial {
 
 std::string bench_json(const BenchOptions& opt, const Bound& bound, const ClusterOutcome& run, double check_diff,
                        int64_t checked, int threads, double tolerance, const std::vector<Trial>& trials) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
   const Report& r = run.report;
-  w.StartObject();
-  w.Key("model"); w.String(opt.cluster.model.c_str());
-  w.Key("batch"); w.Int(opt.cluster.batch);
-  w.Key("shards"); w.Int(r.shards);
-  w.Key("dense_ranks"); w.Int(r.dense_ranks);
-  w.Key("threads_per_dense_rank"); w.Int(threads);
-  w.Key("mlp"); w.String(to_string(opt.cluster.mlp));
-  w.Key("interaction"); w.String(to_string(opt.cluster.interaction));
-  w.Key("mlp_bound_pairs_per_s"); w.Double(bound.pairs_per_s);
-  w.Key("cluster_pairs_per_s"); w.Double(r.pairs_per_s);
-  w.Key("ratio"); w.Double(bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
-  w.Key("correct"); w.Bool(check_diff <= tolerance);
-  w.Key("check_tolerance"); w.Double(tolerance);
-  w.Key("exchange_type"); w.String(to_string(opt.cluster.pooled_type));
-  w.Key("exchange_transport"); w.String(r.exchange_transport.c_str());
-  w.Key("check_samples"); w.Int64(checked);
-  w.Key("check_max_abs_diff"); w.Double(check_diff);
-  w.Key("exchange_bytes_per_pair"); w.Double(r.exchange_bytes_per_pair);
-  w.Key("minimum_bytes_per_pair"); w.Double(r.minimum_bytes_per_pair);
-  w.Key("latency_ms");
-  w.StartObject();
-  w.Key("p50"); w.Double(r.latency_p50_ms);
-  w.Key("p95"); w.Double(r.latency_p95_ms);
-  w.Key("p99"); w.Double(r.latency_p99_ms);
-  w.EndObject();
-  w.Key("stage_seconds");
-  w.StartObject();
-  for (const auto& [name, secs] : r.stage_seconds) {
-    w.Key(name.c_str());
-    w.Double(secs);
-  }
-  w.EndObject();
-  w.Key("cluster_seconds"); w.Double(r.seconds);
-  w.Key("load_seconds"); w.Double(r.load_seconds);
-  w.Key("pairs"); w.Int64(r.pairs);
-  w.Key("auc");
-  if (r.auc) w.Double(*r.auc); else w.Null();
-  w.Key("trials");
-  w.StartArray();
+  JsonWriter w;
+  w.begin_object();
+  w.field("model", opt.cluster.model.string());
+  w.field("batch", opt.cluster.batch);
+  w.field("shards", r.shards);
+  w.field("dense_ranks", r.dense_ranks);
+  w.field("threads_per_dense_rank", threads);
+  w.field("mlp", to_string(opt.cluster.mlp));
+  w.field("interaction", to_string(opt.cluster.interaction));
+  w.field("mlp_bound_pairs_per_s", bound.pairs_per_s);
+  w.field("cluster_pairs_per_s", r.pairs_per_s);
+  w.field("ratio", bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
+  w.field("correct", check_diff <= tolerance);
+  w.field("check_tolerance", tolerance);
+  w.field("exchange_type", to_string(opt.cluster.pooled_type));
+  w.field("exchange_transport", r.exchange_transport);
+  w.field("check_samples", checked);
+  w.field("check_max_abs_diff", check_diff);
+  w.field("exchange_bytes_per_pair", r.exchange_bytes_per_pair);
+  w.field("minimum_bytes_per_pair", r.minimum_bytes_per_pair);
+  w.begin_object("latency_ms");
+  w.field("p50", r.latency_p50_ms);
+  w.field("p95", r.latency_p95_ms);
+  w.field("p99", r.latency_p99_ms);
+  w.end_object();
+  w.begin_object("stage_seconds");
+  for (const auto& [name, secs] : r.stage_seconds) w.field(name, secs);
+  w.end_object();
+  w.field("cluster_seconds", r.seconds);
+  w.field("load_seconds", r.load_seconds);
+  w.field("pairs", r.pairs);
+  w.field("auc", r.auc);
+  w.begin_array("trials");
   for (const Trial& t : trials) {
-    w.StartObject();
-    w.Key("mlp_bound_pairs_per_s"); w.Double(t.bound.pairs_per_s);
-    w.Key("cluster_pairs_per_s"); w.Double(t.cluster_pairs_per_s);
-    w.Key("ratio"); w.Double(t.ratio());
-    w.EndObject();
+    w.begin_object();
+    w.field("mlp_bound_pairs_per_s", t.bound.pairs_per_s);
+    w.field("cluster_pairs_per_s", t.cluster_pairs_per_s);
+    w.field("ratio", t.ratio());
+    w.end_object();
   }
-  w.EndArray();
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+  w.end_array();
+  w.end_object();
+  return w.str();
 }
 
 // What every rank knows before the trials.

@@ -17,6 +17,7 @@
 #include "dlrm/common/error.h"
 #include "dlrm/common/staged_output.h"
 #include "dlrm/common/format.h"
+#include "dlrm/common/json.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/progress.h"
 #include "dlrm/import/import.h"
@@ -35,30 +36,6 @@ using namespace dlrm::sharding;
 using namespace dlrm::import;
 
 namespace {
-
-std::string group_digits(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      out += fmt::format("\\u{:04x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 template <class T>
 std::string join(const std::vector<T>& items, const std::string& sep) {
@@ -89,7 +66,7 @@ uint64_t rows_of(const ShardInfo& info) {
   return rows;
 }
 
-// How rows of `type` are stored (quantize.h), for the summary.
+// How rows of `type` are stored (row_codec.h), for the summary.
 const char* dtype_description(StorageType type) {
   switch (type) {
     case StorageType::kFp32: return "fp32 rows";
@@ -150,38 +127,60 @@ void print_summary(const Manifest& m, const fs::path& dir) {
 
 void print_json(const Manifest& m, const fs::path& dir) {
   const ModelArch& a = m.arch;
-  std::string out = "{\n";
-  out += fmt::format("  \"dir\": {},\n", json_string(dir.string()));
-  out += fmt::format("  \"format_version\": {},\n", m.format_version);
-  out += fmt::format("  \"producer\": {},\n  \"source\": {},\n", json_string(m.producer), json_string(m.source));
-  out += fmt::format("  \"dtype\": {},\n  \"row_bytes\": {},\n  \"plan\": {},\n", json_string(to_string(m.dtype)),
-                     row_stride(m.dtype, a.dim), json_string(m.plan));
-  out += fmt::format("  \"num_shards\": {},\n  \"imbalance\": {:.6f},\n", m.num_shards(), plan_imbalance(m.shards));
-  out += fmt::format(
-      "  \"arch\": {{\"dense_features\": {}, \"dim\": {}, \"bottom_mlp\": [{}], \"top_mlp\": [{}], "
-      "\"top_input_width\": {}, \"interaction\": {}, \"interaction_self\": {}, \"num_tables\": {}, "
-      "\"total_rows\": {}, \"table_rows\": [{}]}},\n",
-      a.dense_features, a.dim, join(a.bottom_mlp, ", "), join(a.top_mlp, ", "), a.top_input_width(),
-      json_string(a.interaction), a.interaction_self, a.num_tables(), a.total_rows(), join(a.table_rows, ", "));
-  out += fmt::format("  \"dense\": {{\"file\": {}, \"bytes\": {}, \"checksum\": {}}},\n", json_string(m.dense_file),
-                     m.dense_bytes, json_string(m.dense_checksum));
-  out += "  \"shards\": [\n";
-  for (size_t i = 0; i < m.shards.size(); ++i) {
-    const ShardInfo& info = m.shards[i];
-    std::vector<std::string> slices;
-    for (const auto& s : info.slices) {
-      slices.push_back(fmt::format(
-          "{{\"table\": {}, \"row_begin\": {}, \"row_end\": {}, \"col_begin\": {}, \"col_end\": {}}}", s.table,
-          s.row_begin, s.row_end, s.col_begin, s.col_end));
+  JsonWriter w({.indent = 2, .inline_vectors = true});
+  w.begin_object();
+  w.field("dir", dir.string());
+  w.field("format_version", m.format_version);
+  w.field("producer", m.producer);
+  w.field("source", m.source);
+  w.field("dtype", to_string(m.dtype));
+  w.field("row_bytes", row_stride(m.dtype, a.dim));
+  w.field("plan", m.plan);
+  w.field("num_shards", m.num_shards());
+  w.field_fixed("imbalance", plan_imbalance(m.shards), 6);
+  w.begin_object("arch");
+  w.field("dense_features", a.dense_features);
+  w.field("dim", a.dim);
+  w.field("bottom_mlp", a.bottom_mlp);
+  w.field("top_mlp", a.top_mlp);
+  w.field("top_input_width", a.top_input_width());
+  w.field("interaction", a.interaction);
+  w.field("interaction_self", a.interaction_self);
+  w.field("num_tables", a.num_tables());
+  w.field("total_rows", a.total_rows());
+  w.field("table_rows", a.table_rows);
+  w.end_object();
+  w.begin_object("dense");
+  w.field("file", m.dense_file);
+  w.field("bytes", m.dense_bytes);
+  w.field("checksum", m.dense_checksum);
+  w.end_object();
+  w.begin_array("shards");
+  for (const ShardInfo& info : m.shards) {
+    w.begin_object();
+    w.field("shard", info.shard);
+    w.field("file", info.file);
+    w.field("file_bytes", info.file_bytes);
+    w.field("embedding_bytes", info.embedding_bytes);
+    w.field("rows", rows_of(info));
+    w.field("tables", num_tables_of(info));
+    w.field("checksum", info.checksum);
+    w.begin_array("slices");
+    for (const Slice& s : info.slices) {
+      w.begin_object();
+      w.field("table", s.table);
+      w.field("row_begin", s.row_begin);
+      w.field("row_end", s.row_end);
+      w.field("col_begin", s.col_begin);
+      w.field("col_end", s.col_end);
+      w.end_object();
     }
-    out += fmt::format(
-        "    {{\"shard\": {}, \"file\": {}, \"file_bytes\": {}, \"embedding_bytes\": {}, \"rows\": {}, "
-        "\"tables\": {}, \"checksum\": {}, \"slices\": [{}]}}{}\n",
-        info.shard, json_string(info.file), info.file_bytes, info.embedding_bytes, rows_of(info), num_tables_of(info),
-        json_string(info.checksum), join(slices, ", "), i + 1 < m.shards.size() ? "," : "");
+    w.end_array();
+    w.end_object();
   }
-  out += "  ]\n}\n";
-  std::fputs(out.c_str(), stdout);
+  w.end_array();
+  w.end_object();
+  std::fputs(w.str().c_str(), stdout);
 }
 
 // Forwards to another source, naming it as the user asked for it.

@@ -9,28 +9,18 @@
 
 #include <algorithm>
 #include <bit>
-#include <cereal/archives/json.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
 #include <cmath>
 #include <fstream>
 #include <limits>
-#include <sstream>
 #include <utility>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/json.h"
 #include "dlrm/common/staged_output.h"
 
 namespace fs = std::filesystem;
 
 namespace dlrm::dense {
-
-// cereal finds these by argument-dependent lookup.
-template <class Archive>
-void serialize(Archive& ar, LayerInputRange& r) {
-  ar(cereal::make_nvp("width", r.width), cereal::make_nvp("min", r.min), cereal::make_nvp("max", r.max),
-     cereal::make_nvp("abs_max", r.abs_max), cereal::make_nvp("clip", r.clip), cereal::make_nvp("mean", r.mean));
-}
 
 namespace {
 
@@ -51,20 +41,6 @@ RangeMethod parse_method(const std::string& name) {
 }
 
 }  // namespace
-
-template <class Archive>
-void save(Archive& ar, const ActivationRanges& r) {
-  ar(cereal::make_nvp("samples", r.samples), cereal::make_nvp("method", std::string(method_name(r.method))),
-     cereal::make_nvp("percentile", r.percentile), cereal::make_nvp("layers", r.layers));
-}
-
-template <class Archive>
-void load(Archive& ar, ActivationRanges& r) {
-  std::string method;
-  ar(cereal::make_nvp("samples", r.samples), cereal::make_nvp("method", method),
-     cereal::make_nvp("percentile", r.percentile), cereal::make_nvp("layers", r.layers));
-  r.method = parse_method(method);
-}
 
 namespace {
 
@@ -326,28 +302,47 @@ ActivationRanges Calibrator::ranges() const {
 
 namespace {
 
-// The whole file; the version is read (and checked) before anything else.
-struct CalibrationFile {
-  int format_version = kCalibrationFormatVersion;
-  ModelCalibration calibration;
-
-  template <class Archive>
-  void save(Archive& ar) const {
-    ar(cereal::make_nvp("format_version", format_version),
-       cereal::make_nvp("producer", std::string("dlrm-cluster dense::Calibrator")),
-       cereal::make_nvp("bottom", calibration.bottom), cereal::make_nvp("top", calibration.top));
+void write_ranges(JsonWriter& w, std::string_view key, const ActivationRanges& ranges) {
+  w.begin_object(key);
+  w.field("samples", ranges.samples);
+  w.field("method", method_name(ranges.method));
+  w.field("percentile", ranges.percentile);
+  w.begin_array("layers");
+  for (const LayerInputRange& r : ranges.layers) {
+    w.begin_object();
+    w.field("width", r.width);
+    w.field("min", r.min);
+    w.field("max", r.max);
+    w.field("abs_max", r.abs_max);
+    w.field("clip", r.clip);
+    w.field("mean", r.mean);
+    w.end_object();
   }
+  w.end_array();
+  w.end_object();
+}
 
-  template <class Archive>
-  void load(Archive& ar) {
-    ar(cereal::make_nvp("format_version", format_version));
-    DLRM_CHECK(format_version == kCalibrationFormatVersion,
-               "calibration format_version is {} but this dlrm-cluster reads version {}; calibrate the model "
-               "again with this version",
-               format_version, kCalibrationFormatVersion);
-    ar(cereal::make_nvp("bottom", calibration.bottom), cereal::make_nvp("top", calibration.top));
+ActivationRanges read_ranges(const JsonValue& v) {
+  ActivationRanges ranges;
+  ranges.samples = v["samples"].get<int64_t>();
+  try {
+    ranges.method = parse_method(v["method"].get<std::string>());
+  } catch (const Error& e) {
+    v["method"].fail(e.what());
   }
-};
+  ranges.percentile = v["percentile"].get<double>();
+  for (const JsonValue& layer : v["layers"].items()) {
+    LayerInputRange r;
+    r.width = layer["width"].get<int>();
+    r.min = layer["min"].get<float>();
+    r.max = layer["max"].get<float>();
+    r.abs_max = layer["abs_max"].get<float>();
+    r.clip = layer["clip"].get<float>();
+    r.mean = layer["mean"].get<std::vector<float>>();
+    ranges.layers.push_back(std::move(r));
+  }
+  return ranges;
+}
 
 }  // namespace
 
@@ -356,14 +351,16 @@ fs::path calibration_path(const fs::path& model_dir) { return model_dir / kCalib
 void save_calibration(const ModelCalibration& calibration, const fs::path& file) {
   check_values(calibration.bottom, "save_calibration " + file.string() + " (bottom MLP)");
   check_values(calibration.top, "save_calibration " + file.string() + " (top MLP)");
-  std::ostringstream os;
-  {
-    cereal::JSONOutputArchive ar(os);
-    CalibrationFile f{kCalibrationFormatVersion, calibration};
-    ar(cereal::make_nvp("dlrm_calibration", f));
-  }
-  os << "\n";
-  std::string text = os.str();
+  JsonWriter w;
+  w.begin_object();
+  w.begin_object("dlrm_calibration");
+  w.field("format_version", kCalibrationFormatVersion);
+  w.field("producer", "dlrm-cluster dense::Calibrator");
+  write_ranges(w, "bottom", calibration.bottom);
+  write_ranges(w, "top", calibration.top);
+  w.end_object();
+  w.end_object();
+  std::string text = w.str();
   StagedFile out(file);
   out.write(text.data(), text.size());
   out.commit();
@@ -375,20 +372,21 @@ ModelCalibration load_calibration(const fs::path& file) {
              "calibration file {} does not exist; calibrate the model first (the calibration is stored next to "
              "the model as {})",
              file.string(), kCalibrationFileName);
-  std::ifstream in(file);
-  DLRM_CHECK(in.good(), "calibration file {} cannot be read; check its permissions", file.string());
-  CalibrationFile f;
-  try {
-    cereal::JSONInputArchive ar(in);
-    ar(cereal::make_nvp("dlrm_calibration", f));
-  } catch (const Error& e) {
-    DLRM_FAIL("{}: {}", file.string(), e.what());
-  } catch (const std::exception& e) {
-    DLRM_FAIL("{} is not a valid calibration file ({}); calibrate the model again", file.string(), e.what());
-  }
-  check_values(f.calibration.bottom, file.string() + " (bottom MLP)");
-  check_values(f.calibration.top, file.string() + " (top MLP)");
-  return f.calibration;
+  DLRM_CHECK(std::ifstream(file).good(), "calibration file {} cannot be read; check its permissions", file.string());
+  JsonDocument doc = JsonDocument::read_file(file, {"calibration file", "calibrate the model again"});
+  // The version is read (and checked) before anything else.
+  JsonValue v = doc.root()["dlrm_calibration"];
+  int format_version = v["format_version"].get<int>();
+  DLRM_CHECK(format_version == kCalibrationFormatVersion,
+             "{}: calibration format_version is {} but this dlrm-cluster reads version {}; calibrate the model "
+             "again with this version",
+             file.string(), format_version, kCalibrationFormatVersion);
+  ModelCalibration calibration;
+  calibration.bottom = read_ranges(v["bottom"]);
+  calibration.top = read_ranges(v["top"]);
+  check_values(calibration.bottom, file.string() + " (bottom MLP)");
+  check_values(calibration.top, file.string() + " (top MLP)");
+  return calibration;
 }
 
 void check_model_calibration(const ModelCalibration& calibration, const std::vector<Layer>& bottom,

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 
 namespace dlrm::launcher {
 namespace {
@@ -24,7 +25,6 @@ struct NodeState {
 
 uint64_t shard_need(uint64_t bytes) { return bytes + kShardRankOverheadBytes; }
 
-std::string plural(int n, const char* word) { return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s"); }
 
 std::string node_name(const Hostfile& hostfile, const NodeState& node) {
   return fmt::format("host {} NUMA node {}", hostfile.hosts[node.host].name, node.numa);
@@ -123,10 +123,10 @@ void check_total_memory(const Hostfile& hostfile, const std::vector<HostTopology
              "the model does not fit the memory of the hosts given: its {} need {} ({} of rows + {} per shard "
              "rank) and a dense rank {} more, {} in all; the {} of {} in {} offer {} ({:.0f}% of {}), short by {}. "
              "Add hosts, use hosts with more memory, or raise --mem-fraction (now {:.2f})",
-             plural(shards, "shard"), format_gib(need - dense), format_gib(shard_total),
-             format_gib(kShardRankOverheadBytes), format_gib(dense), format_gib(need),
+             plural(shards, "shard"), format_binary_bytes(need - dense), format_binary_bytes(shard_total),
+             format_binary_bytes(kShardRankOverheadBytes), format_binary_bytes(dense), format_binary_bytes(need),
              plural(static_cast<int>(nodes.size()), "NUMA node"), plural(hosts, "host"), hostfile.source,
-             format_gib(capacity), options.mem_fraction * 100, format_gib(memory), format_gib(need - capacity),
+             format_binary_bytes(capacity), options.mem_fraction * 100, format_binary_bytes(memory), format_binary_bytes(need - capacity),
              options.mem_fraction);
 }
 
@@ -169,8 +169,8 @@ std::vector<int> place_all_shards(std::vector<NodeState>& nodes, const Hostfile&
     DLRM_FAIL("shard {} ({}) does not fit any NUMA node: once the larger shards are placed, the most memory left "
               "on a NUMA node with a free slot is {} ({}); a node holds at most {} ({:.0f}% of its memory). "
               "Re-shard into more, smaller shards (dlrm-shard ... --shards {}), add hosts, or raise --mem-fraction",
-              failed, format_gib(model.shard_bytes[failed]), format_gib(largest_free), node_name(hostfile, *where),
-              format_gib(largest_capacity), options.mem_fraction * 100, suggest);
+              failed, format_binary_bytes(model.shard_bytes[failed]), format_binary_bytes(largest_free), node_name(hostfile, *where),
+              format_binary_bytes(largest_capacity), options.mem_fraction * 100, suggest);
   }
   notes.push_back("shards were placed by free memory (spreading them evenly over NUMA nodes did not fit)");
   return slots_left;
@@ -188,7 +188,7 @@ std::vector<int> dense_wanted(const std::vector<NodeState>& nodes, const Hostfil
     int room = static_cast<int>(std::min<uint64_t>(node.free() / dense, 1 << 20));
     if (want[i] > room) {
       notes.push_back(fmt::format("{}: memory for {} of the {} wanted ({} each)", node_name(hostfile, node),
-                                  plural(room, "dense rank"), want[i], format_gib(dense)));
+                                  plural(room, "dense rank"), want[i], format_binary_bytes(dense)));
       want[i] = room;
     }
   }
@@ -248,7 +248,7 @@ void ensure_one_dense(std::vector<NodeState>& nodes, std::vector<int>& slots_lef
   DLRM_CHECK(best >= 0,
              "no room for a dense rank: no NUMA node with a free slot has {} left for one (dense weights {} + {} "
              "working memory) after the shards; add hosts or slots, or raise --mem-fraction",
-             format_gib(dense), format_gib(model.dense_bytes), format_gib(kDenseRankOverheadBytes));
+             format_binary_bytes(dense), format_binary_bytes(model.dense_bytes), format_binary_bytes(kDenseRankOverheadBytes));
   ++nodes[best].dense;
   nodes[best].used += dense;
   --slots_left[nodes[best].host];
@@ -486,14 +486,14 @@ std::string layout_table(const Layout& layout) {
     std::string memory;
     if (std::make_pair(r.host, r.numa) != last) {
       const auto& node = layout.node(r.host, r.numa);
-      memory = fmt::format("{} / {}", format_gib(node.used_bytes), format_gib(node.capacity_bytes));
+      memory = fmt::format("{} / {}", format_binary_bytes(node.used_bytes), format_binary_bytes(node.capacity_bytes));
       last = {r.host, r.numa};
     }
     bool shard = r.role == RankRole::kShard;
     rows.push_back({layout.hostfile.hosts[r.host].name, std::to_string(r.numa), std::to_string(r.rank),
                     to_string(r.role), shard ? std::to_string(r.shard) : "-", cores_text(r.cores),
                     std::to_string(r.threads),
-                    shard ? format_gib(r.memory_bytes - kShardRankOverheadBytes) : "-", memory});
+                    shard ? format_binary_bytes(r.memory_bytes - kShardRankOverheadBytes) : "-", memory});
   }
   std::vector<size_t> width(rows.front().size(), 0);
   for (const auto& row : rows) {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 
 namespace dlrm::launcher {
 
@@ -42,29 +43,18 @@ std::string HostTopology::summary() const {
               node.memory_bytes == numa.front().memory_bytes;
   }
   int n = static_cast<int>(numa.size());
-  std::string out = fmt::format("{} socket{}, ", sockets(), sockets() == 1 ? "" : "s");
+  std::string out = plural(sockets(), "socket") + ", ";
   if (uniform && n > 0) {
-    out += fmt::format("{} NUMA node{} x {} cores, {}{}", n, n == 1 ? "" : "s", numa.front().cores.size(),
-                       format_gib(numa.front().memory_bytes), n == 1 ? "" : " each");
+    out += fmt::format("{} x {} cores, {}{}", plural(n, "NUMA node"), numa.front().cores.size(),
+                       format_binary_bytes(numa.front().memory_bytes), n == 1 ? "" : " each");
   } else {
     out += fmt::format("{} NUMA nodes:", n);
     for (const auto& node : numa) {
-      out += fmt::format(" [{}: {} cores, {}]", node.index, node.cores.size(), format_gib(node.memory_bytes));
+      out += fmt::format(" [{}: {} cores, {}]", node.index, node.cores.size(),
+                         format_binary_bytes(node.memory_bytes));
     }
   }
   return out;
-}
-
-
-std::string format_gib(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int u = 0;
-  while (value >= 1024.0 && u < 4) {
-    value /= 1024.0;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[u]);
 }
 
 HostTopology parse_topology_spec(const std::string& spec, const std::string& where) {

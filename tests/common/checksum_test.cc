@@ -6,8 +6,6 @@
 #include <vector>
 
 #include "dlrm/common/error.h"
-#include "dlrm/common/format.h"
-#include "dlrm/common/progress.h"
 
 namespace dlrm {
 namespace {
@@ -33,12 +31,6 @@ TEST(CommonChecksum, MovedChecksumKeepsState) {
   Checksum b = std::move(a);
   b.update("def", 3);
   EXPECT_EQ(b.digest(), checksum("abcdef", 6));
-}
-
-TEST(CommonProgress, FormatBytesUsesDecimalUnits) {
-  EXPECT_EQ(format_bytes(999), "999 B");
-  EXPECT_EQ(format_bytes(4e9), "4.00 GB");
-  EXPECT_EQ(format_bytes(1.5e6), "1.50 MB");
 }
 
 TEST(CommonError, CheckCarriesMessageAndSourceLine) {

@@ -1,4 +1,4 @@
-// Topology specs, topology files, byte sizes, and the hwloc view of this machine.
+// Topology specs, topology files and the hwloc view of this machine.
 #include <gtest/gtest.h>
 
 #include "test_files.h"
@@ -44,22 +44,6 @@ TEST(Topology, SpecErrorsNameTheSpec) {
                     "multiple of sockets");
   EXPECT_ERROR_WITH(parse_topology_spec("numa 2", "where-it-came-from"), "where-it-came-from");
   EXPECT_ERROR_WITH(parse_topology_spec("numa=1 cores_per_numa=1 mem_per_numa=lots", "w"), "not a size");
-}
-
-TEST(Topology, ByteSizes) {
-  EXPECT_EQ(parse_byte_size("4096", "x"), 4096u);
-  EXPECT_EQ(parse_byte_size("64K", "x"), 64u << 10);
-  EXPECT_EQ(parse_byte_size("64KiB", "x"), 64u << 10);
-  EXPECT_EQ(parse_byte_size("1.5G", "x"), 3ull << 29);
-  EXPECT_EQ(parse_byte_size("2T", "x"), 2ull << 40);
-  EXPECT_EQ(parse_byte_size("64GB", "x"), 64000000000ull);
-  EXPECT_EQ(parse_byte_size("64g", "x"), 64ull << 30);
-  for (const char* bad : {"", "G", "1.2.3G", "12Q", "-5G", "1GBB"}) {
-    SCOPED_TRACE(bad);
-    EXPECT_ERROR_WITH(parse_byte_size(bad, "mem"), "not a size");
-  }
-  EXPECT_EQ(format_gib(100), "100 B");
-  EXPECT_EQ(format_gib(3ull << 29), "1.5 GiB");
 }
 
 TEST(Topology, FileWithDefaultAndComments) {

@@ -1,8 +1,8 @@
-// Row encodings (quantize.h): fp16 conversion, the byte layouts, the derived
+// Row encodings (row_codec.h): fp16 conversion, the byte layouts, the derived
 // error bounds of int8/int4/fp16 rows, fast encoder == scalar _ref encoder
 // byte for byte, bad rows, and whole models written with each storage type.
 //
-// Tolerances (derived in quantize.h / quantize.cc, u = 2^-24):
+// Tolerances (row_codec.h; derived in docs/quantization.md, u = 2^-24):
 //   fp16:       |x - y| <= max(2^-11 |x|, 2^-25)    (round to nearest, normal / subnormal)
 //   int8, int4: |x - y| <= s/2 + u (4R + A)         (s the stored scale, R = (2^b - 1) s, A = max|x| of the row)
 //   int4 scale: s <= ((max - min) + max(2^-10 |min|, 2^-24)) / 15 * (1 + 2^-10) + 2^-24

@@ -33,7 +33,7 @@ constexpr model::StorageType kTypes[] = {model::StorageType::kFp32, model::Stora
 
 // A table of `rows` x `cols` random values stored as `type`.
 // fp32: row_stride(kFp32, cols), the padding of each row NaN so that reading
-// past `cols` shows up. Others: encoded (quantize.h) with `extra_stride` more
+// past `cols` shows up. Others: encoded (row_codec.h) with `extra_stride` more
 // bytes per row than row_stride, filled with 0xff (a view's stride may exceed
 // the layout's; the kernels must step by it and read nothing past the row).
 // row(r) gives the row as the kernels must see it (decoded).

@@ -1,12 +1,10 @@
 #include "dlrm/cluster/report.h"
 
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
-
 #include <cmath>
 
 #include "dlrm/common/error.h"
 #include "dlrm/common/format.h"
+#include "dlrm/common/json.h"
 #include "dlrm/common/progress.h"
 #include "dlrm/common/staged_output.h"
 
@@ -33,117 +31,72 @@ bool is_dense_stage(Stage stage) { return stage < Stage::kShardWait; }
 
 namespace {
 
-using Writer = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
-
-void put(Writer& w, const char* key, double v) {
-  w.Key(key);
-  if (std::isfinite(v)) {
-    w.Double(v);
-  } else {
-    w.Null();
+void write_rank(JsonWriter& w, const RankReport& rank) {
+  w.begin_object();
+  w.field("rank", rank.rank);
+  w.field("role", to_string(rank.role));
+  w.field("index", rank.index);
+  w.field("host", rank.host);
+  w.field("threads", rank.threads);
+  w.field("peak_rss_bytes", rank.peak_rss_bytes);
+  w.field("embedding_bytes", rank.embedding_bytes);
+  w.field("embedding_resident_bytes", rank.embedding_resident_bytes);
+  w.field("samples", rank.samples);
+  w.field("load_seconds", rank.load_seconds);
+  w.begin_object("stage_seconds");
+  for (int s = 0; s < kStageCount; ++s) {
+    Stage stage = static_cast<Stage>(s);
+    if (is_dense_stage(stage) == (rank.role == Role::kDense)) w.field(stage_name(stage), rank.stage_seconds[s]);
   }
-}
-void put(Writer& w, const char* key, const std::optional<double>& v) {
-  w.Key(key);
-  if (v && std::isfinite(*v)) {
-    w.Double(*v);
-  } else {
-    w.Null();
-  }
-}
-void put(Writer& w, const char* key, int64_t v) {
-  w.Key(key);
-  w.Int64(v);
-}
-void put(Writer& w, const char* key, uint64_t v) {
-  w.Key(key);
-  w.Uint64(v);
-}
-void put(Writer& w, const char* key, int v) {
-  w.Key(key);
-  w.Int(v);
-}
-void put(Writer& w, const char* key, const std::string& v) {
-  w.Key(key);
-  w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+  w.end_object();
+  w.end_object();
 }
 
 }  // namespace
 
 std::string report_json(const Report& r) {
-  rapidjson::StringBuffer buffer;
-  Writer w(buffer);
-  w.SetMaxDecimalPlaces(9);
-  w.StartObject();
-  put(w, "model", r.model);
-  put(w, "data", r.data);
-  put(w, "dtype", r.dtype);
-  put(w, "plan", r.plan);
-  put(w, "batch", r.batch);
-  put(w, "shards", r.shards);
-  put(w, "dense_ranks", r.dense_ranks);
-  put(w, "batches", r.batches);
-  put(w, "pairs", r.pairs);
-  put(w, "seconds", r.seconds);
-  put(w, "pairs_per_s", r.pairs_per_s);
-  put(w, "load_seconds", r.load_seconds);
-  put(w, "auc", r.auc);
-  put(w, "reference_max_abs_diff", r.reference_max_abs_diff);
-  put(w, "reference_auc", r.reference_auc);
-  put(w, "auc_budget", r.auc_budget);
-  w.Key("auc_within_budget");
-  if (r.auc_within_budget) {
-    w.Bool(*r.auc_within_budget);
-  } else {
-    w.Null();
-  }
-  put(w, "mlp", r.mlp);
-  put(w, "interaction", r.interaction);
-  w.Key("latency_ms");
-  w.StartObject();
-  put(w, "p50", r.latency_p50_ms);
-  put(w, "p95", r.latency_p95_ms);
-  put(w, "p99", r.latency_p99_ms);
-  w.EndObject();
-  w.Key("stage_seconds");
-  w.StartObject();
-  for (const auto& [name, secs] : r.stage_seconds) put(w, name.c_str(), secs);
-  w.EndObject();
-  put(w, "exchange_bytes_per_pair", r.exchange_bytes_per_pair);
-  put(w, "minimum_bytes_per_pair", r.minimum_bytes_per_pair);
-  put(w, "exchange_type", r.exchange_type);
-  put(w, "exchange_transport", r.exchange_transport);
-  w.Key("exchange_bytes");
-  w.StartObject();
-  put(w, "indices", r.index_bytes);
-  put(w, "pooled", r.pooled_bytes);
-  w.EndObject();
-  w.Key("ranks");
-  w.StartArray();
-  for (const auto& rank : r.ranks) {
-    w.StartObject();
-    put(w, "rank", rank.rank);
-    put(w, "role", std::string(to_string(rank.role)));
-    put(w, "index", rank.index);
-    put(w, "host", rank.host);
-    put(w, "threads", rank.threads);
-    put(w, "peak_rss_bytes", rank.peak_rss_bytes);
-    put(w, "embedding_bytes", rank.embedding_bytes);
-    put(w, "embedding_resident_bytes", rank.embedding_resident_bytes);
-    put(w, "samples", rank.samples);
-    put(w, "load_seconds", rank.load_seconds);
-    w.Key("stage_seconds");
-    w.StartObject();
-    for (int s = 0; s < kStageCount; ++s) {
-      Stage stage = static_cast<Stage>(s);
-      if (is_dense_stage(stage) == (rank.role == Role::kDense)) put(w, stage_name(stage), rank.stage_seconds[s]);
-    }
-    w.EndObject();
-    w.EndObject();
-  }
-  w.EndArray();
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+  JsonWriter w({.max_decimal_places = 9});
+  w.begin_object();
+  w.field("model", r.model);
+  w.field("data", r.data);
+  w.field("dtype", r.dtype);
+  w.field("plan", r.plan);
+  w.field("batch", r.batch);
+  w.field("shards", r.shards);
+  w.field("dense_ranks", r.dense_ranks);
+  w.field("batches", r.batches);
+  w.field("pairs", r.pairs);
+  w.field("seconds", r.seconds);
+  w.field("pairs_per_s", r.pairs_per_s);
+  w.field("load_seconds", r.load_seconds);
+  w.field("auc", r.auc);
+  w.field("reference_max_abs_diff", r.reference_max_abs_diff);
+  w.field("reference_auc", r.reference_auc);
+  w.field("auc_budget", r.auc_budget);
+  w.field("auc_within_budget", r.auc_within_budget);
+  w.field("mlp", r.mlp);
+  w.field("interaction", r.interaction);
+  w.begin_object("latency_ms");
+  w.field("p50", r.latency_p50_ms);
+  w.field("p95", r.latency_p95_ms);
+  w.field("p99", r.latency_p99_ms);
+  w.end_object();
+  w.begin_object("stage_seconds");
+  for (const auto& [name, secs] : r.stage_seconds) w.field(name, secs);
+  w.end_object();
+  w.field("exchange_bytes_per_pair", r.exchange_bytes_per_pair);
+  w.field("minimum_bytes_per_pair", r.minimum_bytes_per_pair);
+  w.field("exchange_type", r.exchange_type);
+  w.field("exchange_transport", r.exchange_transport);
+  w.begin_object("exchange_bytes");
+  w.field("indices", r.index_bytes);
+  w.field("pooled", r.pooled_bytes);
+  w.end_object();
+  w.begin_array("ranks");
+  for (const auto& rank : r.ranks) write_rank(w, rank);
+  w.end_array();
+  w.end_object();
+  return w.str();
 }
 
 void write_report(const Report& report, const std::filesystem::path& path) {

@@ -63,6 +63,7 @@ uint64_t peak_rss_bytes() {
 
 // What every rank knows once the job has started.
 struct Job {
+  Job(const ClusterOptions& options, MPI_Comm communicator) : opt(options), comm(communicator) {}
   const ClusterOptions& opt;
   MPI_Comm comm;
   int rank = 0, size = 0;
@@ -291,7 +292,7 @@ int write_outcome(const Job& job, const GatheredRun& run, const std::vector<floa
 }  // namespace
 
 ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm) {
-  Job job{options, comm};
+  Job job(options, comm);
   job.t_entry = options.start_time > 0 ? options.start_time : steady_seconds();
   start(job);
   // Every rank routes: dense ranks encode requests, every rank sizes the

@@ -1,69 +1,16 @@
 #include "dlrm/model/manifest.h"
 
-#include <cereal/archives/json.hpp>
-#include <cereal/types/string.hpp>
-#include <cereal/types/vector.hpp>
-
 #include <algorithm>
 #include <fstream>
 #include <numeric>
-#include <sstream>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/json.h"
 #include "dlrm/common/staged_output.h"
 
 namespace fs = std::filesystem;
 
 namespace dlrm::model {
-
-std::string to_string(StorageType type) {
-  switch (type) {
-    case StorageType::kFp32: return "fp32";
-    case StorageType::kFp16: return "fp16";
-    case StorageType::kInt8: return "int8";
-    case StorageType::kInt4: return "int4";
-  }
-  return fmt::format("unknown({})", static_cast<uint32_t>(type));
-}
-
-StorageType parse_storage_type(const std::string& name) {
-  if (name == "fp32") return StorageType::kFp32;
-  if (name == "fp16") return StorageType::kFp16;
-  if (name == "int8") return StorageType::kInt8;
-  if (name == "int4") return StorageType::kInt4;
-  DLRM_FAIL("unknown storage type '{}'; choose fp32, fp16, int8 or int4", name);
-}
-
-uint64_t row_bytes(StorageType type, int cols) {
-  const auto n = static_cast<uint64_t>(cols);
-  switch (type) {
-    case StorageType::kFp32: return 4 * n;
-    // Reduced precision rows are packed densely (layouts in quantize.h).
-    case StorageType::kFp16: return 2 * n;
-    // Row-wise quantized: codes, then fp32 scale and bias.
-    case StorageType::kInt8: return n + 8;
-    // Row-wise quantized: 4-bit codes, then fp16 scale and bias.
-    case StorageType::kInt4: return (n + 1) / 2 + 4;
-  }
-  DLRM_ASSERT(false);
-  return 0;
-}
-
-uint64_t row_stride(StorageType type, int cols) {
-  // fp32 rows are 64-byte aligned, the others 4-byte aligned.
-  const uint64_t align = type == StorageType::kFp32 ? 64 : 4;
-  return (row_bytes(type, cols) + align - 1) / align * align;
-}
-
-bool storage_supported(StorageType type) {
-  switch (type) {
-    case StorageType::kFp32:
-    case StorageType::kFp16:
-    case StorageType::kInt8:
-    case StorageType::kInt4: return true;
-  }
-  return false;
-}
 
 int ModelArch::top_input_width() const {
   int f = num_features();
@@ -92,43 +39,6 @@ void ModelArch::validate() const {
   for (int w : bottom_mlp) DLRM_CHECK(w > 0, "model: bottom MLP width {} is not positive", w);
   for (int w : top_mlp) DLRM_CHECK(w > 0, "model: top MLP width {} is not positive", w);
   DLRM_CHECK(interaction == "dot", "model: interaction '{}' is not supported; only 'dot'", interaction);
-}
-
-template <class Archive>
-void ModelArch::serialize(Archive& ar) {
-  ar(cereal::make_nvp("dense_features", dense_features), cereal::make_nvp("dim", dim),
-     cereal::make_nvp("bottom_mlp", bottom_mlp), cereal::make_nvp("top_mlp", top_mlp),
-     cereal::make_nvp("interaction", interaction), cereal::make_nvp("interaction_self", interaction_self),
-     cereal::make_nvp("table_rows", table_rows));
-}
-
-template <class Archive>
-void Slice::serialize(Archive& ar) {
-  ar(cereal::make_nvp("table", table), cereal::make_nvp("row_begin", row_begin),
-     cereal::make_nvp("row_end", row_end), cereal::make_nvp("col_begin", col_begin),
-     cereal::make_nvp("col_end", col_end));
-}
-
-template <class Archive>
-void ShardInfo::serialize(Archive& ar) {
-  ar(cereal::make_nvp("shard", shard), cereal::make_nvp("file", file),
-     cereal::make_nvp("file_bytes", file_bytes), cereal::make_nvp("embedding_bytes", embedding_bytes),
-     cereal::make_nvp("checksum", checksum), cereal::make_nvp("slices", slices));
-}
-
-template <class Archive>
-void Manifest::serialize(Archive& ar) {
-  std::string dtype_name = to_string(dtype);
-  ar(cereal::make_nvp("format_version", format_version));
-  DLRM_CHECK(format_version == kFormatVersion,
-             "manifest format_version is {} but this dlrm-cluster reads version {}; re-shard the model "
-             "with this version of dlrm-shard",
-             format_version, kFormatVersion);
-  ar(cereal::make_nvp("producer", producer), cereal::make_nvp("source", source),
-     cereal::make_nvp("arch", arch), cereal::make_nvp("dtype", dtype_name), cereal::make_nvp("plan", plan),
-     cereal::make_nvp("dense_file", dense_file), cereal::make_nvp("dense_bytes", dense_bytes),
-     cereal::make_nvp("dense_checksum", dense_checksum), cereal::make_nvp("shards", shards));
-  dtype = parse_storage_type(dtype_name);
 }
 
 namespace {
@@ -170,14 +80,117 @@ ModelArch make_preset(const std::string& name, int64_t row_cap) {
   return arch;
 }
 
-void save_manifest(const Manifest& manifest, const fs::path& dir) {
-  std::ostringstream os;
-  {
-    cereal::JSONOutputArchive ar(os);
-    ar(cereal::make_nvp("dlrm_model", const_cast<Manifest&>(manifest)));
+namespace {
+
+void write_arch(JsonWriter& w, const ModelArch& arch) {
+  w.begin_object("arch");
+  w.field("dense_features", arch.dense_features);
+  w.field("dim", arch.dim);
+  w.field("bottom_mlp", arch.bottom_mlp);
+  w.field("top_mlp", arch.top_mlp);
+  w.field("interaction", arch.interaction);
+  w.field("interaction_self", arch.interaction_self);
+  w.field("table_rows", arch.table_rows);
+  w.end_object();
+}
+
+void write_shard(JsonWriter& w, const ShardInfo& info) {
+  w.begin_object();
+  w.field("shard", info.shard);
+  w.field("file", info.file);
+  w.field("file_bytes", info.file_bytes);
+  w.field("embedding_bytes", info.embedding_bytes);
+  w.field("checksum", info.checksum);
+  w.begin_array("slices");
+  for (const Slice& slice : info.slices) {
+    w.begin_object();
+    w.field("table", slice.table);
+    w.field("row_begin", slice.row_begin);
+    w.field("row_end", slice.row_end);
+    w.field("col_begin", slice.col_begin);
+    w.field("col_end", slice.col_end);
+    w.end_object();
   }
-  os << "\n";
-  std::string text = os.str();
+  w.end_array();
+  w.end_object();
+}
+
+ModelArch read_arch(const JsonValue& v) {
+  ModelArch arch;
+  arch.dense_features = v["dense_features"].get<int>();
+  arch.dim = v["dim"].get<int>();
+  arch.bottom_mlp = v["bottom_mlp"].get<std::vector<int>>();
+  arch.top_mlp = v["top_mlp"].get<std::vector<int>>();
+  arch.interaction = v["interaction"].get<std::string>();
+  arch.interaction_self = v["interaction_self"].get<bool>();
+  arch.table_rows = v["table_rows"].get<std::vector<int64_t>>();
+  return arch;
+}
+
+ShardInfo read_shard(const JsonValue& v) {
+  ShardInfo info;
+  info.shard = v["shard"].get<int>();
+  info.file = v["file"].get<std::string>();
+  info.file_bytes = v["file_bytes"].get<uint64_t>();
+  info.embedding_bytes = v["embedding_bytes"].get<uint64_t>();
+  info.checksum = v["checksum"].get<std::string>();
+  for (const JsonValue& s : v["slices"].items()) {
+    Slice slice;
+    slice.table = s["table"].get<int>();
+    slice.row_begin = s["row_begin"].get<int64_t>();
+    slice.row_end = s["row_end"].get<int64_t>();
+    slice.col_begin = s["col_begin"].get<int>();
+    slice.col_end = s["col_end"].get<int>();
+    info.slices.push_back(slice);
+  }
+  return info;
+}
+
+// The "dlrm_model" object; the version is read (and checked) before anything else.
+Manifest read_manifest(const JsonValue& v, const fs::path& path) {
+  Manifest manifest;
+  manifest.format_version = v["format_version"].get<int>();
+  DLRM_CHECK(manifest.format_version == Manifest::kFormatVersion,
+             "{}: manifest format_version is {} but this dlrm-cluster reads version {}; re-shard the model "
+             "with this version of dlrm-shard",
+             path.string(), manifest.format_version, Manifest::kFormatVersion);
+  manifest.producer = v["producer"].get<std::string>();
+  manifest.source = v["source"].get<std::string>();
+  manifest.arch = read_arch(v["arch"]);
+  try {
+    manifest.dtype = parse_storage_type(v["dtype"].get<std::string>());
+  } catch (const Error& e) {
+    v["dtype"].fail(e.what());
+  }
+  manifest.plan = v["plan"].get<std::string>();
+  manifest.dense_file = v["dense_file"].get<std::string>();
+  manifest.dense_bytes = v["dense_bytes"].get<uint64_t>();
+  manifest.dense_checksum = v["dense_checksum"].get<std::string>();
+  for (const JsonValue& shard : v["shards"].items()) manifest.shards.push_back(read_shard(shard));
+  return manifest;
+}
+
+}  // namespace
+
+void save_manifest(const Manifest& manifest, const fs::path& dir) {
+  JsonWriter w;
+  w.begin_object();
+  w.begin_object("dlrm_model");
+  w.field("format_version", manifest.format_version);
+  w.field("producer", manifest.producer);
+  w.field("source", manifest.source);
+  write_arch(w, manifest.arch);
+  w.field("dtype", to_string(manifest.dtype));
+  w.field("plan", manifest.plan);
+  w.field("dense_file", manifest.dense_file);
+  w.field("dense_bytes", manifest.dense_bytes);
+  w.field("dense_checksum", manifest.dense_checksum);
+  w.begin_array("shards");
+  for (const ShardInfo& info : manifest.shards) write_shard(w, info);
+  w.end_array();
+  w.end_object();
+  w.end_object();
+  std::string text = w.str();
   StagedFile out(dir / kManifestName);
   out.write(text.data(), text.size());
   out.commit();
@@ -188,19 +201,11 @@ Manifest load_manifest(const fs::path& dir) {
   std::error_code ec;
   DLRM_CHECK(fs::is_directory(dir, ec), "model directory {} does not exist; create it with dlrm-shard",
              dir.string());
-  std::ifstream in(path);
-  DLRM_CHECK(in.good(), "{} is missing or unreadable; is {} a model directory written by dlrm-shard?",
-             path.string(), dir.string());
-  Manifest manifest;
-  try {
-    cereal::JSONInputArchive ar(in);
-    ar(cereal::make_nvp("dlrm_model", manifest));
-  } catch (const Error& e) {
-    DLRM_FAIL("{}: {}", path.string(), e.what());
-  } catch (const std::exception& e) {
-    DLRM_FAIL("{} is not a valid manifest ({}); re-create the model with dlrm-shard", path.string(),
-              e.what());
-  }
+  DLRM_CHECK(std::ifstream(path).good(),
+             "{} is missing or unreadable; is {} a model directory written by dlrm-shard?", path.string(),
+             dir.string());
+  JsonDocument doc = JsonDocument::read_file(path, {"manifest", "re-create the model with dlrm-shard"});
+  Manifest manifest = read_manifest(doc.root()["dlrm_model"], path);
   try {
     manifest.arch.validate();
     DLRM_CHECK(manifest.num_shards() > 0, "it lists no shards");

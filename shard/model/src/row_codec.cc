@@ -1,17 +1,5 @@
-// Row encoders and decoders of the storage types (layouts in quantize.h).
-//
-// Error bound of a quantized row (quantize.h), with u = 2^-24, bias b, scale s,
-// R = (2^bits - 1) s, A = max|x|. By construction every x of the row lies in
-// [b, b + R] up to one rounding of s (int8: s = fl(range / 255) may sit 2u
-// below the exact quotient; int4: b is rounded down and s up, so the interval
-// covers the row exactly). Then for each x:
-//   d = fl(x - b) = (x - b)(1 + e1),  t = fl(d / s) = (d / s)(1 + e2),  |e1|, |e2| <= u
-//   t <= (2^bits - 1)(1 + 4u) < 2^bits - 1/2 and t >= 0, so the clamp never
-//   changes round(t); q = round_half_even(t), |q - t| <= 1/2.
-//   |x - b - q s| <= |x - b - t s| + |t - q| s <= (2u + u^2)(x - b) + s/2 <= (2u + u^2)(1 + 4u) R + s/2
-//   y = fmaf(q, s, b) = (q s + b)(1 + e3):  |q s + b - y| <= u max(|b|, |b + R|) <= u (A + R)
-// so |x - y| <= s/2 + u (3R + A) + O(u^2 R) <= s/2 + u (4R + A). For a constant row
-// (s = 0) decode gives b = x exactly.
+// Row encoders and decoders of the storage types (the row-layout table and
+// the error bounds are in row_codec.h; their derivation in docs/quantization.md).
 //
 // encode_rows (AVX-512) and encode_rows_ref (scalar) perform the same IEEE
 // operations (min/max, subtract, divide, round half even, clamp) per element,
@@ -37,6 +25,51 @@
 #endif
 
 namespace dlrm::model {
+
+std::string to_string(StorageType type) {
+  switch (type) {
+    case StorageType::kFp32: return "fp32";
+    case StorageType::kFp16: return "fp16";
+    case StorageType::kInt8: return "int8";
+    case StorageType::kInt4: return "int4";
+  }
+  return fmt::format("unknown({})", static_cast<uint32_t>(type));
+}
+
+StorageType parse_storage_type(const std::string& name) {
+  if (name == "fp32") return StorageType::kFp32;
+  if (name == "fp16") return StorageType::kFp16;
+  if (name == "int8") return StorageType::kInt8;
+  if (name == "int4") return StorageType::kInt4;
+  DLRM_FAIL("unknown storage type '{}'; choose fp32, fp16, int8 or int4", name);
+}
+
+uint64_t row_bytes(StorageType type, int cols) {
+  const auto n = static_cast<uint64_t>(cols);
+  switch (type) {
+    case StorageType::kFp32: return 4 * n;
+    case StorageType::kFp16: return 2 * n;
+    case StorageType::kInt8: return n + 8;
+    case StorageType::kInt4: return (n + 1) / 2 + 4;
+  }
+  DLRM_ASSERT(false);
+  return 0;
+}
+
+uint64_t row_stride(StorageType type, int cols) {
+  const uint64_t align = type == StorageType::kFp32 ? 64 : 4;
+  return (row_bytes(type, cols) + align - 1) / align * align;
+}
+
+bool storage_supported(StorageType type) {
+  switch (type) {
+    case StorageType::kFp32:
+    case StorageType::kFp16:
+    case StorageType::kInt8:
+    case StorageType::kInt4: return true;
+  }
+  return false;
+}
 
 namespace {
 

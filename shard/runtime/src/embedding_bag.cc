@@ -10,14 +10,14 @@
 // (0 + r_0 + r_1 + ...), so results are bit-identical. Large batches are split
 // into contiguous ranges of bags over OpenMP threads (nothing throws inside).
 //
-// fp16, int8, int4 (layouts in quantize.h): the same structure (column chunks
+// fp16, int8, int4 (layouts in dlrm/model/row_codec.h): the same structure (column chunks
 // of up to 128 held in registers, rows added in index order, prefetching
 // kQuantPrefetchDistance rows ahead), with each 16-column vector of a row decoded
 // on the fly: fp16 by vcvtph2ps (exact); int8 codes widened u8 -> i32 -> fp32
 // and int4 nibbles split (low nibble = even column), widened the same way,
 // then fmadd(code, scale, bias) with the row's scale and bias broadcast. A row
 // contributes acc += fmaf(code, scale, bias), exactly what the _ref twins
-// compute with decode_row (quantize.cc), so results are bit-identical to them.
+// compute with decode_row (row_codec.cc), so results are bit-identical to them.
 // Quantized rows are not 64-byte aligned, so prefetch covers every cache line
 // the row's bytes touch (an int4 row of dim 128 is 68 bytes: two lines).
 #include "dlrm/shard/embedding_bag.h"

@@ -36,7 +36,7 @@ void write_slice(ModelSource& source, const model::Slice& slice, model::StorageT
   const bool packed = value_bytes == stride;  // rows need no padding: read straight into the output buffer
   for (int64_t row = slice.row_begin; row < slice.row_end; row += chunk_rows) {
     int64_t rows = std::min(chunk_rows, slice.row_end - row);
-    if (dtype != model::StorageType::kFp32) {  // row-wise encoding (quantize.h)
+    if (dtype != model::StorageType::kFp32) {  // row-wise encoding (row_codec.h)
       source.read_rows(slice.table, row, rows, slice.col_begin, slice.col_end, values.data());
       model::EncodeResult result = model::encode_rows(dtype, values.data(), rows, cols, encoded.data());
       DLRM_CHECK(result.bad_rows == 0,

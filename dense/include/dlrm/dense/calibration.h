@@ -1,4 +1,5 @@
 // Static activation ranges for int8 MLPs (calibration), and their JSON file.
+// The histogram and the error model of kMse are explained in docs/quantization.md.
 //
 // Calibrator runs the fp32 MLP (oneDNN, one layer at a time) over calibration
 // batches and records, for the input of every layer l, over all samples and
@@ -14,15 +15,14 @@
 //                (over-estimates the exact percentile by < 1/16), or 0 when
 //                that edge is not a normal float (at least p% zeros and
 //                subnormals; MlpInt8 then quantises with abs_max)
-//   kMse         c minimising sum over bins of n_b * err(v_b), v_b the bin's
-//                midpoint: err = min(v^2, s^2/12) below c (s = c / levels),
+//   kMse         c minimising sum over bins b >= 1 of n_b * err(v_b), v_b the
+//                bin's midpoint, over c in {abs_max, upper edges below abs_max of
+//                non-empty bins}:
+//                err(v) = min(v^2, s^2/12) for v <= c (s = c / levels),
 //                (v - c)^2 above it (saturation)
 // MlpInt8 (mlp_int8.h) turns clips into scales: u8 codes, s = c / 255, for
-// inputs never seen negative (ReLU outputs, log1p dense features); s8 codes,
-// s = c / 127, for inputs seen negative (the top MLP's input: the
-// interaction's dot products are signed; s8 rather than a shifted u8 because
-// oneDNN 2.6's inner product takes no source zero point, and its s8 x s8
-// kernel with compensation runs at about 0.94x the u8 speed here).
+// inputs never seen negative; s8 codes, s = c / 127, for inputs seen negative
+// (code_levels).
 //
 // A model's calibration (bottom and top MLP) lives next to it as
 // <model>/calibration.json:
@@ -43,7 +43,7 @@
 namespace dlrm::dense {
 
 inline constexpr int kCalibrationFormatVersion = 1;
-// Fewer samples give ranges that a busy hour of traffic will exceed.
+// The fewest samples ranges are accepted from (Calibrator::ranges, check_ranges).
 inline constexpr int64_t kMinCalibrationSamples = 1024;
 inline constexpr const char* kCalibrationFileName = "calibration.json";
 

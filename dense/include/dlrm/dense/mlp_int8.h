@@ -1,28 +1,22 @@
-// Int8 MLPs with static activation scales (quantized serving).
+// Int8 MLPs with static activation scales (quantized serving). Why these
+// choices, and which options DLRM serving uses: docs/quantization.md.
 //
 // quantize_mlp turns fp32 layers plus calibrated input ranges (calibration.h)
 // into this quantized form, layer by layer (s = scale, q = code):
 //   source      s_x = clip / 255 and u8 codes when the input was never seen
 //               negative, s_x = clip / 127 and s8 codes otherwise
+//               (clip: the range's clip, or its abs_max when the clip is 0)
 //   weights     s_w[o] = max_i |W[o][i]| / 127, Wq[o][i] = rne(W[o][i] / s_w[o]) in [-127, 127]
 //   bias        bq[o] = (b[o] - c[o]) / (s_x s_w[o])   (fp32, in accumulator units)
 //               c[o] = sum_i (s_w[o] Wq[o][i] - W[o][i]) mean_i with bias_correction
-//               (the output's expected shift from rounding the weights, over
-//               the calibration inputs' column means), else 0
+//               (mean_i: the calibration inputs' column means), else 0
 //   output      os[o] = s_x s_w[o] / s_y  for int8 dst (s_y = the next layer's s_x)
 //               os[o] = s_x s_w[o]        for fp32 dst (dequantised)
 // Int8 layers pass codes straight to the next int8 layer when their
 // activation is ReLU or none; any other boundary goes through fp32. With
-// last_layer_fp32 the last layer (the top MLP's 256 -> 1 and its sigmoid)
-// runs in fp32 on the dequantised output of the layer before; with
-// first_layer_fp32 the first layer runs in fp32 and its output is quantised
-// (for the bottom MLP: the 13 log1p features keep full precision at 0.3% of
-// the MACs).
-//
-// Recommended for DLRM: bottom {first_layer_fp32 = true} (free: one scale
-// cannot fit 13 features of different ranges well), top {} (s8 input, fp32
-// 256 -> 1 + sigmoid). An fp32 first top layer cuts the error by about
-// 40% but costs 37% of the throughput (tests/dense/mlp_int8_test.cc).
+// last_layer_fp32 the last layer runs in fp32 on the dequantised output of
+// the layer before; with first_layer_fp32 the first layer runs in fp32 and its
+// output is quantised.
 //
 // mlp_int8_forward_ref (scalar loops; oneDNN 2.6's int8 inner product in the
 // same order of float operations):
@@ -34,14 +28,12 @@
 //   fp32 layer:  mlp_forward_ref
 // rne: round half to even; sat: clamp to [0, 255] (u8) or [-128, 127] (s8).
 //
-// MlpInt8: the same on oneDNN: a reorder with output scale inv_x quantises
-// fp32 input, inner-product primitives with s8 weights (reordered once into
-// the layout they prefer), f32 bias, per-output-channel output scales and the
-// activation as a post-op write u8/s8 codes for the next layer, or fp32 for
-// the fp32 tail, which runs on dense::Mlp. Primitives are built once per
-// (batch, OpenMP thread count) and buffers only grow, so after prepare(batch)
-// forward() allocates nothing of its own (oneDNN 2.6's execute still builds a
-// small argument map per primitive, as for Mlp). One MlpInt8 per thread.
+// MlpInt8 computes the same on oneDNN: a reorder with output scale inv_x
+// quantises fp32 input; inner products with s8 weights, f32 bias,
+// per-output-channel output scales and the activation as a post-op write u8/s8
+// codes for the next layer, or fp32 for the fp32 tail (dense::Mlp).
+// Primitives are built once per (batch, OpenMP thread count); after
+// prepare(batch), forward() allocates nothing of its own. One MlpInt8 per thread.
 #pragma once
 
 #include <cstdint>

@@ -55,7 +55,4 @@ HostTopology detect_local_topology();
 // (short or full) or an address of one of its interfaces.
 bool is_local_host(const std::string& host);
 
-// Binary units with one decimal: "192.0 GiB", "512.0 MiB", "100 B".
-std::string format_gib(uint64_t bytes);
-
 }  // namespace dlrm::launcher

@@ -3,9 +3,10 @@
 // Layout (little-endian):
 //   [0, 64)    DenseFileHeader
 //   [64, ...)  DenseTensorRecord x num_tensors
-//   [header_bytes, ...) data: each tensor's values, 64-byte aligned
+//   [header_bytes, ...) data: each tensor's values, row-major fp32, 64-byte aligned
 // data_checksum is XXH3-64 over the data section; header_checksum over
-// [0, header_bytes) with that field zeroed.
+// [0, header_bytes) with that field zeroed. A model's tensors are those of
+// dense_tensor_specs, in that order.
 #pragma once
 
 #include <cstdint>
@@ -61,7 +62,10 @@ DenseFileInfo write_dense_file(const std::filesystem::path& path, const std::vec
 std::vector<DenseTensor> read_dense_file(const std::filesystem::path& path, DenseFileInfo* info = nullptr);
 
 // The state_dict names of the dense tensors of `arch`, in order, with shapes:
-// bot_l.{0,2,4..}.{weight,bias}, top_l.{0,2,..}.{weight,bias}.
+// for each layer i of the bottom MLP, then of the top MLP (nn.Sequential of
+// Linear and ReLU: the Linear layers at even indices),
+//   bot_l.{2i}.weight [out, in], bot_l.{2i}.bias [out]   (in: dense_features, then the previous out)
+//   top_l.{2i}.weight [out, in], top_l.{2i}.bias [out]   (in: arch.top_input_width(), then the previous out)
 struct DenseTensorSpec {
   std::string name;
   std::vector<int64_t> shape;

@@ -1,9 +1,23 @@
-// The model description (architecture) and the sharded-model manifest.
+// A model directory: the architecture (ModelArch, presets), the plan of
+// slices per shard, and manifest.json, which describes the other files.
 //
 // A model directory holds:
-//   manifest.json      this Manifest, written with cereal (JSON), versioned
-//   dense.bin          the MLP weights (dlrm/dense/dense_weights.h)
-//   shard-NNN.bin      one file per shard rank (dlrm/shard/shard_file.h)
+//   manifest.json      this Manifest (save_manifest / load_manifest)
+//   dense.bin          the MLP weights (dlrm/model/dense_file.h)
+//   shard-NNN.bin      one file per shard rank (dlrm/model/shard_file.h), rows
+//                      stored as dtype (dlrm/model/row_codec.h)
+//   calibration.json   optional: activation ranges for int8 MLPs (dlrm/dense/calibration.h)
+//
+// manifest.json (format_version 1; every field required, others ignored):
+//   {"dlrm_model": {"format_version": 1, "producer": "dlrm-shard 0.1.0", "source": "...",
+//     "arch": {"dense_features": 13, "dim": 128, "bottom_mlp": [512, 256, 128],
+//              "top_mlp": [1024, 1024, 512, 256, 1], "interaction": "dot",
+//              "interaction_self": false, "table_rows": [rows of each table]},
+//     "dtype": "fp32"|"fp16"|"int8"|"int4", "plan": "auto"|"table"|"row"|"column",
+//     "dense_file": "dense.bin", "dense_bytes": N, "dense_checksum": "16 hex digits",
+//     "shards": [{"shard": s, "file": "shard-000.bin", "file_bytes": N, "embedding_bytes": N,
+//                 "checksum": "16 hex digits",
+//                 "slices": [{"table", "row_begin", "row_end", "col_begin", "col_end"}, ...]}, ...]}}
 #pragma once
 
 #include <cstdint>
@@ -11,24 +25,9 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/model/row_codec.h"
+
 namespace dlrm::model {
-
-// How embedding rows are stored. Row stride (bytes per stored row) per type
-// (byte layouts in dlrm/shard/quantize.h):
-//   fp32: round_up(4 * cols, 64)                 (64-byte aligned rows)
-//   fp16: round_up(2 * cols, 4)
-//   int8: round_up(cols + 8, 4)                  (codes, fp32 scale, fp32 bias)
-//   int4: round_up(ceil(cols / 2) + 4, 4)        (codes, fp16 scale, fp16 bias)
-enum class StorageType : uint32_t { kFp32 = 0, kFp16 = 1, kInt8 = 2, kInt4 = 3 };
-
-std::string to_string(StorageType type);
-// Accepts "fp32", "fp16", "int8", "int4"; throws naming the valid choices.
-StorageType parse_storage_type(const std::string& name);
-// Bytes of a stored row of `cols` values before padding, and with it (the stride above).
-uint64_t row_bytes(StorageType type, int cols);
-uint64_t row_stride(StorageType type, int cols);
-// Whether this build can write and serve `type` (every StorageType above).
-bool storage_supported(StorageType type);
 
 struct ModelArch {
   int dense_features = 13;
@@ -47,9 +46,6 @@ struct ModelArch {
   uint64_t total_rows() const;
   // Throws dlrm::Error naming the inconsistent field.
   void validate() const;
-
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 // Built-in presets. "terabyte-40m": MLPerf DLRM (Criteo Terabyte, rows capped at 40M).
@@ -68,19 +64,15 @@ struct Slice {
   int col_end = 0;
   int64_t rows() const { return row_end - row_begin; }
   int cols() const { return col_end - col_begin; }
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 struct ShardInfo {
   int shard = 0;
   std::vector<Slice> slices;     // in file order
-  uint64_t embedding_bytes = 0;  // sum of rows * row_stride over slices
+  uint64_t embedding_bytes = 0;  // sum over slices of rows() * row_stride(dtype, cols())
   std::string file;              // relative to the model directory, "shard-000.bin"
   uint64_t file_bytes = 0;
   std::string checksum;          // XXH3-64 of the data section, 16 hex digits
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 struct Manifest {
@@ -89,7 +81,7 @@ struct Manifest {
   std::string producer;     // "dlrm-shard 0.1.0"
   std::string source;       // "synth preset=terabyte-40m seed=1" or "import PATH"
   ModelArch arch;
-  StorageType dtype = StorageType::kFp32;
+  StorageType dtype = StorageType::kFp32;  // how every shard's rows are stored (row_codec.h)
   std::string plan;         // "auto", "table", "row", "column"
   std::vector<ShardInfo> shards;
   std::string dense_file = "dense.bin";
@@ -97,17 +89,16 @@ struct Manifest {
   std::string dense_checksum;
 
   int num_shards() const { return static_cast<int>(shards.size()); }
-  template <class Archive>
-  void serialize(Archive& ar);
 };
 
 inline constexpr const char* kManifestName = "manifest.json";
 
-// Written atomically into `dir` (staged, then renamed).
+// Writes dir/manifest.json atomically (staged, then renamed).
 void save_manifest(const Manifest& manifest, const std::filesystem::path& dir);
-// Throws naming the file and field on a missing/unparsable manifest, another
-// format_version ("written by a newer/older dlrm-shard; re-shard the model"), or
-// an inconsistent plan.
+// Reads dir/manifest.json, then checks it: arch.validate(), shards numbered
+// 0..n-1, check_plan. Throws naming the file (and the field) when the
+// directory or file is missing, the JSON is malformed or lacks a field, its
+// format_version is not kFormatVersion ("re-shard the model"), or a check fails.
 Manifest load_manifest(const std::filesystem::path& dir);
 
 // Throws unless every cell of every table is covered exactly once and every

@@ -1,45 +1,54 @@
-// Row encodings of the storage types: fp32 rows in, stored rows out, and back.
+// Stored embedding rows: the storage types, the byte layout of one stored row
+// of each (the row-layout table: the contract for shard files, the
+// embedding-bag kernels and every byte count of a plan), and the encoders and
+// decoders between fp32 rows and stored rows.
 //
-// One stored row of `cols` values takes row_stride(type, cols) bytes (model.h);
-// all padding bytes are zero. Bytes per row at the reference dim 128 in brackets.
+// One stored row of `cols` values takes row_stride(type, cols) bytes, of which
+// the first row_bytes(type, cols) hold the row and the rest are zero padding:
 //
-//   fp32  cols x fp32, padded to a multiple of 64 bytes                   [512]
-//   fp16  cols x IEEE binary16, padded to a multiple of 4 bytes           [256]
-//         Dense, not 64-byte aligned: capacity matters more than
-//         alignment (dim 128 and 64-column slices stay aligned anyway).
-//   int8  cols x uint8 code, fp32 scale, fp32 bias, padded to 4 bytes     [136]
-//         (FBGEMM "fused 8-bit row-wise": scale and bias follow the codes)
-//   int4  ceil(cols / 2) bytes of 4-bit codes, fp16 scale, fp16 bias,
-//         padded to 4 bytes                                               [68]
-//         Column 2i is the low nibble of code byte i, column 2i+1 the high
-//         nibble; with odd cols the last high nibble is 0.
+//   type  row_bytes: the row                                     row_stride                      dim 128
+//   fp32  cols x fp32                                            round_up(4 cols, 64)                512
+//   fp16  cols x IEEE binary16                                   round_up(2 cols, 4)                 256
+//   int8  cols x uint8 code | fp32 scale | fp32 bias             round_up(cols + 8, 4)               136
+//   int4  ceil(cols / 2) bytes of 4-bit codes | fp16 scale |     round_up(ceil(cols / 2) + 4, 4)      68
+//         fp16 bias
 //
-// Value of column c of a quantized row:  fmaf(code[c], scale, bias)
-// (one rounding; the _ref kernels and the AVX-512 kernels both compute exactly this).
+// int4 codes: column 2i is the low nibble of code byte i, column 2i+1 the high
+// nibble; with odd cols the last high nibble is 0. A column slice of a table
+// (column plans) is stored as rows of its own, each with its own scale and bias.
 //
-// Quantization of one row x[0..cols) to b bits (int8: b = 8, int4: b = 4):
-//   int8: bias = min(x), scale = (max(x) - min(x)) / (2^b - 1) in fp32.
-//   int4: bias = min(x) rounded down to fp16, scale = (max(x) - bias) / 15
-//         rounded up to fp16, so [bias, bias + 15 * scale] still covers the
-//         row and the codes are computed from the values decode will use.
-//   code[c] = clamp(round_half_even((x[c] - bias) / scale), 0, 2^b - 1)
+// Decoding column c:  fp32, fp16: the stored value;  int8, int4: fmaf(code[c], scale, bias)
+// (one rounding; the _ref kernels and the vector kernels compute exactly this).
+//
+// Encoding one row x[0..cols):
+//   fp16: round to nearest even
+//   int8: bias = min(x), scale = (max(x) - min(x)) / 255 in fp32
+//   int4: bias = min(x) rounded down to fp16; scale = (max(x) - bias) / 15 rounded to fp16,
+//         raised by fp16 steps until bias + 15 * scale >= max(x)
+//   code[c] = clamp(round_half_even((x[c] - bias) / scale), 0, 2^b - 1)   (b = 8 or 4)
 //   scale == 0 (a constant row): every code is 0 and the row decodes to bias.
-// Error bound of a row (u = 2^-24, R = 15 * scale or 255 * scale, A = max|x|):
-//   |x - decode(encode(x))| <= scale / 2 + u * (4 * R + A)   (derivation in quantize.cc)
-// fp16 rounds to nearest even: |x - decode(encode(x))| <= max(2^-11 |x|, 2^-25),
-// exact for every value fp16 represents.
-//
-// Column slices (column plans) are separate stored rows, so each slice of a
-// row gets its own scale and bias.
+// Error bounds (u = 2^-24, R = (2^b - 1) * scale, A = max|x|; derived in docs/quantization.md):
+//   int8, int4: |x - decode(encode(x))| <= scale / 2 + u * (4 * R + A)
+//   fp16:       |x - decode(encode(x))| <= max(2^-11 |x|, 2^-25); exact for values fp16 holds
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "dlrm/common/half.h"
-#include "dlrm/model/manifest.h"
 
 namespace dlrm::model {
+
+enum class StorageType : uint32_t { kFp32 = 0, kFp16 = 1, kInt8 = 2, kInt4 = 3 };
+
+std::string to_string(StorageType type);
+// Accepts "fp32", "fp16", "int8", "int4"; throws naming the valid choices.
+StorageType parse_storage_type(const std::string& name);
+// The table above: bytes of a stored row of `cols` values without and with padding.
+uint64_t row_bytes(StorageType type, int cols);
+uint64_t row_stride(StorageType type, int cols);
+// Whether this build can write and serve `type` (every StorageType above).
+bool storage_supported(StorageType type);
 
 // IEEE binary16 <-> binary32: fp16_to_float and fp16_from_float (dlrm/common/half.h).
 
@@ -49,7 +58,7 @@ struct RowsView {
   uint64_t stride = 0;  // bytes per row
   int64_t num_rows = 0;
   int cols = 0;
-  model::StorageType type = model::StorageType::kFp32;
+  StorageType type = StorageType::kFp32;
 };
 
 // Largest finite fp16 value.

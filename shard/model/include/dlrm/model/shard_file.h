@@ -3,19 +3,13 @@
 // Layout (little-endian):
 //   [0, 64)             ShardFileHeader
 //   [64, ...)           ShardSliceRecord x num_slices
-//   [header_bytes, ...) data: for each slice in order, rows() rows of
+//   [header_bytes, ...) data: for each slice in order, rows() stored rows of
 //                       row_stride bytes each, starting 64-byte aligned
 //                       (header_bytes is a multiple of 4096, so rows in an mmap
 //                       are 64-byte aligned too)
-// One stored row per storage type (row_stride in each ShardSliceRecord; the
-// byte layouts are specified in dlrm/shard/quantize.h); bytes at dim 128:
-//   fp32  cols x fp32, zero padded to a multiple of 64 bytes               512
-//   fp16  cols x fp16, zero padded to a multiple of 4 bytes                256
-//   int8  cols x uint8 code | fp32 scale | fp32 bias, padded to 4 bytes    136
-//   int4  ceil(cols/2) bytes of 4-bit codes (low nibble = even column) |
-//         fp16 scale | fp16 bias, padded to 4 bytes                         68
-//   value = fmaf(code, scale, bias); a column slice's rows carry their own scale.
-// Only fp32 rows are 64-byte aligned; the others are packed for capacity.
+// Stored rows are laid out as the row-layout table of dlrm/model/row_codec.h
+// says for storage_type; each ShardSliceRecord records its row_stride
+// (= row_stride(storage_type, col_end - col_begin)).
 // data_checksum is XXH3-64 over the data section; header_checksum is XXH3-64
 // over [0, header_bytes) with the header_checksum field zeroed.
 // The file is written under a staged name and renamed when complete.
@@ -89,8 +83,9 @@ class ShardFileWriter {
   uint64_t data_written_ = 0;
 };
 
-// A shard file mapped read-only. open() checks magic, version, header checksum
-// and the file size; verify() also recomputes the data checksum.
+// A shard file mapped read-only. open() checks magic, version, header
+// checksum, every slice's row_stride and extent, and the file size, throwing
+// naming the file; verify() also recomputes the data checksum.
 class ShardFile {
  public:
   struct Options {

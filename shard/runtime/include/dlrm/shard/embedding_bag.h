@@ -8,7 +8,7 @@
 //   for b in [0, n): dst[b*dst_stride + c] = row(indices[b])[c]
 // Both return the number of indices outside [0, num_rows); those contribute
 // nothing (gather writes a zero row for them). row(i) is the stored row
-// decoded to fp32 (layouts in quantize.h):
+// decoded to fp32 (layouts in dlrm/model/row_codec.h):
 //   fp32 as stored; fp16 converted exactly; int8, int4: fmaf(code[c], scale, bias)
 // so the sum of a bag is 0 + row(i_0) + row(i_1) + ... per column in fp32, in
 // index order: a quantized table gives bit for bit what the fp32 kernels give
@@ -33,7 +33,7 @@ int64_t embedding_gather_ref(const model::RowsView& src, const int32_t* indices,
                              int64_t dst_stride);
 
 // Decodes one stored row to fp32 (dst has cols values). Plain, for references.
-// Any storage type (quantize.h's decode_row on the row's bytes).
+// Any storage type (row_codec.h's decode_row on the row's bytes).
 void decode_row_ref(const model::RowsView& src, int64_t row, float* dst);
 
 }  // namespace dlrm::shard
