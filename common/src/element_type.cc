@@ -5,9 +5,9 @@
 namespace dlrm {
 
 namespace {
-constexpr const char* kNames[kElementTypeCount] = {"fp32", "fp64", "fp16", "bf16", "int8", "uint8", "int4", "int32",
-                                                   "int64"};
-constexpr int kBits[kElementTypeCount] = {32, 64, 16, 16, 8, 8, 4, 32, 64};
+constexpr const char* kNames[kElementTypeCount] = {"fp32",  "fp64",  "fp16",  "bf16",  "int8", "uint8",
+                                                   "int4",  "int16", "int32", "int64", "bool", "other"};
+constexpr int kBits[kElementTypeCount] = {32, 64, 16, 16, 8, 8, 4, 16, 32, 64, 8, 0};
 }  // namespace
 
 const char* to_string(ElementType type) {

@@ -27,24 +27,24 @@ namespace {
 // int32 accumulators cannot overflow while in * 255 * 128 < 2^31.
 constexpr int kMaxInt8Inputs = 65536;
 
-float code_min(CodeType t) { return t == CodeType::kS8 ? -128.0f : 0.0f; }
-float code_max(CodeType t) { return static_cast<float>(code_levels(t == CodeType::kS8)); }
+float code_min(ElementType t) { return t == ElementType::kInt8 ? -128.0f : 0.0f; }
+float code_max(ElementType t) { return static_cast<float>(code_levels(t == ElementType::kInt8)); }
 
 // sat(rne(v)); NaN maps to 0 (oneDNN's conversion gives the "integer
 // indefinite" value then saturates; NaN cannot arise from finite input).
-int32_t to_code(float v, CodeType t) {
+int32_t to_code(float v, ElementType t) {
   if (std::isnan(v)) return 0;
   v = std::min(std::max(v, code_min(t)), code_max(t));
   return static_cast<int32_t>(std::nearbyint(v));
 }
 
-const char* code_name(CodeType t) {
+const char* code_name(ElementType t) {
   switch (t) {
-    case CodeType::kF32: return "f32";
-    case CodeType::kU8: return "u8";
-    case CodeType::kS8: return "s8";
+    case ElementType::kFp32: return "f32";
+    case ElementType::kUint8: return "u8";
+    case ElementType::kInt8: return "s8";
+    default: return "?";
   }
-  return "?";
 }
 
 }  // namespace
@@ -70,7 +70,7 @@ QuantizedMlp quantize_mlp(const std::vector<Layer>& layers, const ActivationRang
     DLRM_CHECK(layer.in <= kMaxInt8Inputs, "MlpInt8 layer {}: {} inputs overflow int32 accumulators (at most {})", l,
                layer.in, kMaxInt8Inputs);
     const LayerInputRange& range = ranges.layers[l];
-    ql.src_type = range.is_signed() ? CodeType::kS8 : CodeType::kU8;
+    ql.src_type = range.is_signed() ? ElementType::kInt8 : ElementType::kUint8;
     // A layer whose input was always zero gets an arbitrary unit scale.
     double clip = range.clip > 0.0f ? range.clip : (range.abs_max > 0.0f ? range.abs_max : 1.0);
     double levels = code_levels(range.is_signed());
@@ -84,13 +84,13 @@ QuantizedMlp quantize_mlp(const std::vector<Layer>& layers, const ActivationRang
     if (!ql.int8) continue;
     const Layer& layer = layers[l];
     const QuantizedLayer* next = l + 1 < n ? &q.layers[l + 1] : nullptr;
-    const bool prev_codes = l > 0 && q.layers[l - 1].int8 && q.layers[l - 1].dst_type != CodeType::kF32;
+    const bool prev_codes = l > 0 && q.layers[l - 1].int8 && q.layers[l - 1].dst_type != ElementType::kFp32;
     ql.quantize_src = !prev_codes;
     // ReLU and identity commute with positive scaling, so the next layer's
     // 1 / s_x folds into the output scale; other activations go through fp32.
     const bool codes_out =
         next != nullptr && next->int8 && (layer.act == Activation::kNone || layer.act == Activation::kRelu);
-    ql.dst_type = codes_out ? next->src_type : CodeType::kF32;
+    ql.dst_type = codes_out ? next->src_type : ElementType::kFp32;
     const double dst_scale = codes_out ? next->src_scale : 1.0;
     ql.weight.resize(layer.weight.size());
     ql.weight_scale.resize(layer.out);
@@ -164,7 +164,7 @@ void mlp_int8_forward_ref(const QuantizedMlp& mlp, const float* src, int batch, 
       step->pre.resize(b_count * ql.out);
     }
     std::vector<int32_t> next_codes;
-    if (ql.dst_type == CodeType::kF32) {
+    if (ql.dst_type == ElementType::kFp32) {
       next.assign(b_count * ql.out, 0.0f);
     } else {
       next_codes.assign(b_count * ql.out, 0);
@@ -184,20 +184,20 @@ void mlp_int8_forward_ref(const QuantizedMlp& mlp, const float* src, int batch, 
           step->acc[k] = acc;
           step->pre[k] = z;
         }
-        if (ql.dst_type == CodeType::kF32) {
+        if (ql.dst_type == ElementType::kFp32) {
           next[k] = a;
         } else {
           next_codes[k] = to_code(a, ql.dst_type);
         }
       }
     }
-    if (ql.dst_type == CodeType::kF32) {
+    if (ql.dst_type == ElementType::kFp32) {
       cur.swap(next);
     } else {
       codes.swap(next_codes);
     }
   }
-  DLRM_ASSERT(mlp.layers.back().int8 == false || mlp.layers.back().dst_type == CodeType::kF32);
+  DLRM_ASSERT(mlp.layers.back().int8 == false || mlp.layers.back().dst_type == ElementType::kFp32);
   std::copy(cur.begin(), cur.end(), dst);
 }
 
@@ -258,8 +258,8 @@ struct MlpInt8::Impl {
       DLRM_CHECK(ql.weight.size() == static_cast<size_t>(ql.in) * ql.out && ql.bias.size() == size_t(ql.out) &&
                      ql.output_scale.size() == size_t(ql.out),
                  "MlpInt8 layer {}: quantised tensors do not match [out={}, in={}]", l, ql.out, ql.in);
-      DLRM_CHECK(ql.src_type != CodeType::kF32, "MlpInt8 layer {}: an int8 layer needs u8 or s8 input", l);
-      if (l > 0 && q.layers[l - 1].int8 && q.layers[l - 1].dst_type != CodeType::kF32) {
+      DLRM_CHECK(ql.src_type != ElementType::kFp32, "MlpInt8 layer {}: an int8 layer needs u8 or s8 input", l);
+      if (l > 0 && q.layers[l - 1].int8 && q.layers[l - 1].dst_type != ElementType::kFp32) {
         DLRM_CHECK(!ql.quantize_src && q.layers[l - 1].dst_type == ql.src_type,
                    "MlpInt8 layer {}: takes {} codes from layer {} which writes {}", l, code_name(ql.src_type), l - 1,
                    code_name(q.layers[l - 1].dst_type));
@@ -273,17 +273,17 @@ struct MlpInt8::Impl {
       biases[l] = dnnl::memory(dnnl::memory::desc({ql.out}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x),
                                engine, const_cast<float*>(ql.bias.data()));
     }
-    DLRM_CHECK(!q.layers.back().int8 || q.layers.back().dst_type == CodeType::kF32,
+    DLRM_CHECK(!q.layers.back().int8 || q.layers.back().dst_type == ElementType::kFp32,
                "MlpInt8: the last layer must write fp32");
   }
 
-  static dnnl::memory::data_type dnnl_type(CodeType t) {
+  static dnnl::memory::data_type dnnl_type(ElementType t) {
     switch (t) {
-      case CodeType::kF32: return dnnl::memory::data_type::f32;
-      case CodeType::kU8: return dnnl::memory::data_type::u8;
-      case CodeType::kS8: return dnnl::memory::data_type::s8;
+      case ElementType::kFp32: return dnnl::memory::data_type::f32;
+      case ElementType::kUint8: return dnnl::memory::data_type::u8;
+      case ElementType::kInt8: return dnnl::memory::data_type::s8;
+      default: return dnnl::memory::data_type::undef;
     }
-    return dnnl::memory::data_type::undef;
   }
 
   void* slot_data(Slot s, const float* src, float* dst) const {
@@ -365,7 +365,7 @@ struct MlpInt8::Impl {
       step.kind = Step::kInnerProduct;
       step.in = cur;
       // fp32 output of an int8 layer: its input was codes, so kF32A is free.
-      step.out = ql.dst_type != CodeType::kF32 ? other_codes(cur) : (l + 1 == n ? kDst : kF32A);
+      step.out = ql.dst_type != ElementType::kFp32 ? other_codes(cur) : (l + 1 == n ? kDst : kF32A);
       step.prim = dnnl::inner_product_forward(pd);
       step.src = dnnl::memory(src_desc, engine, DNNL_MEMORY_NONE);
       step.dst = dnnl::memory(dst_desc, engine, DNNL_MEMORY_NONE);

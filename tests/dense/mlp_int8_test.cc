@@ -93,14 +93,14 @@ ActivationRanges calibrate(const std::vector<Layer>& layers, const std::vector<f
   return calibrator.ranges();
 }
 
-int code_of(double t, Activation act, CodeType type) {
+int code_of(double t, Activation act, ElementType type) {
   if (act == Activation::kRelu) t = std::max(t, 0.0);
-  double lo = type == CodeType::kS8 ? -128.0 : 0.0;
-  double hi = type == CodeType::kS8 ? 127.0 : 255.0;
+  double lo = type == ElementType::kInt8 ? -128.0 : 0.0;
+  double hi = type == ElementType::kInt8 ? 127.0 : 255.0;
   return static_cast<int>(std::nearbyint(std::clamp(t, lo, hi)));
 }
 
-int code_spread(double t, double d, Activation act, CodeType type) {
+int code_spread(double t, double d, Activation act, ElementType type) {
   int y = code_of(t, act, type);
   return std::max(code_of(t + d, act, type) - y, y - code_of(t - d, act, type));
 }
@@ -128,7 +128,7 @@ std::vector<double> int8_error_bound(const QuantizedMlp& q, const MlpInt8Trace& 
     }
     std::vector<double> next_delta;
     std::vector<int> next_code;
-    if (ql.dst_type == CodeType::kF32) {
+    if (ql.dst_type == ElementType::kFp32) {
       next_delta.resize(n_out);
     } else {
       next_code.resize(n_out);
@@ -145,14 +145,14 @@ std::vector<double> int8_error_bound(const QuantizedMlp& q, const MlpInt8Trace& 
         double os = std::abs(static_cast<double>(ql.output_scale[o]));
         double d = os * (static_cast<double>(dacc) * (1 + g3) +
                          2 * g3 * (std::abs(static_cast<double>(step.acc[k])) + std::abs(ql.bias[o])));
-        if (ql.dst_type != CodeType::kF32) {
+        if (ql.dst_type != ElementType::kFp32) {
           next_code[k] = code_spread(step.pre[k], d, ql.act, ql.dst_type);
         } else {
           next_delta[k] = ql.act == Activation::kSigmoid ? 0.25 * d + kSigmoidSlack : d;
         }
       }
     }
-    if (ql.dst_type == CodeType::kF32) {
+    if (ql.dst_type == ElementType::kFp32) {
       delta.swap(next_delta);
     } else {
       dcode.swap(next_code);
@@ -258,9 +258,9 @@ TEST(QuantizeMlp, TinyByHand) {
   EXPECT_TRUE(l0.int8 && l1.int8);
   EXPECT_TRUE(l0.quantize_src);
   EXPECT_FALSE(l1.quantize_src);
-  EXPECT_EQ(l0.src_type, CodeType::kU8);
-  EXPECT_EQ(l0.dst_type, CodeType::kU8);
-  EXPECT_EQ(l1.dst_type, CodeType::kF32);
+  EXPECT_EQ(l0.src_type, ElementType::kUint8);
+  EXPECT_EQ(l0.dst_type, ElementType::kUint8);
+  EXPECT_EQ(l1.dst_type, ElementType::kFp32);
   EXPECT_EQ(l0.src_scale, 1.0f / 64);
   EXPECT_EQ(l0.src_inv_scale, 64.0f);
   EXPECT_EQ(l1.src_scale, static_cast<float>(8.0 / 255));

@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<float> buffer(4 * 256);
     for (size_t i = 0; i < std::min<size_t>(tensors.size(), 64); ++i) {
       const auto& t = tensors[i];
-      if (t.dtype == dlrm::import::TensorDtype::kOther || t.shape.size() > 2) continue;
+      if (!dlrm::import::kWeightTypes.contains(t.dtype) || t.shape.size() > 2) continue;
       const int64_t rows = t.shape.size() == 2 ? std::min<int64_t>(t.shape[0], 4) : 1;
       const int64_t cols = t.shape.empty() ? 1 : std::min<int64_t>(t.shape.back(), 256);
       try {

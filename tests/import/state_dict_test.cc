@@ -77,7 +77,7 @@ TEST(StateDict, ErrorsListWhatWasExpected) {
   EXPECT_ERROR_WITH(infer_state_dict_arch(t, 0, "m"), "must end with width 1");
 
   t = dlrm_tensors(3, 4, {8, 4}, {6, 1});
-  t.back().dtype = TensorDtype::kOther;
+  t.back().dtype = ElementType::kOther;
   t.back().dtype_name = "int64";
   EXPECT_ERROR_WITH(infer_state_dict_arch(t, 0, "m"), "top_l.2.bias holds int64 values");
 
@@ -93,7 +93,7 @@ TEST(StateDict, Conversions) {
   EXPECT_EQ(bf16_to_float(0x3f80), 1.0f);
   const double d[2] = {0.1, -3.0};
   float f[2];
-  convert_to_f32(TensorDtype::kF64, d, 2, f);
+  convert_to_f32(ElementType::kFp64, d, 2, f);
   EXPECT_EQ(f[0], 0.1f);
   EXPECT_EQ(f[1], -3.0f);
 }

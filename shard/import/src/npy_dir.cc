@@ -26,13 +26,13 @@ struct FileCloser {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
-TensorDtype npy_dtype(const NpyHeader& h) {
-  if (h.kind != 'f') return TensorDtype::kOther;
+ElementType npy_dtype(const NpyHeader& h) {
+  if (h.kind != 'f') return ElementType::kOther;
   switch (h.item_bytes) {
-    case 4: return TensorDtype::kF32;
-    case 2: return TensorDtype::kF16;
-    case 8: return TensorDtype::kF64;
-    default: return TensorDtype::kOther;
+    case 4: return ElementType::kFp32;
+    case 2: return ElementType::kFp16;
+    case 8: return ElementType::kFp64;
+    default: return ElementType::kOther;
   }
 }
 
@@ -79,7 +79,7 @@ class NpyDirStore final : public TensorStore {
                    col_begin <= col_end && col_end <= total_cols,
                "{}: block rows [{}, {}) cols [{}, {}) is outside tensor '{}' {}", h.path.string(), row_begin,
                row_begin + rows, col_begin, col_end, info.name, shape_string(h.shape));
-    DLRM_CHECK(info.dtype != TensorDtype::kOther, "{}: tensor '{}' holds '{}' values, not floats", h.path.string(),
+    DLRM_CHECK(kWeightTypes.contains(info.dtype), "{}: tensor '{}' holds '{}' values, not floats", h.path.string(),
                info.name, h.descr);
     const int64_t cols = col_end - col_begin;
     if (rows == 0 || cols == 0) return;
@@ -93,7 +93,7 @@ class NpyDirStore final : public TensorStore {
     auto offset = [&](int64_t r, int64_t c) {
       return h.data_offset + (static_cast<uint64_t>(r) * total_cols + static_cast<uint64_t>(c)) * eb;
     };
-    if (info.dtype == TensorDtype::kF32 && cols == total_cols) {  // the file's bytes are the rows we want
+    if (info.dtype == ElementType::kFp32 && cols == total_cols) {  // the file's bytes are the rows we want
       read_exact(file, h.path, dst, static_cast<size_t>(rows * cols) * eb, offset(row_begin, 0), info.name.c_str());
       return;
     }

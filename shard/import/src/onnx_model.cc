@@ -134,14 +134,14 @@ void OnnxModel::Impl::add_tensor(RawTensor raw) {
     DLRM_CHECK(numel <= (uint64_t{1} << 44), "{} has too many elements ({})", where, shape_string(raw.dims));
   }
   switch (raw.data_type) {
-    case kOnnxFloat: t.dtype = TensorDtype::kF32; t.info.dtype_name = "float32"; break;
-    case kOnnxFloat16: t.dtype = TensorDtype::kF16; t.info.dtype_name = "float16"; break;
-    case kOnnxBFloat16: t.dtype = TensorDtype::kBF16; t.info.dtype_name = "bfloat16"; break;
-    case kOnnxDouble: t.dtype = TensorDtype::kF64; t.info.dtype_name = "float64"; break;
-    default: t.dtype = TensorDtype::kOther; t.info.dtype_name = onnx_type_name(raw.data_type);
+    case kOnnxFloat: t.dtype = ElementType::kFp32; t.info.dtype_name = "float32"; break;
+    case kOnnxFloat16: t.dtype = ElementType::kFp16; t.info.dtype_name = "float16"; break;
+    case kOnnxBFloat16: t.dtype = ElementType::kBf16; t.info.dtype_name = "bfloat16"; break;
+    case kOnnxDouble: t.dtype = ElementType::kFp64; t.info.dtype_name = "float64"; break;
+    default: t.dtype = ElementType::kOther; t.info.dtype_name = onnx_type_name(raw.data_type);
   }
   t.info.dtype = t.dtype;
-  if (t.dtype == TensorDtype::kOther) {  // reported by the architecture check; no data needed
+  if (!kWeightTypes.contains(t.dtype)) {  // reported by the architecture check; no data needed
     t.info.shape = raw.dims;
     infos.push_back(t.info);
     tensors.push_back(std::move(t));
@@ -153,7 +153,7 @@ void OnnxModel::Impl::add_tensor(RawTensor raw) {
 }
 
 void OnnxModel::Impl::locate_data(RawTensor& raw, Tensor& t, uint64_t numel, const std::string& where) {
-  const uint64_t eb = static_cast<uint64_t>(dtype_bytes(t.dtype));
+  const uint64_t eb = static_cast<uint64_t>(element_bits(t.dtype) / 8);
   const uint64_t need = numel * eb;
   if (raw.data_location == 1) {
     locate_external(raw, t, need, where);
@@ -162,9 +162,9 @@ void OnnxModel::Impl::locate_data(RawTensor& raw, Tensor& t, uint64_t numel, con
                span_bytes(raw.raw_data), shape_string(raw.dims), t.info.dtype_name, need);
     t.file = model;
     t.spans = raw.raw_data;
-  } else if ((t.dtype == TensorDtype::kF32 && !raw.float_data.empty()) ||
-             (t.dtype == TensorDtype::kF64 && !raw.double_data.empty())) {
-    const auto& spans = t.dtype == TensorDtype::kF32 ? raw.float_data : raw.double_data;
+  } else if ((t.dtype == ElementType::kFp32 && !raw.float_data.empty()) ||
+             (t.dtype == ElementType::kFp64 && !raw.double_data.empty())) {
+    const auto& spans = t.dtype == ElementType::kFp32 ? raw.float_data : raw.double_data;
     DLRM_CHECK(raw.loose_floats.empty(), "{}: mixes packed and unpacked values; re-save the model", where);
     DLRM_CHECK(span_bytes(spans) == need, "{}: holds {} values but {} needs {}", where, span_bytes(spans) / eb,
                shape_string(raw.dims), numel);
@@ -175,7 +175,7 @@ void OnnxModel::Impl::locate_data(RawTensor& raw, Tensor& t, uint64_t numel, con
                raw.loose_floats.size(), shape_string(raw.dims), numel);
     t.memory = std::move(raw.loose_floats);
     t.in_memory = true;
-  } else if ((t.dtype == TensorDtype::kF16 || t.dtype == TensorDtype::kBF16) &&
+  } else if ((t.dtype == ElementType::kFp16 || t.dtype == ElementType::kBf16) &&
              (!raw.int32_data.empty() || !raw.loose_ints.empty())) {
     decode_half_ints(raw, t, numel, where);
   } else {
@@ -199,7 +199,7 @@ void OnnxModel::Impl::decode_half_ints(RawTensor& raw, Tensor& t, uint64_t numel
   t.memory.resize(numel);
   for (size_t i = 0; i < numel; ++i) {
     const auto h = static_cast<uint16_t>(bits[i]);
-    t.memory[i] = t.dtype == TensorDtype::kF16 ? fp16_to_float(h) : bf16_to_float(h);
+    t.memory[i] = t.dtype == ElementType::kFp16 ? fp16_to_float(h) : bf16_to_float(h);
   }
   t.in_memory = true;
 }

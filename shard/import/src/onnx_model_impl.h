@@ -23,7 +23,7 @@ struct OnnxModel::Impl {
     TensorInfo info;
     std::vector<int64_t> stored;  // dims as stored
     bool transposed = false;
-    TensorDtype dtype = TensorDtype::kF32;
+    ElementType dtype = ElementType::kFp32;
     // Bytes in `file` at `spans` (concatenated), or decoded values in `memory`.
     std::shared_ptr<DataFile> file;
     std::vector<Span> spans;

@@ -28,7 +28,7 @@ void OnnxModel::Impl::read_elements(const Tensor& t, uint64_t first, uint64_t co
     std::copy_n(t.memory.data() + first, count, dst);
     return;
   }
-  const uint64_t eb = static_cast<uint64_t>(dtype_bytes(t.dtype));
+  const uint64_t eb = static_cast<uint64_t>(element_bits(t.dtype) / 8);
   uint64_t skip = first * eb;
   uint64_t left = count * eb;
   for (const Span& s : t.spans) {
@@ -41,7 +41,7 @@ void OnnxModel::Impl::read_elements(const Tensor& t, uint64_t first, uint64_t co
     uint64_t offset = s.offset + skip;
     while (take > 0) {
       const uint64_t n = std::min<uint64_t>(take, kChunkBytes / eb * eb);
-      if (t.dtype == TensorDtype::kF32) {
+      if (t.dtype == ElementType::kFp32) {
         read_exact(t.file->fd, t.file->path, dst, n, offset, t.where);
       } else {
         buffer.resize(n);
@@ -69,7 +69,7 @@ void OnnxModel::Impl::read_block(size_t index, int64_t row_begin, int64_t rows, 
                  col_begin <= col_end && col_end <= total_cols,
              "{}: block rows [{}, {}) cols [{}, {}) is outside {} {}", path.string(), row_begin, row_begin + rows,
              col_begin, col_end, t.where, shape_string(shape));
-  DLRM_CHECK(t.dtype != TensorDtype::kOther, "{}: {} holds {} values, not floats", path.string(), t.where,
+  DLRM_CHECK(kWeightTypes.contains(t.dtype), "{}: {} holds {} values, not floats", path.string(), t.where,
              t.info.dtype_name);
   const int64_t cols = col_end - col_begin;
   if (rows == 0 || cols == 0) return;

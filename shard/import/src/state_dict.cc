@@ -13,45 +13,34 @@ namespace fs = std::filesystem;
 
 namespace dlrm::import {
 
-int dtype_bytes(TensorDtype dtype) {
-  switch (dtype) {
-    case TensorDtype::kF32: return 4;
-    case TensorDtype::kF16: return 2;
-    case TensorDtype::kBF16: return 2;
-    case TensorDtype::kF64: return 8;
-    case TensorDtype::kOther: return 0;
-  }
-  return 0;
-}
-
-void convert_to_f32(TensorDtype dtype, const void* src, size_t count, float* dst) {
+void convert_to_f32(ElementType dtype, const void* src, size_t count, float* dst) {
   const auto* bytes = static_cast<const uint8_t*>(src);
   switch (dtype) {
-    case TensorDtype::kF32:
+    case ElementType::kFp32:
       std::memcpy(dst, src, count * sizeof(float));
       return;
-    case TensorDtype::kF16:
+    case ElementType::kFp16:
       for (size_t i = 0; i < count; ++i) {
         uint16_t h;
         std::memcpy(&h, bytes + 2 * i, 2);
         dst[i] = fp16_to_float(h);
       }
       return;
-    case TensorDtype::kBF16:
+    case ElementType::kBf16:
       for (size_t i = 0; i < count; ++i) {
         uint16_t h;
         std::memcpy(&h, bytes + 2 * i, 2);
         dst[i] = bf16_to_float(h);
       }
       return;
-    case TensorDtype::kF64:
+    case ElementType::kFp64:
       for (size_t i = 0; i < count; ++i) {
         double d;
         std::memcpy(&d, bytes + 8 * i, 8);
         dst[i] = static_cast<float>(d);
       }
       return;
-    case TensorDtype::kOther: break;
+    default: break;
   }
   DLRM_ASSERT(false && "convert_to_f32 of a non-float tensor");
 }
@@ -129,7 +118,7 @@ class ArchInference {
   }
 
   void check_float(const TensorInfo& t) {
-    if (t.dtype == TensorDtype::kOther) {
+    if (!kWeightTypes.contains(t.dtype)) {
       issues_.push_back(fmt::format("{} holds {} values; expected float32 (or float16, bfloat16, float64)", t.name,
                                     t.dtype_name));
     }

@@ -18,16 +18,16 @@ namespace {
 
 // The storage type tags torch.save writes and their elements.
 constexpr StorageKind kStorageKinds[] = {
-    {"torch.FloatStorage", "float32", TensorDtype::kF32, 4},
-    {"torch.HalfStorage", "float16", TensorDtype::kF16, 2},
-    {"torch.BFloat16Storage", "bfloat16", TensorDtype::kBF16, 2},
-    {"torch.DoubleStorage", "float64", TensorDtype::kF64, 8},
-    {"torch.LongStorage", "int64", TensorDtype::kOther, 8},
-    {"torch.IntStorage", "int32", TensorDtype::kOther, 4},
-    {"torch.ShortStorage", "int16", TensorDtype::kOther, 2},
-    {"torch.CharStorage", "int8", TensorDtype::kOther, 1},
-    {"torch.ByteStorage", "uint8", TensorDtype::kOther, 1},
-    {"torch.BoolStorage", "bool", TensorDtype::kOther, 1},
+    {"torch.FloatStorage", "float32", ElementType::kFp32, 4},
+    {"torch.HalfStorage", "float16", ElementType::kFp16, 2},
+    {"torch.BFloat16Storage", "bfloat16", ElementType::kBf16, 2},
+    {"torch.DoubleStorage", "float64", ElementType::kFp64, 8},
+    {"torch.LongStorage", "int64", ElementType::kInt64, 8},
+    {"torch.IntStorage", "int32", ElementType::kInt32, 4},
+    {"torch.ShortStorage", "int16", ElementType::kInt16, 2},
+    {"torch.CharStorage", "int8", ElementType::kInt8, 1},
+    {"torch.ByteStorage", "uint8", ElementType::kUint8, 1},
+    {"torch.BoolStorage", "bool", ElementType::kBool, 1},
 };
 
 }  // namespace

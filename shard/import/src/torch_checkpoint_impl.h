@@ -29,7 +29,7 @@ inline constexpr char kCopyAgain[] = "copy it again";  // what to do about a tru
 struct StorageKind {
   const char* global;      // "torch.FloatStorage"
   const char* dtype_name;  // "float32"
-  TensorDtype dtype;
+  ElementType dtype;
   int bytes;  // per element
 };
 

@@ -54,7 +54,7 @@ struct Block {
 void read_run(Impl& impl, const Block& b, float* dst) {
   const uint64_t total = static_cast<uint64_t>(b.rows) * b.cols;
   const uint64_t first = static_cast<uint64_t>(b.element(b.row_begin, 0));
-  if (b.kind.dtype == TensorDtype::kF32) {
+  if (b.kind.dtype == ElementType::kFp32) {
     for (uint64_t done = 0; done < total; done += b.chunk_elems) {
       uint64_t n = std::min(b.chunk_elems, total - done);
       impl.read_storage(b.t.storage, (first + done) * 4, n * 4, dst + done);
@@ -161,7 +161,7 @@ void TorchCheckpoint::Impl::read_block(size_t index, int64_t row_begin, int64_t 
              row_begin + rows, col_begin, col_end, tensors[index].name, shape_string(t.size));
   const int64_t cols = col_end - col_begin;
   if (rows == 0 || cols == 0) return;
-  DLRM_CHECK(s.kind->dtype != TensorDtype::kOther, "{}: tensor '{}' holds {} values, not floats", path.string(),
+  DLRM_CHECK(kWeightTypes.contains(s.kind->dtype), "{}: tensor '{}' holds {} values, not floats", path.string(),
              tensors[index].name, s.kind->dtype_name);
   const Block b{.t = t,
                 .kind = *s.kind,

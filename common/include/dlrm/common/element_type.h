@@ -12,12 +12,15 @@
 
 namespace dlrm {
 
-enum class ElementType : uint8_t { kFp32, kFp64, kFp16, kBf16, kInt8, kUint8, kInt4, kInt32, kInt64 };
-inline constexpr int kElementTypeCount = 9;
+// kOther: a type no part of the project reads (a checkpoint's string tensor, say).
+enum class ElementType : uint8_t {
+  kFp32, kFp64, kFp16, kBf16, kInt8, kUint8, kInt4, kInt16, kInt32, kInt64, kBool, kOther
+};
+inline constexpr int kElementTypeCount = 12;
 
-// "fp32", "fp64", "fp16", "bf16", "int8", "uint8", "int4", "int32", "int64".
+// "fp32", "fp64", "fp16", "bf16", "int8", "uint8", "int4", "int16", "int32", "int64", "bool", "other".
 const char* to_string(ElementType type);
-// Bits of one element (4 for int4).
+// Bits of one element (4 for int4, 8 for bool, 0 for other).
 int element_bits(ElementType type);
 
 // A set of element types.

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/common/element_type.h"
 #include "dlrm/dense/calibration.h"
 #include "dlrm/dense/mlp.h"
 
@@ -56,8 +57,7 @@ struct MlpInt8Options {
   int64_t min_calibration_samples = kMinCalibrationSamples;
 };
 
-enum class CodeType { kF32, kU8, kS8 };
-
+// Element types of the codes between layers: kUint8, kInt8, or kFp32.
 struct QuantizedLayer {
   int in = 0;
   int out = 0;
@@ -66,7 +66,7 @@ struct QuantizedLayer {
   Layer fp32;  // fp32 layers only (empty for int8 layers)
 
   // Int8 layers only.
-  CodeType src_type = CodeType::kU8;  // kU8 or kS8
+  ElementType src_type = ElementType::kUint8;  // kU8 or kS8
   bool quantize_src = false;          // the input arrives in fp32 and is quantised first
   float src_scale = 1.0f;             // x ~ src_scale * q
   float src_inv_scale = 1.0f;         // the quantiser's multiplier
@@ -74,7 +74,7 @@ struct QuantizedLayer {
   std::vector<float> weight_scale;    // [out]
   std::vector<float> bias;            // [out], accumulator units
   std::vector<float> output_scale;    // [out]
-  CodeType dst_type = CodeType::kF32;
+  ElementType dst_type = ElementType::kFp32;
 };
 
 struct QuantizedMlp {

@@ -22,22 +22,24 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/common/element_type.h"
 #include "dlrm/model/manifest.h"
 #include "dlrm/sharding/source.h"
 
 namespace dlrm::import {
 
-// Element types a weight tensor may have in a checkpoint (little-endian).
-enum class TensorDtype : uint8_t { kF32, kF16, kBF16, kF64, kOther };
+// Element types a weight tensor may have in a checkpoint (little-endian);
+// tensors of other types are listed (TensorInfo) but never read.
+inline constexpr ElementTypes kWeightTypes{ElementType::kFp32, ElementType::kFp16, ElementType::kBf16,
+                                           ElementType::kFp64};
 
-int dtype_bytes(TensorDtype dtype);  // 4, 2, 2, 8; 0 for kOther
-// dst[i] = float(src[i]) for `count` elements of `dtype` (not kOther).
-void convert_to_f32(TensorDtype dtype, const void* src, size_t count, float* dst);
+// dst[i] = float(src[i]) for `count` elements of `dtype` (one of kWeightTypes).
+void convert_to_f32(ElementType dtype, const void* src, size_t count, float* dst);
 
 struct TensorInfo {
   std::string name;            // state_dict key
   std::vector<int64_t> shape;  // as the model uses it (ONNX Gemm weights presented [out, in])
-  TensorDtype dtype = TensorDtype::kF32;
+  ElementType dtype = ElementType::kFp32;
   std::string dtype_name;  // as the file names it ("float32", "torch.LongStorage", "INT64")
 };
 
