@@ -8,7 +8,7 @@
 // reason a quantized table's sums equal, bit for bit, the fp32 kernel's sums
 // over its dequantized rows. Columns past `cols` in each dst row hold a
 // sentinel that must survive. Quantization error itself is tested in
-// quantize_test.cc.
+// row_codec_test.cc.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -31,19 +31,21 @@ constexpr float kSentinel = -4242.25f;
 
 constexpr model::StorageType kTypes[] = {model::StorageType::kFp32, model::StorageType::kFp16, model::StorageType::kInt8, model::StorageType::kInt4};
 
-// A table of `rows` x `cols` random values stored as `type`.
-// fp32: row_stride(kFp32, cols), the padding of each row NaN so that reading
-// past `cols` shows up. Others: encoded (row_codec.h) with `extra_stride` more
-// bytes per row than row_stride, filled with 0xff (a view's stride may exceed
-// the layout's; the kernels must step by it and read nothing past the row).
-// row(r) gives the row as the kernels must see it (decoded).
+// A table of `rows` x `cols` random values stored as `type`, with
+// `extra_stride` more bytes per row than row_stride (a view's stride may
+// exceed the layout's; the kernels must step by it and read nothing past the
+// row). fp32: the padding of each row NaN so that reading past `cols` shows
+// up; extra_stride is rounded down to whole floats, and a non-zero one leaves
+// rows off the 64-byte lines. Others: encoded (row_codec.h), padding filled
+// with 0xff. row(r) gives the row as the kernels must see it (decoded).
 struct Table {
   std::vector<uint8_t> bytes;
   std::vector<float> decoded;  // quantized types: rows x cols
   model::RowsView view;
 
   Table(int64_t rows, int cols, uint32_t seed, model::StorageType type = model::StorageType::kFp32, uint64_t extra_stride = 0) {
-    uint64_t stride = model::row_stride(type, cols) + (type == model::StorageType::kFp32 ? 0 : extra_stride);
+    const bool fp32 = type == model::StorageType::kFp32;
+    uint64_t stride = model::row_stride(type, cols) + (fp32 ? extra_stride / 4 * 4 : extra_stride);
     bytes.assign(static_cast<size_t>(stride * rows) + 64, 0);
     // 64-byte aligned start, as a mapped shard file gives.
     uint8_t* base = bytes.data() + (64 - reinterpret_cast<uintptr_t>(bytes.data()) % 64) % 64;
@@ -75,6 +77,7 @@ struct Table {
     view.cols = cols;
     view.type = type;
   }
+  bool in_range(int32_t r) const { return r >= 0 && r < view.num_rows; }
   const float* row(int64_t r) const {
     if (view.type != model::StorageType::kFp32) return decoded.data() + r * view.cols;
     return reinterpret_cast<const float*>(view.rows + r * view.stride);
@@ -106,8 +109,9 @@ struct BagCase {
   int cols;
   int batch;
   int max_len;      // bag lengths uniform in [0, max_len]
-  int pad;          // dst_stride - cols
+  int pad;          // dst_stride - cols; odd: rows `pad + 2` bytes past row_stride apart
   int threads;
+  int bad_every = 0;  // every bad_every-th index out of range (alternately -1 and rows), 0: none
 };
 
 using BagSumCase = std::tuple<model::StorageType, BagCase>;
@@ -119,15 +123,19 @@ TEST_P(EmbeddingBagSum, MatchesRefBitForBit) {
   const uint32_t seed = 500 + c.cols * 3 + c.batch;
   std::printf("%s cols %d batch %d max_len %d threads %d seed %u\n", to_string(type).c_str(), c.cols, c.batch,
               c.max_len, c.threads, seed);
-  Table table(rows, c.cols, seed, type, c.pad % 2 == 1 ? 5 : 0);
+  Table table(rows, c.cols, seed, type, c.pad % 2 == 1 ? c.pad + 2 : 0);
   std::mt19937 rng(seed + 1);
   std::uniform_int_distribution<int> len(0, c.max_len);
   std::uniform_int_distribution<int32_t> row(0, rows - 1);
   std::vector<int32_t> offsets = {3};  // offsets need not start at 0
   std::vector<int32_t> indices = {-9, -9, -9};
+  int64_t bad = 0;
   for (int b = 0; b < c.batch; ++b) {
     int n = b % 5 == 0 ? 0 : len(rng);  // every fifth bag empty
-    for (int k = 0; k < n; ++k) indices.push_back(row(rng));
+    for (int k = 0; k < n; ++k) {
+      const bool out = c.bad_every > 0 && (indices.size() - 3) % c.bad_every == 0;
+      indices.push_back(out ? (bad++ % 2 == 0 ? -1 : static_cast<int32_t>(rows)) : row(rng));
+    }
     offsets.push_back(static_cast<int32_t>(indices.size()));
   }
   const int64_t stride = c.cols + c.pad;
@@ -138,15 +146,15 @@ TEST_P(EmbeddingBagSum, MatchesRefBitForBit) {
   int64_t bad_fast = embedding_bag_sum(table.view, indices.data(), offsets.data(), c.batch, fast.data(), stride);
   omp_set_num_threads(threads);
   int64_t bad_ref = embedding_bag_sum_ref(table.view, indices.data(), offsets.data(), c.batch, ref.data(), stride);
-  EXPECT_EQ(bad_fast, 0);
-  EXPECT_EQ(bad_ref, 0);
+  EXPECT_EQ(bad_fast, bad);
+  EXPECT_EQ(bad_ref, bad);
   expect_rows_identical(fast, ref, c.batch, c.cols, stride);
   // Empty bags are zeros; a one-row bag is that row.
   for (int b = 0; b < c.batch; b += 5) {
     for (int col = 0; col < c.cols; ++col) ASSERT_EQ(fast[b * stride + col], 0.0f);
   }
   for (int b = 0; b < c.batch; ++b) {
-    if (offsets[b + 1] - offsets[b] == 1) {
+    if (offsets[b + 1] - offsets[b] == 1 && table.in_range(indices[offsets[b]])) {
       const float* r = table.row(indices[offsets[b]]);
       for (int col = 0; col < c.cols; ++col) ASSERT_EQ(fast[b * stride + col], r[col]);
     }
@@ -155,7 +163,7 @@ TEST_P(EmbeddingBagSum, MatchesRefBitForBit) {
     // The fp32 kernel over the dequantized rows gives the same bits.
     Table fp32 = table.dequantized();
     std::vector<float> expect(fast.size(), kSentinel);
-    EXPECT_EQ(embedding_bag_sum(fp32.view, indices.data(), offsets.data(), c.batch, expect.data(), stride), 0);
+    EXPECT_EQ(embedding_bag_sum(fp32.view, indices.data(), offsets.data(), c.batch, expect.data(), stride), bad);
     expect_rows_identical(fast, expect, c.batch, c.cols, stride);
   }
 }
@@ -174,18 +182,27 @@ INSTANTIATE_TEST_SUITE_P(
                                          BagCase{300, 20, 7, 0, 1},     // three chunks
                                          BagCase{1, 10, 3, 0, 1},       // a single column
                                          BagCase{128, 2000, 8, 0, 2},   // enough indices for the OpenMP split
-                                         BagCase{24, 3000, 4, 7, 2})),
+                                         BagCase{24, 3000, 4, 7, 2},
+                                         BagCase{128, 0, 4, 0, 1},      // no bags
+                                         BagCase{128, 40, 100, 1, 1},   // bags longer than any prefetch distance
+                                         BagCase{40, 60, 80, 3, 1, 7},  // out-of-range indices among the rows ahead
+                                         BagCase{128, 1500, 9, 0, 2, 5})),  // ... and in the OpenMP split
     [](const ::testing::TestParamInfo<BagSumCase>& info) {
       const BagCase& c = std::get<1>(info.param);
       return to_string(std::get<0>(info.param)) + "_cols" + std::to_string(c.cols) + "_batch" +
-             std::to_string(c.batch) + "_threads" + std::to_string(c.threads);
+             std::to_string(c.batch) + "_len" + std::to_string(c.max_len) + "_threads" + std::to_string(c.threads) +
+             (c.bad_every > 0 ? "_bad" + std::to_string(c.bad_every) : "");
     });
 
-TEST(EmbeddingBag, OutOfRangeIndicesCountedAndSkipped) {
+// Cases of one storage type.
+class EmbeddingBagOfType : public ::testing::TestWithParam<model::StorageType> {};
+
+TEST_P(EmbeddingBagOfType, OutOfRangeIndicesCountedAndSkipped) {
+  const model::StorageType type = GetParam();
   const uint32_t seed = 91;
   std::printf("seed %u\n", seed);
   const int64_t rows = 50;
-  for (model::StorageType type : kTypes) for (int cols : {8, 24, 128, 130}) {
+  for (int cols : {8, 24, 128, 130}) {
     SCOPED_TRACE(to_string(type) + " cols " + std::to_string(cols));
     Table table(rows, cols, seed, type);
     // Bags: {3, -1, 7}, {50}, {INT32_MIN, 49, INT32_MAX, 0}, {-5}, {}
@@ -260,17 +277,19 @@ INSTANTIATE_TEST_SUITE_P(Shapes, EmbeddingGather,
                                   std::to_string(std::get<2>(shape));
                          });
 
-TEST(EmbeddingBag, DecodeRowRef) {
-  for (model::StorageType type : kTypes) {
-    SCOPED_TRACE(to_string(type));
-    Table table(10, 24, 7, type);
-    std::vector<float> row(24);
-    decode_row_ref(table.view, 9, row.data());
-    for (int c = 0; c < 24; ++c) EXPECT_EQ(row[c], table.row(9)[c]);
-    EXPECT_THROW(decode_row_ref(table.view, 10, row.data()), Error);
-    EXPECT_THROW(decode_row_ref(table.view, -1, row.data()), Error);
-  }
+TEST_P(EmbeddingBagOfType, DecodeRowRef) {
+  Table table(10, 24, 7, GetParam());
+  std::vector<float> row(24);
+  decode_row_ref(table.view, 9, row.data());
+  for (int c = 0; c < 24; ++c) EXPECT_EQ(row[c], table.row(9)[c]);
+  EXPECT_THROW(decode_row_ref(table.view, 10, row.data()), Error);
+  EXPECT_THROW(decode_row_ref(table.view, -1, row.data()), Error);
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, EmbeddingBagOfType, ::testing::ValuesIn(kTypes),
+                         [](const ::testing::TestParamInfo<model::StorageType>& info) {
+                           return to_string(info.param);
+                         });
 
 TEST(EmbeddingBag, UnknownStorageTypeThrows) {
   Table table(10, 16, 8);
