@@ -67,12 +67,13 @@ uint64_t rows_of(const ShardInfo& info) {
 }
 
 // How rows of `type` are stored (row_codec.h), for the summary.
-const char* dtype_description(StorageType type) {
+const char* dtype_description(ElementType type) {
   switch (type) {
-    case StorageType::kFp32: return "fp32 rows";
-    case StorageType::kFp16: return "fp16 rows";
-    case StorageType::kInt8: return "row-wise 8-bit codes + fp32 scale/bias";
-    case StorageType::kInt4: return "row-wise 4-bit codes + fp16 scale/bias";
+    case ElementType::kFp32: return "fp32 rows";
+    case ElementType::kFp16: return "fp16 rows";
+    case ElementType::kInt8: return "row-wise 8-bit codes + fp32 scale/bias";
+    case ElementType::kInt4: return "row-wise 4-bit codes + fp16 scale/bias";
+    default: break;
   }
   return "unknown";
 }
@@ -92,7 +93,7 @@ void print_summary(const Manifest& m, const fs::path& dir) {
   std::printf("mlp       bottom %s, top %s\n", mlp_str(a.dense_features, a.bottom_mlp).c_str(),
               mlp_str(a.top_input_width(), a.top_mlp).c_str());
   std::printf("storage   %s (%s, %s B per row of dim %d), plan %s, %d shards, largest/mean shard %.3f\n",
-              to_string(m.dtype).c_str(), dtype_description(m.dtype), group_digits(row_stride(m.dtype, a.dim)).c_str(),
+              to_string(m.dtype), dtype_description(m.dtype), group_digits(row_stride(m.dtype, a.dim)).c_str(),
               a.dim, m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
   std::printf("dense     %s, %s\n\n", m.dense_file.c_str(), dlrm::format_bytes(static_cast<double>(m.dense_bytes)).c_str());
 

@@ -42,7 +42,7 @@ struct Fixture {
       storage.emplace_back();
       views.emplace_back();
       for (const Slice& slice : plan[s]) {
-        const uint64_t stride = model::row_stride(model::StorageType::kFp32, slice.cols());
+        const uint64_t stride = model::row_stride(ElementType::kFp32, slice.cols());
         auto& bytes = storage.back().emplace_back(stride * slice.rows(), 0);
         for (int64_t r = 0; r < slice.rows(); ++r) {
           auto* dst = reinterpret_cast<float*>(bytes.data() + r * stride);

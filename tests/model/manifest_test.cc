@@ -45,7 +45,7 @@ TEST(ShardManifest, RoundTrip) {
   EXPECT_EQ(read.arch.table_rows, m.arch.table_rows);
   EXPECT_EQ(read.arch.bottom_mlp, m.arch.bottom_mlp);
   EXPECT_EQ(read.arch.top_mlp, m.arch.top_mlp);
-  EXPECT_EQ(read.dtype, StorageType::kFp32);
+  EXPECT_EQ(read.dtype, ElementType::kFp32);
   ASSERT_EQ(read.num_shards(), 3);
   for (int s = 0; s < 3; ++s) {
     EXPECT_EQ(read.shards[s].file, m.shards[s].file);

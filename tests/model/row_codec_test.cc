@@ -126,33 +126,33 @@ TEST(Fp16, ErrorWithinHalfUlp) {
 
 TEST(RowLayout, StridesPerType) {
   struct Case {
-    StorageType type;
+    ElementType type;
     int cols;
     uint64_t stride;
   };
-  for (const Case& c : {Case{StorageType::kFp32, 128, 512}, Case{StorageType::kFp16, 128, 256},
-                        Case{StorageType::kInt8, 128, 136}, Case{StorageType::kInt4, 128, 68},
-                        Case{StorageType::kFp32, 130, 576}, Case{StorageType::kFp16, 130, 260},
-                        Case{StorageType::kInt8, 130, 140}, Case{StorageType::kInt4, 130, 72},
-                        Case{StorageType::kFp16, 1, 4}, Case{StorageType::kInt8, 1, 12},
-                        Case{StorageType::kInt4, 1, 8}, Case{StorageType::kInt4, 8, 8},
-                        Case{StorageType::kInt4, 24, 16}, Case{StorageType::kInt4, 64, 36},
-                        Case{StorageType::kInt8, 64, 72}, Case{StorageType::kFp16, 7, 16}}) {
+  for (const Case& c : {Case{ElementType::kFp32, 128, 512}, Case{ElementType::kFp16, 128, 256},
+                        Case{ElementType::kInt8, 128, 136}, Case{ElementType::kInt4, 128, 68},
+                        Case{ElementType::kFp32, 130, 576}, Case{ElementType::kFp16, 130, 260},
+                        Case{ElementType::kInt8, 130, 140}, Case{ElementType::kInt4, 130, 72},
+                        Case{ElementType::kFp16, 1, 4}, Case{ElementType::kInt8, 1, 12},
+                        Case{ElementType::kInt4, 1, 8}, Case{ElementType::kInt4, 8, 8},
+                        Case{ElementType::kInt4, 24, 16}, Case{ElementType::kInt4, 64, 36},
+                        Case{ElementType::kInt8, 64, 72}, Case{ElementType::kFp16, 7, 16}}) {
     EXPECT_EQ(row_stride(c.type, c.cols), c.stride) << to_string(c.type) << " cols " << c.cols;
   }
-  for (StorageType type : {StorageType::kFp32, StorageType::kFp16, StorageType::kInt8, StorageType::kInt4}) {
-    EXPECT_TRUE(storage_supported(type)) << to_string(type);
+  for (ElementType type : {ElementType::kFp32, ElementType::kFp16, ElementType::kInt8, ElementType::kInt4}) {
+    EXPECT_TRUE(model::kStorageTypes.contains(type)) << to_string(type);
   }
-  EXPECT_FALSE(storage_supported(static_cast<StorageType>(7)));
+  EXPECT_FALSE(kStorageTypes.contains(ElementType::kFp64));
   // The capacity goal: the 187,767,399 rows of terabyte-40m in int4 at dim 128.
-  EXPECT_EQ(make_preset("terabyte-40m").total_rows() * row_stride(StorageType::kInt4, 128), 12768183132ull);
+  EXPECT_EQ(make_preset("terabyte-40m").total_rows() * row_stride(ElementType::kInt4, 128), 12768183132ull);
 }
 
 TEST(RowLayout, Int8BytesAsSpecified) {
   const float x[4] = {1.0f, 2.0f, 3.5f, -1.0f};
   uint8_t row[12];
-  ASSERT_EQ(row_stride(StorageType::kInt8, 4), sizeof row);
-  ASSERT_EQ(encode_rows(StorageType::kInt8, x, 1, 4, row).bad_rows, 0);
+  ASSERT_EQ(row_stride(ElementType::kInt8, 4), sizeof row);
+  ASSERT_EQ(encode_rows(ElementType::kInt8, x, 1, 4, row).bad_rows, 0);
   const float scale = 4.5f / 255.0f;
   float stored[2];
   std::memcpy(stored, row + 4, sizeof stored);  // fp32 scale, fp32 bias right after the 4 codes
@@ -163,7 +163,7 @@ TEST(RowLayout, Int8BytesAsSpecified) {
   }
   EXPECT_EQ(row[2], 255);
   EXPECT_EQ(row[3], 0);
-  EXPECT_EQ(row_scale(StorageType::kInt8, row, 4).scale, scale);
+  EXPECT_EQ(row_scale(ElementType::kInt8, row, 4).scale, scale);
 }
 
 TEST(RowLayout, Int4BytesAsSpecified) {
@@ -171,8 +171,8 @@ TEST(RowLayout, Int4BytesAsSpecified) {
   const float x[3] = {0.0f, 15.0f, 7.0f};
   uint8_t row[8];
   std::memset(row, 0xee, sizeof row);
-  ASSERT_EQ(row_stride(StorageType::kInt4, 3), sizeof row);
-  ASSERT_EQ(encode_rows(StorageType::kInt4, x, 1, 3, row).bad_rows, 0);
+  ASSERT_EQ(row_stride(ElementType::kInt4, 3), sizeof row);
+  ASSERT_EQ(encode_rows(ElementType::kInt4, x, 1, 3, row).bad_rows, 0);
   EXPECT_EQ(row[0], 0xf0);  // column 0 low nibble, column 1 high nibble
   EXPECT_EQ(row[1], 0x07);  // column 2 low nibble, the unused high nibble 0
   uint16_t scale_bias[2];
@@ -182,7 +182,7 @@ TEST(RowLayout, Int4BytesAsSpecified) {
   EXPECT_EQ(row[6], 0);                               // padding
   EXPECT_EQ(row[7], 0);
   float y[3];
-  decode_row(StorageType::kInt4, row, 3, y);
+  decode_row(ElementType::kInt4, row, 3, y);
   for (int c = 0; c < 3; ++c) EXPECT_EQ(y[c], x[c]);
 }
 
@@ -190,8 +190,8 @@ TEST(RowLayout, Fp16BytesAsSpecified) {
   const float x[3] = {1.0f, -2.0f, 0.5f};
   uint8_t row[8];
   std::memset(row, 0xee, sizeof row);
-  ASSERT_EQ(row_stride(StorageType::kFp16, 3), sizeof row);
-  ASSERT_EQ(encode_rows(StorageType::kFp16, x, 1, 3, row).bad_rows, 0);
+  ASSERT_EQ(row_stride(ElementType::kFp16, 3), sizeof row);
+  ASSERT_EQ(encode_rows(ElementType::kFp16, x, 1, 3, row).bad_rows, 0);
   const uint8_t expect[8] = {0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38, 0, 0};
   EXPECT_EQ(std::memcmp(row, expect, sizeof row), 0);
 }
@@ -234,7 +234,7 @@ std::vector<float> make_values(Values kind, int64_t rows, int cols, uint32_t see
   return v;
 }
 
-using RoundTripCase = std::tuple<StorageType, int, Values>;
+using RoundTripCase = std::tuple<ElementType, int, Values>;
 
 class RowRoundTrip : public ::testing::TestWithParam<RoundTripCase> {};
 
@@ -242,7 +242,7 @@ TEST_P(RowRoundTrip, FastEqualsRefAndErrorWithinBound) {
   const auto [type, cols, kind] = GetParam();
   const int64_t rows = 300;
   const uint32_t seed = 1000 + cols * 7 + static_cast<uint32_t>(kind);
-  std::printf("%s cols %d values %s seed %u\n", to_string(type).c_str(), cols, values_name(kind).c_str(), seed);
+  std::printf("%s cols %d values %s seed %u\n", to_string(type), cols, values_name(kind).c_str(), seed);
   const std::vector<float> x = make_values(kind, rows, cols, seed);
   const uint64_t stride = row_stride(type, cols);
   std::vector<uint8_t> fast(stride * rows, 0xaa), ref(stride * rows, 0x55);
@@ -252,12 +252,12 @@ TEST_P(RowRoundTrip, FastEqualsRefAndErrorWithinBound) {
   ASSERT_EQ(ref_result.bad_rows, 0) << ref_result.reason;
   ASSERT_EQ(fast, ref) << "the vectorised encoder must write the scalar encoder's bytes";
 
-  const uint64_t used = type == StorageType::kFp16 ? 2ull * cols : scale_offset(type, cols) + (type == StorageType::kInt8 ? 8 : 4);
+  const uint64_t used = type == ElementType::kFp16 ? 2ull * cols : scale_offset(type, cols) + (type == ElementType::kInt8 ? 8 : 4);
   std::vector<float> y(cols);
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* row = fast.data() + r * stride;
     for (uint64_t b = used; b < stride; ++b) ASSERT_EQ(row[b], 0) << "padding byte " << b << " of row " << r;
-    if (type == StorageType::kInt4 && cols % 2 == 1) {
+    if (type == ElementType::kInt4 && cols % 2 == 1) {
       ASSERT_EQ(row[cols / 2] >> 4, 0) << "unused nibble";
     }
     decode_row(type, row, cols, y.data());
@@ -268,20 +268,20 @@ TEST_P(RowRoundTrip, FastEqualsRefAndErrorWithinBound) {
       max = std::max(max, xr[c]);
       abs_max = std::max(abs_max, std::fabs(xr[c]));
     }
-    if (type == StorageType::kFp16) {
+    if (type == ElementType::kFp16) {
       for (int c = 0; c < cols; ++c) {
         ASSERT_LE(std::fabs(xr[c] - y[c]), std::max(0x1p-11f * std::fabs(xr[c]), 0x1p-25f)) << "row " << r << " col " << c;
       }
       continue;
     }
     const RowScale p = row_scale(type, row, cols);
-    const float levels = type == StorageType::kInt8 ? 255.0f : 15.0f;
+    const float levels = type == ElementType::kInt8 ? 255.0f : 15.0f;
     const float range = levels * p.scale;
     const float bound = p.scale / 2 + kU * (4 * range + abs_max);
     for (int c = 0; c < cols; ++c) {
       ASSERT_LE(std::fabs(xr[c] - y[c]), bound) << "row " << r << " col " << c << " scale " << p.scale;
     }
-    if (type == StorageType::kInt8) {
+    if (type == ElementType::kInt8) {
       // Exactly the specified parameters: bias = min, scale = (max - min) / 255.
       ASSERT_EQ(p.bias, min + 0.0f);
       ASSERT_EQ(p.scale, (max - min) / 255.0f);
@@ -297,19 +297,19 @@ TEST_P(RowRoundTrip, FastEqualsRefAndErrorWithinBound) {
       // so 15 s <= max - bias + 15 * 2^-10 s < max - bias + s/2); its min may sit
       // above code 0 when |min| >> range (bias rounded down by up to 2^-10 |min|).
       const auto code = [&](int c) {
-        return type == StorageType::kInt8 ? row[c] : (row[c / 2] >> (4 * (c & 1))) & 0xf;
+        return type == ElementType::kInt8 ? row[c] : (row[c / 2] >> (4 * (c & 1))) & 0xf;
       };
-      const bool max_code_exact = type == StorageType::kInt8 || p.scale >= 0x1p-14f;
+      const bool max_code_exact = type == ElementType::kInt8 || p.scale >= 0x1p-14f;
       for (int c = 0; c < cols; ++c) {
         if (xr[c] == max && max_code_exact) {
           ASSERT_EQ(code(c), static_cast<int>(levels))
               << "row " << r << " min " << min << " max " << max << " bias " << p.bias << " scale " << p.scale;
         }
-        if (xr[c] == min && type == StorageType::kInt8) {
+        if (xr[c] == min && type == ElementType::kInt8) {
           ASSERT_EQ(code(c), 0) << "row " << r;
         }
       }
-    } else if (type == StorageType::kInt8) {
+    } else if (type == ElementType::kInt8) {
       // scale 0: exact. (int4 cannot promise it: its bias is an fp16 value.)
       for (int c = 0; c < cols; ++c) ASSERT_EQ(y[c], xr[c]) << "a constant row decodes exactly";
     }
@@ -318,22 +318,22 @@ TEST_P(RowRoundTrip, FastEqualsRefAndErrorWithinBound) {
 
 INSTANTIATE_TEST_SUITE_P(
     Types, RowRoundTrip,
-    ::testing::Combine(::testing::Values(StorageType::kFp16, StorageType::kInt8, StorageType::kInt4),
+    ::testing::Combine(::testing::Values(ElementType::kFp16, ElementType::kInt8, ElementType::kInt4),
                        ::testing::Values(1, 2, 7, 8, 16, 24, 33, 128, 130),
                        ::testing::Values(Values::kUniform, Values::kTiny, Values::kShifted, Values::kConstant,
                                          Values::kTwoValues, Values::kWide)),
     [](const ::testing::TestParamInfo<RoundTripCase>& info) {
-      return to_string(std::get<0>(info.param)) + "_cols" + std::to_string(std::get<1>(info.param)) + "_" +
+      return std::string(to_string(std::get<0>(info.param))) + "_cols" + std::to_string(std::get<1>(info.param)) + "_" +
              values_name(std::get<2>(info.param));
     });
 
 TEST(RowEncode, Fp32RowsArePaddedCopies) {
   const std::vector<float> x = make_values(Values::kUniform, 3, 5, 3);
-  std::vector<uint8_t> bytes(3 * row_stride(StorageType::kFp32, 5), 0xff);
-  ASSERT_EQ(encode_rows(StorageType::kFp32, x.data(), 3, 5, bytes.data()).bad_rows, 0);
+  std::vector<uint8_t> bytes(3 * row_stride(ElementType::kFp32, 5), 0xff);
+  ASSERT_EQ(encode_rows(ElementType::kFp32, x.data(), 3, 5, bytes.data()).bad_rows, 0);
   std::vector<float> y(5);
   for (int r = 0; r < 3; ++r) {
-    decode_row(StorageType::kFp32, bytes.data() + r * 64, 5, y.data());
+    decode_row(ElementType::kFp32, bytes.data() + r * 64, 5, y.data());
     for (int c = 0; c < 5; ++c) EXPECT_EQ(y[c], x[r * 5 + c]);
     for (int b = 20; b < 64; ++b) EXPECT_EQ(bytes[r * 64 + b], 0);
   }
@@ -343,21 +343,21 @@ TEST(RowEncode, BadRowsReportedAndZeroed) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
   struct Case {
-    StorageType type;
+    ElementType type;
     float bad_value;   // put in column 2 of row 1
     float other;       // put in column 0 of row 1 (the rest of the row is 0)
     const char* reason;
   };
-  for (const Case& c : {Case{StorageType::kFp16, nan, 0.0f, "fp16 range"},
-                        Case{StorageType::kFp16, 70000.0f, 0.0f, "fp16 range"},
-                        Case{StorageType::kInt8, inf, 0.0f, "NaN or an infinity"},
-                        Case{StorageType::kInt8, -nan, 0.0f, "NaN or an infinity"},
-                        Case{StorageType::kInt8, 3e38f, -3e38f, "overflows fp32"},
-                        Case{StorageType::kInt4, -inf, 0.0f, "NaN or an infinity"},
-                        Case{StorageType::kInt4, -70000.0f, 0.0f, "below the fp16 range"},
-                        Case{StorageType::kInt4, 1e6f, 0.0f, "fp16 range (65504) of the int4 scale"}}) {
+  for (const Case& c : {Case{ElementType::kFp16, nan, 0.0f, "fp16 range"},
+                        Case{ElementType::kFp16, 70000.0f, 0.0f, "fp16 range"},
+                        Case{ElementType::kInt8, inf, 0.0f, "NaN or an infinity"},
+                        Case{ElementType::kInt8, -nan, 0.0f, "NaN or an infinity"},
+                        Case{ElementType::kInt8, 3e38f, -3e38f, "overflows fp32"},
+                        Case{ElementType::kInt4, -inf, 0.0f, "NaN or an infinity"},
+                        Case{ElementType::kInt4, -70000.0f, 0.0f, "below the fp16 range"},
+                        Case{ElementType::kInt4, 1e6f, 0.0f, "fp16 range (65504) of the int4 scale"}}) {
     for (int cols : {3, 40}) {
-      SCOPED_TRACE(to_string(c.type) + " cols " + std::to_string(cols) + " value " + std::to_string(c.bad_value));
+      SCOPED_TRACE(std::string(to_string(c.type)) + " cols " + std::to_string(cols) + " value " + std::to_string(c.bad_value));
       std::vector<float> x = make_values(Values::kUniform, 4, cols, 5);
       for (int r : {1, 3}) {  // rows 1 and 3: zeros, `other` in column 0, `bad_value` in column 2
         for (int col = 0; col < cols; ++col) x[r * cols + col] = 0.0f;
@@ -381,15 +381,15 @@ TEST(RowEncode, BadRowsReportedAndZeroed) {
   // Values fp16 cannot hold are fine as int8 (its scale and bias are fp32).
   const float big[2] = {-70000.0f, 1e6f};
   uint8_t row[12];
-  EXPECT_EQ(encode_rows(StorageType::kInt8, big, 1, 2, row).bad_rows, 0);
+  EXPECT_EQ(encode_rows(ElementType::kInt8, big, 1, 2, row).bad_rows, 0);
 }
 
 TEST(RowEncode, RejectsBadArguments) {
   float x = 1.0f;
   uint8_t row[16];
-  EXPECT_THROW(encode_rows(StorageType::kInt8, &x, 1, 0, row), Error);
-  EXPECT_THROW(encode_rows(static_cast<StorageType>(9), &x, 1, 1, row), Error);
-  EXPECT_THROW(decode_row(static_cast<StorageType>(9), row, 1, &x), Error);
+  EXPECT_THROW(encode_rows(ElementType::kInt8, &x, 1, 0, row), Error);
+  EXPECT_THROW(encode_rows(static_cast<ElementType>(9), &x, 1, 1, row), Error);
+  EXPECT_THROW(decode_row(static_cast<ElementType>(9), row, 1, &x), Error);
 }
 
 // ---------------------------------------------------------------- whole models
@@ -422,9 +422,9 @@ void check_model_rows(const fs::path& dir, sharding::ModelSource& source) {
         float abs_max = 0.0f;
         for (int c = 0; c < cols; ++c) abs_max = std::max(abs_max, std::fabs(xr[c]));
         const RowScale p = row_scale(m.dtype, view.rows + r * view.stride, cols);
-        const float levels = m.dtype == StorageType::kInt8 ? 255.0f : 15.0f;
+        const float levels = m.dtype == ElementType::kInt8 ? 255.0f : 15.0f;
         for (int c = 0; c < cols; ++c) {
-          const float bound = m.dtype == StorageType::kFp16
+          const float bound = m.dtype == ElementType::kFp16
                                   ? std::max(0x1p-11f * std::fabs(xr[c]), 0x1p-25f)
                                   : p.scale / 2 + kU * (4 * levels * p.scale + abs_max);
           ASSERT_LE(std::fabs(xr[c] - y[c]), bound) << "table " << rec.table << " row " << rec.row_begin + r;
@@ -437,13 +437,13 @@ void check_model_rows(const fs::path& dir, sharding::ModelSource& source) {
   EXPECT_GE(rows_checked, m.arch.total_rows());
 }
 
-using ModelCase = std::tuple<StorageType, std::string>;
+using ModelCase = std::tuple<ElementType, std::string>;
 class QuantizedModel : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(QuantizedModel, WritesVerifiesAndDecodesWithinBound) {
   const auto [type, plan] = GetParam();
   const uint64_t seed = 11;
-  std::printf("%s plan %s seed %llu\n", to_string(type).c_str(), plan.c_str(), static_cast<unsigned long long>(seed));
+  std::printf("%s plan %s seed %llu\n", to_string(type), plan.c_str(), static_cast<unsigned long long>(seed));
   TempDir dir;
   ModelArch arch = make_preset("small");
   auto source = sharding::make_synth_source(arch, seed);
@@ -474,11 +474,11 @@ TEST_P(QuantizedModel, WritesVerifiesAndDecodesWithinBound) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, QuantizedModel,
-                         ::testing::Combine(::testing::Values(StorageType::kFp16, StorageType::kInt8,
-                                                              StorageType::kInt4),
+                         ::testing::Combine(::testing::Values(ElementType::kFp16, ElementType::kInt8,
+                                                              ElementType::kInt4),
                                             ::testing::Values("auto", "row", "column")),
                          [](const ::testing::TestParamInfo<ModelCase>& info) {
-                           return to_string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
+                           return std::string(to_string(std::get<0>(info.param))) + "_" + std::get<1>(info.param);
                          });
 
 // A synthetic source with one poisoned element.
@@ -506,14 +506,14 @@ class PoisonedSource final : public sharding::ModelSource {
 TEST(QuantizedModelWrite, UnencodableRowNamedAndNothingLeft) {
   TempDir dir;
   struct Case {
-    StorageType type;
+    ElementType type;
     float value;
     std::vector<std::string> parts;
   };
-  for (const Case& c : {Case{StorageType::kInt8, std::numeric_limits<float>::quiet_NaN(),
+  for (const Case& c : {Case{ElementType::kInt8, std::numeric_limits<float>::quiet_NaN(),
                              {"table 3 row 517", "int8", "NaN", "--dtype fp32"}},
-                        Case{StorageType::kFp16, 1e5f, {"table 3 row 517", "fp16", "fp16 range", "--dtype int8 or fp32"}},
-                        Case{StorageType::kInt4, -1e5f, {"table 3 row 517", "int4", "fp16 range", "--dtype int8 or fp32"}}}) {
+                        Case{ElementType::kFp16, 1e5f, {"table 3 row 517", "fp16", "fp16 range", "--dtype int8 or fp32"}},
+                        Case{ElementType::kInt4, -1e5f, {"table 3 row 517", "int4", "fp16 range", "--dtype int8 or fp32"}}}) {
     PoisonedSource source(sharding::make_synth_source(make_preset("small"), 3), 3, 517, c.value);
     sharding::WriteOptions options;
     options.plan.shards = 2;

@@ -29,11 +29,11 @@ ShardInfo sample_info() {
 
 // Writes `info` row by row through ShardFileWriter (in uneven batches).
 void write_sample(const fs::path& path, const ShardInfo& info, int dim, uint64_t* data_checksum = nullptr) {
-  ShardFileWriter writer(path, StorageType::kFp32, dim, info);
+  ShardFileWriter writer(path, ElementType::kFp32, dim, info);
   for (size_t s = 0; s < info.slices.size(); ++s) {
     const Slice& slice = info.slices[s];
     uint64_t stride = writer.row_stride(static_cast<int>(s));
-    EXPECT_EQ(stride, row_stride(StorageType::kFp32, slice.cols()));
+    EXPECT_EQ(stride, row_stride(ElementType::kFp32, slice.cols()));
     std::vector<uint8_t> rows(stride * slice.rows(), 0);
     for (int64_t r = 0; r < slice.rows(); ++r) {
       for (int c = 0; c < slice.cols(); ++c) {
@@ -57,7 +57,7 @@ Manifest sample_manifest(const ShardInfo& written, uint64_t data_checksum, uint6
   for (int s = 0; s < 3; ++s) m.shards[s].shard = s;
   ShardInfo& info = m.shards[2];
   info = written;
-  for (const auto& slice : info.slices) info.embedding_bytes += slice.rows() * row_stride(StorageType::kFp32, slice.cols());
+  for (const auto& slice : info.slices) info.embedding_bytes += slice.rows() * row_stride(ElementType::kFp32, slice.cols());
   info.checksum = checksum_hex(data_checksum);
   info.file_bytes = file_bytes;
   return m;
@@ -75,7 +75,7 @@ TEST(ShardFile, RoundTrip) {
   const ShardFileHeader& h = file.header();
   EXPECT_EQ(std::memcmp(h.magic, kShardMagic, 8), 0);
   EXPECT_EQ(h.version, kShardFormatVersion);
-  EXPECT_EQ(file.storage_type(), StorageType::kFp32);
+  EXPECT_EQ(file.storage_type(), ElementType::kFp32);
   EXPECT_EQ(h.dim, 24u);
   EXPECT_EQ(h.shard, 2u);
   EXPECT_EQ(h.header_bytes % 4096, 0u);
@@ -145,7 +145,7 @@ TEST(ShardFile, ManifestDifferencesDetected) {
   m.arch.dim = 32;
   EXPECT_ERROR_WITH(check_against_manifest(file, m, 2), path.string(), "dim");
   m = good;
-  m.dtype = StorageType::kFp16;
+  m.dtype = ElementType::kFp16;
   EXPECT_ERROR_WITH(check_against_manifest(file, m, 2), path.string(), "fp16");
   EXPECT_ERROR_WITH(check_against_manifest(file, good, 1), path.string(), "shard 2");
 }
@@ -156,11 +156,11 @@ TEST(ShardFile, WriterRejectsTooManyRowsAndIncompleteShards) {
   info.slices = {Slice{0, 0, 4, 0, 16}};
   std::vector<uint8_t> rows(64 * 8, 0);
   {
-    ShardFileWriter writer(dir / "a.bin", StorageType::kFp32, 16, info);
+    ShardFileWriter writer(dir / "a.bin", ElementType::kFp32, 16, info);
     EXPECT_ERROR_WITH(writer.append_rows(rows.data(), 5), "more rows");
   }
   {
-    ShardFileWriter writer(dir / "b.bin", StorageType::kFp32, 16, info);
+    ShardFileWriter writer(dir / "b.bin", ElementType::kFp32, 16, info);
     writer.append_rows(rows.data(), 3);
     EXPECT_ERROR_WITH(writer.finish(), "incomplete");
   }

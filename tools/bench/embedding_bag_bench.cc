@@ -33,7 +33,7 @@
 
 namespace {
 
-using dlrm::model::StorageType;
+using dlrm::ElementType;
 
 constexpr int kDim = 128;
 constexpr int kBatch = 256;
@@ -67,8 +67,8 @@ void block_values(int64_t block, int64_t rows, std::vector<float>& values) {
   }
 }
 
-const Table& table_of(StorageType type) {
-  static std::map<StorageType, Table> tables;
+const Table& table_of(ElementType type) {
+  static std::map<ElementType, Table> tables;
   auto it = tables.find(type);
   if (it != tables.end()) return it->second;
   const uint64_t stride = dlrm::model::row_stride(type, kDim);
@@ -130,7 +130,7 @@ void set_counters(benchmark::State& state, int64_t rows_per_iteration, int64_t d
 }
 
 // table_of, or nullptr with the case skipped when it cannot be built.
-const Table* table_or_skip(benchmark::State& state, StorageType type) {
+const Table* table_or_skip(benchmark::State& state, ElementType type) {
   try {
     return &table_of(type);
   } catch (const dlrm::Error& e) {
@@ -139,7 +139,7 @@ const Table* table_or_skip(benchmark::State& state, StorageType type) {
   }
 }
 
-void bench_sum(benchmark::State& state, StorageType type, int hot) {
+void bench_sum(benchmark::State& state, ElementType type, int hot) {
   const Table* found = table_or_skip(state, type);
   if (found == nullptr) return;
   const Table& table = *found;
@@ -160,7 +160,7 @@ void bench_sum(benchmark::State& state, StorageType type, int hot) {
   set_counters(state, int64_t{kBatch} * hot, count_diff(dst, ref));
 }
 
-void bench_gather(benchmark::State& state, StorageType type) {
+void bench_gather(benchmark::State& state, ElementType type) {
   const Table* found = table_or_skip(state, type);
   if (found == nullptr) return;
   const Table& table = *found;
@@ -210,8 +210,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   std::printf("bench-embedding-bag: %lld rows of dim %d per table, batch %d, seed %u\n",
               static_cast<long long>(g_rows), kDim, kBatch, kSeed);
-  const StorageType types[] = {StorageType::kFp32, StorageType::kFp16, StorageType::kInt8, StorageType::kInt4};
-  for (StorageType type : types) {
+  const ElementType types[] = {ElementType::kFp32, ElementType::kFp16, ElementType::kInt8, ElementType::kInt4};
+  for (ElementType type : types) {
     const std::string name = to_string(type);
     benchmark::RegisterBenchmark(("gather/" + name).c_str(), bench_gather, type)->MeasureProcessCPUTime();
     benchmark::RegisterBenchmark(("sum8/" + name).c_str(), bench_sum, type, 8)->MeasureProcessCPUTime();

@@ -113,7 +113,7 @@ void start(Job& job) {
     }
     spdlog::info("model {}: {} tables, dim {}, {} shards ({} plan, {}); {} dense ranks, batch {}",
                  job.opt.model.string(), job.manifest.arch.num_tables(), job.manifest.arch.dim,
-                 job.manifest.num_shards(), job.manifest.plan, model::to_string(job.manifest.dtype),
+                 job.manifest.num_shards(), job.manifest.plan, to_string(job.manifest.dtype),
                  job.roles.dense_ranks(), job.opt.batch);
   }
   job.dense = job.roles.my_role() == Role::kDense;
@@ -256,7 +256,7 @@ int write_outcome(const Job& job, const GatheredRun& run, const std::vector<floa
   Report& report = outcome.report;
   report.model = opt.model.string();
   report.data = opt.data.string();
-  report.dtype = model::to_string(job.manifest.dtype);
+  report.dtype = to_string(job.manifest.dtype);
   report.plan = job.manifest.plan;
   report.mlp = to_string(opt.mlp);
   report.interaction = to_string(opt.interaction);
@@ -275,7 +275,7 @@ int write_outcome(const Job& job, const GatheredRun& run, const std::vector<floa
   outcome.labels = run.labels;
   if (!opt.out.empty()) spdlog::info("predictions written to {}", opt.out.string());
   if (!opt.report.empty()) spdlog::info("report written to {}", opt.report.string());
-  const bool quantized = job.manifest.dtype != model::StorageType::kFp32 || opt.mlp != ElementType::kFp32;
+  const bool quantized = job.manifest.dtype != ElementType::kFp32 || opt.mlp != ElementType::kFp32;
   if (report.auc_within_budget && !*report.auc_within_budget) {
     spdlog::error("accuracy budget exceeded: AUC {:.6f} is below {:.6f} = (1 - {}) x the reference's AUC {:.6f} "
                   "({} tables, {} MLPs); use a wider storage type, recalibrate, or raise --auc-budget",

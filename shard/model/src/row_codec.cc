@@ -26,50 +26,44 @@
 
 namespace dlrm::model {
 
-std::string to_string(StorageType type) {
-  switch (type) {
-    case StorageType::kFp32: return "fp32";
-    case StorageType::kFp16: return "fp16";
-    case StorageType::kInt8: return "int8";
-    case StorageType::kInt4: return "int4";
+ElementType parse_storage_type(const std::string& name) {
+  return parse_element_type(name, kStorageTypes, "storage type");
+}
+
+namespace {
+constexpr ElementType kStorageCodes[] = {ElementType::kFp32, ElementType::kFp16, ElementType::kInt8, ElementType::kInt4};
+}  // namespace
+
+uint32_t storage_code(ElementType type) {
+  for (uint32_t code = 0; code < std::size(kStorageCodes); ++code) {
+    if (kStorageCodes[code] == type) return code;
   }
-  return fmt::format("unknown({})", static_cast<uint32_t>(type));
+  DLRM_FAIL("{} is not a storage type of embedding rows; choose {}", to_string(type), kStorageTypes.names());
 }
 
-StorageType parse_storage_type(const std::string& name) {
-  if (name == "fp32") return StorageType::kFp32;
-  if (name == "fp16") return StorageType::kFp16;
-  if (name == "int8") return StorageType::kInt8;
-  if (name == "int4") return StorageType::kInt4;
-  DLRM_FAIL("unknown storage type '{}'; choose fp32, fp16, int8 or int4", name);
+std::optional<ElementType> storage_type_of_code(uint32_t code) {
+  if (code < std::size(kStorageCodes)) return kStorageCodes[code];
+  return std::nullopt;
 }
 
-uint64_t row_bytes(StorageType type, int cols) {
+uint64_t row_bytes(ElementType type, int cols) {
   const auto n = static_cast<uint64_t>(cols);
   switch (type) {
-    case StorageType::kFp32: return 4 * n;
-    case StorageType::kFp16: return 2 * n;
-    case StorageType::kInt8: return n + 8;
-    case StorageType::kInt4: return (n + 1) / 2 + 4;
+    case ElementType::kFp32: return 4 * n;
+    case ElementType::kFp16: return 2 * n;
+    case ElementType::kInt8: return n + 8;
+    case ElementType::kInt4: return (n + 1) / 2 + 4;
+    default: break;
   }
   DLRM_ASSERT(false);
   return 0;
 }
 
-uint64_t row_stride(StorageType type, int cols) {
-  const uint64_t align = type == StorageType::kFp32 ? 64 : 4;
+uint64_t row_stride(ElementType type, int cols) {
+  const uint64_t align = type == ElementType::kFp32 ? 64 : 4;
   return (row_bytes(type, cols) + align - 1) / align * align;
 }
 
-bool storage_supported(StorageType type) {
-  switch (type) {
-    case StorageType::kFp32:
-    case StorageType::kFp16:
-    case StorageType::kInt8:
-    case StorageType::kInt4: return true;
-  }
-  return false;
-}
 
 namespace {
 
@@ -114,11 +108,11 @@ struct RowParams {
   const char* error = nullptr;       // why the row cannot be stored
 };
 
-RowParams row_params(StorageType type, float min, float max) {
+RowParams row_params(ElementType type, float min, float max) {
   RowParams p;
   min += 0.0f;  // -0 -> +0: the bytes must not depend on the reduction order
   max += 0.0f;
-  if (type == StorageType::kInt8) {
+  if (type == ElementType::kInt8) {
     const float range = max - min;
     if (!std::isfinite(range)) {
       p.error = "max - min of the row overflows fp32";
@@ -155,9 +149,9 @@ inline uint32_t quantize_ref(float x, const RowParams& p, float levels) {
   return static_cast<uint32_t>(t);
 }
 
-void write_scale_bias(StorageType type, const RowParams& p, int cols, uint8_t* dst) {
+void write_scale_bias(ElementType type, const RowParams& p, int cols, uint8_t* dst) {
   uint8_t* at = dst + scale_offset(type, cols);
-  if (type == StorageType::kInt8) {
+  if (type == ElementType::kInt8) {
     store_f32(at, p.scale);
     store_f32(at + 4, p.bias);
   } else {
@@ -168,12 +162,12 @@ void write_scale_bias(StorageType type, const RowParams& p, int cols, uint8_t* d
 
 // Encodes one row; returns why it cannot be stored (nullptr when it was).
 // dst has row_stride(type, cols) bytes, all zero on entry.
-const char* encode_row_ref(StorageType type, const float* x, int cols, uint8_t* dst) {
-  if (type == StorageType::kFp32) {
+const char* encode_row_ref(ElementType type, const float* x, int cols, uint8_t* dst) {
+  if (type == ElementType::kFp32) {
     std::memcpy(dst, x, sizeof(float) * static_cast<size_t>(cols));
     return nullptr;
   }
-  if (type == StorageType::kFp16) {
+  if (type == ElementType::kFp16) {
     for (int c = 0; c < cols; ++c) {
       const uint16_t h = fp16_from_float(x[c]);
       if ((h & 0x7c00u) == 0x7c00u) return "it holds a NaN, an infinity or a value outside the fp16 range (+-65504)";
@@ -189,7 +183,7 @@ const char* encode_row_ref(StorageType type, const float* x, int cols, uint8_t* 
   }
   const RowParams p = row_params(type, min, max);
   if (p.error != nullptr) return p.error;
-  if (type == StorageType::kInt8) {
+  if (type == ElementType::kInt8) {
     for (int c = 0; c < cols; ++c) dst[c] = static_cast<uint8_t>(quantize_ref(x[c], p, 255.0f));
   } else {
     for (int c = 0; c < cols; ++c) dst[c / 2] |= static_cast<uint8_t>(quantize_ref(x[c], p, 15.0f) << (4 * (c & 1)));
@@ -212,9 +206,9 @@ inline __m512i quantize_16(const float* x, int n, const RowParams& p, float leve
   return _mm512_maskz_cvttps_epi32(m, t);
 }
 
-const char* encode_row_avx512(StorageType type, const float* x, int cols, uint8_t* dst) {
-  if (type == StorageType::kFp32) return encode_row_ref(type, x, cols, dst);
-  if (type == StorageType::kFp16) {
+const char* encode_row_avx512(ElementType type, const float* x, int cols, uint8_t* dst) {
+  if (type == ElementType::kFp32) return encode_row_ref(type, x, cols, dst);
+  if (type == ElementType::kFp16) {
     const __m256i exponent = _mm256_set1_epi16(0x7c00);
     for (int c = 0; c < cols; c += 16) {
       const __mmask16 m = lane_mask(cols - c);
@@ -239,7 +233,7 @@ const char* encode_row_avx512(StorageType type, const float* x, int cols, uint8_
   if (not_finite != 0) return encode_row_ref(type, x, cols, dst);
   const RowParams p = row_params(type, _mm512_reduce_min_ps(vmin), _mm512_reduce_max_ps(vmax));
   if (p.error != nullptr) return p.error;
-  if (type == StorageType::kInt8) {
+  if (type == ElementType::kInt8) {
     for (int c = 0; c < cols; c += 16) {
       const int n = std::min(16, cols - c);
       _mm512_mask_cvtepi32_storeu_epi8(dst + c, lane_mask(n), quantize_16(x + c, n, p, 255.0f));
@@ -261,12 +255,12 @@ const char* encode_row_avx512(StorageType type, const float* x, int cols, uint8_
 
 #endif
 
-using RowEncoder = const char* (*)(StorageType, const float*, int, uint8_t*);
+using RowEncoder = const char* (*)(ElementType, const float*, int, uint8_t*);
 
-EncodeResult encode_with(RowEncoder encode_row, StorageType type, const float* src, int64_t rows, int cols,
+EncodeResult encode_with(RowEncoder encode_row, ElementType type, const float* src, int64_t rows, int cols,
                          uint8_t* dst) {
   DLRM_CHECK(cols > 0 && rows >= 0, "encode_rows: {} rows of {} columns", rows, cols);
-  DLRM_CHECK(storage_supported(type), "encode_rows: unknown storage type {}", static_cast<uint32_t>(type));
+  DLRM_CHECK(model::kStorageTypes.contains(type), "encode_rows: {} is not a storage type", to_string(type));
   const uint64_t stride = row_stride(type, cols);
   EncodeResult result;
   std::memset(dst, 0, static_cast<size_t>(stride * static_cast<uint64_t>(rows)));
@@ -285,7 +279,7 @@ EncodeResult encode_with(RowEncoder encode_row, StorageType type, const float* s
 
 }  // namespace
 
-EncodeResult encode_rows(StorageType type, const float* src, int64_t rows, int cols, uint8_t* dst) {
+EncodeResult encode_rows(ElementType type, const float* src, int64_t rows, int cols, uint8_t* dst) {
 #if defined(DLRM_QUANTIZE_AVX512)
   return encode_with(encode_row_avx512, type, src, rows, cols, dst);
 #else
@@ -293,33 +287,33 @@ EncodeResult encode_rows(StorageType type, const float* src, int64_t rows, int c
 #endif
 }
 
-EncodeResult encode_rows_ref(StorageType type, const float* src, int64_t rows, int cols, uint8_t* dst) {
+EncodeResult encode_rows_ref(ElementType type, const float* src, int64_t rows, int cols, uint8_t* dst) {
   return encode_with(encode_row_ref, type, src, rows, cols, dst);
 }
 
-RowScale row_scale(StorageType type, const uint8_t* src, int cols) {
+RowScale row_scale(ElementType type, const uint8_t* src, int cols) {
   const uint8_t* at = src + scale_offset(type, cols);
   switch (type) {
-    case StorageType::kInt8: return {load_f32(at), load_f32(at + 4)};
-    case StorageType::kInt4: return {fp16_to_float(load_u16(at)), fp16_to_float(load_u16(at + 2))};
+    case ElementType::kInt8: return {load_f32(at), load_f32(at + 4)};
+    case ElementType::kInt4: return {fp16_to_float(load_u16(at)), fp16_to_float(load_u16(at + 2))};
     default: return {};
   }
 }
 
-void decode_row(StorageType type, const uint8_t* src, int cols, float* dst) {
+void decode_row(ElementType type, const uint8_t* src, int cols, float* dst) {
   switch (type) {
-    case StorageType::kFp32:
+    case ElementType::kFp32:
       std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(cols));
       return;
-    case StorageType::kFp16:
+    case ElementType::kFp16:
       for (int c = 0; c < cols; ++c) dst[c] = fp16_to_float(load_u16(src + 2 * c));
       return;
-    case StorageType::kInt8: {
+    case ElementType::kInt8: {
       const RowScale p = row_scale(type, src, cols);
       for (int c = 0; c < cols; ++c) dst[c] = std::fmaf(static_cast<float>(src[c]), p.scale, p.bias);
       return;
     }
-    case StorageType::kInt4: {
+    case ElementType::kInt4: {
       const RowScale p = row_scale(type, src, cols);
       for (int c = 0; c < cols; ++c) {
         const int code = (src[c / 2] >> (4 * (c & 1))) & 0xf;
@@ -327,8 +321,9 @@ void decode_row(StorageType type, const uint8_t* src, int cols, float* dst) {
       }
       return;
     }
+    default: break;
   }
-  DLRM_FAIL("decode_row: unknown storage type {}", static_cast<uint32_t>(type));
+  DLRM_FAIL("decode_row: {} is not a storage type", to_string(type));
 }
 
 }  // namespace dlrm::model

@@ -43,7 +43,7 @@ constexpr char kTruncatedAdvice[] = "re-create the model with dlrm-shard";
 
 // ---------------------------------------------------------------- writer
 
-ShardFileWriter::ShardFileWriter(const fs::path& path, StorageType type, int dim, const ShardInfo& info) {
+ShardFileWriter::ShardFileWriter(const fs::path& path, ElementType type, int dim, const ShardInfo& info) {
   DLRM_CHECK(!info.slices.empty(), "shard {} has no slices; nothing to write to {}", info.shard, path.string());
   uint64_t offset = 0;
   for (const Slice& slice : info.slices) {
@@ -62,7 +62,7 @@ ShardFileWriter::ShardFileWriter(const fs::path& path, StorageType type, int dim
   }
   std::memcpy(header_.magic, kShardMagic, sizeof(kShardMagic));
   header_.version = kShardFormatVersion;
-  header_.storage_type = static_cast<uint32_t>(type);
+  header_.storage_type = storage_code(type);
   header_.dim = static_cast<uint32_t>(dim);
   header_.shard = static_cast<uint32_t>(info.shard);
   header_.num_slices = static_cast<uint32_t>(records_.size());
@@ -200,9 +200,9 @@ ShardFile ShardFile::open(const fs::path& path, const Options& options) {
              file_bytes < h.header_bytes + h.data_bytes ? "truncated" : "longer than its header says",
              file_bytes, h.header_bytes, h.data_bytes);
 
-  auto type = static_cast<StorageType>(h.storage_type);
-  DLRM_CHECK(h.storage_type <= static_cast<uint32_t>(StorageType::kInt4),
-             "shard file {} has unknown storage type {}", name, h.storage_type);
+  const std::optional<ElementType> stored = storage_type_of_code(h.storage_type);
+  DLRM_CHECK(stored.has_value(), "shard file {} has unknown storage type {}", name, h.storage_type);
+  const ElementType type = *stored;
   file.slices_.resize(h.num_slices);
   std::memcpy(file.slices_.data(), block.data() + sizeof(h), h.num_slices * sizeof(ShardSliceRecord));
   uint64_t offset = 0;

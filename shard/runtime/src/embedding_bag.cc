@@ -39,7 +39,7 @@ constexpr bool kAvx512 = false;
 constexpr int64_t kParallelIndices = 4096;
 
 void check_view(const model::RowsView& src, const char* what) {
-  DLRM_CHECK(model::storage_supported(src.type),
+  DLRM_CHECK(model::kStorageTypes.contains(src.type),
              "{}: storage type {} not supported by this build: not one of fp32, fp16, int8, int4 (an internal error; "
              "shard files are checked when opened)",
              what, to_string(src.type));
@@ -107,7 +107,7 @@ struct Fp32Rows {
 };
 
 // What the fp16, int8 and int4 decoders share: rows are not line aligned.
-template <model::StorageType kType>
+template <ElementType kType>
 struct PackedRows {
   static constexpr int kPrefetchDistance = 32;
   [[gnu::always_inline]] static void prefetch(const uint8_t* p, uint64_t bytes) { prefetch_lines_touched(p, bytes); }
@@ -118,7 +118,7 @@ struct PackedRows {
   }
 };
 
-struct Fp16Rows : PackedRows<model::StorageType::kFp16> {
+struct Fp16Rows : PackedRows<ElementType::kFp16> {
 #if defined(DLRM_EMBEDDING_AVX512)
   struct Row {
     const uint8_t* codes;
@@ -146,7 +146,7 @@ inline __m512 dequantize(const ScaledRow& r, __m128i codes) {
 }
 #endif
 
-struct Int8Rows : PackedRows<model::StorageType::kInt8> {
+struct Int8Rows : PackedRows<ElementType::kInt8> {
 #if defined(DLRM_EMBEDDING_AVX512)
   using Row = ScaledRow;
   static Row row(const uint8_t* p, int cols, int c0) {
@@ -163,7 +163,7 @@ struct Int8Rows : PackedRows<model::StorageType::kInt8> {
 #endif
 };
 
-struct Int4Rows : PackedRows<model::StorageType::kInt4> {
+struct Int4Rows : PackedRows<ElementType::kInt4> {
 #if defined(DLRM_EMBEDDING_AVX512)
   using Row = ScaledRow;
   static Row row(const uint8_t* p, int cols, int c0) {
@@ -190,12 +190,13 @@ struct Int4Rows : PackedRows<model::StorageType::kInt4> {
 
 // Calls kernel(Rows{}) with the decoder of `type` (one that check_view accepted).
 template <class Kernel>
-int64_t with_decoder(model::StorageType type, const Kernel& kernel) {
+int64_t with_decoder(ElementType type, const Kernel& kernel) {
   switch (type) {
-    case model::StorageType::kFp32: return kernel(Fp32Rows{});
-    case model::StorageType::kFp16: return kernel(Fp16Rows{});
-    case model::StorageType::kInt8: return kernel(Int8Rows{});
-    case model::StorageType::kInt4: return kernel(Int4Rows{});
+    case ElementType::kFp32: return kernel(Fp32Rows{});
+    case ElementType::kFp16: return kernel(Fp16Rows{});
+    case ElementType::kInt8: return kernel(Int8Rows{});
+    case ElementType::kInt4: return kernel(Int4Rows{});
+    default: break;
   }
   DLRM_ASSERT(false);
   return 0;

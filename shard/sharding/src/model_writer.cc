@@ -28,7 +28,7 @@ std::string shard_file_name(int shard) { return fmt::format("shard-{:03d}.bin", 
 
 // Streams the rows of one slice from the source into the shard file, encoded
 // as `dtype` rows of `stride` bytes (zero padded), `chunk_rows` rows per step.
-void write_slice(ModelSource& source, const model::Slice& slice, model::StorageType dtype, uint64_t stride, int64_t chunk_rows,
+void write_slice(ModelSource& source, const model::Slice& slice, ElementType dtype, uint64_t stride, int64_t chunk_rows,
                  std::vector<float>& values, std::vector<uint8_t>& encoded, model::ShardFileWriter& writer,
                  Progress& progress) {
   const int cols = slice.cols();
@@ -36,7 +36,7 @@ void write_slice(ModelSource& source, const model::Slice& slice, model::StorageT
   const bool packed = value_bytes == stride;  // rows need no padding: read straight into the output buffer
   for (int64_t row = slice.row_begin; row < slice.row_end; row += chunk_rows) {
     int64_t rows = std::min(chunk_rows, slice.row_end - row);
-    if (dtype != model::StorageType::kFp32) {  // row-wise encoding (row_codec.h)
+    if (dtype != ElementType::kFp32) {  // row-wise encoding (row_codec.h)
       source.read_rows(slice.table, row, rows, slice.col_begin, slice.col_end, values.data());
       model::EncodeResult result = model::encode_rows(dtype, values.data(), rows, cols, encoded.data());
       DLRM_CHECK(result.bad_rows == 0,
@@ -76,9 +76,9 @@ uint64_t dense_bytes_estimate(const model::ModelArch& arch) {
 model::Manifest write_model(ModelSource& source, const WriteOptions& options, const fs::path& out) {
   const model::ModelArch& arch = source.arch();
   arch.validate();
-  const model::StorageType dtype = options.plan.dtype;
-  DLRM_CHECK(model::storage_supported(dtype), "write_model: unknown storage type {} (an internal error)",
-             static_cast<uint32_t>(dtype));
+  const ElementType dtype = options.plan.dtype;
+  DLRM_CHECK(model::kStorageTypes.contains(dtype), "write_model: {} is not a storage type (an internal error)",
+             to_string(dtype));
 
   model::Manifest manifest;
   manifest.producer = std::string("dlrm-shard ") + DLRM_VERSION;

@@ -40,7 +40,7 @@ constexpr double kWholeTableSlack = 0.03;
 // Shards under construction with their byte loads.
 class PlanBuilder {
  public:
-  PlanBuilder(int shards, model::StorageType dtype) : shards_(shards), load_(shards, 0), dtype_(dtype) {
+  PlanBuilder(int shards, ElementType dtype) : shards_(shards), load_(shards, 0), dtype_(dtype) {
     for (int s = 0; s < shards; ++s) shards_[s].shard = s;
   }
 
@@ -121,7 +121,7 @@ class PlanBuilder {
  private:
   std::vector<model::ShardInfo> shards_;
   std::vector<uint64_t> load_;
-  model::StorageType dtype_;
+  ElementType dtype_;
 };
 
 model::Slice whole_table(const model::ModelArch& arch, int table) {
@@ -137,7 +137,7 @@ std::vector<int> tables_by_size(const model::ModelArch& arch) {
   return order;
 }
 
-std::vector<model::ShardInfo> plan_table(const model::ModelArch& arch, int shards, model::StorageType dtype) {
+std::vector<model::ShardInfo> plan_table(const model::ModelArch& arch, int shards, ElementType dtype) {
   DLRM_CHECK(shards <= arch.num_tables(),
              "plan table: {} shards but the model has only {} tables, so some shard would hold "
              "nothing; use --plan auto or --plan row, or at most {} shards",
@@ -147,7 +147,7 @@ std::vector<model::ShardInfo> plan_table(const model::ModelArch& arch, int shard
   return builder.finish();
 }
 
-std::vector<model::ShardInfo> plan_row(const model::ModelArch& arch, int shards, model::StorageType dtype) {
+std::vector<model::ShardInfo> plan_row(const model::ModelArch& arch, int shards, ElementType dtype) {
   PlanBuilder builder(shards, dtype);
   for (int t : tables_by_size(arch)) {
     int64_t rows = arch.table_rows[t];
@@ -166,7 +166,7 @@ std::vector<model::ShardInfo> plan_row(const model::ModelArch& arch, int shards,
   return builder.finish();
 }
 
-std::vector<model::ShardInfo> plan_column(const model::ModelArch& arch, int shards, model::StorageType dtype, int splits) {
+std::vector<model::ShardInfo> plan_column(const model::ModelArch& arch, int shards, ElementType dtype, int splits) {
   DLRM_CHECK(splits >= 1 && splits <= arch.dim && arch.dim % splits == 0,
              "plan column: --column-splits {} must divide the embedding dim {} (try {})", splits, arch.dim,
              arch.dim % 2 == 0 ? 2 : 1);
@@ -194,7 +194,7 @@ std::vector<model::ShardInfo> plan_column(const model::ModelArch& arch, int shar
 // mean. Every cut fills a shard to the mean, so there are at most `shards`
 // cuts in all, and no shard ends above mean * (1 + slack) (plus < shards rows
 // of rounding). A shard byte limit (0: none) lowers the whole-table bound.
-std::vector<model::ShardInfo> plan_auto(const model::ModelArch& arch, int shards, model::StorageType dtype, uint64_t limit) {
+std::vector<model::ShardInfo> plan_auto(const model::ModelArch& arch, int shards, ElementType dtype, uint64_t limit) {
   uint64_t stride = model::row_stride(dtype, arch.dim);
   uint64_t total = arch.total_rows() * stride;
   double mean = static_cast<double>(total) / shards;

@@ -81,7 +81,7 @@ struct Manifest {
   std::string producer;     // "dlrm-shard 0.1.0"
   std::string source;       // "synth preset=terabyte-40m seed=1" or "import PATH"
   ModelArch arch;
-  StorageType dtype = StorageType::kFp32;  // how every shard's rows are stored (row_codec.h)
+  ElementType dtype = ElementType::kFp32;  // how every shard's rows are stored (row_codec.h)
   std::string plan;         // "auto", "table", "row", "column"
   std::vector<ShardInfo> shards;
   std::string dense_file = "dense.bin";

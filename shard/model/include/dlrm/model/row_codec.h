@@ -33,22 +33,27 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "dlrm/common/element_type.h"
 #include "dlrm/common/half.h"
 
 namespace dlrm::model {
 
-enum class StorageType : uint32_t { kFp32 = 0, kFp16 = 1, kInt8 = 2, kInt4 = 3 };
+// The storage types of embedding rows (the table above).
+inline constexpr ElementTypes kStorageTypes{ElementType::kFp32, ElementType::kFp16, ElementType::kInt8,
+                                            ElementType::kInt4};
 
-std::string to_string(StorageType type);
 // Accepts "fp32", "fp16", "int8", "int4"; throws naming the valid choices.
-StorageType parse_storage_type(const std::string& name);
+ElementType parse_storage_type(const std::string& name);
+// A storage type's code in shard file headers (fp32 0, fp16 1, int8 2, int4
+// 3), and the type of a code (nullopt for a code that is none of them).
+uint32_t storage_code(ElementType type);
+std::optional<ElementType> storage_type_of_code(uint32_t code);
 // The table above: bytes of a stored row of `cols` values without and with padding.
-uint64_t row_bytes(StorageType type, int cols);
-uint64_t row_stride(StorageType type, int cols);
-// Whether this build can write and serve `type` (every StorageType above).
-bool storage_supported(StorageType type);
+uint64_t row_bytes(ElementType type, int cols);
+uint64_t row_stride(ElementType type, int cols);
 
 // IEEE binary16 <-> binary32: fp16_to_float and fp16_from_float (dlrm/common/half.h).
 
@@ -58,7 +63,7 @@ struct RowsView {
   uint64_t stride = 0;  // bytes per row
   int64_t num_rows = 0;
   int cols = 0;
-  StorageType type = StorageType::kFp32;
+  ElementType type = ElementType::kFp32;
 };
 
 // Largest finite fp16 value.
@@ -76,22 +81,22 @@ struct EncodeResult {
 // scale outside the fp16 range, or (int8) max - min overflows fp32.
 // encode_rows is vectorised; encode_rows_ref is its plain scalar twin and
 // writes the same bytes.
-EncodeResult encode_rows(StorageType type, const float* src, int64_t rows, int cols, uint8_t* dst);
-EncodeResult encode_rows_ref(StorageType type, const float* src, int64_t rows, int cols, uint8_t* dst);
+EncodeResult encode_rows(ElementType type, const float* src, int64_t rows, int cols, uint8_t* dst);
+EncodeResult encode_rows_ref(ElementType type, const float* src, int64_t rows, int cols, uint8_t* dst);
 
 // Decodes one stored row (row_stride(type, cols) bytes at src) to cols fp32 values. Plain.
-void decode_row(StorageType type, const uint8_t* src, int cols, float* dst);
+void decode_row(ElementType type, const uint8_t* src, int cols, float* dst);
 
 // Scale and bias of a stored int8 or int4 row (as fp32); {0, 0} for fp32 and fp16.
 struct RowScale {
   float scale = 0.0f;
   float bias = 0.0f;
 };
-RowScale row_scale(StorageType type, const uint8_t* src, int cols);
+RowScale row_scale(ElementType type, const uint8_t* src, int cols);
 
 // Byte offset of the scale within a stored int8/int4 row (bias follows it).
-inline uint64_t scale_offset(StorageType type, int cols) {
-  return type == StorageType::kInt4 ? (static_cast<uint64_t>(cols) + 1) / 2 : static_cast<uint64_t>(cols);
+inline uint64_t scale_offset(ElementType type, int cols) {
+  return type == ElementType::kInt4 ? (static_cast<uint64_t>(cols) + 1) / 2 : static_cast<uint64_t>(cols);
 }
 
 }  // namespace dlrm::model

@@ -36,7 +36,7 @@ inline constexpr uint32_t kShardFormatVersion = 1;
 struct ShardFileHeader {
   char magic[8];
   uint32_t version;
-  uint32_t storage_type;  // StorageType
+  uint32_t storage_type;  // ElementType
   uint32_t dim;           // full embedding dim of the model
   uint32_t shard;
   uint32_t num_slices;
@@ -63,7 +63,7 @@ static_assert(sizeof(ShardSliceRecord) == 48);
 // Streams one shard file: rows are appended slice by slice, in order.
 class ShardFileWriter {
  public:
-  ShardFileWriter(const std::filesystem::path& path, StorageType type, int dim, const ShardInfo& info);
+  ShardFileWriter(const std::filesystem::path& path, ElementType type, int dim, const ShardInfo& info);
   ~ShardFileWriter();
   // Appends `rows` rows of the current slice, already encoded (row_stride bytes each).
   void append_rows(const void* src, int64_t rows);
@@ -106,7 +106,7 @@ class ShardFile {
 
   const ShardFileHeader& header() const { return header_; }
   const std::vector<ShardSliceRecord>& slices() const { return slices_; }
-  StorageType storage_type() const { return static_cast<StorageType>(header_.storage_type); }
+  ElementType storage_type() const { return *storage_type_of_code(header_.storage_type); }
   // First byte of slice `s`'s rows.
   const uint8_t* slice_rows(int s) const { return data_ + slices_[s].data_offset; }
   // Slice `s`'s rows as the embedding-bag kernels read them.

@@ -29,7 +29,7 @@ PlanKind parse_plan_kind(const std::string& name);
 struct PlanOptions {
   PlanKind kind = PlanKind::kAuto;
   int shards = 1;
-  model::StorageType dtype = model::StorageType::kFp32;
+  ElementType dtype = ElementType::kFp32;
   uint64_t max_shard_bytes = 0;  // 0: unlimited
   int column_splits = 2;         // for kColumn; must divide arch.dim
 };
