@@ -5,11 +5,11 @@
 // accumulators (one per pair, 16 lanes of the dim each), loads 4 + 4 rows per
 // 16 floats of the dim and does 16 FMAs; at the end one shuffle tree reduces the
 // 16 accumulators to one vector holding the 16 dot products, whose rows are
-// stored (masked) straight into the triangle of dst. A sample's T (27 x 128 fp32
-// = 13.5 KiB in the DLRM) stays in L1 throughout, and the next sample's
-// embeddings are prefetched while it is computed. Samples run in parallel over
+// stored (masked) straight into the triangle of dst. The rows of a later
+// sample are prefetched while one is computed. Samples run in parallel over
 // OpenMP threads. Without AVX-512 a portable loop with 16 partial sums per dot
-// product (which compilers vectorise) is used instead.
+// product (which compilers vectorise) is used instead. Design and
+// measurements: docs/performance.md, "Interaction".
 #include "dlrm/dense/interaction.h"
 
 #include <algorithm>
@@ -35,8 +35,7 @@ namespace {
 
 // The rows of T for sample b: x_b, then each table's row. At most 1 + kMaxTables.
 constexpr int kMaxTables = 1024;
-// Samples ahead whose rows are prefetched: the cluster's rows come from memory
-// another core has just written, and one sample (~1 us) hides too little of it.
+// Samples ahead whose rows are prefetched (docs/performance.md).
 constexpr int kPrefetchAhead = 2;
 struct SampleRows {
   const float* row[kMaxTables + 1];
@@ -137,8 +136,8 @@ struct Fp32Dots {
         va[k] = _mm512_loadu_ps(a[k] + d);
         vc[k] = _mm512_loadu_ps(c[k] + d);
       }
-      // Keep all eight rows in registers. Otherwise GCC folds each vc load into
-      // the four FMAs using it (20 loads per 16 FMAs); measured 1.8x slower.
+      // Keep all eight rows in registers, so GCC does not fold each vc load
+      // into the four FMAs using it (docs/performance.md, "Interaction").
       asm("" : "+v"(va[0]), "+v"(va[1]), "+v"(va[2]), "+v"(va[3]), "+v"(vc[0]), "+v"(vc[1]), "+v"(vc[2]),
           "+v"(vc[3]));
       fma16(va, vc, acc);
@@ -353,9 +352,8 @@ bool rows_adjacent(const RowSource<T>& src, int count, int dim) {
 }
 
 // Adjacent fp32 rows are used where they lie. Otherwise each sample's rows are
-// first gathered into a per-thread block (16-bit ones widened exactly): rows
-// far apart, e.g. one answer per table 128 KiB apart, alias in the L1 sets and
-// the block's 7-fold reuse of every row then misses (measured 10% slower).
+// first gathered into a per-thread block (16-bit ones widened exactly), so
+// rows far apart do not alias in the L1 sets (docs/performance.md).
 template <class T>
 void interaction_dot_impl(const InteractionShape& shape, const float* x, const RowSource<T>& src, ElementType type,
                           int batch, float* dst, int64_t dst_stride) {
