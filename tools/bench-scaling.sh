@@ -10,7 +10,10 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/tools/mpi-env.sh"
+# The programs: DLRM_BIN, else the source tree's build/bin, else (installed
+# as PREFIX/share/dlrm-cluster/tools/) PREFIX/bin.
 BIN=${DLRM_BIN:-$ROOT/build/bin}
+[ -n "${DLRM_BIN:-}" ] || [ -x "$BIN/dlrm-bench" ] || BIN=$(cd "$ROOT/../.." && pwd)/bin
 WORK=${1:?usage: bench-scaling.sh WORKDIR [SAMPLES]}
 SAMPLES=${2:-131072}
 mkdir -p "$WORK"

@@ -1,6 +1,11 @@
 #include "dlrm/common/half.h"
 
+// GCC 12 reports the intentionally undefined pass-through operand inside the
+// AVX-512 conversion intrinsics (its self-initialised __Y) as maybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 namespace dlrm {
 
