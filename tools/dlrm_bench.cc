@@ -32,6 +32,7 @@
 #include "dlrm/reference/reference_model.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 #include "dlrm/common/json.h"
 #include "dlrm/common/log.h"
 #include "dlrm/common/staged_output.h"
@@ -295,8 +296,9 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
               r.exchange_transport.c_str());
   uint64_t embedding_bytes = 0;
   for (const auto& entry : r.ranks) embedding_bytes += entry.embedding_bytes;
-  std::printf("  load: %.2f s from start to first batch, %.2f GB of rows = %.2f GB/s\n", r.load_seconds,
-              embedding_bytes / 1e9, r.load_seconds > 0 ? embedding_bytes / 1e9 / r.load_seconds : 0.0);
+  std::printf("  load: %.2f s from start to first batch, %s of rows = %s/s\n", r.load_seconds,
+              format_bytes(static_cast<double>(embedding_bytes)).c_str(),
+              format_bytes(r.load_seconds > 0 ? embedding_bytes / r.load_seconds : 0.0).c_str());
   std::printf("  stage seconds (mean per rank of the role; cluster %.3f s):\n", r.seconds);
   for (const auto& [name, secs] : r.stage_seconds) {
     std::printf("    %-18s %8.3f  %5.1f%%\n", name.c_str(), secs, r.seconds > 0 ? 100.0 * secs / r.seconds : 0.0);
