@@ -36,6 +36,7 @@ void DatasetSource::next(InputBatch& batch) {
 }
 
 void DatasetSource::complete(const InputBatch& batch, const float* predictions) {
+  if (batch.size == 0) return;
   std::memcpy(predictions_.data() + (batch.tag - begin_), predictions, sizeof(float) * batch.size);
 }
 
