@@ -1,7 +1,10 @@
 // dlrm-cluster: serves a sharded DLRM model under mpirun.
 //   mpirun -n 4 dlrm-cluster --model DIR --data FILE [--batch N] [--out PRED.npy]
 //          [--report REPORT.json] [--reference REF.npy]
-// Ranks 0 .. S-1 serve the S shards of the model; the other ranks are dense ranks.
+//   mpirun -n 5 dlrm-cluster --model DIR --data FILE --scenario server [--target-qps Q] ...
+// Ranks 0 .. S-1 serve the S shards of the model; the other ranks are dense
+// ranks. With --scenario, rank 0 is the front that issues queries and the
+// shards follow it (ranks 1 .. S).
 #include <CLI/CLI.hpp>
 #include <mpi.h>
 
@@ -10,6 +13,7 @@
 #include "dlrm/cluster/run.h"
 #include "dlrm/common/log.h"
 #include "mpi_program.h"
+#include "scenario_options.h"
 
 int main(int argc, char** argv) {
   const double start_time = dlrm::cluster::steady_seconds();
@@ -39,6 +43,9 @@ int main(int argc, char** argv) {
                  "where shard ranks keep rows: anon (a private copy, NUMA-local, huge pages) or mmap (the page cache)")
       ->check(CLI::IsMember({"anon", "mmap"}))
       ->capture_default_str();
+  dlrm::tools::ScenarioCli scenario;
+  dlrm::tools::add_scenario_options(app, scenario);
+  app.callback([&] { options.scenario = dlrm::tools::scenario_options(scenario); });
   return dlrm::tools::run_mpi_program(app, argc, argv, [&] {
     options.verify = !no_verify;
     options.shard_in_memory = shard_memory == "anon";

@@ -22,12 +22,13 @@ TEST(DatasetSource, BatchesInOrderThenEmpty) {
   const auto recs = records();
   const datasets::RecordLayout layout{2, 2};
   const auto data = datasets::Dataset::from_records(recs.data(), 10, layout);
-  DatasetSource source(data, 3, 10, 4, {1000, 1000}, false);
+  DatasetSource source(data, 3, 10, 4, 4, {1000, 1000}, false);
   InputBatch batch;
   const std::vector<int> sizes = {4, 3, 0, 0};
   int64_t first = 3;
   for (int size : sizes) {
-    source.next(batch);
+    ASSERT_TRUE(source.ready());
+    ASSERT_TRUE(source.next(batch));
     ASSERT_EQ(batch.size, size);
     ASSERT_EQ(batch.bags.size, size);
     for (int b = 0; b < size; ++b) {
@@ -42,20 +43,22 @@ TEST(DatasetSource, BatchesInOrderThenEmpty) {
     source.complete(batch, predictions.data());
     first += size;
   }
+  EXPECT_FALSE(source.next(batch)) << "4 steps, then the end of the run";
   ASSERT_EQ(source.predictions().size(), 7u);
   for (int64_t i = 3; i < 10; ++i) EXPECT_EQ(source.predictions()[i - 3], static_cast<float>(i) / 100);
-  source.rewind();
-  source.next(batch);
+  source.rewind(1);
+  ASSERT_TRUE(source.next(batch));
   EXPECT_EQ(batch.size, 4);
   EXPECT_EQ(batch.bags.indices[0][0], 3);
+  EXPECT_FALSE(source.next(batch));
 }
 
 TEST(DatasetSource, FoldsIndicesWhenAsked) {
   const auto recs = records();
   const auto data = datasets::Dataset::from_records(recs.data(), 10, datasets::RecordLayout{2, 2});
   InputBatch batch;
-  DatasetSource folded(data, 0, 10, 10, {7, 50}, true);
-  folded.next(batch);
+  DatasetSource folded(data, 0, 10, 10, 1, {7, 50}, true);
+  ASSERT_TRUE(folded.next(batch));
   for (int b = 0; b < 10; ++b) {
     EXPECT_EQ(batch.bags.indices[0][b], b % 7);
     EXPECT_EQ(batch.bags.indices[1][b], (100 + b) % 50);

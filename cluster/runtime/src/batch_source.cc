@@ -5,18 +5,21 @@
 
 namespace dlrm::cluster {
 
-DatasetSource::DatasetSource(const datasets::Dataset& data, int64_t begin, int64_t end, int batch,
+DatasetSource::DatasetSource(const datasets::Dataset& data, int64_t begin, int64_t end, int batch, int64_t steps,
                              std::vector<int64_t> table_rows, bool fold_indices)
     : data_(data),
       begin_(begin),
       end_(end),
       position_(begin),
       batch_(batch),
+      steps_(steps),
       table_rows_(std::move(table_rows)),
       fold_indices_(fold_indices),
       predictions_(end - begin) {}
 
-void DatasetSource::next(InputBatch& batch) {
+bool DatasetSource::next(InputBatch& batch) {
+  if (step_ == steps_) return false;
+  ++step_;
   const int n = static_cast<int>(std::clamp<int64_t>(end_ - position_, 0, batch_));
   const int tables = static_cast<int>(table_rows_.size());
   batch.size = n;
@@ -33,6 +36,7 @@ void DatasetSource::next(InputBatch& batch) {
     }
   }
   position_ += n;
+  return true;
 }
 
 void DatasetSource::complete(const InputBatch& batch, const float* predictions) {

@@ -49,9 +49,13 @@ void DenseRank::reset_measurements() {
   latencies_ms_.clear();
 }
 
-// read_input + route of the next batch into `slot`, then its requests go out.
-void DenseRank::post(int slot, BatchSource& source, Exchange& exchange, Clock& clock) {
-  source.next(inputs_[slot]);
+// read_input + route of the next batch into `slot`, then its requests go out
+// (or the end of the run, when the source has no more batches).
+bool DenseRank::post(int slot, BatchSource& source, Exchange& exchange, Clock& clock) {
+  if (!source.next(inputs_[slot])) {
+    exchange.post_stop(slot);
+    return false;
+  }
   clock.mark(Stage::kReadInput);
   builders_[slot].build(inputs_[slot].bags);
   answers_[slot].locate(builders_[slot]);
@@ -59,27 +63,33 @@ void DenseRank::post(int slot, BatchSource& source, Exchange& exchange, Clock& c
   exchange.post_requests(slot, builders_[slot]);
   exchange.post_pooled(slot, builders_[slot]);
   clock.mark(Stage::kExchangeIndices);
+  return true;
 }
 
-void DenseRank::run(int64_t count, BatchSource& source, Exchange& exchange) {
-  if (count <= 0) return;
+// Two batches in flight: the next step's batch goes out before this one is
+// computed when the source has it ready, else right after.
+void DenseRank::run(BatchSource& source, Exchange& exchange) {
   Clock clock(stage_seconds_);
-  post(0, source, exchange, clock);
-  for (int64_t b = 0; b < count; ++b) {
+  bool more = post(0, source, exchange, clock);
+  for (int64_t b = 0; more; ++b) {
     const double t_batch = now();
-    const int slot = static_cast<int>(b % Exchange::kSlots);
+    const int slot = static_cast<int>(b % Exchange::kSlots), next = static_cast<int>((b + 1) % Exchange::kSlots);
     const int n = inputs_[slot].size;
-    if (b + 1 < count) post(static_cast<int>((b + 1) % Exchange::kSlots), source, exchange, clock);
+    const bool early = source.ready();
+    bool next_posted = early && post(next, source, exchange, clock);
     if (n > 0) mlps_.bottom(inputs_[slot].dense.data(), n, x_.data());
     clock.mark(Stage::kBottomMlp);
     exchange.wait_answers(slot);
     clock.mark(Stage::kExchangePooled);
-    if (n == 0) continue;
-    interact(slot, n, exchange, clock);
-    mlps_.top(top_in_.data(), n, predictions_.data());
+    if (n > 0) {
+      interact(slot, n, exchange, clock);
+      mlps_.top(top_in_.data(), n, predictions_.data());
+    }
     source.complete(inputs_[slot], predictions_.data());
     clock.mark(Stage::kTopMlp);
-    latencies_ms_.push_back((now() - t_batch) * 1e3);
+    if (n > 0) latencies_ms_.push_back((now() - t_batch) * 1e3);
+    if (!early) next_posted = post(next, source, exchange, clock);
+    more = next_posted;
   }
 }
 

@@ -324,7 +324,18 @@ const std::vector<const float*>& Exchange::wait_pooled(int s) {
   return widen(s);
 }
 
-void Exchange::receive_requests(int s) {
+void Exchange::post_stop(int s) {
+  Slot& slot = slots_[s];
+  slot.sizes.wait();
+  slot.indices.wait();
+  auto& counts = slot.sizes.send_counts;
+  for (int r = 0; r < roles_.size; ++r) counts[r] = roles_.role[r] == Role::kShard ? kStop : 0;
+  check_mpi(MPI_Ialltoall(counts.data(), 1, MPI_INT, slot.sizes.recv_counts.data(), 1, MPI_INT, comm_,
+                          &slot.sizes.request),
+            "all-to-all of sizes");
+}
+
+bool Exchange::receive_requests(int s) {
   Slot& slot = slots_[s];
   slot.sizes.wait();
   slot.indices.wait();
@@ -333,6 +344,12 @@ void Exchange::receive_requests(int s) {
                           comm_, &slot.sizes.request),
             "all-to-all of sizes");
   slot.sizes.wait();
+  int stops = 0;
+  for (int r = 0; r < roles_.size; ++r) stops += roles_.role[r] == Role::kDense && slot.sizes.recv_counts[r] == kStop;
+  DLRM_CHECK(stops == 0 || stops == roles_.dense_ranks(),
+             "{} of {} dense ranks ended the run at this batch; every dense rank must end at the same one", stops,
+             roles_.dense_ranks());
+  if (stops > 0) return false;
   auto& c = slot.indices;
   std::fill(c.send_counts.begin(), c.send_counts.end(), 0);
   c.recv_counts = slot.sizes.recv_counts;
@@ -342,6 +359,7 @@ void Exchange::receive_requests(int s) {
   check_mpi(MPI_Ialltoallv(nullptr, c.send_counts.data(), c.send_displs.data(), MPI_INT32_T, slot.recv_ints.data(),
                            c.recv_counts.data(), c.recv_displs.data(), MPI_INT32_T, comm_, &c.request),
             "all-to-all of indices");
+  return true;
 }
 
 int64_t Exchange::serve(int s, shard::ShardServer& server) {

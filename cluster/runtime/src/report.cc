@@ -46,9 +46,65 @@ void write_rank(JsonWriter& w, const RankReport& rank) {
   w.begin_object("stage_seconds");
   for (int s = 0; s < kStageCount; ++s) {
     Stage stage = static_cast<Stage>(s);
-    if (is_dense_stage(stage) == (rank.role == Role::kDense)) w.field(stage_name(stage), rank.stage_seconds[s]);
+    if (rank.role == (is_dense_stage(stage) ? Role::kDense : Role::kShard)) w.field(stage_name(stage), rank.stage_seconds[s]);
   }
   w.end_object();
+  w.end_object();
+}
+
+void write_scenario(JsonWriter& w, const ScenarioReport& report) {
+  const scenario::ScenarioResult& r = report.result;
+  const scenario::Settings& s = r.settings;
+  w.begin_object("scenario");
+  w.field("name", scenario::to_string(s.scenario));
+  w.field("mode", scenario::to_string(s.mode));
+  w.field("valid", r.valid());
+  w.field("interrupted", r.interrupted);
+  w.begin_object("settings");
+  w.field("target_qps", s.target_qps);
+  w.field("latency_bound_ms", s.latency_bound_ms);
+  w.field("min_duration_s", s.min_duration_s);
+  w.field("min_query_count", s.min_query_count);
+  w.field("pairs_per_query", s.pairs.describe());
+  w.field("max_wait_us", s.max_wait_us);
+  w.field("seed", s.seed);
+  w.end_object();
+  w.field("queries", r.queries);
+  w.field("pairs", r.pairs);
+  w.field("samples_per_s", r.samples_per_s);
+  w.field("scheduled_samples_per_s", r.scheduled_samples_per_s);
+  w.field("pairs_per_s", r.pairs_per_s);
+  w.field("duration_s", r.last_completed_s);
+  w.begin_object("latency_ns");
+  w.field("min", r.min_ns);
+  w.field("max", r.max_ns);
+  w.field("mean", r.mean_ns);
+  for (const auto& p : r.percentiles) w.field(fmt::format("p{}", p.q * 100), p.ns);
+  w.end_object();
+  w.begin_object("constraints");
+  if (r.has_perf_constraint) w.field("performance", r.perf_ok);
+  w.field("min_duration", r.duration_ok);
+  w.field("min_queries", r.queries_ok);
+  w.field("early_stopping", r.early_ok);
+  w.end_object();
+  if (s.scenario == scenario::Scenario::kSingleStream) {
+    w.field("p90_latency_ns", r.metric_ns);
+    w.field("early_stopping_p90_estimate_ns", r.early_estimate_ns);
+  }
+  if (report.peak_qps || !report.trials.empty()) {
+    w.field("offline_samples_per_s", report.offline_samples_per_s);
+    w.field("peak_qps", report.peak_qps);
+    w.begin_array("trials");
+    for (const ScenarioTrial& t : report.trials) {
+      w.begin_object();
+      w.field("target_qps", t.target_qps);
+      w.field("valid", t.valid);
+      w.field("p99_ms", t.p99_ms);
+      w.field("samples_per_s", t.samples_per_s);
+      w.end_object();
+    }
+    w.end_array();
+  }
   w.end_object();
 }
 
@@ -95,6 +151,7 @@ std::string report_json(const Report& r) {
   w.begin_array("ranks");
   for (const auto& rank : r.ranks) write_rank(w, rank);
   w.end_array();
+  if (r.scenario) write_scenario(w, *r.scenario);
   w.end_object();
   return w.str();
 }

@@ -6,7 +6,9 @@
 
 namespace dlrm::cluster {
 
-const char* to_string(Role role) { return role == Role::kShard ? "shard" : "dense"; }
+const char* to_string(Role role) {
+  return role == Role::kShard ? "shard" : role == Role::kDense ? "dense" : "front";
+}
 
 Roles assign_roles(int rank, int size, int shards, const std::string& placement) {
   DLRM_CHECK(size >= shards + 1,

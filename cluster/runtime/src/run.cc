@@ -18,12 +18,14 @@
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/run_summary.h"
+#include "dlrm/cluster/scenario_run.h"
 #include "dlrm/cluster/shard_rank.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/npy.h"
 #include "dlrm/datasets/dataset.h"
 #include "dlrm/datasets/npz.h"
 #include "dlrm/model/manifest.h"
+#include "job.h"
 
 namespace fs = std::filesystem;
 
@@ -55,33 +57,6 @@ int choose_threads(MPI_Comm comm, bool dense, int requested) {
 
 namespace {
 
-uint64_t peak_rss_bytes() {
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
-}
-
-// What every rank knows once the job has started.
-struct Job {
-  Job(const ClusterOptions& options, MPI_Comm communicator) : opt(options), comm(communicator) {}
-  const ClusterOptions& opt;
-  MPI_Comm comm;
-  int rank = 0, size = 0;
-  double t_entry = 0;
-  std::string host;
-  std::vector<std::string> labels;  // per rank, naming it in collective errors
-  model::Manifest manifest;
-  Roles roles;
-  bool dense = false;
-  int threads = 1;
-  int batch = 0;                     // --batch, or fewer when a dense rank has fewer samples
-  int64_t samples = 0, steps = 0;    // the data's samples, the batches of the busiest dense rank
-
-  void check(const std::string& stage, const std::string& error) const {
-    collective_check(comm, stage, error, labels);
-  }
-};
-
 // A dense rank's block of samples [begin, end) and its loop.
 struct DenseSide {
   std::optional<datasets::NpzDataset> npz;  // --data X.npz: this rank's records (viewed by data)
@@ -91,35 +66,6 @@ struct DenseSide {
   std::unique_ptr<DenseRank> loop;
   std::vector<int32_t> labels;
 };
-
-// Manifest, roles and threads, each checked on every rank together.
-void start(Job& job) {
-  DLRM_CHECK(job.opt.batch > 0, "--batch must be positive, got {}", job.opt.batch);
-  MPI_Comm_rank(job.comm, &job.rank);
-  MPI_Comm_size(job.comm, &job.size);
-  job.host = processor_name();
-  const auto hosts = gather_strings(job.comm, job.host, 0);
-  for (int r = 0; r < static_cast<int>(hosts.size()); ++r) job.labels.push_back(fmt::format("rank {} ({})", r, hosts[r]));
-  job.check("loading the model manifest", capture([&] { job.manifest = model::load_manifest(job.opt.model); }));
-  const char* placement = std::getenv("DLRM_SHARD_RANKS");
-  job.check("assigning roles", capture([&] {
-              job.roles = assign_roles(job.rank, job.size, job.manifest.num_shards(), placement ? placement : "");
-            }));
-  if (job.rank == 0) {
-    job.labels.clear();
-    for (int r = 0; r < job.size; ++r) {
-      job.labels.push_back(fmt::format("rank {} ({} {} on {})", r, to_string(job.roles.role[r]), job.roles.index[r],
-                                       hosts[r]));
-    }
-    spdlog::info("model {}: {} tables, dim {}, {} shards ({} plan, {}); {} dense ranks, batch {}",
-                 job.opt.model.string(), job.manifest.arch.num_tables(), job.manifest.arch.dim,
-                 job.manifest.num_shards(), job.manifest.plan, to_string(job.manifest.dtype),
-                 job.roles.dense_ranks(), job.opt.batch);
-  }
-  job.dense = job.roles.my_role() == Role::kDense;
-  job.threads = choose_threads(job.comm, job.dense, job.opt.threads);
-  omp_set_num_threads(job.threads);
-}
 
 // The dense rank's samples (an .npz: only its own are read), checked
 // indices, its MLPs and loop.
@@ -152,8 +98,8 @@ void load_dense(Job& job, const RoutingTable& routing, DenseSide& side) {
   }
   side.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
                                           DenseRankOptions{job.batch, opt.mlp, opt.interaction});
-  side.source = std::make_unique<DatasetSource>(*side.data, side.begin, side.end, job.batch, arch.table_rows,
-                                                opt.fold_indices);
+  side.source = std::make_unique<DatasetSource>(*side.data, side.begin, side.end, job.batch, job.steps,
+                                                arch.table_rows, opt.fold_indices);
   for (int64_t i = side.begin; i < side.end; ++i) side.labels.push_back(side.data->label(i));
 }
 
@@ -171,44 +117,22 @@ void agree_on_steps(Job& job) {
   }
 }
 
-// Rank 0, before the run: the output directories exist, and --reference (read
-// here, once) matches the data.
-std::vector<float> check_outputs(const Job& job) {
-  const ClusterOptions& opt = job.opt;
-  for (const fs::path* p : {&opt.out, &opt.report}) {
-    if (p->empty()) continue;
-    const fs::path dir = p->parent_path().empty() ? fs::path(".") : p->parent_path();
-    DLRM_CHECK(fs::is_directory(dir), "output directory {} of {} does not exist; create it first", dir.string(),
-               p->string());
-  }
-  if (opt.reference.empty()) return {};
-  std::vector<float> reference = datasets::read_reference_predictions(opt.reference);
-  const auto count = static_cast<int64_t>(reference.size());
-  DLRM_CHECK(count == job.samples,
-             "{} holds {} predictions but the data has {} samples; pass the matching --reference (or --limit)",
-             opt.reference.string(), count, job.samples);
-  return reference;
-}
-
 // The warm-up (untimed: faults in buffers, builds primitives, warms caches and
 // MPI paths), then the timed run; returns this rank's seconds.
 double run_steps(Job& job, Exchange& exchange, DenseSide& dense, ShardRank* shard) {
   auto steps = [&](int64_t count) {
-    if (count <= 0) return;
     if (job.dense) {
-      dense.loop->run(count, *dense.source, exchange);
+      dense.source->rewind(count);
+      dense.loop->run(*dense.source, exchange);
     } else {
-      shard->run(count, exchange);
+      shard->run(exchange);
     }
   };
   if (job.opt.warmup_batches > 0) {
     steps(std::min<int64_t>(job.opt.warmup_batches, job.steps));
     exchange.drain();
     exchange.reset_counters();
-    if (job.dense) {
-      dense.loop->reset_measurements();
-      dense.source->rewind();
-    }
+    if (job.dense) dense.loop->reset_measurements();
     check_mpi(MPI_Barrier(job.comm), "barrier");
   }
   const double t0 = steady_seconds();
@@ -254,47 +178,22 @@ int write_outcome(const Job& job, const GatheredRun& run, const std::vector<floa
                   ClusterOutcome& outcome) {
   const ClusterOptions& opt = job.opt;
   Report& report = outcome.report;
-  report.model = opt.model.string();
-  report.data = opt.data.string();
-  report.dtype = to_string(job.manifest.dtype);
-  report.plan = job.manifest.plan;
-  report.mlp = to_string(opt.mlp);
-  report.interaction = to_string(opt.interaction);
-  report.batch = job.batch;
-  report.shards = job.roles.shards();
-  report.dense_ranks = job.roles.dense_ranks();
+  describe_run(job, transport, report);
   report.batches = job.steps;
-  report.exchange_type = to_string(opt.pooled_type);
-  report.exchange_transport = to_string(transport);
   summarize_run(run, {opt.reference.empty() ? nullptr : &reference, opt.auc_budget}, job.manifest.arch.num_tables(),
                 job.manifest.arch.dim, element_bits(opt.pooled_type) / 8, report);
-  if (!opt.out.empty()) write_npy_f32(opt.out, run.predictions.data(), {job.samples});
-  if (!opt.report.empty()) write_report(report, opt.report);
-  if (!opt.quiet) std::cout << report_table(report) << std::flush;
   outcome.predictions = run.predictions;
   outcome.labels = run.labels;
-  if (!opt.out.empty()) spdlog::info("predictions written to {}", opt.out.string());
-  if (!opt.report.empty()) spdlog::info("report written to {}", opt.report.string());
-  const bool quantized = job.manifest.dtype != ElementType::kFp32 || opt.mlp != ElementType::kFp32;
-  if (report.auc_within_budget && !*report.auc_within_budget) {
-    spdlog::error("accuracy budget exceeded: AUC {:.6f} is below {:.6f} = (1 - {}) x the reference's AUC {:.6f} "
-                  "({} tables, {} MLPs); use a wider storage type, recalibrate, or raise --auc-budget",
-                  *report.auc, (1.0 - opt.auc_budget) * *report.reference_auc, opt.auc_budget, *report.reference_auc,
-                  report.dtype, report.mlp);
-    return 3;
-  }
-  if (quantized && !report.reference_auc && opt.warn_unchecked_budget) {
-    spdlog::warn("the accuracy budget was not checked: pass --reference with fp32 predictions on labelled data");
-  }
-  return 0;
+  return write_outputs(job, report, run.predictions);
 }
 
 }  // namespace
 
 ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm) {
+  if (options.scenario) return run_scenario(options, comm);
   Job job(options, comm);
   job.t_entry = options.start_time > 0 ? options.start_time : steady_seconds();
-  start(job);
+  start_job(job, false);
   // Every rank routes: dense ranks encode requests, every rank sizes the
   // shared-memory windows of the exchange from it.
   const RoutingTable routing(job.manifest);

@@ -98,7 +98,7 @@ void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, int 
     double sum = 0;
     int n = 0;
     for (const RankReport& rank : run.ranks) {
-      if (is_dense_stage(stage) == (rank.role == Role::kDense)) {
+      if (rank.role == (is_dense_stage(stage) ? Role::kDense : Role::kShard)) {
         sum += rank.stage_seconds[s];
         ++n;
       }

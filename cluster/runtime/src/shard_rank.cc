@@ -34,10 +34,10 @@ ShardRank::ShardRank(const std::filesystem::path& model_dir, const model::Manife
       file_(open_shard(model_dir, manifest, shard, verify, in_memory)),
       server_(slice_views(file_)) {}
 
-void ShardRank::run(int64_t count, Exchange& exchange) {
-  for (int64_t b = 0; b < count; ++b) {
+void ShardRank::run(Exchange& exchange) {
+  for (int64_t b = 0;; ++b) {
     const int slot = static_cast<int>(b % Exchange::kSlots);
-    exchange.receive_requests(slot);
+    if (!exchange.receive_requests(slot)) return;
     const int64_t bad = exchange.serve(slot, server_);
     DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree", shard_,
                bad);

@@ -95,10 +95,12 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     shard::ShardServer server(std::move(views));
     // The cluster's shard loop: each batch answered as soon as it is pooled.
     for (int b = 0; b < batches; ++b) {
-      exchange.receive_requests(b % 2);
+      EXPECT_TRUE(exchange.receive_requests(b % 2)) << "batch " << b;
       EXPECT_EQ(exchange.serve(b % 2, server), 0);
       exchange.post_answers(b % 2);
     }
+    // Then the dense ranks end the run.
+    EXPECT_FALSE(exchange.receive_requests(batches % 2));
     exchange.finish();
   } else {
     const uint64_t seed = kBatchSeed + roles.my_index();
@@ -167,6 +169,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
       }
       EXPECT_EQ(mismatches, 0) << "batch " << i;
     }
+    exchange.post_stop(batches % 2);
     exchange.finish();
   }
 }

@@ -2,11 +2,16 @@
 //
 // The dense-rank loop asks its BatchSource for one batch per step and hands
 // each batch's predictions back to it:
-//   source.next(batch)                  batch.size samples (0: none this step)
+//   source.next(batch)                  false: no more steps, the run ends;
+//                                       else batch.size samples (0: none this step)
 //   ... bottom MLP, exchange, interaction, top MLP ...
 //   source.complete(batch, predictions) predictions[i] of sample i of that batch
-// DatasetSource reads a data file's samples [begin, end) in order; the
-// query path feeds batches of queued queries through the same seam.
+//                                       (every batch next() gave, empty ones too)
+// source.ready() says whether next() would return at once: the loop posts the
+// next batch before computing this one when it can. Every dense rank's source
+// must end at the same step. DatasetSource reads a data file's samples
+// [begin, end) in order; the query path feeds batches of queued queries
+// through the same seam (query_source.h).
 #pragma once
 
 #include <cstdint>
@@ -27,31 +32,39 @@ struct InputBatch {
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
-  // Fills `batch` with the next batch (at most the batch size it was made for).
-  virtual void next(InputBatch& batch) = 0;
+  // Whether next() would return without waiting.
+  virtual bool ready() { return true; }
+  // Fills `batch` with the next step's batch (at most the batch size it was
+  // made for); false when the run ends.
+  virtual bool next(InputBatch& batch) = 0;
   // Takes the predictions (after sigmoid) of a batch next() returned.
   virtual void complete(const InputBatch& batch, const float* predictions) = 0;
 };
 
-// Samples [begin, end) of `data` in batches of `batch`, then empty batches;
-// predictions land in predictions()[i - begin] for sample i.
+// Samples [begin, end) of `data` in batches of `batch`, then empty batches,
+// for `steps` steps; predictions land in predictions()[i - begin] for sample i.
 class DatasetSource final : public BatchSource {
  public:
   // table_rows: rows of each table; with fold_indices an index outside its
   // table becomes index mod rows (datasets::fold_index), else it is kept
   // (checked before the run).
-  DatasetSource(const datasets::Dataset& data, int64_t begin, int64_t end, int batch, std::vector<int64_t> table_rows,
-                bool fold_indices);
-  void next(InputBatch& batch) override;
+  DatasetSource(const datasets::Dataset& data, int64_t begin, int64_t end, int batch, int64_t steps,
+                std::vector<int64_t> table_rows, bool fold_indices);
+  bool next(InputBatch& batch) override;
   void complete(const InputBatch& batch, const float* predictions) override;
-  // Back to sample `begin` (after warm-up batches).
-  void rewind() { position_ = begin_; }
+  // Back to sample `begin`, for `steps` steps (warm-up batches, then the run).
+  void rewind(int64_t steps) {
+    position_ = begin_;
+    steps_ = steps;
+    step_ = 0;
+  }
   const std::vector<float>& predictions() const { return predictions_; }
 
  private:
   const datasets::Dataset& data_;
   int64_t begin_, end_, position_;
   int batch_;
+  int64_t steps_, step_ = 0;
   std::vector<int64_t> table_rows_;
   bool fold_indices_;
   std::vector<float> predictions_;

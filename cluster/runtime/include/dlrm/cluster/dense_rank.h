@@ -1,13 +1,15 @@
 // A dense rank's loop: batches from a BatchSource, two in flight.
 //
-//   for step b in [0, count):
+//   for step b = 0, 1, ... until the source ends the run:
 //     (posted at step b-1: batch b's requests and the receive of its rows)
 //     post batch b+1:  source.next -> RequestBuilder::build -> exchange.post_requests/post_pooled
+//                      (before computing b when source.ready(), else after;
+//                      when the source has ended: exchange.post_stop)
 //     bottom MLP on batch b's dense features
 //     wait for batch b's pooled rows
 //     interaction (rows where they lie, or assembled) -> top MLP -> source.complete
-// Every rank of the exchange runs the same number of steps; a step may carry
-// an empty batch.
+// Every dense rank runs the same number of steps; a step may carry an empty
+// batch.
 #pragma once
 
 #include <array>
@@ -37,7 +39,7 @@ class DenseRank {
   // every buffer for `options.batch`.
   DenseRank(const std::filesystem::path& model_dir, const model::Manifest& manifest, const RoutingTable& routing,
             const DenseRankOptions& options);
-  void run(int64_t count, BatchSource& source, Exchange& exchange);
+  void run(BatchSource& source, Exchange& exchange);
   // Time per stage and the latency of every non-empty batch (from the start
   // of its step to its predictions), since construction or reset_measurements().
   const std::array<double, kStageCount>& stage_seconds() const { return stage_seconds_; }
@@ -46,7 +48,7 @@ class DenseRank {
 
  private:
   class Clock;
-  void post(int slot, BatchSource& source, Exchange& exchange, Clock& clock);
+  bool post(int slot, BatchSource& source, Exchange& exchange, Clock& clock);
   void interact(int slot, int n, Exchange& exchange, Clock& clock);
 
   const RoutingTable& routing_;

@@ -13,8 +13,11 @@
 //   half_answers(slot)              per shard, its 16-bit answer as it arrived (fp16/bf16 exchange)
 //   widen(slot)                     per shard, its answer in fp32 (16-bit ones converted once)
 //   wait_pooled(slot)               = wait_answers(slot), then widen(slot)
+//   post_stop(slot)                 posts S(b) saying "no batch b: the run ends" (every
+//                                   dense rank at the same b)
 // Shard ranks:
-//   receive_requests(slot)          posts S(b), waits for it, posts I(b)
+//   receive_requests(slot)          posts S(b), waits for it, posts I(b); false when
+//                                   the dense ranks ended the run at b
 //   serve(slot, server)             waits for I(b), pools every dense rank's request
 //   post_answers(slot)              posts P(b), C(b)
 // Both:
@@ -52,6 +55,7 @@ const char* to_string(Transport transport);           // "auto", "alltoall", "sh
 class Exchange {
  public:
   static constexpr int kSlots = 2;
+  static constexpr int kStop = -1;  // a request size meaning "the run ends here"
 
   // Collective over `comm`. max_response_floats[s]: the most floats shard s
   // answers one dense rank per batch (max_response_floats() in routing.h);
@@ -71,8 +75,10 @@ class Exchange {
   const std::vector<const float*>& widen(int slot);             // fp32 answers (converted once if 16-bit)
   ElementType pooled_type() const { return pooled_type_; }
 
+  void post_stop(int slot);
+
   // Shard ranks. serve() returns the number of out-of-range rows skipped.
-  void receive_requests(int slot);
+  bool receive_requests(int slot);
   int64_t serve(int slot, shard::ShardServer& server);
   void post_answers(int slot);
 

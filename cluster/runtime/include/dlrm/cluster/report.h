@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dlrm/cluster/roles.h"
+#include "dlrm/scenario/result.h"
 
 namespace dlrm::cluster {
 
@@ -46,6 +47,22 @@ struct RankReport {
   std::array<double, kStageCount> stage_seconds{};
 };
 
+// A scenario run (--scenario): LoadGen's judgement of the run reported, and
+// with --find-peak every server trial of the search.
+struct ScenarioTrial {
+  double target_qps = 0;
+  bool valid = false;
+  double p99_ms = 0;
+  double samples_per_s = 0;
+};
+struct ScenarioReport {
+  scenario::ScenarioResult result;   // the run reported (with --find-peak: the peak's trial)
+  double offline_samples_per_s = 0;  // --find-peak: the offline rate the search started from
+  std::vector<ScenarioTrial> trials;
+  std::optional<double> peak_qps;
+  std::string summary;  // mlperf_log_summary.txt-shaped
+};
+
 struct Report {
   std::string model;
   std::string data;
@@ -75,6 +92,7 @@ struct Report {
   double exchange_bytes_per_pair = 0;
   double minimum_bytes_per_pair = 0;  // tables * (4 + dim * element bytes): one index out, one row back
   std::vector<RankReport> ranks;
+  std::optional<ScenarioReport> scenario;
 };
 
 std::string report_json(const Report& report);

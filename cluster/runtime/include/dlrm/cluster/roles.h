@@ -10,7 +10,9 @@
 
 namespace dlrm::cluster {
 
-enum class Role { kShard, kDense };
+// kFront: the rank that issues queries in a scenario run (world rank 0); it
+// takes no part in the exchange and has no Roles entry.
+enum class Role { kShard, kDense, kFront };
 const char* to_string(Role role);
 
 struct Roles {

@@ -18,13 +18,24 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/report.h"
 #include "dlrm/common/element_type.h"
+#include "dlrm/scenario/settings.h"
 
 namespace dlrm::cluster {
+
+// A scenario run (scenario_run.h): queries as they arrive instead of the
+// data file from start to end.
+struct ScenarioOptions {
+  scenario::Settings settings;
+  std::filesystem::path summary;      // --summary: mlperf_log_summary.txt-shaped
+  std::filesystem::path latency_log;  // --latency-log: one CSV line per query
+  bool progress = true;
+};
 
 struct ClusterOptions {
   std::filesystem::path model;
@@ -50,11 +61,12 @@ struct ClusterOptions {
   // data's labels: 0.01 is MLPerf's 99% target, 0.001 its 99.9% target. The
   // run exits 3 when the AUC falls below (1 - budget) x reference AUC.
   double auc_budget = 0.01;
+  std::optional<ScenarioOptions> scenario;  // --scenario: queries as they arrive (world rank 0 is the front)
 };
 
-// Runs the whole job on `comm`; returns the process exit code: 0, 3 when the
-// accuracy budget is exceeded (rank 0), or 1 on every rank after a
-// collective error.
+// Runs the whole job on `comm` (a scenario run when options.scenario is set);
+// returns the process exit code: 0, 3 when the accuracy budget is exceeded
+// (rank 0), or 1 on every rank after a collective error.
 int run_cluster(const ClusterOptions& options, MPI_Comm comm);
 
 // What a run leaves on rank 0 (empty elsewhere), for programs that go on

@@ -1,6 +1,6 @@
 // A shard rank's loop: receive each batch's requests, pool, answer.
 //
-//   for step b in [0, count):
+//   for step b = 0, 1, ... until the dense ranks end the run:
 //     exchange.receive_requests -> exchange.serve (ShardServer) -> exchange.post_answers
 // The answers of batch b cross while the dense ranks compute batch b - 1.
 #pragma once
@@ -26,7 +26,7 @@ class ShardRank {
   ShardRank(const ShardRank&) = delete;
   ShardRank& operator=(const ShardRank&) = delete;
   // Throws naming the shard when a request holds rows outside it.
-  void run(int64_t count, Exchange& exchange);
+  void run(Exchange& exchange);
   uint64_t embedding_bytes() const { return embedding_bytes_; }
   uint64_t resident_bytes() const { return file_.resident_bytes(); }
 

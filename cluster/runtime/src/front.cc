@@ -1,0 +1,264 @@
+#include "dlrm/cluster/front.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <thread>
+
+#include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/query_source.h"
+#include "dlrm/common/error.h"
+#include "dlrm/scenario/queries.h"
+
+namespace dlrm::cluster {
+
+namespace {
+
+int64_t clock_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr double kProgressSeconds = 5;
+
+}  // namespace
+
+// The queries of one trial and what is known of them.
+class Front::TrialState {
+ public:
+  TrialState(const scenario::Settings& settings, int64_t samples, int64_t offline_queries, int batch)
+      : settings(settings),
+        generator(settings, samples),
+        batcher(batch, settings.max_wait_us * 1000),
+        offline_queries_(offline_queries) {
+    if (settings.mode == scenario::Mode::kAccuracy) predictions.assign(samples, std::nanf(""));
+    t0 = clock_ns();
+  }
+
+  int64_t now() const { return clock_ns() - t0; }
+
+  // Issues the queries whose time has come; returns when the next one is due (or max).
+  int64_t issue(int64_t now_ns) {
+    using scenario::Scenario;
+    if (done_issuing) return std::numeric_limits<int64_t>::max();
+    switch (settings.scenario) {
+      case Scenario::kOffline:
+        while (!done_issuing) {
+          if (settings.mode == scenario::Mode::kPerformance &&
+              static_cast<int64_t>(records.size()) >= offline_queries_) {
+            done_issuing = true;
+          } else if (!next_query(0, now_ns)) {
+            done_issuing = true;
+          }
+        }
+        return std::numeric_limits<int64_t>::max();
+      case Scenario::kServer:
+        if (!pending) pending = generator.next();
+        while (pending && pending->scheduled_ns <= now_ns) {
+          enqueue(*pending, now_ns);
+          pending = enough() ? std::nullopt : generator.next();
+          if (!pending) done_issuing = true;
+        }
+        if (!pending) done_issuing = true;
+        return pending ? pending->scheduled_ns : std::numeric_limits<int64_t>::max();
+      case Scenario::kSingleStream:
+        if (outstanding == 0) {
+          if (enough() || !next_query(now_ns, now_ns)) done_issuing = true;
+        }
+        return std::numeric_limits<int64_t>::max();
+    }
+    return std::numeric_limits<int64_t>::max();
+  }
+
+  // A pair was scored.
+  void scored(const scenario::PairRef& pair, float prediction, int64_t now_ns) {
+    if (!predictions.empty()) predictions[pair.sample] = prediction;
+    const auto q = static_cast<size_t>(pair.query);
+    if (--left[q] == 0) {
+      records[q].completed_ns = now_ns;
+      latencies.push_back(now_ns - records[q].scheduled_ns);
+      --outstanding;
+    }
+  }
+
+  void progress(int64_t now_ns) {
+    if (now_ns < next_progress_) return;
+    next_progress_ = now_ns + static_cast<int64_t>(kProgressSeconds * 1e9);
+    if (now_ns == 0) return;
+    std::vector<int64_t> sorted = latencies;
+    std::sort(sorted.begin(), sorted.end());
+    const double p99 = sorted.empty() ? 0 : sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)] * 1e-6;
+    spdlog::info("{} {}: {:.0f} s, {} queries issued, {} done, p99 so far {:.2f} ms", to_string(settings.scenario),
+                 to_string(settings.mode), now_ns * 1e-9, records.size(), records.size() - outstanding, p99);
+  }
+
+  scenario::Settings settings;
+  scenario::QueryGenerator generator;
+  scenario::DynamicBatcher batcher;
+  std::vector<scenario::QueryRecord> records;
+  std::vector<int32_t> left;  // pairs not yet scored, per query
+  std::vector<int64_t> latencies;
+  std::vector<float> predictions;
+  std::optional<scenario::Query> pending;  // server: the next scheduled query
+  int64_t outstanding = 0;
+  bool done_issuing = false, interrupted = false;
+  int64_t t0 = 0;
+
+ private:
+  // Performance mode: issued what the settings ask (server: scheduled up to
+  // min duration; single-stream: issued up to it; both: min query count).
+  bool enough() const {
+    if (settings.mode == scenario::Mode::kAccuracy || records.empty()) return false;
+    const auto& last = records.back();
+    const int64_t t = settings.scenario == scenario::Scenario::kServer ? last.scheduled_ns : last.issued_ns;
+    return static_cast<int64_t>(records.size()) >= settings.min_query_count && t >= settings.min_duration_s * 1e9;
+  }
+  bool next_query(int64_t scheduled_ns, int64_t now_ns) {
+    auto q = generator.next();
+    if (!q) return false;
+    q->scheduled_ns = scheduled_ns;
+    enqueue(*q, now_ns);
+    return true;
+  }
+  void enqueue(const scenario::Query& q, int64_t now_ns) {
+    records.push_back({q.id, q.pairs, q.scheduled_ns, now_ns, 0});
+    left.push_back(q.pairs);
+    ++outstanding;
+    batcher.add(q, now_ns);
+  }
+  int64_t offline_queries_;
+  int64_t next_progress_ = 0;
+};
+
+Front::Front(FrontConfig config) : config_(std::move(config)) {
+  const int dense = static_cast<int>(config_.dense.size());
+  answers_.assign(dense, MPI_REQUEST_NULL);
+  answer_buffers_.assign(dense, std::vector<char>(2 * sizeof(int32_t) + sizeof(float) * config_.batch));
+  for (int d = 0; d < dense; ++d) {
+    check_mpi(MPI_Irecv(answer_buffers_[d].data(), static_cast<int>(answer_buffers_[d].size()), MPI_BYTE,
+                        config_.dense[d], kTagDone, config_.world, &answers_[d]),
+              "receive of predictions");
+  }
+}
+
+Front::~Front() {
+  for (MPI_Request& r : answers_) {
+    if (r != MPI_REQUEST_NULL) {
+      MPI_Cancel(&r);
+      MPI_Request_free(&r);
+    }
+  }
+}
+
+void Front::send_step(scenario::DynamicBatcher& batcher, int64_t now_ns) {
+  const int dense = static_cast<int>(config_.dense.size());
+  Step& step = steps_.emplace_back();
+  step.pairs.resize(dense);
+  step.messages.resize(dense);
+  step.sends.assign(dense, MPI_REQUEST_NULL);
+  for (int d = 0; d < dense; ++d) {
+    if (batcher.ready(now_ns)) batcher.take(step.pairs[d]);
+    auto& msg = step.messages[d];
+    msg = {kStepBatch, static_cast<int32_t>(next_step_), static_cast<int32_t>(step.pairs[d].size())};
+    for (const auto& p : step.pairs[d]) msg.push_back(static_cast<int32_t>(p.sample));
+    check_mpi(MPI_Isend(msg.data(), static_cast<int>(msg.size()), MPI_INT32_T, config_.dense[d], kTagStep,
+                        config_.world, &step.sends[d]),
+              "send of a step");
+  }
+  ++next_step_;
+}
+
+void Front::handle(int d, TrialState& trial) {
+  int32_t header[2];
+  std::memcpy(header, answer_buffers_[d].data(), sizeof(header));
+  const int64_t k = header[0] - first_step_;
+  DLRM_CHECK(k >= 0 && k < static_cast<int64_t>(steps_.size()), "dense rank {} answered step {}, which is not open",
+             d, header[0]);
+  Step& step = steps_[k];
+  const auto& pairs = step.pairs[d];
+  DLRM_CHECK(header[1] == static_cast<int32_t>(pairs.size()), "dense rank {} answered {} pairs of step {}, not {}", d,
+             header[1], header[0], pairs.size());
+  const auto* predictions = reinterpret_cast<const float*>(answer_buffers_[d].data() + sizeof(header));
+  const int64_t now_ns = trial.now();
+  for (size_t i = 0; i < pairs.size(); ++i) trial.scored(pairs[i], predictions[i], now_ns);
+  pairs_ += static_cast<int64_t>(pairs.size());
+  ++step.answered;
+  check_mpi(MPI_Irecv(answer_buffers_[d].data(), static_cast<int>(answer_buffers_[d].size()), MPI_BYTE,
+                      config_.dense[d], kTagDone, config_.world, &answers_[d]),
+            "receive of predictions");
+  while (!steps_.empty() && steps_.front().answered == static_cast<int>(config_.dense.size())) {
+    check_mpi(MPI_Waitall(static_cast<int>(steps_.front().sends.size()), steps_.front().sends.data(),
+                          MPI_STATUSES_IGNORE),
+              "send of a step");
+    steps_.pop_front();
+    ++first_step_;
+  }
+}
+
+bool Front::poll(TrialState& trial) {
+  bool any = false;
+  for (int d = 0; d < static_cast<int>(answers_.size()); ++d) {
+    int done = 0;
+    check_mpi(MPI_Test(&answers_[d], &done, MPI_STATUS_IGNORE), "test of predictions");
+    if (done) {
+      handle(d, trial);
+      any = true;
+    }
+  }
+  return any;
+}
+
+Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
+  TrialState trial(settings, config_.samples, offline_queries, config_.batch);
+  auto idle = std::chrono::microseconds(5);
+  while (true) {
+    int64_t now = trial.now();
+    if (!trial.done_issuing && interrupted()) {
+      trial.done_issuing = trial.interrupted = true;
+      spdlog::warn("interrupted: no more queries; finishing the {} outstanding", trial.outstanding);
+    }
+    const int64_t next_arrival = trial.issue(now);
+    bool busy = false;
+    while (static_cast<int>(steps_.size()) < kStepsInFlight && trial.batcher.ready(now)) {
+      send_step(trial.batcher, now);
+      busy = true;
+    }
+    busy |= poll(trial);
+    if (trial.done_issuing && trial.outstanding == 0 && steps_.empty()) break;
+    if (config_.progress) trial.progress(now);
+    if (busy) {
+      idle = std::chrono::microseconds(5);
+      continue;
+    }
+    // Nothing to do: sleep until the next arrival or batch deadline, at most
+    // a short while (answers arrive without warning).
+    now = trial.now();
+    const int64_t wake = std::min(next_arrival, trial.batcher.deadline_ns());
+    const auto until = std::chrono::nanoseconds(std::max<int64_t>(0, wake - now));
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until, idle));
+    if (idle < std::chrono::microseconds(100)) idle *= 2;
+  }
+  Trial out;
+  out.records = std::move(trial.records);
+  out.result = scenario::evaluate(settings, out.records, trial.interrupted);
+  out.predictions = std::move(trial.predictions);
+  return out;
+}
+
+void Front::end() {
+  std::vector<MPI_Request> sends(config_.dense.size(), MPI_REQUEST_NULL);
+  std::vector<std::vector<int32_t>> messages(config_.dense.size());
+  for (size_t d = 0; d < config_.dense.size(); ++d) {
+    messages[d] = {kStepEnd, static_cast<int32_t>(next_step_), 0};
+    check_mpi(MPI_Isend(messages[d].data(), 3, MPI_INT32_T, config_.dense[d], kTagStep, config_.world, &sends[d]),
+              "send of the end");
+  }
+  for (MPI_Request& r : sends) wait_idle(&r);
+}
+
+}  // namespace dlrm::cluster

@@ -1,0 +1,156 @@
+#include "job.h"
+
+#include <omp.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "dlrm/common/error.h"
+#include "dlrm/common/npy.h"
+#include "dlrm/datasets/npz.h"
+
+namespace fs = std::filesystem;
+
+namespace dlrm::cluster {
+
+Job::~Job() {
+  if (comm != world && comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
+}
+
+uint64_t peak_rss_bytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+namespace {
+
+// DLRM_SHARD_RANKS names world ranks; with a front, comm's ranks are one less.
+std::string placement_in_comm(const std::string& placement, bool with_front) {
+  if (!with_front || placement.empty()) return placement;
+  std::stringstream in(placement);
+  std::string item, out;
+  while (std::getline(in, item, ',')) {
+    int r = -1;
+    try {
+      r = std::stoi(item);
+    } catch (const std::exception&) {
+      DLRM_FAIL("DLRM_SHARD_RANKS='{}': '{}' is not a rank number", placement, item);
+    }
+    DLRM_CHECK(r != 0, "DLRM_SHARD_RANKS='{}' names rank 0, which is the front of a scenario run; place the shards "
+                       "on ranks 1 and up", placement);
+    out += (out.empty() ? "" : ",") + std::to_string(r - 1);
+  }
+  return out;
+}
+
+void name_ranks(Job& job, const std::vector<std::string>& hosts) {
+  job.labels.clear();
+  for (int w = 0; w < job.world_size; ++w) {
+    const int r = job.with_front ? w - 1 : w;
+    job.labels.push_back(r < 0 ? fmt::format("rank {} (front on {})", w, hosts[w])
+                               : fmt::format("rank {} ({} {} on {})", w, to_string(job.roles.role[r]),
+                                             job.roles.index[r], hosts[w]));
+  }
+}
+
+}  // namespace
+
+void start_job(Job& job, bool with_front) {
+  DLRM_CHECK(job.opt.batch > 0, "--batch must be positive, got {}", job.opt.batch);
+  job.with_front = with_front;
+  MPI_Comm_rank(job.world, &job.world_rank);
+  MPI_Comm_size(job.world, &job.world_size);
+  job.front = with_front && job.world_rank == 0;
+  job.host = processor_name();
+  const auto hosts = gather_strings(job.world, job.host, 0);
+  for (int r = 0; r < static_cast<int>(hosts.size()); ++r) job.labels.push_back(fmt::format("rank {} ({})", r, hosts[r]));
+  job.check("loading the model manifest", capture([&] { job.manifest = model::load_manifest(job.opt.model); }));
+  if (with_front) {
+    check_mpi(MPI_Comm_split(job.world, job.front ? 1 : 0, job.world_rank, &job.comm), "split off the front");
+  }
+  MPI_Comm_rank(job.comm, &job.rank);
+  MPI_Comm_size(job.comm, &job.size);
+  const int workers = job.world_size - (with_front ? 1 : 0);
+  const char* env = std::getenv("DLRM_SHARD_RANKS");
+  job.check("assigning roles", capture([&] {
+              const int shards = job.manifest.num_shards();
+              DLRM_CHECK(!with_front || workers >= shards + 1,
+                         "a scenario run needs a front (rank 0), the model's {} shard rank{} and at least one dense "
+                         "rank: at least {} ranks, the job has {}; run mpirun -n {} or more",
+                         shards, shards == 1 ? "" : "s", shards + 2, job.world_size, shards + 2);
+              job.roles = assign_roles(job.front ? 0 : job.rank, workers, shards,
+                                       placement_in_comm(env ? env : "", with_front));
+            }));
+  if (job.world_rank == 0) {
+    name_ranks(job, hosts);
+    spdlog::info("model {}: {} tables, dim {}, {} shards ({} plan, {}); {} dense ranks{}, batch {}",
+                 job.opt.model.string(), job.manifest.arch.num_tables(), job.manifest.arch.dim,
+                 job.manifest.num_shards(), job.manifest.plan, to_string(job.manifest.dtype),
+                 job.roles.dense_ranks(), with_front ? ", a front (rank 0)" : "", job.opt.batch);
+  }
+  job.dense = !job.front && job.roles.my_role() == Role::kDense;
+  job.threads = job.front ? 1 : choose_threads(job.comm, job.dense, job.opt.threads);
+  omp_set_num_threads(job.threads);
+}
+
+// Rank 0, before the run: the output directories exist, and --reference (read
+// here, once) matches the data.
+std::vector<float> check_outputs(const Job& job) {
+  const ClusterOptions& opt = job.opt;
+  for (const fs::path* p : {&opt.out, &opt.report}) {
+    if (p->empty()) continue;
+    const fs::path dir = p->parent_path().empty() ? fs::path(".") : p->parent_path();
+    DLRM_CHECK(fs::is_directory(dir), "output directory {} of {} does not exist; create it first", dir.string(),
+               p->string());
+  }
+  if (opt.reference.empty()) return {};
+  std::vector<float> reference = datasets::read_reference_predictions(opt.reference);
+  const auto count = static_cast<int64_t>(reference.size());
+  DLRM_CHECK(count == job.samples,
+             "{} holds {} predictions but the data has {} samples; pass the matching --reference (or --limit)",
+             opt.reference.string(), count, job.samples);
+  return reference;
+}
+
+void describe_run(const Job& job, Transport transport, Report& report) {
+  const ClusterOptions& opt = job.opt;
+  report.model = opt.model.string();
+  report.data = opt.data.string();
+  report.dtype = to_string(job.manifest.dtype);
+  report.plan = job.manifest.plan;
+  report.mlp = to_string(opt.mlp);
+  report.interaction = to_string(opt.interaction);
+  report.batch = job.batch;
+  report.shards = job.roles.shards();
+  report.dense_ranks = job.roles.dense_ranks();
+  report.exchange_type = to_string(opt.pooled_type);
+  report.exchange_transport = to_string(transport);
+}
+
+int write_outputs(const Job& job, const Report& report, const std::vector<float>& predictions) {
+  const ClusterOptions& opt = job.opt;
+  if (!opt.out.empty()) write_npy_f32(opt.out, predictions.data(), {static_cast<int64_t>(predictions.size())});
+  if (!opt.report.empty()) write_report(report, opt.report);
+  if (!opt.quiet) std::cout << report_table(report) << std::flush;
+  if (!opt.out.empty()) spdlog::info("predictions written to {}", opt.out.string());
+  if (!opt.report.empty()) spdlog::info("report written to {}", opt.report.string());
+  const bool quantized = job.manifest.dtype != ElementType::kFp32 || opt.mlp != ElementType::kFp32;
+  if (report.auc_within_budget && !*report.auc_within_budget) {
+    spdlog::error("accuracy budget exceeded: AUC {:.6f} is below {:.6f} = (1 - {}) x the reference's AUC {:.6f} "
+                  "({} tables, {} MLPs); use a wider storage type, recalibrate, or raise --auc-budget",
+                  *report.auc, (1.0 - opt.auc_budget) * *report.reference_auc, opt.auc_budget, *report.reference_auc,
+                  report.dtype, report.mlp);
+    return 3;
+  }
+  if (quantized && !report.reference_auc && opt.warn_unchecked_budget) {
+    spdlog::warn("the accuracy budget was not checked: pass --reference with fp32 predictions on labelled data");
+  }
+  return 0;
+}
+
+}  // namespace dlrm::cluster

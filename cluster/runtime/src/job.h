@@ -1,0 +1,67 @@
+// What every rank of a run knows once it has started (private to the runtime).
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dlrm/cluster/exchange.h"
+#include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/report.h"
+#include "dlrm/cluster/roles.h"
+#include "dlrm/cluster/run.h"
+#include "dlrm/model/manifest.h"
+
+namespace dlrm::cluster {
+
+struct Job {
+  Job(const ClusterOptions& options, MPI_Comm world_comm) : opt(options), world(world_comm), comm(world_comm) {}
+  ~Job();
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+
+  const ClusterOptions& opt;
+  MPI_Comm world;                   // every rank
+  MPI_Comm comm;                    // the shard and dense ranks (the exchange's): world, or world without the front
+  bool with_front = false;          // world rank 0 is the front (scenario runs)
+  bool front = false;               // this rank is it
+  int world_rank = 0, world_size = 0;
+  int rank = 0, size = 0;           // in comm (the front: -1, 0)
+  double t_entry = 0;
+  std::string host;
+  std::vector<std::string> labels;  // per world rank, naming it in collective errors
+  model::Manifest manifest;
+  Roles roles;                      // of comm's ranks
+  bool dense = false;
+  int threads = 1;
+  int batch = 0;                    // --batch, or fewer when a dense rank has fewer samples
+  int64_t samples = 0, steps = 0;   // the data's samples, the batches of the busiest dense rank
+
+  // Collective over world: every rank's error, named by rank 0.
+  void check(const std::string& stage, const std::string& error) const {
+    collective_check(world, stage, error, labels);
+  }
+  // The world rank of comm's rank r.
+  int world_rank_of(int r) const { return with_front ? r + 1 : r; }
+};
+
+// Manifest, roles and threads, each checked on every rank together. With a
+// front, world rank 0 is it and the others form `comm`; DLRM_SHARD_RANKS
+// still names world ranks.
+void start_job(Job& job, bool with_front);
+
+uint64_t peak_rss_bytes();
+
+// Rank 0, before the run: the output directories exist, and --reference
+// (read here, once) holds job.samples predictions.
+std::vector<float> check_outputs(const Job& job);
+// The report's descriptive fields: model, data, storage, plan, precisions,
+// batch, ranks, exchange.
+void describe_run(const Job& job, Transport transport, Report& report);
+// Rank 0: --out, --report, the summary table; returns the exit code (3 when
+// the accuracy budget is exceeded).
+int write_outputs(const Job& job, const Report& report, const std::vector<float>& predictions);
+
+}  // namespace dlrm::cluster

@@ -1,0 +1,82 @@
+#include "dlrm/cluster/query_source.h"
+
+#include <cstring>
+
+#include "dlrm/cluster/mpi_util.h"
+#include "dlrm/common/error.h"
+
+namespace dlrm::cluster {
+
+QuerySource::QuerySource(MPI_Comm world, int front, const datasets::Dataset& samples, int batch,
+                         std::vector<int64_t> table_rows, bool fold_indices)
+    : world_(world),
+      front_(front),
+      samples_(samples),
+      batch_(batch),
+      table_rows_(std::move(table_rows)),
+      fold_indices_(fold_indices),
+      step_(3 + static_cast<size_t>(batch)) {
+  post_receive();
+}
+
+QuerySource::~QuerySource() {
+  if (request_ != MPI_REQUEST_NULL) {
+    MPI_Cancel(&request_);
+    MPI_Request_free(&request_);
+  }
+}
+
+void QuerySource::post_receive() {
+  check_mpi(MPI_Irecv(step_.data(), static_cast<int>(step_.size()), MPI_INT32_T, front_, kTagStep, world_, &request_),
+            "receive of a step from the front");
+}
+
+bool QuerySource::ready() {
+  int done = 0;
+  check_mpi(MPI_Test(&request_, &done, MPI_STATUS_IGNORE), "test of a step from the front");
+  if (done) request_ = MPI_REQUEST_NULL;
+  return done != 0 || request_ == MPI_REQUEST_NULL;
+}
+
+bool QuerySource::next(InputBatch& batch) {
+  if (request_ != MPI_REQUEST_NULL) wait_idle(&request_);
+  request_ = MPI_REQUEST_NULL;
+  const int32_t kind = step_[0], n = step_[2];
+  if (kind == kStepEnd) return false;
+  DLRM_CHECK(kind == kStepBatch && n >= 0 && n <= batch_, "a step from the front holds {} samples; at most {}", n,
+             batch_);
+  const int tables = static_cast<int>(table_rows_.size());
+  const int features = samples_.layout().dense_features;
+  batch.size = n;
+  batch.tag = step_[1];
+  batch.dense.resize(static_cast<size_t>(batch_) * features);
+  batch.bags.reset(n, tables);
+  const int32_t* ids = step_.data() + 3;
+  for (int i = 0; i < n; ++i) {
+    DLRM_CHECK(ids[i] >= 0 && ids[i] < samples_.samples(), "the front asked for sample {} of {}", ids[i],
+               samples_.samples());
+    datasets::dense_transform(samples_, ids[i], 1, batch.dense.data() + i * features);
+  }
+  for (int t = 0; t < tables; ++t) {
+    for (int i = 0; i < n; ++i) {
+      int64_t row = samples_.indices(ids[i])[t];
+      if (fold_indices_) row = datasets::fold_index(row, table_rows_[t]);
+      batch.bags.add(t, static_cast<int32_t>(row));
+      batch.bags.end_sample(t);
+    }
+  }
+  post_receive();
+  return true;
+}
+
+void QuerySource::complete(const InputBatch& batch, const float* predictions) {
+  pairs_ += batch.size;
+  const int32_t header[2] = {static_cast<int32_t>(batch.tag), batch.size};
+  done_.resize(sizeof(header) + sizeof(float) * batch.size);
+  std::memcpy(done_.data(), header, sizeof(header));
+  if (batch.size > 0) std::memcpy(done_.data() + sizeof(header), predictions, sizeof(float) * batch.size);
+  check_mpi(MPI_Send(done_.data(), static_cast<int>(done_.size()), MPI_BYTE, front_, kTagDone, world_),
+            "send of predictions to the front");
+}
+
+}  // namespace dlrm::cluster

@@ -1,0 +1,331 @@
+#include "dlrm/cluster/scenario_run.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "dlrm/cluster/dense_rank.h"
+#include "dlrm/cluster/front.h"
+#include "dlrm/cluster/query_source.h"
+#include "dlrm/cluster/run_summary.h"
+#include "dlrm/cluster/shard_rank.h"
+#include "dlrm/common/error.h"
+#include "dlrm/common/staged_output.h"
+#include "dlrm/datasets/dataset.h"
+#include "dlrm/datasets/npz.h"
+#include "job.h"
+
+namespace dlrm::cluster {
+
+namespace {
+
+// Untimed warm-up steps per dense rank: buffers, oneDNN primitives, caches,
+// MPI paths; they also measure the rate an offline run is sized by.
+constexpr int kWarmupSteps = 8;
+// --find-peak: server trials after the offline one, at most, and the width
+// (relative to the offline rate) at which the bisection stops.
+constexpr int kPeakTrials = 8;
+constexpr double kPeakResolution = 0.02;
+// Offline runs issue this much more than min duration at the expected rate
+// (LoadGen's margin).
+constexpr double kOfflineMargin = 1.1;
+
+// A rank's samples: every sample of --data (up to --limit) for a dense rank
+// (LoadGen's QuerySampleLibrary), or the front's labels.
+struct Samples {
+  std::optional<datasets::NpzDataset> npz;
+  std::optional<datasets::Dataset> data;
+};
+
+void load_samples(const Job& job, Samples& s) {
+  const auto& arch = job.manifest.arch;
+  const datasets::RecordLayout layout{arch.dense_features, arch.num_tables()};
+  if (datasets::is_npz(job.opt.data)) {
+    s.npz.emplace(datasets::read_npz_dataset(job.opt.data, layout, 0, job.samples));
+    s.data.emplace(s.npz->view());
+  } else {
+    s.data.emplace(datasets::Dataset::open(job.opt.data, layout));
+    s.data->prefetch(0, job.samples);
+  }
+}
+
+struct Worker {
+  Samples samples;
+  std::unique_ptr<QuerySource> source;
+  std::unique_ptr<DenseRank> loop;
+  std::unique_ptr<ShardRank> shard;
+};
+
+void load_worker(Job& job, const RoutingTable& routing, Worker& w) {
+  const ClusterOptions& opt = job.opt;
+  if (!job.dense) {
+    w.shard = std::make_unique<ShardRank>(opt.model, job.manifest, job.roles.my_index(), opt.verify,
+                                          opt.shard_in_memory);
+    return;
+  }
+  load_samples(job, w.samples);
+  const auto& arch = job.manifest.arch;
+  if (!opt.fold_indices) {
+    if (auto bad = datasets::find_bad_index(*w.samples.data, 0, job.samples, arch.table_rows)) {
+      DLRM_FAIL("{}", datasets::describe(*bad, opt.data));
+    }
+  }
+  w.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
+                                       DenseRankOptions{job.batch, opt.mlp, opt.interaction});
+  w.source = std::make_unique<QuerySource>(job.world, 0, *w.samples.data, job.batch, arch.table_rows,
+                                           opt.fold_indices);
+}
+
+// Front and dense ranks: the data's samples and the scenario's settings,
+// checked before any rank loads anything.
+void check_scenario(Job& job) {
+  const auto& arch = job.manifest.arch;
+  job.check("checking the scenario", capture([&] {
+              if (!job.front && !job.dense) return;
+              job.samples = datasets::data_samples(job.opt.data, {arch.dense_features, arch.num_tables()});
+              if (job.opt.limit > 0) job.samples = std::min(job.samples, job.opt.limit);
+              DLRM_CHECK(job.samples < (int64_t{1} << 31), "{} holds {} samples; a scenario run takes at most 2^31 "
+                                                           "(use --limit)", job.opt.data.string(), job.samples);
+              job.opt.scenario->settings.validate(job.samples);
+            }));
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &job.samples, 1, MPI_INT64_T, MPI_MAX, job.world), "allreduce");
+  job.batch = job.opt.batch;
+}
+
+// The front's trials: warm-up, then the scenario (or the --find-peak search).
+class FrontDriver {
+ public:
+  FrontDriver(Job& job, Front& front) : job_(job), front_(front), settings_(job.opt.scenario->settings) {}
+
+  scenario::ScenarioResult warm_up() {
+    scenario::Settings s = settings_;
+    s.scenario = scenario::Scenario::kOffline;
+    s.mode = scenario::Mode::kPerformance;
+    s.min_duration_s = 0;
+    s.min_query_count = 0;
+    const double pairs = static_cast<double>(kWarmupSteps) * job_.batch * job_.roles.dense_ranks();
+    const auto queries = static_cast<int64_t>(std::ceil(pairs / s.pairs.mean_pairs()));
+    spdlog::info("warm-up: {} untimed queries of {} pairs", queries, s.pairs.describe());
+    return front_.run(s, queries).result;
+  }
+
+  // Queries an offline trial issues at an expected `rate` (queries/s).
+  int64_t offline_queries(double rate) const {
+    const double expected = settings_.target_qps > 0 ? settings_.target_qps : rate;
+    return std::max<int64_t>({settings_.min_query_count, 1,
+                              static_cast<int64_t>(std::ceil(expected * settings_.min_duration_s * kOfflineMargin))});
+  }
+
+  Trial run_one(const scenario::Settings& s, double offline_rate) {
+    spdlog::info("{} {}: {}", to_string(s.scenario), to_string(s.mode), s.describe());
+    return front_.run(s, offline_queries(offline_rate));
+  }
+
+  // --find-peak: the offline rate R, then server trials by bisection on
+  // [0, R], starting at R; returns the highest VALID trial (or the last).
+  Trial find_peak(double offline_rate, ScenarioReport& report) {
+    scenario::Settings off = settings_;
+    off.scenario = scenario::Scenario::kOffline;
+    const Trial offline = run_one(off, offline_rate);
+    const double rate = offline.result.samples_per_s;
+    report.offline_samples_per_s = rate;
+    double lo = 0, hi = rate, qps = rate;
+    std::optional<Trial> best, last;
+    for (int k = 0; k < kPeakTrials && qps > 0; ++k) {
+      scenario::Settings s = settings_;
+      s.target_qps = qps;
+      Trial t = run_one(s, rate);
+      const bool valid = t.result.valid();
+      report.trials.push_back({qps, valid, t.result.percentile_ns(0.99) * 1e-6, t.result.samples_per_s});
+      spdlog::info("peak search: {:.1f} qps {} (p99 {:.2f} ms)", qps, valid ? "VALID" : "INVALID",
+                   report.trials.back().p99_ms);
+      if (t.result.interrupted) {
+        last = std::move(t);
+        break;
+      }
+      if (valid) {
+        lo = qps;
+        best = std::move(t);
+        if (k == 0) break;  // valid at the offline rate: nothing above it to find
+      } else {
+        hi = qps;
+        last = std::move(t);
+      }
+      if (hi - lo < kPeakResolution * rate) break;
+      qps = (lo + hi) / 2;
+    }
+    if (best) report.peak_qps = lo;
+    return best ? std::move(*best) : std::move(*last);
+  }
+
+  Trial run(ScenarioReport& report) {
+    const scenario::ScenarioResult warm = warm_up();
+    const double rate = warm.pairs_per_s / settings_.pairs.mean_pairs();
+    spdlog::info("warm-up: {:.0f} pairs/s = {:.1f} queries/s", warm.pairs_per_s, rate);
+    Trial trial = settings_.find_peak ? find_peak(rate, report) : run_one(settings_, rate);
+    front_.end();
+    return trial;
+  }
+
+ private:
+  Job& job_;
+  Front& front_;
+  const scenario::Settings& settings_;
+};
+
+std::string peak_lines(const ScenarioReport& report) {
+  std::string out = fmt::format("\n================================================\nPeak search\n"
+                                "================================================\n"
+                                "Offline samples per second : {:.2f}\n",
+                                report.offline_samples_per_s);
+  for (const ScenarioTrial& t : report.trials) {
+    out += fmt::format("target_qps {:>10.2f} : {:<7}  p99 {:.2f} ms  completed samples/s {:.2f}\n", t.target_qps,
+                       t.valid ? "VALID" : "INVALID", t.p99_ms, t.samples_per_s);
+  }
+  out += report.peak_qps ? fmt::format("Peak VALID target_qps : {:.2f}\n", *report.peak_qps)
+                         : std::string("Peak VALID target_qps : none of the trials was VALID\n");
+  return out;
+}
+
+// The front's outputs: the summary (printed and --summary), --latency-log,
+// the report with its scenario section, --out.
+int write_front_outputs(const Job& job, const Trial& trial, const GatheredRun& run,
+                        const std::vector<float>& reference, Transport transport, ScenarioReport scenario) {
+  const ScenarioOptions& so = *job.opt.scenario;
+  scenario.result = trial.result;
+  scenario.summary = scenario::summary_text(trial.result, "dlrm-cluster");
+  if (so.settings.find_peak) scenario.summary += peak_lines(scenario);
+  if (!job.opt.quiet) std::cout << scenario.summary << std::flush;
+  if (!so.summary.empty()) {
+    StagedFile out(so.summary);
+    out.write(scenario.summary.data(), scenario.summary.size());
+    out.commit();
+    spdlog::info("summary written to {}", so.summary.string());
+  }
+  if (!so.latency_log.empty()) {
+    scenario::write_latency_log(so.latency_log, trial.records);
+    spdlog::info("latency log written to {}", so.latency_log.string());
+  }
+  Report report;
+  describe_run(job, transport, report);
+  const bool accuracy = so.settings.mode == scenario::Mode::kAccuracy;
+  summarize_run(run, {accuracy && !job.opt.reference.empty() ? &reference : nullptr, job.opt.auc_budget},
+                job.manifest.arch.num_tables(), job.manifest.arch.dim, element_bits(job.opt.pooled_type) / 8, report);
+  const scenario::ScenarioResult& r = trial.result;
+  report.pairs = r.pairs;
+  report.seconds = r.last_completed_s;
+  report.pairs_per_s = r.pairs_per_s;
+  if (r.queries > 0) {
+    report.latency_p50_ms = r.percentile_ns(0.5) * 1e-6;
+    report.latency_p95_ms = r.percentile_ns(0.95) * 1e-6;
+    report.latency_p99_ms = r.percentile_ns(0.99) * 1e-6;
+  }
+  report.scenario = std::move(scenario);
+  return write_outputs(job, report, accuracy ? trial.predictions : std::vector<float>{});
+}
+
+RankResult front_result(const Job& job, const Trial& trial, const std::vector<int32_t>& labels) {
+  RankResult r;
+  r.facts.rank = job.world_rank;
+  r.facts.role = Role::kFront;
+  r.facts.host = job.host;
+  r.facts.peak_rss_bytes = peak_rss_bytes();
+  if (job.opt.scenario->settings.mode == scenario::Mode::kAccuracy) {
+    r.predictions = trial.predictions;
+    r.labels = labels;
+  }
+  return r;
+}
+
+RankResult worker_result(const Job& job, const Worker& w, const Exchange& exchange, double seconds,
+                         double load_seconds) {
+  RankResult r;
+  RankReport& me = r.facts;
+  me.rank = job.world_rank;
+  me.role = job.roles.my_role();
+  me.index = job.roles.my_index();
+  me.host = job.host;
+  me.threads = job.threads;
+  me.peak_rss_bytes = peak_rss_bytes();
+  me.load_seconds = load_seconds;
+  if (job.dense) {
+    me.samples = w.source->pairs();
+    me.stage_seconds = w.loop->stage_seconds();
+  } else {
+    me.embedding_bytes = w.shard->embedding_bytes();
+    me.embedding_resident_bytes = w.shard->resident_bytes();
+    me.stage_seconds[static_cast<int>(Stage::kPool)] = exchange.pool_seconds();
+    me.stage_seconds[static_cast<int>(Stage::kShardWait)] = seconds - exchange.pool_seconds();
+  }
+  r.seconds = seconds;
+  r.index_bytes = exchange.index_bytes();
+  r.pooled_bytes = exchange.pooled_bytes();
+  return r;
+}
+
+}  // namespace
+
+ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
+  DLRM_ASSERT(options.scenario.has_value());
+  Job job(options, world);
+  job.t_entry = options.start_time > 0 ? options.start_time : steady_seconds();
+  start_job(job, true);
+  check_scenario(job);
+  const RoutingTable routing(job.manifest);
+  const bool accuracy = options.scenario->settings.mode == scenario::Mode::kAccuracy;
+  Worker worker;
+  Samples front_samples;
+  std::vector<int32_t> labels;
+  std::vector<float> reference;
+  job.check("loading shards and data", capture([&] {
+              if (job.front) {
+                reference = check_outputs(job);
+                if (accuracy) {
+                  load_samples(job, front_samples);
+                  for (int64_t i = 0; i < job.samples; ++i) labels.push_back(front_samples.data->label(i));
+                }
+              } else {
+                load_worker(job, routing, worker);
+              }
+            }));
+  check_mpi(MPI_Barrier(world), "barrier");
+  const double load_seconds = steady_seconds() - job.t_entry;
+  std::optional<Exchange> exchange;
+  job.check("opening the exchange", capture([&] {
+              if (!job.front) {
+                exchange.emplace(job.comm, job.roles, options.pooled_type, options.transport,
+                                 max_response_floats(routing, job.batch));
+              }
+            }));
+  // The front reports the transport the shard and dense ranks resolved.
+  int transport = exchange ? static_cast<int>(exchange->transport()) : 0;
+  check_mpi(MPI_Bcast(&transport, 1, MPI_INT, 1, world), "broadcast of the transport");
+  ClusterOutcome outcome;
+  if (job.front) {
+    std::vector<int> dense;
+    for (int r : job.roles.dense_rank) dense.push_back(job.world_rank_of(r));
+    Front front({world, dense, job.batch, job.samples, options.scenario->progress});
+    ScenarioReport scenario;
+    const Trial trial = FrontDriver(job, front).run(scenario);
+    const GatheredRun run = gather_run(world, front_result(job, trial, labels), accuracy ? job.samples : 0);
+    outcome.exit_code =
+        write_front_outputs(job, trial, run, reference, static_cast<Transport>(transport), std::move(scenario));
+    return outcome;
+  }
+  const double t0 = steady_seconds();
+  if (job.dense) {
+    worker.loop->run(*worker.source, *exchange);
+  } else {
+    worker.shard->run(*exchange);
+  }
+  exchange->finish();
+  const double seconds = steady_seconds() - t0;
+  gather_run(world, worker_result(job, worker, *exchange, seconds, load_seconds), accuracy ? job.samples : 0);
+  return outcome;
+}
+
+}  // namespace dlrm::cluster
