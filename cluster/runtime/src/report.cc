@@ -172,7 +172,7 @@ std::string report_table(const Report& r) {
       "dlrm-cluster: {} pairs in {:.3f} s = {:.0f} pairs/s  ({} shard + {} dense ranks, batch {}, {} tables, {} MLPs{})\n",
       r.pairs, r.seconds, r.pairs_per_s, r.shards, r.dense_ranks, r.batch, r.dtype, r.mlp,
       r.interaction == "fp32" ? "" : ", " + r.interaction + " interaction");
-  out += fmt::format("  latency per batch  p50 {:.2f} ms  p95 {:.2f} ms  p99 {:.2f} ms\n", r.latency_p50_ms,
+  out += fmt::format("  latency per {:<6} p50 {:.2f} ms  p95 {:.2f} ms  p99 {:.2f} ms\n", r.scenario ? "query" : "batch", r.latency_p50_ms,
                      r.latency_p95_ms, r.latency_p99_ms);
   out += fmt::format("  accuracy           AUC {}  reference max |diff| {}", opt(r.auc, "{:.6f}"),
                      opt(r.reference_max_abs_diff, "{:.3g}"));

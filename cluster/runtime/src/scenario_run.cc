@@ -25,7 +25,7 @@ namespace {
 
 // Untimed warm-up steps per dense rank: buffers, oneDNN primitives, caches,
 // MPI paths; they also measure the rate an offline run is sized by.
-constexpr int kWarmupSteps = 8;
+constexpr int kWarmupSteps = 16;
 // --find-peak: server trials after the offline one, at most, and the width
 // (relative to the offline rate) at which the bisection stops.
 constexpr int kPeakTrials = 8;
@@ -101,7 +101,17 @@ class FrontDriver {
  public:
   FrontDriver(Job& job, Front& front) : job_(job), front_(front), settings_(job.opt.scenario->settings) {}
 
-  scenario::ScenarioResult warm_up() {
+  // Pairs per second over the second half of a trial (the first half builds
+  // primitives and fills caches).
+  static double steady_rate(const Trial& t) {
+    int64_t end = 0;
+    for (const auto& q : t.records) end = std::max(end, q.completed_ns);
+    int64_t pairs = 0;
+    for (const auto& q : t.records) pairs += q.completed_ns > end / 2 ? q.pairs : 0;
+    return end > 0 && pairs > 0 ? pairs / ((end - end / 2) * 1e-9) : t.result.pairs_per_s;
+  }
+
+  double warm_up() {
     scenario::Settings s = settings_;
     s.scenario = scenario::Scenario::kOffline;
     s.mode = scenario::Mode::kPerformance;
@@ -110,7 +120,7 @@ class FrontDriver {
     const double pairs = static_cast<double>(kWarmupSteps) * job_.batch * job_.roles.dense_ranks();
     const auto queries = static_cast<int64_t>(std::ceil(pairs / s.pairs.mean_pairs()));
     spdlog::info("warm-up: {} untimed queries of {} pairs", queries, s.pairs.describe());
-    return front_.run(s, queries).result;
+    return steady_rate(front_.run(s, queries));
   }
 
   // Queries an offline trial issues at an expected `rate` (queries/s).
@@ -163,9 +173,9 @@ class FrontDriver {
   }
 
   Trial run(ScenarioReport& report) {
-    const scenario::ScenarioResult warm = warm_up();
-    const double rate = warm.pairs_per_s / settings_.pairs.mean_pairs();
-    spdlog::info("warm-up: {:.0f} pairs/s = {:.1f} queries/s", warm.pairs_per_s, rate);
+    const double pairs_per_s = warm_up();
+    const double rate = pairs_per_s / settings_.pairs.mean_pairs();
+    spdlog::info("warm-up: {:.0f} pairs/s = {:.1f} queries/s", pairs_per_s, rate);
     Trial trial = settings_.find_peak ? find_peak(rate, report) : run_one(settings_, rate);
     front_.end();
     return trial;
@@ -193,7 +203,7 @@ std::string peak_lines(const ScenarioReport& report) {
 
 // The front's outputs: the summary (printed and --summary), --latency-log,
 // the report with its scenario section, --out.
-int write_front_outputs(const Job& job, const Trial& trial, const GatheredRun& run,
+int write_front_outputs(const Job& job, const Trial& trial, const GatheredRun& run, int64_t pairs_scored,
                         const std::vector<float>& reference, Transport transport, ScenarioReport scenario) {
   const ScenarioOptions& so = *job.opt.scenario;
   scenario.result = trial.result;
@@ -219,6 +229,9 @@ int write_front_outputs(const Job& job, const Trial& trial, const GatheredRun& r
   report.pairs = r.pairs;
   report.seconds = r.last_completed_s;
   report.pairs_per_s = r.pairs_per_s;
+  // The exchange's bytes cover every pair scored: warm-up and every trial.
+  report.exchange_bytes_per_pair =
+      static_cast<double>(run.index_bytes + run.pooled_bytes) / static_cast<double>(std::max<int64_t>(1, pairs_scored));
   if (r.queries > 0) {
     report.latency_p50_ms = r.percentile_ns(0.5) * 1e-6;
     report.latency_p95_ms = r.percentile_ns(0.95) * 1e-6;
@@ -313,7 +326,8 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
     const Trial trial = FrontDriver(job, front).run(scenario);
     const GatheredRun run = gather_run(world, front_result(job, trial, labels), accuracy ? job.samples : 0);
     outcome.exit_code =
-        write_front_outputs(job, trial, run, reference, static_cast<Transport>(transport), std::move(scenario));
+        write_front_outputs(job, trial, run, front.pairs(), reference, static_cast<Transport>(transport),
+                            std::move(scenario));
     return outcome;
   }
   const double t0 = steady_seconds();
