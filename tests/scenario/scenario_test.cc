@@ -224,6 +224,14 @@ TEST(Evaluate, ServerValidFarBelowTheBoundInvalidAbove) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   }
   EXPECT_FALSE(evaluate(s, server_records(600, 2000000), true).valid()) << "interrupted runs are never VALID";
+  const std::string stopped = summary_text(evaluate(s, server_records(600, 2000000), true), "x");
+  EXPECT_NE(stopped.find("Interrupted"), std::string::npos) << stopped;
+  // Accuracy mode: LoadGen judges no performance result, and neither do we.
+  s.mode = Mode::kAccuracy;
+  const std::string accuracy = summary_text(evaluate(s, server_records(600, 2000000), false), "x");
+  EXPECT_EQ(accuracy.find("Result is"), std::string::npos) << accuracy;
+  EXPECT_NE(accuracy.find("Mode     : AccuracyOnly"), std::string::npos) << accuracy;
+  EXPECT_NE(accuracy.find("no performance result"), std::string::npos) << accuracy;
 }
 
 TEST(Evaluate, OfflineAndSingleStreamMetrics) {
@@ -275,6 +283,21 @@ TEST(Batcher, FullBatchesAtOnceAndPartialOnesAfterTheWait) {
   EXPECT_EQ(batch[0].pair, 56);
   EXPECT_EQ(batch[43].sample, 599);
   EXPECT_FALSE(batcher.ready(INT64_MAX));
+}
+
+TEST(Batcher, TakeStopsAtTheShareAskedFor) {
+  // The front spreads a step's pairs over the dense ranks: 300 queued over
+  // 2 ranks is 150 each, not 256 + 44.
+  DynamicBatcher batcher(256, 0);
+  batcher.add({0, 300, 0, 0}, 0);
+  std::vector<PairRef> batch;
+  batcher.take(batch, 150);
+  ASSERT_EQ(batch.size(), 150u);
+  EXPECT_EQ(batch[149].pair, 149);
+  batcher.take(batch, 1000);  // never more than a batch
+  ASSERT_EQ(batch.size(), 150u);
+  EXPECT_EQ(batch[0].pair, 150);
+  EXPECT_EQ(batcher.queued(), 0);
 }
 
 TEST(Settings, BadValuesAreRefusedNamingTheOption) {

@@ -89,7 +89,6 @@ class Front::TrialState {
   void progress(int64_t now_ns) {
     if (now_ns < next_progress_) return;
     next_progress_ = now_ns + static_cast<int64_t>(kProgressSeconds * 1e9);
-    if (now_ns == 0) return;
     std::vector<int64_t> sorted = latencies;
     std::sort(sorted.begin(), sorted.end());
     const double p99 = sorted.empty() ? 0 : sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)] * 1e-6;
@@ -132,7 +131,7 @@ class Front::TrialState {
     batcher.add(q, now_ns);
   }
   int64_t offline_queries_;
-  int64_t next_progress_ = 0;
+  int64_t next_progress_ = static_cast<int64_t>(kProgressSeconds * 1e9);
 };
 
 Front::Front(FrontConfig config) : config_(std::move(config)) {
@@ -161,8 +160,12 @@ void Front::send_step(scenario::DynamicBatcher& batcher, int64_t now_ns) {
   step.pairs.resize(dense);
   step.messages.resize(dense);
   step.sends.assign(dense, MPI_REQUEST_NULL);
+  // The queued pairs (up to a full batch each) spread evenly over the dense
+  // ranks: a step lasts as long as its largest batch.
+  const int64_t total = std::min<int64_t>(batcher.queued(), static_cast<int64_t>(batcher.max_pairs()) * dense);
+  const int64_t share = (total + dense - 1) / dense;
   for (int d = 0; d < dense; ++d) {
-    if (batcher.ready(now_ns)) batcher.take(step.pairs[d]);
+    if (batcher.queued() > 0) batcher.take(step.pairs[d], share);
     auto& msg = step.messages[d];
     msg = {kStepBatch, static_cast<int32_t>(next_step_), static_cast<int32_t>(step.pairs[d].size())};
     for (const auto& p : step.pairs[d]) msg.push_back(static_cast<int32_t>(p.sample));
@@ -224,7 +227,13 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
     }
     const int64_t next_arrival = trial.issue(now);
     bool busy = false;
-    while (static_cast<int>(steps_.size()) < kStepsInFlight && trial.batcher.ready(now)) {
+    // A batch goes when it is full or its wait is over, or at once when no
+    // query can arrive before the wait ends (offline, single-stream, a quiet
+    // server): waiting would only add latency.
+    const auto dispatch = [&] {
+      return trial.batcher.ready(now) || (trial.batcher.queued() > 0 && next_arrival > trial.batcher.deadline_ns());
+    };
+    while (static_cast<int>(steps_.size()) < kStepsInFlight && dispatch()) {
       send_step(trial.batcher, now);
       busy = true;
     }

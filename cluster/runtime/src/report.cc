@@ -1,6 +1,7 @@
 #include "dlrm/cluster/report.h"
 
 #include <cmath>
+#include <optional>
 
 #include "dlrm/common/error.h"
 #include "dlrm/common/format.h"
@@ -58,7 +59,9 @@ void write_scenario(JsonWriter& w, const ScenarioReport& report) {
   w.begin_object("scenario");
   w.field("name", scenario::to_string(s.scenario));
   w.field("mode", scenario::to_string(s.mode));
-  w.field("valid", r.valid());
+  // LoadGen judges no result in accuracy mode: null there.
+  const bool accuracy = s.mode == scenario::Mode::kAccuracy;
+  w.field("valid", accuracy ? std::optional<bool>{} : std::optional<bool>{r.valid()});
   w.field("interrupted", r.interrupted);
   w.begin_object("settings");
   w.field("target_qps", s.target_qps);
@@ -81,12 +84,14 @@ void write_scenario(JsonWriter& w, const ScenarioReport& report) {
   w.field("mean", r.mean_ns);
   for (const auto& p : r.percentiles) w.field(fmt::format("p{}", p.q * 100), p.ns);
   w.end_object();
-  w.begin_object("constraints");
-  if (r.has_perf_constraint) w.field("performance", r.perf_ok);
-  w.field("min_duration", r.duration_ok);
-  w.field("min_queries", r.queries_ok);
-  w.field("early_stopping", r.early_ok);
-  w.end_object();
+  if (!accuracy) {
+    w.begin_object("constraints");
+    if (r.has_perf_constraint) w.field("performance", r.perf_ok);
+    w.field("min_duration", r.duration_ok);
+    w.field("min_queries", r.queries_ok);
+    w.field("early_stopping", r.early_ok);
+    w.end_object();
+  }
   if (s.scenario == scenario::Scenario::kSingleStream) {
     w.field("p90_latency_ns", r.metric_ns);
     w.field("early_stopping_p90_estimate_ns", r.early_estimate_ns);

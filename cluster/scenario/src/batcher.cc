@@ -25,11 +25,12 @@ int64_t DynamicBatcher::deadline_ns() const {
   return runs_.empty() ? std::numeric_limits<int64_t>::max() : runs_.front().queued_ns + max_wait_ns_;
 }
 
-void DynamicBatcher::take(std::vector<PairRef>& batch) {
+void DynamicBatcher::take(std::vector<PairRef>& batch, int64_t n_max) {
   batch.clear();
-  while (!runs_.empty() && static_cast<int>(batch.size()) < max_pairs_) {
+  const auto limit = static_cast<int32_t>(std::min<int64_t>(max_pairs_, n_max));
+  while (!runs_.empty() && static_cast<int32_t>(batch.size()) < limit) {
     Run& run = runs_.front();
-    const int32_t n = std::min<int32_t>(run.pairs - run.next, max_pairs_ - static_cast<int32_t>(batch.size()));
+    const int32_t n = std::min<int32_t>(run.pairs - run.next, limit - static_cast<int32_t>(batch.size()));
     for (int32_t k = 0; k < n; ++k) {
       const int32_t pair = run.next + k;
       batch.push_back({run.query, pair, run.first_sample + pair});

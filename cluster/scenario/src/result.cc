@@ -150,14 +150,19 @@ std::string summary_text(const ScenarioResult& r, const std::string& sut_name) {
   out += fmt::format("{}MLPerf Results Summary\n{}", rule, rule);
   out += fmt::format("SUT name : {}\nScenario : {}\nMode     : {}\n", sut_name, loadgen_name(r.settings.scenario),
                      loadgen_name(r.settings.mode));
-  out += metric_line(r);
-  out += fmt::format("Result is : {}\n", r.valid() ? "VALID" : "INVALID");
-  if (r.has_perf_constraint) out += fmt::format("  Performance constraints satisfied : {}\n", yes_no(r.perf_ok));
-  out += fmt::format("  Min duration satisfied : {}\n", yes_no(r.duration_ok));
-  out += fmt::format("  Min queries satisfied : {}\n", yes_no(r.queries_ok));
-  out += fmt::format("  Early stopping satisfied: {}\n", yes_no(r.early_ok));
-  if (r.interrupted) out += "  Interrupted: the run was stopped by a signal; these are the queries that completed\n";
-  if (r.settings.scenario != Scenario::kOffline) out += "Early Stopping Result:\n" + early_stopping_lines(r);
+  if (r.settings.mode == Mode::kAccuracy) {
+    // As LoadGen: an accuracy run is judged by its predictions, not its times.
+    out += "Accuracy run: every sample scored once; no performance result (judge it by the accuracy line)\n";
+  } else {
+    out += metric_line(r);
+    out += fmt::format("Result is : {}\n", r.valid() ? "VALID" : "INVALID");
+    if (r.has_perf_constraint) out += fmt::format("  Performance constraints satisfied : {}\n", yes_no(r.perf_ok));
+    out += fmt::format("  Min duration satisfied : {}\n", yes_no(r.duration_ok));
+    out += fmt::format("  Min queries satisfied : {}\n", yes_no(r.queries_ok));
+    out += fmt::format("  Early stopping satisfied: {}\n", yes_no(r.early_ok));
+    if (r.settings.scenario != Scenario::kOffline) out += "Early Stopping Result:\n" + early_stopping_lines(r);
+  }
+  if (r.interrupted) out += "Interrupted: the run was stopped by a signal; these are the queries that completed\n";
   out += fmt::format("\n{}Additional Stats\n{}", rule, rule);
   if (r.settings.scenario == Scenario::kServer) {
     out += fmt::format("Scheduled samples per second : {:.2f}\n", r.scheduled_samples_per_s);

@@ -4,8 +4,8 @@
 //   add(query, now)   queues the query's pairs (one run of samples)
 //   ready(now)        max_pairs pairs are queued, or the oldest queued pair
 //                     has waited max_wait_ns: a batch should go now
-//   take(batch)       up to max_pairs pairs, oldest first; a query's pairs
-//                     may span batches (and so dense ranks)
+//   take(batch, n)    up to n (at most max_pairs) pairs, oldest first; a
+//                     query's pairs may span batches (and so dense ranks)
 #pragma once
 
 #include <cstdint>
@@ -32,7 +32,8 @@ class DynamicBatcher {
   bool ready(int64_t now_ns) const;
   // When the oldest queued pair's wait ends (max when nothing is queued).
   int64_t deadline_ns() const;
-  void take(std::vector<PairRef>& batch);
+  int max_pairs() const { return max_pairs_; }
+  void take(std::vector<PairRef>& batch, int64_t n = std::numeric_limits<int64_t>::max());
 
  private:
   struct Run {
