@@ -25,7 +25,9 @@ namespace {
 
 // Untimed warm-up steps per dense rank: buffers, oneDNN primitives, caches,
 // MPI paths; they also measure the rate an offline run is sized by.
-constexpr int kWarmupSteps = 16;
+constexpr int kWarmupSteps = 48;
+// Offline trials run again when they end before the minimum duration.
+constexpr int kOfflineResizes = 2;
 // --find-peak: server trials after the offline one, at most, and the width
 // (relative to the offline rate) at which the bisection stops.
 constexpr int kPeakTrials = 8;
@@ -132,7 +134,18 @@ class FrontDriver {
 
   Trial run_one(const scenario::Settings& s, double offline_rate) {
     spdlog::info("{} {}: {}", to_string(s.scenario), to_string(s.mode), s.describe());
-    return front_.run(s, offline_queries(offline_rate));
+    Trial t = front_.run(s, offline_queries(offline_rate));
+    // An offline trial sized from a short warm-up can end before the minimum
+    // duration; sized again from its own rate, the next one will not.
+    for (int again = 0; again < kOfflineResizes && s.scenario == scenario::Scenario::kOffline &&
+                        s.mode == scenario::Mode::kPerformance && s.target_qps <= 0 && !t.result.duration_ok &&
+                        !t.result.interrupted && t.result.samples_per_s > 0;
+         ++again) {
+      spdlog::info("offline: {} queries took {:.2f} s, under the {} s minimum; again, sized at {:.1f} queries/s",
+                   t.result.queries, t.result.last_completed_s, s.min_duration_s, t.result.samples_per_s);
+      t = front_.run(s, offline_queries(t.result.samples_per_s));
+    }
+    return t;
   }
 
   // --find-peak: the offline rate R, then server trials by bisection on
@@ -284,6 +297,10 @@ RankResult worker_result(const Job& job, const Worker& w, const Exchange& exchan
 
 ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
   DLRM_ASSERT(options.scenario.has_value());
+  // Ctrl-C (or mpirun's SIGTERM): the front stops issuing, lets the queries in
+  // flight complete and writes what ran; the other ranks go on until the
+  // front ends them. A second signal kills at once.
+  install_interrupt_handler();
   Job job(options, world);
   job.t_entry = options.start_time > 0 ? options.start_time : steady_seconds();
   start_job(job, true);
@@ -328,6 +345,8 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
     outcome.exit_code =
         write_front_outputs(job, trial, run, front.pairs(), reference, static_cast<Transport>(transport),
                             std::move(scenario));
+    // Stopped by a signal: what ran is written, and the exit says it was cut short.
+    if (outcome.exit_code == 0 && trial.result.interrupted) outcome.exit_code = 130;
     return outcome;
   }
   const double t0 = steady_seconds();

@@ -56,3 +56,27 @@ add_test(NAME cluster_mpi.quantized
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/quantized.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK})
 set_tests_properties(cluster_mpi.quantized PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
   PROCESSORS 2 LABELS mpi TIMEOUT 300)
+
+# Scenario runs (rank 0 is the front): accuracy mode equal to file mode over
+# several plans and rank counts (plan:shards:ranks, ranks counting the
+# front), VALID far below capacity, INVALID far above it, --find-peak,
+# Ctrl-C, and values refused before any work.
+foreach(item table:2:4 row:3:6 column:2:5 auto:2:5)
+  string(REPLACE ":" ";" cfg ${item})
+  list(GET cfg 0 plan)
+  list(GET cfg 1 shards)
+  list(GET cfg 2 ranks)
+  set(name cluster_mpi.scenario.accuracy.${plan}.s${shards}.n${ranks})
+  add_test(NAME ${name}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/scenario.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK} accuracy
+            ${plan} ${shards} ${ranks})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
+    PROCESSORS 2 LABELS mpi TIMEOUT 300)
+endforeach()
+foreach(case valid invalid find_peak interrupt bad_values)
+  add_test(NAME cluster_mpi.scenario.${case}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/scenario.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK} ${case})
+  # Latency verdicts want the cores to themselves.
+  set_tests_properties(cluster_mpi.scenario.${case} PROPERTIES FIXTURES_REQUIRED cluster_mpi
+    ENVIRONMENT "${DLRM_MPI_ENV}" PROCESSORS 2 RUN_SERIAL TRUE LABELS mpi TIMEOUT 300)
+endforeach()
