@@ -2,8 +2,9 @@
 //   dlrm-launch --hostfile FILE --model DIR [options] -- <dlrm-cluster arguments>
 // Reads the hostfile, the model manifest (shard count and bytes) and each
 // host's topology (hwloc here, --topology / --topology-file for the others),
-// chooses where every shard and dense rank runs, writes an Open MPI hostfile
-// and rankfile and runs mpirun (or prints everything with --dry-run).
+// chooses where every shard and dense rank runs (and, when the dlrm-cluster
+// arguments hold --scenario, the front as rank 0), writes an Open MPI
+// hostfile and rankfile and runs mpirun (or prints everything with --dry-run).
 // Exit code: mpirun's; 2 when dlrm-launch itself refuses (bad hostfile, the
 // model does not fit, ...).
 #include <CLI/CLI.hpp>
@@ -192,7 +193,9 @@ int launch(const Args& args) {
   dlrm::model::Manifest manifest = dlrm::model::load_manifest(args.model);
   const ModelNeeds needs = model_needs(manifest);
   std::vector<HostTopology> topologies = host_topologies(hostfile, args);
-  Layout layout = choose_layout(hostfile, topologies, needs, args.layout);
+  LayoutOptions layout_options = args.layout;
+  layout_options.front = scenario_run(args.cluster_args);
+  Layout layout = choose_layout(hostfile, topologies, needs, layout_options);
   const fs::path model = fs::absolute(args.model);
   CommandOptions command = command_options(args, model);
 

@@ -17,6 +17,7 @@ struct NodeState {
   int cores = 0;
   uint64_t capacity = 0;
   uint64_t used = 0;
+  uint64_t reserved = 0;    // for the front, before any shard
   std::vector<int> shards;  // in placement order
   int dense = 0;
   uint64_t free() const { return capacity > used ? capacity - used : 0; }
@@ -67,6 +68,8 @@ int place_shards(std::vector<NodeState>& nodes, std::vector<int>& slots_left, co
 
 uint64_t dense_need(const ModelNeeds& model) { return model.dense_bytes + kDenseRankOverheadBytes; }
 
+uint64_t front_need(const LayoutOptions& options) { return options.front ? kFrontRankOverheadBytes : 0; }
+
 // The options, the shard count and the slots: one rank per shard plus a dense rank.
 void check_request(const Hostfile& hostfile, const ModelNeeds& model, const LayoutOptions& options) {
   DLRM_CHECK(options.mem_fraction > 0 && options.mem_fraction <= 1,
@@ -84,7 +87,8 @@ void check_request(const Hostfile& hostfile, const ModelNeeds& model, const Layo
              plural(hosts, "host"), hosts == 1 ? "gives" : "give", plural(slots, "slot"));
 }
 
-// One NodeState per NUMA node of every host, in host order.
+// One NodeState per NUMA node of every host, in host order; the first
+// (the first host's first NUMA node) holds the front's memory, if any.
 std::vector<NodeState> make_nodes(const Hostfile& hostfile, const std::vector<HostTopology>& topologies,
                                   const LayoutOptions& options) {
   std::vector<NodeState> nodes;
@@ -100,6 +104,13 @@ std::vector<NodeState> make_nodes(const Hostfile& hostfile, const std::vector<Ho
       nodes.push_back(node);
     }
   }
+  NodeState& first = nodes.front();
+  first.reserved = front_need(options);
+  DLRM_CHECK(first.reserved <= first.capacity,
+             "no room for the scenario's front (rank 0, {}) on {}, the first host's first NUMA node: it offers {} "
+             "({:.0f}% of its memory); put a host with more memory first in {}",
+             format_binary_bytes(first.reserved), node_name(hostfile, first), format_binary_bytes(first.capacity),
+             options.mem_fraction * 100, hostfile.source);
   return nodes;
 }
 
@@ -114,17 +125,20 @@ void check_total_memory(const Hostfile& hostfile, const std::vector<HostTopology
   const int shards = static_cast<int>(model.shard_bytes.size());
   const int hosts = static_cast<int>(hostfile.hosts.size());
   const uint64_t dense = dense_need(model);
-  uint64_t shard_total = 0, need = dense;
+  const uint64_t front = front_need(options);
+  uint64_t shard_total = 0, need = dense + front;
   for (uint64_t bytes : model.shard_bytes) {
     shard_total += bytes;
     need += shard_need(bytes);
   }
   DLRM_CHECK(need <= capacity,
              "the model does not fit the memory of the hosts given: its {} need {} ({} of rows + {} per shard "
-             "rank) and a dense rank {} more, {} in all; the {} of {} in {} offer {} ({:.0f}% of {}), short by {}. "
+             "rank) and a dense rank {} more{}, {} in all; the {} of {} in {} offer {} ({:.0f}% of {}), short by {}. "
              "Add hosts, use hosts with more memory, or raise --mem-fraction (now {:.2f})",
-             plural(shards, "shard"), format_binary_bytes(need - dense), format_binary_bytes(shard_total),
-             format_binary_bytes(kShardRankOverheadBytes), format_binary_bytes(dense), format_binary_bytes(need),
+             plural(shards, "shard"), format_binary_bytes(need - dense - front), format_binary_bytes(shard_total),
+             format_binary_bytes(kShardRankOverheadBytes), format_binary_bytes(dense),
+             front > 0 ? fmt::format(", the scenario's front {}", format_binary_bytes(front)) : "",
+             format_binary_bytes(need),
              plural(static_cast<int>(nodes.size()), "NUMA node"), plural(hosts, "host"), hostfile.source,
              format_binary_bytes(capacity), options.mem_fraction * 100, format_binary_bytes(memory), format_binary_bytes(need - capacity),
              options.mem_fraction);
@@ -146,7 +160,7 @@ std::vector<int> place_all_shards(std::vector<NodeState>& nodes, const Hostfile&
     for (int h = 0; h < hosts; ++h) slots_left[h] = hostfile.hosts[h].slots;
     for (auto& node : nodes) {
       node.shards.clear();
-      node.used = 0;
+      node.used = node.reserved;
     }
   };
   reset();
@@ -341,11 +355,24 @@ void add_node_ranks(const NodeState& node, const std::vector<int>& cores, const 
   }
 }
 
-// World ranks: shard s is rank s (dlrm-cluster's default roles, and one app
-// context for all shard ranks); dense ranks follow, host by host.
+// A scenario run's front: one thread on every core of the first host's first
+// NUMA node, where make_nodes reserved its memory.
+void add_front(const NodeState& node, const std::vector<int>& cores, Layout& layout) {
+  layout.ranks.push_back(RankPlan{.host = node.host,
+                                  .numa = node.numa,
+                                  .role = RankRole::kFront,
+                                  .cores = cores,
+                                  .threads = 1,
+                                  .memory_bytes = node.reserved});
+  layout.front = true;
+}
+
+// World ranks: the front (if any) is rank 0; shard s is rank s, or s + 1
+// after a front (dlrm-cluster's default roles, and one app context for all
+// shard ranks); dense ranks follow, host by host.
 void number_ranks(Layout& layout, int shards) {
   std::stable_sort(layout.ranks.begin(), layout.ranks.end(), [](const RankPlan& a, const RankPlan& b) {
-    if (a.role != b.role) return a.role == RankRole::kShard;
+    if (a.role != b.role) return a.role < b.role;  // front, shards, dense ranks
     return a.role == RankRole::kShard && a.shard < b.shard;
   });
   layout.shard_rank.assign(shards, -1);
@@ -355,17 +382,19 @@ void number_ranks(Layout& layout, int shards) {
     r.rank = rank;
     if (r.role == RankRole::kShard) {
       layout.shard_rank[r.shard] = rank;
-    } else {
+    } else if (r.role == RankRole::kDense) {
       r.dense = dense_index++;
     }
   }
 }
 
-// Oversubscribed: a core bound by two ranks, or more threads than cores.
+// Oversubscribed: a core bound by two ranks, or more threads than cores. The
+// front, which mostly sleeps, does not count.
 bool shares_cores(const Layout& layout) {
   bool shared = false;
   std::map<std::pair<int, int>, int> binders;
   for (const auto& r : layout.ranks) {
+    if (r.role == RankRole::kFront) continue;
     for (int core : r.cores) {
       if (++binders[{r.host, core}] > 1) shared = true;
     }
@@ -375,8 +404,6 @@ bool shares_cores(const Layout& layout) {
 }
 
 }  // namespace
-
-const char* to_string(RankRole role) { return role == RankRole::kShard ? "shard" : "dense"; }
 
 int Layout::dense_ranks() const {
   int n = 0;
@@ -434,86 +461,13 @@ Layout choose_layout(const Hostfile& hostfile, const std::vector<HostTopology>& 
     add_node_ranks(node, topologies[node.host].numa[node.numa].cores, node_name(hostfile, node), model, options,
                    layout);
   }
+  if (options.front) add_front(nodes.front(), topologies[0].numa[nodes.front().numa].cores, layout);
   number_ranks(layout, static_cast<int>(model.shard_bytes.size()));
   for (const auto& node : nodes) {
     layout.nodes.push_back(NodeUse{node.host, node.numa, node.capacity, node.used});
   }
   layout.oversubscribed = shares_cores(layout);
   return layout;
-}
-
-std::string cores_text(const std::vector<int>& cores) {
-  std::string out;
-  for (size_t i = 0; i < cores.size();) {
-    size_t j = i;
-    while (j + 1 < cores.size() && cores[j + 1] == cores[j] + 1) ++j;
-    if (!out.empty()) out += ",";
-    out += j == i ? std::to_string(cores[i]) : fmt::format("{}-{}", cores[i], cores[j]);
-    i = j + 1;
-  }
-  return out;
-}
-
-std::string rankfile_text(const Layout& layout) {
-  std::string out = "# Open MPI rankfile written by dlrm-launch: logical core indices per host\n";
-  for (const auto& r : layout.ranks) {
-    out += fmt::format("rank {}={} slot={}\n", r.rank, layout.hostfile.hosts[r.host].name, cores_text(r.cores));
-  }
-  return out;
-}
-
-std::string layout_table(const Layout& layout) {
-  std::string out;
-  auto per_host = layout.ranks_per_host();
-  for (size_t h = 0; h < layout.hostfile.hosts.size(); ++h) {
-    out += fmt::format("host {}: {} slots, {} ({}){}\n", layout.hostfile.hosts[h].name, layout.hostfile.hosts[h].slots,
-                       layout.topologies[h].summary(), layout.topologies[h].origin,
-                       per_host[h] == 0 ? "; no rank placed here" : "");
-  }
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"host", "numa", "rank", "role", "shard", "cores", "threads", "shard bytes",
-                  fmt::format("node memory (planned / {:.0f}%)", layout.mem_fraction * 100)});
-  // Rows host by host, NUMA node by NUMA node, shards first.
-  std::vector<const RankPlan*> order;
-  for (const auto& r : layout.ranks) order.push_back(&r);
-  std::stable_sort(order.begin(), order.end(), [](const RankPlan* a, const RankPlan* b) {
-    return std::make_tuple(a->host, a->numa, a->role == RankRole::kShard ? 0 : 1, a->rank) <
-           std::make_tuple(b->host, b->numa, b->role == RankRole::kShard ? 0 : 1, b->rank);
-  });
-  std::pair<int, int> last{-1, -1};
-  for (const RankPlan* rank : order) {
-    const RankPlan& r = *rank;
-    std::string memory;
-    if (std::make_pair(r.host, r.numa) != last) {
-      const auto& node = layout.node(r.host, r.numa);
-      memory = fmt::format("{} / {}", format_binary_bytes(node.used_bytes), format_binary_bytes(node.capacity_bytes));
-      last = {r.host, r.numa};
-    }
-    bool shard = r.role == RankRole::kShard;
-    rows.push_back({layout.hostfile.hosts[r.host].name, std::to_string(r.numa), std::to_string(r.rank),
-                    to_string(r.role), shard ? std::to_string(r.shard) : "-", cores_text(r.cores),
-                    std::to_string(r.threads),
-                    shard ? format_binary_bytes(r.memory_bytes - kShardRankOverheadBytes) : "-", memory});
-  }
-  std::vector<size_t> width(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  for (const auto& row : rows) {
-    std::string line = " ";
-    for (size_t c = 0; c < row.size(); ++c) {
-      bool right = c == 2 || c == 6 || c == 7;
-      line += ' ';
-      line += right ? fmt::format("{:>{}}", row[c], width[c]) : fmt::format("{:<{}}", row[c], width[c]);
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  out += fmt::format("{} ranks on {}: {} shard + {} dense; DLRM_SHARD_RANKS={}{}\n", layout.size(),
-                     plural(layout.hosts_used(), "host"), layout.shard_rank.size(), layout.dense_ranks(),
-                     layout.shard_ranks_env(), layout.oversubscribed ? " (oversubscribed: ranks share cores)" : "");
-  for (const auto& note : layout.notes) out += "note: " + note + "\n";
-  return out;
 }
 
 }  // namespace dlrm::launcher

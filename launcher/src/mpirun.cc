@@ -27,6 +27,11 @@ Transport parse_transport(const std::string& name) {
   DLRM_FAIL("unknown --transport '{}'; choose auto, tcp or shm-tcp", name);
 }
 
+bool scenario_run(const std::vector<std::string>& program_args) {
+  return std::any_of(program_args.begin(), program_args.end(),
+                     [](const std::string& a) { return a == "--scenario" || a.rfind("--scenario=", 0) == 0; });
+}
+
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
   std::istringstream in(text);
@@ -60,10 +65,11 @@ std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptio
   if (layout.oversubscribed) mca("mpi_yield_when_idle", "1");
   argv.insert(argv.end(), options.mpirun_args.begin(), options.mpirun_args.end());
 
-  // One app context per run of ranks with the same threads and pinning.
+  // One app context per run of ranks with the same threads and pinning. The
+  // front is not pinned: it may run on any core of its NUMA node.
   const std::string shard_ranks = "DLRM_SHARD_RANKS=" + layout.shard_ranks_env();
   auto pinned = [&](const RankPlan& r) {
-    return !layout.oversubscribed && r.threads <= static_cast<int>(r.cores.size());
+    return !layout.oversubscribed && r.role != RankRole::kFront && r.threads <= static_cast<int>(r.cores.size());
   };
   for (int begin = 0; begin < layout.size();) {
     const RankPlan& first = layout.ranks[begin];
@@ -150,7 +156,9 @@ std::string shell_command(const std::vector<std::pair<std::string, std::string>>
 std::string MpirunFailures::describe_rank(int rank) const {
   if (rank < 0 || rank >= layout_.size()) return fmt::format("rank {}", rank);
   const RankPlan& r = layout_.ranks[rank];
-  std::string role = r.role == RankRole::kShard ? fmt::format("shard {}", r.shard) : fmt::format("dense rank {}", r.dense);
+  std::string role = r.role == RankRole::kFront   ? std::string("the front")
+                     : r.role == RankRole::kShard ? fmt::format("shard {}", r.shard)
+                                                  : fmt::format("dense rank {}", r.dense);
   return fmt::format("rank {} ({} on host {}, NUMA node {}, cores {})", rank, role,
                      layout_.hostfile.hosts[r.host].name, r.numa, cores_text(r.cores));
 }

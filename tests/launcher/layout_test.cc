@@ -36,13 +36,33 @@ ModelNeeds model(std::vector<uint64_t> shard_bytes, uint64_t dense_bytes = 10 <<
   return ModelNeeds{std::move(shard_bytes), dense_bytes};
 }
 
-// Invariants every layout keeps, whatever the input.
+// Invariants every layout keeps, whatever the input. A front (scenario
+// runs) is rank 0 on the first host's first NUMA node, takes no slot and
+// does not count towards oversubscription.
 void check_sane(const Layout& layout, const Cluster& c, const ModelNeeds& needs) {
   ASSERT_EQ(layout.shard_rank.size(), needs.shard_bytes.size());
   std::set<int> shard_ranks(layout.shard_rank.begin(), layout.shard_rank.end());
   EXPECT_EQ(shard_ranks.size(), needs.shard_bytes.size()) << "each shard on its own rank";
   EXPECT_GE(layout.dense_ranks(), 1);
+  const int first = layout.front ? 1 : 0;
+  for (size_t s = 0; s < layout.shard_rank.size(); ++s) {
+    EXPECT_GE(layout.shard_rank[s], first) << "shard " << s << " on the front's rank";
+  }
   auto per_host = layout.ranks_per_host();
+  if (layout.front) {
+    ASSERT_GE(layout.size(), 1);
+    const RankPlan& front = layout.ranks[0];
+    EXPECT_EQ(front.role, RankRole::kFront);
+    EXPECT_EQ(front.host, 0);
+    EXPECT_EQ(front.numa, c.topologies[0].numa[0].index);
+    EXPECT_EQ(front.cores, c.topologies[0].numa[0].cores);
+    EXPECT_EQ(front.threads, 1);
+    EXPECT_EQ(front.memory_bytes, kFrontRankOverheadBytes);
+    --per_host[0];
+  }
+  for (const auto& r : layout.ranks) {
+    EXPECT_EQ(r.role == RankRole::kFront, layout.front && r.rank == 0) << "rank " << r.rank;
+  }
   for (size_t h = 0; h < per_host.size(); ++h) {
     EXPECT_LE(per_host[h], c.hostfile.hosts[h].slots) << "host " << h << " over its slots";
   }
@@ -56,7 +76,7 @@ void check_sane(const Layout& layout, const Cluster& c, const ModelNeeds& needs)
     for (int core : r.cores) {
       EXPECT_TRUE(std::find(node.cores.begin(), node.cores.end(), core) != node.cores.end())
           << "rank " << rank << " binds to core " << core << " outside its NUMA node";
-      ++binders[{r.host, core}];
+      if (r.role != RankRole::kFront) ++binders[{r.host, core}];
     }
     EXPECT_GE(r.threads, 1);
     if (r.role == RankRole::kShard) {
@@ -76,6 +96,12 @@ void check_sane(const Layout& layout, const Cluster& c, const ModelNeeds& needs)
   for (const auto& [key, n] : binders) shared = shared || n > 1;
   for (const auto& r : layout.ranks) shared = shared || r.threads > static_cast<int>(r.cores.size());
   EXPECT_EQ(layout.oversubscribed, shared);
+}
+
+LayoutOptions with_front() {
+  LayoutOptions options;
+  options.front = true;
+  return options;
 }
 
 TEST(Layout, TwoSocketsOneHostTerabyte) {
@@ -321,6 +347,134 @@ TEST(Layout, HostWithoutRanksIsLeftOutOfTheHostfile) {
   EXPECT_EQ(parse_hostfile(hosts, "written").hosts.size(), 1u) << hosts;
 }
 
+// Scenario runs: the front is rank 0 on the first host's first NUMA node
+// (all its cores, one thread, 64 MiB), the shards are ranks 1..4.
+TEST(LayoutFront, TwoSocketsFrontIsRankZeroAndShardsShift) {
+  Cluster c = cluster({{"node01 slots=32", "numa=2 cores_per_numa=16 mem_per_numa=192G"}});
+  ModelNeeds needs = model({24034227072, 24034227072, 24034227072, 24034227072});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, with_front());
+  check_sane(layout, c, needs);
+  ASSERT_EQ(layout.size(), 7);
+  EXPECT_TRUE(layout.front);
+  EXPECT_EQ(layout.shard_ranks_env(), "1,2,3,4");
+  EXPECT_EQ(layout.dense_ranks(), 2);
+  EXPECT_EQ(layout.ranks[0].role, RankRole::kFront);
+  EXPECT_EQ(layout.ranks[0].shard, -1);
+  EXPECT_EQ(layout.ranks[0].dense, -1);
+  EXPECT_EQ(layout.ranks[5].dense, 0);
+  EXPECT_EQ(layout.ranks[6].dense, 1);
+  // The front's 64 MiB make NUMA node 1 the emptier one, so shard 0 starts
+  // there; each node still holds two shards and a 14-core dense rank.
+  EXPECT_EQ(rankfile_text(layout),
+            "# Open MPI rankfile written by dlrm-launch: logical core indices per host\n"
+            "rank 0=node01 slot=0-15\n"
+            "rank 1=node01 slot=16\n"
+            "rank 2=node01 slot=0\n"
+            "rank 3=node01 slot=17\n"
+            "rank 4=node01 slot=1\n"
+            "rank 5=node01 slot=2-15\n"
+            "rank 6=node01 slot=18-31\n");
+  EXPECT_FALSE(layout.oversubscribed) << "the front shares cores without oversubscribing";
+  EXPECT_TRUE(layout.notes.empty());
+  EXPECT_EQ(layout.node(0, 0).used_bytes, 2 * (24034227072 + kShardRankOverheadBytes) + (10 << 20) +
+                                              kDenseRankOverheadBytes + kFrontRankOverheadBytes);
+  const std::string table = layout_table(layout);
+  EXPECT_NE(table.find("node01 0       0 front -     0-15        1           -"), std::string::npos) << table;
+  EXPECT_LT(table.find(" front "), table.find(" shard 1 ")) << "the front's row first: " << table;
+  EXPECT_NE(table.find("7 ranks on 1 host: 1 front + 4 shard + 2 dense; DLRM_SHARD_RANKS=1,2,3,4\n"),
+            std::string::npos)
+      << table;
+  EXPECT_STREQ(to_string(RankRole::kFront), "front");
+}
+
+TEST(LayoutFront, WithoutScenarioNoFront) {
+  Cluster c = cluster({{"localhost slots=4", "numa=1 cores_per_numa=2 mem_per_numa=4G"}});
+  ModelNeeds needs = model({1 << 20, 1 << 20});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, {});
+  check_sane(layout, c, needs);
+  EXPECT_FALSE(layout.front);
+  for (const auto& r : layout.ranks) EXPECT_NE(r.role, RankRole::kFront);
+  EXPECT_EQ(layout.shard_ranks_env(), "0,1");
+  EXPECT_EQ(layout_table(layout).find("front"), std::string::npos);
+}
+
+// The two-core test machine: the same shard and dense ranks as without a
+// front, one rank up; the front needs no slot of its own.
+TEST(LayoutFront, TwoCoreMachineSameRanksShiftedByOne) {
+  Cluster c = cluster({{"localhost slots=3", "numa=1 cores_per_numa=2 mem_per_numa=4G"}});
+  ModelNeeds needs = model({1 << 20, 1 << 20});
+  Layout plain = choose_layout(c.hostfile, c.topologies, needs, {});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, with_front());
+  check_sane(layout, c, needs);
+  ASSERT_EQ(layout.size(), plain.size() + 1);
+  for (int rank = 0; rank < plain.size(); ++rank) {
+    const RankPlan &a = plain.ranks[rank], &b = layout.ranks[rank + 1];
+    EXPECT_EQ(b.rank, a.rank + 1);
+    EXPECT_EQ(b.role, a.role) << "rank " << b.rank;
+    EXPECT_EQ(b.shard, a.shard) << "rank " << b.rank;
+    EXPECT_EQ(b.dense, a.dense) << "rank " << b.rank;
+    EXPECT_EQ(b.cores, a.cores) << "rank " << b.rank;
+    EXPECT_EQ(b.threads, a.threads) << "rank " << b.rank;
+  }
+  EXPECT_EQ(layout.shard_ranks_env(), "1,2");
+  EXPECT_EQ(layout.oversubscribed, plain.oversubscribed);
+  EXPECT_EQ(layout.notes, plain.notes);
+  EXPECT_EQ(rankfile_text(layout),
+            "# Open MPI rankfile written by dlrm-launch: logical core indices per host\n"
+            "rank 0=localhost slot=0-1\n"
+            "rank 1=localhost slot=0\n"
+            "rank 2=localhost slot=1\n"
+            "rank 3=localhost slot=0-1\n");
+  // mpirun is told of the fourth process.
+  EXPECT_EQ(hostfile_text(layout.hostfile, layout.ranks_per_host()),
+            "# written by dlrm-launch from test.hostfile\nlocalhost slots=4\n");
+}
+
+TEST(LayoutFront, OnTheFirstHostBeyondItsSlots) {
+  // Host a's two slots go to the two shards (too big for b); the front joins them there.
+  Cluster c = cluster({{"a slots=2 max_slots=2", "numa=2 cores_per_numa=2 mem_per_numa=8G"},
+                       {"b slots=2", "numa=1 cores_per_numa=4 mem_per_numa=2G"}});
+  ModelNeeds needs = model({4 * kGiB, 4 * kGiB});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, with_front());
+  check_sane(layout, c, needs);
+  EXPECT_EQ(layout.ranks_per_host(), (std::vector<int>{3, 1}));
+  EXPECT_EQ(cores_text(layout.ranks[0].cores), "0-1") << "NUMA node 0's cores";
+  EXPECT_EQ(layout.shard_ranks_env(), "1,2");
+  EXPECT_EQ(layout.ranks.back().host, 1);
+  EXPECT_EQ(layout.ranks.back().role, RankRole::kDense);
+  const std::string hosts = hostfile_text(layout.hostfile, layout.ranks_per_host());
+  EXPECT_EQ(line_starting(hosts, "a "), "a slots=3 max_slots=3") << hosts;
+  EXPECT_EQ(line_starting(hosts, "b "), "b slots=1") << hosts;
+}
+
+TEST(LayoutFront, FirstHostWithoutOtherRanks) {
+  // Host a holds neither a 1 GiB shard rank nor a dense rank, but the front's 64 MiB.
+  Cluster c = cluster({{"a slots=1", "numa=1 cores_per_numa=1 mem_per_numa=200M"},
+                       {"b slots=4", "numa=1 cores_per_numa=4 mem_per_numa=16G"}});
+  ModelNeeds needs = model({1 * kGiB});
+  Layout layout = choose_layout(c.hostfile, c.topologies, needs, with_front());
+  check_sane(layout, c, needs);
+  EXPECT_EQ(layout.ranks_per_host(), (std::vector<int>{1, 2}));
+  EXPECT_EQ(layout.ranks[0].host, 0);
+  EXPECT_EQ(layout.shard_ranks_env(), "1");
+  EXPECT_EQ(layout.hosts_used(), 2);
+}
+
+TEST(LayoutFront, NoMemoryForTheFront) {
+  Cluster c = cluster({{"a slots=4", "numa=1 cores_per_numa=4 mem_per_numa=64M"},
+                       {"b slots=4", "numa=1 cores_per_numa=4 mem_per_numa=16G"}});
+  EXPECT_ERROR_WITH(choose_layout(c.hostfile, c.topologies, model({1 << 20}), with_front()),
+                    "no room for the scenario's front (rank 0, 64.0 MiB) on host a NUMA node 0",
+                    "put a host with more memory first in test.hostfile");
+  // The whole-model check counts the front: a 1 GiB shard (+ 64 MiB) and a dense rank (10 + 256 MiB), 1354 MiB
+  // in all, fit 90% of 1520 MiB (1368 MiB); with the front's 64 MiB they do not.
+  Cluster small = cluster({{"a slots=4", "numa=1 cores_per_numa=4 mem_per_numa=1520M"}});
+  ModelNeeds needs = model({1 * kGiB});
+  EXPECT_NO_THROW(choose_layout(small.hostfile, small.topologies, needs, {}));
+  EXPECT_ERROR_WITH(choose_layout(small.hostfile, small.topologies, needs, with_front()),
+                    "does not fit the memory of the hosts given", "more, the scenario's front 64.0 MiB,");
+}
+
 // Random clusters and models: either a clear error or a sane layout.
 TEST(Layout, RandomConfigurationsAreSane) {
   const unsigned seed = 20240601;
@@ -341,6 +495,7 @@ TEST(Layout, RandomConfigurationsAreSane) {
     LayoutOptions options;
     options.dense_per_node = rng() % 3;
     options.threads_per_dense = rng() % 4;
+    options.front = rng() % 2 == 1;
     ModelNeeds needs = model(shards);
     try {
       Layout layout = choose_layout(c.hostfile, c.topologies, needs, options);
@@ -349,7 +504,8 @@ TEST(Layout, RandomConfigurationsAreSane) {
     } catch (const dlrm::Error& e) {
       std::string what = e.what();
       EXPECT_TRUE(what.find("too few slots") != std::string::npos || what.find("does not fit") != std::string::npos ||
-                  what.find("no room for a dense rank") != std::string::npos)
+                  what.find("no room for a dense rank") != std::string::npos ||
+                  (options.front && what.find("no room for the scenario's front") != std::string::npos))
           << what;
     }
     if (HasFailure()) break;

@@ -82,6 +82,51 @@ TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
   EXPECT_GE(index_of(argv, "OMP_WAIT_POLICY=passive"), 0) << "OpenMP threads must not spin on shared cores";
 }
 
+TEST(Mpirun, ScenarioArgumentsAskForAFront) {
+  using Args = std::vector<std::string>;
+  EXPECT_FALSE(scenario_run(Args{}));
+  EXPECT_FALSE(scenario_run(Args{"--data", "/d.bin", "--batch", "128"}));
+  EXPECT_TRUE(scenario_run(Args{"--data", "/d.bin", "--scenario", "server"}));
+  EXPECT_TRUE(scenario_run(Args{"--scenario=offline", "--data", "/d.bin"}));
+  EXPECT_FALSE(scenario_run(Args{"--scenarios", "--summary", "scenario", "--scenario-x=1"}));
+}
+
+// A scenario run on the namespace hosts: the front on host .11 in an app
+// context of its own (not pinned); shard 0 goes to .12, whose memory is the
+// freer by the front's 64 MiB.
+TEST(Mpirun, FrontHasItsOwnUnpinnedContext) {
+  Hostfile hf = parse_hostfile("10.231.0.11 slots=2\n10.231.0.12 slots=2\n", "netns.hostfile");
+  std::vector<HostTopology> topo(2, parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t"));
+  LayoutOptions options;
+  options.front = true;
+  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, options);
+  ASSERT_FALSE(layout.oversubscribed);
+  CommandOptions o = command_options();
+  o.program_args.insert(o.program_args.end(), {"--scenario", "server"});
+  EXPECT_EQ(shell_command({}, mpirun_command(layout, o)),
+            "mpirun --hostfile /run/hostfile --rankfile /run/rankfile --mca btl self,vader,tcp "
+            "-np 1 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=1 "
+            "/bin/dlrm-cluster --model /m --data /d.bin --scenario server "
+            ": -np 4 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=1 -x OMP_PROC_BIND=close -x OMP_PLACES=cores "
+            "/bin/dlrm-cluster --model /m --data /d.bin --scenario server");
+  EXPECT_EQ(rankfile_text(layout),
+            "# Open MPI rankfile written by dlrm-launch: logical core indices per host\n"
+            "rank 0=10.231.0.11 slot=0-1\n"
+            "rank 1=10.231.0.12 slot=0\n"
+            "rank 2=10.231.0.11 slot=0\n"
+            "rank 3=10.231.0.11 slot=1\n"
+            "rank 4=10.231.0.12 slot=1\n");
+  MpirunFailures failures(layout);
+  failures.feed(
+      "mpirun noticed that process rank 0 with PID 77 on node 10.231.0.11 exited on signal 11 (Segmentation fault).");
+  failures.feed("mpirun noticed that process rank 2 with PID 78 on node 10.231.0.11 exited on signal 9 (Killed).");
+  ASSERT_EQ(failures.found().size(), 2u);
+  EXPECT_EQ(failures.found()[0],
+            "rank 0 (the front on host 10.231.0.11, NUMA node 0, cores 0-1) exited on signal 11 (Segmentation fault) "
+            "(mpirun: node 10.231.0.11)");
+  EXPECT_EQ(failures.found()[1].rfind("rank 2 (shard 1 on host 10.231.0.11,", 0), 0u) << failures.found()[1];
+}
+
 TEST(Mpirun, Transports) {
   EXPECT_EQ(btl_list(parse_transport("auto"), 1), "self,vader");
   EXPECT_EQ(btl_list(parse_transport("auto"), 3), "self,vader,tcp");

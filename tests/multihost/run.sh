@@ -7,6 +7,8 @@
 #       host_down             a host whose namespace does not exist (rsh agent fails)
 #       zero_slots | too_few_slots | model_too_big   refused before mpirun (exit 2)
 #       rank_killed           kill -9 shard 1's rank mid-run
+#       scenario              a server scenario across 2 hosts (rank 0 the front): accuracy mode
+#                             matches the single-host run within 1e-5, then a short performance run
 # Every case must end within 30 s of the fault, name the host (and the rank),
 # and leave no process in the namespaces; the EXIT trap deletes the
 # namespaces (and fails the test if it cannot). Exit 77 = skipped (no netns).
@@ -126,6 +128,24 @@ assert report["exchange_transport"] == want, f"transport {report['exchange_trans
 PY
 }
 
+# check_summary FILE TEXT...: every TEXT is in the scenario summary FILE.
+check_summary() {
+  local file=$1; shift
+  [ -f "$file" ] || fail "no summary $file"
+  for text in "$@"; do grep -q -F -- "$text" "$file" || { cat "$file"; fail "'$text' missing from $file"; }; done
+}
+
+# The front is rank 0 on the hostfile's first host; the shards are ranks 1 and 2.
+check_front() {
+  /usr/bin/python3 - "$1" <<'PY' || exit 1
+import json, sys
+ranks = json.load(open(sys.argv[1]))["ranks"]
+print("roles:", [(r["rank"], r["role"], r["host"]) for r in ranks])
+assert (ranks[0]["rank"], ranks[0]["role"], ranks[0]["host"]) == (0, "front", "10.231.0.11"), ranks[0]
+assert sorted(r["rank"] for r in ranks if r["role"] == "shard") == [1, 2], ranks
+PY
+}
+
 echo "== multihost $CASE"
 netns_cluster_up "dlrm-mh$$" 3 "$DIR" || fail "could not build the namespace hosts"
 case "$CASE" in
@@ -211,6 +231,28 @@ case "$CASE" in
     expect "opening the exchange failed" "--exchange-transport shm needs every rank on one host"
     [ ! -e "$DIR/pred.npy" ] || fail "a failed run left predictions behind"
     check_no_processes
+    ;;
+  scenario)
+    # Accuracy: every sample once, in queries arriving at 200/s (about 8 of
+    # MLPerf's sizes); rank 0 is the front, the rest as in hosts2, one up.
+    hosts_run 2 "$WORK/single-host.npy" --scenario server --mode accuracy --target-qps 200 --no-progress \
+      --summary "$DIR/summary.txt"
+    expect "1 front + 2 shard + 2 dense; DLRM_SHARD_RANKS=1,2" "10.231.0.11 0       0 front"
+    check_front "$DIR/report.json"
+    check_summary "$DIR/summary.txt" "Scenario : Server" "Mode     : AccuracyOnly"
+    # Performance: a short server run at a low rate (its verdict depends on
+    # this machine's load, so only its shape is checked).
+    OUT="$DIR/performance.out"
+    launch "$DIR/hostfile" -- --data "$WORK/data.bin" --batch 128 --scenario server --target-qps 20 \
+      --min-duration-s 2 --min-query-count 40 --pairs-per-query 64 --no-progress --summary "$DIR/performance.txt" \
+      --report "$DIR/performance.json"
+    finish
+    [ "$CODE" -eq 0 ] || fail "the server performance run failed (exit code $CODE)"
+    check_no_processes
+    check_front "$DIR/performance.json"
+    check_summary "$DIR/performance.txt" "Scenario : Server" "Mode     : PerformanceOnly" "Result is :" \
+      "target_qps : 20" "pairs_per_query : 64"
+    grep -E "Result is|99.00 percentile latency" "$DIR/performance.txt"
     ;;
   *) fail "unknown case $CASE" ;;
 esac

@@ -26,6 +26,18 @@ expect "$WORK/two-socket.out" "2 sockets, 2 NUMA nodes x 16 cores, 192.0 GiB eac
 cmp -s <(sed -n '/^rankfile/,/^$/p' "$WORK/two-socket.out" | sed '1d;$d') "$WORK/run/rankfile" ||
   fail "the printed rankfile differs from $WORK/run/rankfile"
 
+echo "== a scenario run: the front is rank 0 on the first NUMA node's cores, the shards ranks 1-4"
+launch --hostfile "$HOSTFILES/two-socket.hostfile" --dry-run \
+  --topology node01='numa=2 cores_per_numa=16 mem_per_numa=192G' -- --data /data/test.bin --scenario=server \
+  > "$WORK/scenario.out"
+cat "$WORK/scenario.out"
+expect "$WORK/scenario.out" "node01 0       0 front -     0-15        1           -" \
+  "7 ranks on 1 host: 1 front + 4 shard + 2 dense; DLRM_SHARD_RANKS=1,2,3,4" "rank 0=node01 slot=0-15" \
+  "-np 1 -x DLRM_SHARD_RANKS=1,2,3,4 -x OMP_NUM_THREADS=1 $BIN/dlrm-cluster" \
+  "-np 4 -x DLRM_SHARD_RANKS=1,2,3,4 -x OMP_NUM_THREADS=1 -x OMP_PROC_BIND=close" \
+  "--data /data/test.bin --scenario=server"
+grep -q oversubscribed "$WORK/scenario.out" && fail "the front made the two-socket layout oversubscribed"
+
 echo "== two different hosts, topology file, TCP network"
 launch --hostfile "$HOSTFILES/two-hosts.hostfile" --topology-file "$HOSTFILES/two-hosts.topology" \
   --tcp-if 192.168.10.0/24 --dry-run -- --data /data/test.bin > "$WORK/two-hosts.out"

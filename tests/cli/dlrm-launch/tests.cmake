@@ -6,3 +6,13 @@ if(TARGET dlrm-launch AND TARGET dlrm-shard)
             $<TARGET_FILE:dlrm-shard> ${CMAKE_SOURCE_DIR}/hostfiles ${CMAKE_CURRENT_BINARY_DIR}/launcher_dry_run)
   set_tests_properties(launcher.dry_run PROPERTIES LABELS launcher TIMEOUT 120)
 endif()
+
+# Scenario runs through dlrm-launch on this machine (rank 0 is the front):
+# accuracy-mode predictions equal a plain file-mode run's.
+if(TARGET dlrm-launch AND TARGET dlrm-cluster AND TARGET dlrm-shard AND TARGET dlrm-data)
+  add_test(NAME launcher.scenario
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/scenario.sh $<TARGET_FILE_DIR:dlrm-launch>
+            ${CMAKE_CURRENT_BINARY_DIR}/launcher_scenario)
+  set_tests_properties(launcher.scenario PROPERTIES LABELS "launcher;mpi" ENVIRONMENT "${DLRM_MPI_ENV}"
+    PROCESSORS 2 TIMEOUT 120)
+endif()

@@ -18,6 +18,19 @@
 //   3. too few cores: ranks share cores (oversubscribed, with a note).
 // World ranks: shard s is rank s (dlrm-cluster's default roles); dense ranks
 // follow, host by host and NUMA node by NUMA node.
+//
+// A scenario run (LayoutOptions::front; dlrm-cluster --scenario) adds the
+// front, which issues the queries: world rank 0, on the first host of the
+// hostfile, bound to all cores of that host's first NUMA node, one thread,
+// kFrontRankOverheadBytes reserved on that node before the shards are placed.
+// Shard s is then rank s + 1 and the dense ranks follow; DLRM_SHARD_RANKS
+// names ranks >= 1. The front is one thread that sleeps between polls, so it
+// takes no core and no slot from the other ranks: shards and dense ranks get
+// the slots and cores they would get without it (only its memory counts, so
+// a tie between NUMA nodes may go the other way), the slot check stays
+// shards + 1, the hostfile written for mpirun counts it on the first host
+// (beyond that host's slots= if need be), and the cores it shares do not
+// make the layout oversubscribed.
 #pragma once
 
 #include <cstdint>
@@ -33,11 +46,14 @@ namespace dlrm::launcher {
 // and what a dense rank needs beyond the dense weights (batch buffers).
 inline constexpr uint64_t kShardRankOverheadBytes = 64ull << 20;
 inline constexpr uint64_t kDenseRankOverheadBytes = 256ull << 20;
+// The front of a scenario run: query state, latency records, the labels.
+inline constexpr uint64_t kFrontRankOverheadBytes = 64ull << 20;
 
 struct LayoutOptions {
   int dense_per_node = 0;     // dense ranks per NUMA node; 0: one per NUMA node with a free core
   int threads_per_dense = 0;  // 0: one per core the dense rank binds to
   double mem_fraction = 0.9;  // share of a NUMA node's memory the layout may plan for
+  bool front = false;         // a scenario run: world rank 0 is the front
 };
 
 struct ModelNeeds {
@@ -45,7 +61,7 @@ struct ModelNeeds {
   uint64_t dense_bytes = 0;           // MLP weights (each dense rank holds a copy)
 };
 
-enum class RankRole { kShard, kDense };
+enum class RankRole { kFront, kShard, kDense };
 const char* to_string(RankRole role);
 
 struct RankPlan {
@@ -72,6 +88,7 @@ struct Layout {
   std::vector<HostTopology> topologies;  // per host
   std::vector<RankPlan> ranks;           // by world rank
   std::vector<int> shard_rank;           // world rank of each shard
+  bool front = false;                    // rank 0 is a scenario run's front
   std::vector<NodeUse> nodes;
   std::vector<std::string> notes;  // decisions worth telling the user (oversubscription, reductions)
   bool oversubscribed = false;
@@ -82,7 +99,7 @@ struct Layout {
   int hosts_used() const;
   std::vector<int> ranks_per_host() const;
   const NodeUse& node(int host, int numa) const;
-  // "0,2,4,6": the value of DLRM_SHARD_RANKS.
+  // "0,2,4,6" ("1,2,3" with a front): the value of DLRM_SHARD_RANKS.
   std::string shard_ranks_env() const;
 };
 
@@ -98,7 +115,7 @@ std::string cores_text(const std::vector<int>& cores);
 // Open MPI rankfile: "rank N=HOST slot=CORES" per rank (logical core indices).
 std::string rankfile_text(const Layout& layout);
 
-// The human table: host, numa, rank, role, shard, cores, threads, shard bytes, node memory.
+// The human table: host, numa, rank, role (front, shard, dense), shard, cores, threads, shard bytes, node memory.
 std::string layout_table(const Layout& layout);
 
 }  // namespace dlrm::launcher

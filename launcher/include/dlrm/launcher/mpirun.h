@@ -4,6 +4,8 @@
 //   [--mpirun-arg words] then one app context per run of consecutive ranks
 //   with the same thread count:
 //   -np N -x DLRM_SHARD_RANKS=... -x OMP_NUM_THREADS=T PROGRAM ARGS : ...
+//   (a scenario run's front, rank 0, has a context of its own: its thread
+//   stays unpinned on its NUMA node's cores).
 // run_mpirun() starts it in its own process group with stdin from /dev/null,
 // forwards SIGINT/SIGTERM/SIGHUP to it once, relays its stderr line by line,
 // and on failure names the rank, its role and its host (MpirunFailures).
@@ -33,6 +35,10 @@ struct CommandOptions {
   std::vector<std::string> program_args;  // its arguments (with --model)
 };
 
+// Whether dlrm-cluster's arguments ask for a scenario run (`--scenario X` or
+// `--scenario=X`), whose world rank 0 is the front (LayoutOptions::front).
+bool scenario_run(const std::vector<std::string>& program_args);
+
 // Splits on spaces and tabs; empty words are dropped.
 std::vector<std::string> split_words(const std::string& text);
 
@@ -49,7 +55,7 @@ std::string shell_command(const std::vector<std::pair<std::string, std::string>>
                           const std::vector<std::string>& argv);
 
 // Reads mpirun's stderr and turns Open MPI's failure reports into lines that
-// name the rank, its role (shard s / dense d) and its host:
+// name the rank, its role (front / shard s / dense d) and its host:
 //   "mpirun noticed that process rank N with PID P on node H exited on signal 9 (Killed)."
 //   "MPI_ABORT was invoked on rank N in communicator ..."
 //   "Process name: [[J,1],N]" + "Exit code: C" (a rank exited non-zero)
