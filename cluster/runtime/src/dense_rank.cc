@@ -1,5 +1,7 @@
 #include "dlrm/cluster/dense_rank.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 
 #include "dlrm/common/error.h"
@@ -33,6 +35,11 @@ DenseRank::DenseRank(const std::filesystem::path& model_dir, const model::Manife
       batch_(options.batch) {
   DLRM_CHECK(options.batch > 0, "--batch must be positive, got {}", options.batch);
   mlps_.prepare(batch_);
+  if (options.every_batch_size) {
+    const double t0 = now();
+    for (int b = 1; b < batch_; ++b) mlps_.prepare(b);
+    spdlog::info("primitives for batch sizes 1..{} built in {:.2f} s", batch_, now() - t0);
+  }
   for (int slot = 0; slot < Exchange::kSlots; ++slot) {
     builders_.emplace_back(routing_);
     answers_.emplace_back(routing_);

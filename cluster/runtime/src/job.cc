@@ -27,6 +27,18 @@ uint64_t peak_rss_bytes() {
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
+RankReport worker_facts(const Job& job, double load_seconds) {
+  RankReport me;
+  me.rank = job.world_rank;
+  me.role = job.roles.my_role();
+  me.index = job.roles.my_index();
+  me.host = job.host;
+  me.threads = job.threads;
+  me.peak_rss_bytes = peak_rss_bytes();
+  me.load_seconds = load_seconds;
+  return me;
+}
+
 namespace {
 
 // DLRM_SHARD_RANKS names world ranks; with a front, comm's ranks are one less.

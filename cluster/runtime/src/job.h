@@ -53,6 +53,9 @@ struct Job {
 void start_job(Job& job, bool with_front);
 
 uint64_t peak_rss_bytes();
+// This worker rank's facts for the report: world rank, role and index, host,
+// threads, peak RSS, load time.
+RankReport worker_facts(const Job& job, double load_seconds);
 
 // Rank 0, before the run: the output directories exist, and --reference
 // (read here, once) holds job.samples predictions.

@@ -1,7 +1,9 @@
 #include "dlrm/cluster/mpi_util.h"
 
+#include <omp.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -42,7 +44,10 @@ void collective_check(MPI_Comm comm, const std::string& stage, const std::string
                       const std::vector<std::string>& rank_labels) {
   int failed = local_error.empty() ? 0 : 1;
   int any = 0;
-  check_mpi(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_SUM, comm), "allreduce");
+  // Ranks wait here for the slowest to finish loading: sleep, do not spin.
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Iallreduce(&failed, &any, 1, MPI_INT, MPI_SUM, comm, &request), "allreduce");
+  wait_idle(&request);
   if (any == 0) return;
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
@@ -66,7 +71,9 @@ void collective_check(MPI_Comm comm, const std::string& stage, const std::string
   throw CollectiveFailure(fmt::format("{} failed on {} rank(s)", stage, any));
 }
 
-void wait_idle(MPI_Request* request) {
+namespace {
+// The calling thread's wait: spin briefly, then sleep between tests.
+void test_until_done(MPI_Request* request) {
   int done = 0;
   // Spin first: most waits inside a batch are short.
   for (int spin = 0; spin < 2000 && !done; ++spin) MPI_Test(request, &done, MPI_STATUS_IGNORE);
@@ -76,6 +83,39 @@ void wait_idle(MPI_Request* request) {
     if (sleep < std::chrono::microseconds(200)) sleep *= 2;
     MPI_Test(request, &done, MPI_STATUS_IGNORE);
   }
+}
+}  // namespace
+
+void wait_idle(MPI_Request* request) {
+  int done = 0;
+  MPI_Test(request, &done, MPI_STATUS_IGNORE);
+  if (done) return;
+  if (omp_in_parallel() || omp_get_max_threads() == 1) {
+    test_until_done(request);
+    return;
+  }
+  // A dense rank's OpenMP helpers would spin between parallel regions
+  // (libgomp's default) for milliseconds, on the cores the shard ranks and
+  // the front need to answer this very wait. So the wait runs inside a
+  // region of its own: the main thread tests (MPI sees only it: FUNNELED),
+  // the helpers block on a futex until it is done.
+  std::atomic<int> finished{0};  // int: the futex is on it, not a proxy
+#pragma omp parallel
+  {
+    if (omp_get_thread_num() == 0) {
+      test_until_done(request);
+      finished.store(1, std::memory_order_release);
+      finished.notify_all();
+    } else {
+      finished.wait(0, std::memory_order_acquire);
+    }
+  }
+}
+
+void idle_barrier(MPI_Comm comm) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(comm, &request), "barrier");
+  wait_idle(&request);
 }
 
 std::string processor_name() {

@@ -133,7 +133,7 @@ double run_steps(Job& job, Exchange& exchange, DenseSide& dense, ShardRank* shar
     exchange.drain();
     exchange.reset_counters();
     if (job.dense) dense.loop->reset_measurements();
-    check_mpi(MPI_Barrier(job.comm), "barrier");
+    idle_barrier(job.comm);
   }
   const double t0 = steady_seconds();
   steps(job.steps);
@@ -145,14 +145,8 @@ double run_steps(Job& job, Exchange& exchange, DenseSide& dense, ShardRank* shar
 RankResult rank_result(const Job& job, const Exchange& exchange, const DenseSide& dense, const ShardRank* shard,
                        double seconds, double load_seconds) {
   RankResult r;
+  r.facts = worker_facts(job, load_seconds);
   RankReport& me = r.facts;
-  me.rank = job.rank;
-  me.role = job.roles.my_role();
-  me.index = job.roles.my_index();
-  me.host = job.host;
-  me.threads = job.threads;
-  me.peak_rss_bytes = peak_rss_bytes();
-  me.load_seconds = load_seconds;
   if (job.dense) {
     me.samples = dense.end - dense.begin;
     me.stage_seconds = dense.loop->stage_seconds();
@@ -213,7 +207,7 @@ ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm)
   job.check("checking outputs", capture([&] {
               if (job.rank == 0) reference = check_outputs(job);
             }));
-  check_mpi(MPI_Barrier(comm), "barrier");
+  idle_barrier(comm);
   const double load_seconds = steady_seconds() - job.t_entry;
   std::optional<Exchange> exchange;
   job.check("opening the exchange", capture([&] {

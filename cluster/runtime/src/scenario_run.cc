@@ -55,6 +55,22 @@ void load_samples(const Job& job, Samples& s) {
   }
 }
 
+// The front's part of the data in accuracy mode: the labels (for the AUC),
+// read through the mapping without holding the samples.
+std::vector<int32_t> load_labels(const Job& job) {
+  std::vector<int32_t> labels(job.samples);
+  if (datasets::is_npz(job.opt.data)) {
+    Samples s;
+    load_samples(job, s);
+    for (int64_t i = 0; i < job.samples; ++i) labels[i] = s.data->label(i);
+  } else {
+    const auto& arch = job.manifest.arch;
+    const auto data = datasets::Dataset::open(job.opt.data, {arch.dense_features, arch.num_tables()});
+    for (int64_t i = 0; i < job.samples; ++i) labels[i] = data.label(i);
+  }
+  return labels;
+}
+
 struct Worker {
   Samples samples;
   std::unique_ptr<QuerySource> source;
@@ -77,7 +93,7 @@ void load_worker(Job& job, const RoutingTable& routing, Worker& w) {
     }
   }
   w.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
-                                       DenseRankOptions{job.batch, opt.mlp, opt.interaction});
+                                       DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
   w.source = std::make_unique<QuerySource>(job.world, 0, *w.samples.data, job.batch, arch.table_rows,
                                            opt.fold_indices);
 }
@@ -270,14 +286,8 @@ RankResult front_result(const Job& job, const Trial& trial, const std::vector<in
 RankResult worker_result(const Job& job, const Worker& w, const Exchange& exchange, double seconds,
                          double load_seconds) {
   RankResult r;
+  r.facts = worker_facts(job, load_seconds);
   RankReport& me = r.facts;
-  me.rank = job.world_rank;
-  me.role = job.roles.my_role();
-  me.index = job.roles.my_index();
-  me.host = job.host;
-  me.threads = job.threads;
-  me.peak_rss_bytes = peak_rss_bytes();
-  me.load_seconds = load_seconds;
   if (job.dense) {
     me.samples = w.source->pairs();
     me.stage_seconds = w.loop->stage_seconds();
@@ -308,21 +318,17 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
   const RoutingTable routing(job.manifest);
   const bool accuracy = options.scenario->settings.mode == scenario::Mode::kAccuracy;
   Worker worker;
-  Samples front_samples;
   std::vector<int32_t> labels;
   std::vector<float> reference;
   job.check("loading shards and data", capture([&] {
               if (job.front) {
                 reference = check_outputs(job);
-                if (accuracy) {
-                  load_samples(job, front_samples);
-                  for (int64_t i = 0; i < job.samples; ++i) labels.push_back(front_samples.data->label(i));
-                }
+                if (accuracy) labels = load_labels(job);
               } else {
                 load_worker(job, routing, worker);
               }
             }));
-  check_mpi(MPI_Barrier(world), "barrier");
+  idle_barrier(world);
   const double load_seconds = steady_seconds() - job.t_entry;
   std::optional<Exchange> exchange;
   job.check("opening the exchange", capture([&] {

@@ -31,6 +31,10 @@ struct DenseRankOptions {
   int batch = 256;
   ElementType mlp = ElementType::kFp32;          // dense::kMlpTypes
   ElementType interaction = ElementType::kFp32;  // dense::kInteractionTypes
+  // Build the MLPs' primitives for every batch size up to `batch` now, not
+  // on first use: a scenario run's batches take any size, and a primitive
+  // built mid-run stalls the queries behind it.
+  bool every_batch_size = false;
 };
 
 class DenseRank {
