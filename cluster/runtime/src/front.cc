@@ -245,9 +245,12 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
       continue;
     }
     // Nothing to do: sleep until the next arrival or batch deadline, at most
-    // a short while (answers arrive without warning).
+    // a short while (answers arrive without warning). A batch that waits for
+    // a step to come back has no deadline to keep: the front must not spin
+    // on a core the dense ranks need to finish that step.
     now = trial.now();
-    const int64_t wake = std::min(next_arrival, trial.batcher.deadline_ns());
+    const bool can_send = static_cast<int>(steps_.size()) < kStepsInFlight;
+    const int64_t wake = can_send ? std::min(next_arrival, trial.batcher.deadline_ns()) : next_arrival;
     const auto until = std::chrono::nanoseconds(std::max<int64_t>(0, wake - now));
     std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until, idle));
     if (idle < std::chrono::microseconds(100)) idle *= 2;

@@ -44,10 +44,7 @@ void collective_check(MPI_Comm comm, const std::string& stage, const std::string
                       const std::vector<std::string>& rank_labels) {
   int failed = local_error.empty() ? 0 : 1;
   int any = 0;
-  // Ranks wait here for the slowest to finish loading: sleep, do not spin.
-  MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Iallreduce(&failed, &any, 1, MPI_INT, MPI_SUM, comm, &request), "allreduce");
-  wait_idle(&request);
+  check_mpi(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_SUM, comm), "allreduce");
   if (any == 0) return;
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
@@ -110,12 +107,6 @@ void wait_idle(MPI_Request* request) {
       finished.wait(0, std::memory_order_acquire);
     }
   }
-}
-
-void idle_barrier(MPI_Comm comm) {
-  MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Ibarrier(comm, &request), "barrier");
-  wait_idle(&request);
 }
 
 std::string processor_name() {

@@ -133,7 +133,7 @@ double run_steps(Job& job, Exchange& exchange, DenseSide& dense, ShardRank* shar
     exchange.drain();
     exchange.reset_counters();
     if (job.dense) dense.loop->reset_measurements();
-    idle_barrier(job.comm);
+    check_mpi(MPI_Barrier(job.comm), "barrier");
   }
   const double t0 = steady_seconds();
   steps(job.steps);
@@ -207,7 +207,7 @@ ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm)
   job.check("checking outputs", capture([&] {
               if (job.rank == 0) reference = check_outputs(job);
             }));
-  idle_barrier(comm);
+  check_mpi(MPI_Barrier(comm), "barrier");
   const double load_seconds = steady_seconds() - job.t_entry;
   std::optional<Exchange> exchange;
   job.check("opening the exchange", capture([&] {

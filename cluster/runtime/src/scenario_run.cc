@@ -328,7 +328,7 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
                 load_worker(job, routing, worker);
               }
             }));
-  idle_barrier(world);
+  check_mpi(MPI_Barrier(world), "barrier");
   const double load_seconds = steady_seconds() - job.t_entry;
   std::optional<Exchange> exchange;
   job.check("opening the exchange", capture([&] {

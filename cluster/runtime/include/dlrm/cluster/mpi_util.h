@@ -42,9 +42,6 @@ std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& local,
 // parallel region with several OpenMP threads, the other threads block too
 // (libgomp's idle threads would otherwise spin for milliseconds).
 void wait_idle(MPI_Request* request);
-// MPI_Barrier that waits as wait_idle does: a rank done early (the front,
-// a small shard) sleeps instead of spinning on a core the others need.
-void idle_barrier(MPI_Comm comm);
 
 // Throws dlrm::Error with MPI's error text when `code` is not MPI_SUCCESS.
 void check_mpi(int code, const char* what);
