@@ -3,7 +3,7 @@
 #   tools/bench-scenarios.sh WORKDIR [SHARDS+DENSE ...] (default: 1+1 2+2)
 # Makes (once) the terabyte-40m preset capped at 1M rows, sharded as asked,
 # and 131072 samples; then for each layout:
-#   - the MLP-only oneDNN bound (dlrm-bench, same layout, same run);
+#   - the MLP-only oneDNN bound (dlrm-bench --repeat 3, same layout);
 #   - file mode and the offline scenario, alternated 3 times (medians);
 #   - --find-peak with MLPerf's aggregated queries at a 60 ms bound and with
 #     1-pair queries at a 10 ms bound, each as a fraction of its offline rate;
@@ -45,7 +45,7 @@ for layout in "${LAYOUTS[@]}"; do
   s=${layout%%+*} d=${layout##*+} n=$((s + d))
   model=(--model "$WORK/tb1m-s$s")
   echo "layout $layout" >&2
-  run "$layout-bound" "$n" dlrm-bench "${model[@]}" --json "$WORK/$layout-bound.json"
+  run "$layout-bound" "$n" dlrm-bench "${model[@]}" --repeat 3 --json "$WORK/$layout-bound.json"
   for k in 1 2 3; do
     run "$layout-file-$k" "$n" dlrm-cluster "${model[@]}" --report "$WORK/$layout-file-$k.json"
     run "$layout-offline-$k" $((n + 1)) dlrm-cluster "${model[@]}" --scenario offline --min-duration-s "$T" \

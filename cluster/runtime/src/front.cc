@@ -25,6 +25,10 @@ int64_t clock_ns() {
 }
 
 constexpr double kProgressSeconds = 5;
+// The front's longest sleep between polls for answers: with a step that is
+// not yet in flight, and with every step in flight.
+constexpr auto kIdle = std::chrono::microseconds(100);
+constexpr auto kIdleFull = std::chrono::microseconds(1000);
 
 }  // namespace
 
@@ -233,7 +237,13 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
     const auto dispatch = [&] {
       return trial.batcher.ready(now) || (trial.batcher.queued() > 0 && next_arrival > trial.batcher.deadline_ns());
     };
-    while (static_cast<int>(steps_.size()) < kStepsInFlight && dispatch()) {
+    // A third step in flight keeps a dense rank busy while the front reacts,
+    // but only a full one pays for the wait it adds to the pairs behind it.
+    const auto limit = [&] {
+      const int64_t full = static_cast<int64_t>(config_.batch) * static_cast<int64_t>(config_.dense.size());
+      return trial.batcher.queued() >= full ? kStepsInFlight : kStepsInFlight - 1;
+    };
+    while (static_cast<int>(steps_.size()) < limit() && dispatch()) {
       send_step(trial.batcher, now);
       busy = true;
     }
@@ -249,11 +259,15 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
     // a step to come back has no deadline to keep: the front must not spin
     // on a core the dense ranks need to finish that step.
     now = trial.now();
-    const bool can_send = static_cast<int>(steps_.size()) < kStepsInFlight;
+    // With every step in flight, the dense ranks have work queued and an
+    // answer seen a little late costs nothing: poll less often, so the front
+    // takes less of the cores it shares.
+    const bool can_send = static_cast<int>(steps_.size()) < limit();
     const int64_t wake = can_send ? std::min(next_arrival, trial.batcher.deadline_ns()) : next_arrival;
     const auto until = std::chrono::nanoseconds(std::max<int64_t>(0, wake - now));
     std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until, idle));
-    if (idle < std::chrono::microseconds(100)) idle *= 2;
+    const auto cap = static_cast<int>(steps_.size()) >= kStepsInFlight ? kIdleFull : kIdle;
+    idle = std::min(idle * 2, cap);
   }
   Trial out;
   out.records = std::move(trial.records);
