@@ -3,7 +3,7 @@
 # straight from the sources, then fuzzes it for a bounded time from the seed
 # corpus. A crash, leak, timeout or out-of-memory fails the test and leaves the
 # input in WORK/crash-*.
-#   run_fuzzer.sh NAME SOURCE_DIR WORK SECONDS      NAME: pickle | tsv | checkpoint
+#   run_fuzzer.sh NAME SOURCE_DIR WORK SECONDS      NAME: pickle | tsv | checkpoint | scenario
 set -euo pipefail
 NAME=$1 SRC=$2 WORK=$3 SECONDS_MAX=$4
 CXX=${FUZZ_CXX:-clang++}
@@ -19,7 +19,7 @@ if ! "$CXX" -fsanitize=fuzzer,address "$WORK/probe.cc" -o "$WORK/probe" 2>"$WORK
 fi
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -I"$SRC/common/include" -I"$SRC/shard/model/include" -I"$SRC/shard/sharding/include" -I"$SRC/shard/import/include"
-  -I"$SRC/cluster/datasets/include")
+  -I"$SRC/cluster/datasets/include" -I"$SRC/cluster/scenario/include")
 common=("$SRC/common/src/error.cc")
 unpickler=("$SRC"/shard/import/src/{pickle,pickle_globals,pickle_source,pickle_text,pickle_value}.cc)
 case $NAME in
@@ -39,11 +39,15 @@ case $NAME in
       "$SRC"/common/src/*.cc)
     flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
     libs=($(pkg-config --libs spdlog fmt libzip protobuf libxxhash) -lonnx_proto) ;;
+  scenario)
+    sources=("$SRC/tests/fuzz/scenario_fuzzer.cc" "$SRC"/cluster/scenario/src/{settings,queries}.cc "${common[@]}")
+    flags+=($(pkg-config --cflags fmt))
+    libs=($(pkg-config --libs fmt)) ;;
   *) echo "unknown fuzz target $NAME"; exit 2 ;;
 esac
 # Rebuild only when a source changed.
 bin=$WORK/${NAME}_fuzzer
-if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard" "$SRC/cluster/datasets" "$SRC/common" -newer "$bin" -print -quit)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard" "$SRC/cluster/datasets" "$SRC/cluster/scenario" "$SRC/common" -newer "$bin" -print -quit)" ]; then
   echo "building $bin"
   # One object per source, compiled on every core, then linked.
   objdir=$WORK/${NAME}_obj

@@ -6,9 +6,11 @@
 #   fuzz.tsv     the Criteo TSV line parser (cluster/datasets/src/criteo.cc)
 #   fuzz.checkpoint  whole .pt (zip, legacy) and .onnx files through
 #                TorchCheckpoint / OnnxModel and the architecture inference
+#   fuzz.scenario  the scenario options' values (--scenario, --mode,
+#                --pairs-per-query) and Settings::validate
 # DLRM_FUZZ_SECONDS sets the time per target (default 20).
 set(DLRM_FUZZ_SECONDS 20 CACHE STRING "Seconds each libFuzzer target runs under CTest")
-foreach(target pickle tsv checkpoint)
+foreach(target pickle tsv checkpoint scenario)
   add_test(NAME fuzz.${target}
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_fuzzer.sh ${target} ${PROJECT_SOURCE_DIR}
       ${CMAKE_CURRENT_BINARY_DIR}/fuzz ${DLRM_FUZZ_SECONDS})
