@@ -39,6 +39,20 @@ RankReport worker_facts(const Job& job, double load_seconds) {
   return me;
 }
 
+void finish_worker_result(RankResult& r, const ShardRank* shard, const Exchange& exchange, double seconds) {
+  if (shard != nullptr) {
+    RankReport& me = r.facts;
+    me.embedding_bytes = shard->embedding_bytes();
+    me.embedding_resident_bytes = shard->resident_bytes();
+    // Pooling time; everything else was waiting for peers.
+    me.stage_seconds[static_cast<int>(Stage::kPool)] = exchange.pool_seconds();
+    me.stage_seconds[static_cast<int>(Stage::kShardWait)] = seconds - exchange.pool_seconds();
+  }
+  r.seconds = seconds;
+  r.index_bytes = exchange.index_bytes();
+  r.pooled_bytes = exchange.pooled_bytes();
+}
+
 namespace {
 
 // DLRM_SHARD_RANKS names world ranks; with a front, comm's ranks are one less.

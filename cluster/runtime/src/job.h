@@ -12,6 +12,8 @@
 #include "dlrm/cluster/report.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/run.h"
+#include "dlrm/cluster/run_summary.h"
+#include "dlrm/cluster/shard_rank.h"
 #include "dlrm/model/manifest.h"
 
 namespace dlrm::cluster {
@@ -56,6 +58,9 @@ uint64_t peak_rss_bytes();
 // This worker rank's facts for the report: world rank, role and index, host,
 // threads, peak RSS, load time.
 RankReport worker_facts(const Job& job, double load_seconds);
+// The rest of a worker's result: a shard rank's rows and its pooling against
+// waiting (shard: null on dense ranks), and the seconds and bytes exchanged.
+void finish_worker_result(RankResult& r, const ShardRank* shard, const Exchange& exchange, double seconds);
 
 // Rank 0, before the run: the output directories exist, and --reference
 // (read here, once) holds job.samples predictions.

@@ -154,16 +154,8 @@ RankResult rank_result(const Job& job, const Exchange& exchange, const DenseSide
     r.predictions = dense.source->predictions();
     r.labels = dense.labels;
     r.latencies_ms = dense.loop->latencies_ms();
-  } else {
-    me.embedding_bytes = shard->embedding_bytes();
-    me.embedding_resident_bytes = shard->resident_bytes();
-    // Shard ranks: pooling time, and everything else was waiting for peers.
-    me.stage_seconds[static_cast<int>(Stage::kPool)] = exchange.pool_seconds();
-    me.stage_seconds[static_cast<int>(Stage::kShardWait)] = seconds - exchange.pool_seconds();
   }
-  r.seconds = seconds;
-  r.index_bytes = exchange.index_bytes();
-  r.pooled_bytes = exchange.pooled_bytes();
+  finish_worker_result(r, job.dense ? nullptr : shard, exchange, seconds);
   return r;
 }
 

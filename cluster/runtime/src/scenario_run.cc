@@ -291,15 +291,8 @@ RankResult worker_result(const Job& job, const Worker& w, const Exchange& exchan
   if (job.dense) {
     me.samples = w.source->pairs();
     me.stage_seconds = w.loop->stage_seconds();
-  } else {
-    me.embedding_bytes = w.shard->embedding_bytes();
-    me.embedding_resident_bytes = w.shard->resident_bytes();
-    me.stage_seconds[static_cast<int>(Stage::kPool)] = exchange.pool_seconds();
-    me.stage_seconds[static_cast<int>(Stage::kShardWait)] = seconds - exchange.pool_seconds();
   }
-  r.seconds = seconds;
-  r.index_bytes = exchange.index_bytes();
-  r.pooled_bytes = exchange.pooled_bytes();
+  finish_worker_result(r, w.shard.get(), exchange, seconds);
   return r;
 }
 
