@@ -20,8 +20,13 @@ void assert_fail(const char* src_file, int src_line, const char* expr) {
 namespace {
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) {
-  if (g_signal.exchange(sig) != 0) {
-    std::signal(sig, SIG_DFL);  // second Ctrl-C: die at once
+  int first = 0;
+  if (g_signal.compare_exchange_strong(first, sig)) return;
+  // The same signal again (a second Ctrl-C): die at once. Another one is a
+  // launcher passing the stop on (mpirun's SIGTERM after the user's SIGINT):
+  // the stop in progress goes on.
+  if (first == sig) {
+    std::signal(sig, SIG_DFL);
     std::raise(sig);
   }
 }

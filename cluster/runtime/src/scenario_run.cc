@@ -302,7 +302,7 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
   DLRM_ASSERT(options.scenario.has_value());
   // Ctrl-C (or mpirun's SIGTERM): the front stops issuing, lets the queries in
   // flight complete and writes what ran; the other ranks go on until the
-  // front ends them. A second signal kills at once.
+  // front ends them. The same signal again kills at once.
   install_interrupt_handler();
   Job job(options, world);
   job.t_entry = options.start_time > 0 ? options.start_time : steady_seconds();

@@ -30,6 +30,8 @@ class Error : public std::runtime_error {
 
 // Set by SIGINT/SIGTERM once install_interrupt_handler() ran; long loops poll it
 // through check_interrupted() so that staged output is cleaned up on Ctrl-C.
+// The same signal a second time kills at once; the other one after the first
+// (mpirun's SIGTERM after the user's SIGINT) is part of the same stop.
 void install_interrupt_handler();
 bool interrupted();
 void check_interrupted();
