@@ -90,7 +90,10 @@ interrupt)
   PID=$!
   for _ in $(seq 600); do grep -q "p99 so far" "$OUT/run.log" && break; sleep 0.1; done
   grep -q "p99 so far" "$OUT/run.log" || { kill -9 $PID; fail "no progress line in 60 s: $(tail -5 "$OUT/run.log")"; }
-  kill -INT $PID
+  # One SIGINT to mpiexec itself, as a Ctrl-C gives it (timeout, $PID, would
+  # pass the signal on twice: to its child and to its process group, and a
+  # second SIGINT makes mpirun kill the job outright).
+  pkill -INT -P $PID -x "$(basename "$MPIEXEC")" || kill -INT $PID
   start=$SECONDS
   wait $PID
   CODE=$?
