@@ -321,11 +321,8 @@ int run(BenchOptions& opt, int rank, int size) {
   const Bound& bound = trials[median].bound;
   print_summary(opt, bound, outcome.report, trials, dense_threads, check_diff, checked, setup.tolerance);
   if (!opt.json.empty()) {
-    std::string text =
-        bench_json(opt, bound, outcome, check_diff, checked, dense_threads, setup.tolerance, trials);
-    StagedFile out(opt.json);
-    out.write(text.data(), text.size());
-    out.commit();
+    write_text_file(opt.json,
+                    bench_json(opt, bound, outcome, check_diff, checked, dense_threads, setup.tolerance, trials));
   }
   return check_diff <= setup.tolerance ? 0 : 1;
 }

@@ -118,4 +118,10 @@ void read_exact(std::FILE* file, const fs::path& path, void* dst, size_t bytes, 
   read_exact(::fileno(file), path, dst, bytes, offset, what, advice);
 }
 
+void write_text_file(const std::filesystem::path& path, std::string_view text) {
+  StagedFile out(path);
+  out.write(text.data(), text.size());
+  out.commit();
+}
+
 }  // namespace dlrm

@@ -13,6 +13,7 @@
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/cluster/query_source.h"
 #include "dlrm/common/error.h"
+#include "dlrm/scenario/early_stopping.h"
 #include "dlrm/scenario/queries.h"
 
 namespace dlrm::cluster {
@@ -93,9 +94,14 @@ class Front::TrialState {
   void progress(int64_t now_ns) {
     if (now_ns < next_progress_) return;
     next_progress_ = now_ns + static_cast<int64_t>(kProgressSeconds * 1e9);
+    // The p99 by the summary's rule (scenario::percentile_index).
     std::vector<int64_t> sorted = latencies;
-    std::sort(sorted.begin(), sorted.end());
-    const double p99 = sorted.empty() ? 0 : sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)] * 1e-6;
+    double p99 = 0;
+    if (!sorted.empty()) {
+      const auto k = sorted.begin() + scenario::percentile_index(static_cast<int64_t>(sorted.size()), 0.99);
+      std::nth_element(sorted.begin(), k, sorted.end());
+      p99 = static_cast<double>(*k) * 1e-6;
+    }
     spdlog::info("{} {}: {:.0f} s, {} queries issued, {} done, p99 so far {:.2f} ms", to_string(settings.scenario),
                  to_string(settings.mode), now_ns * 1e-9, records.size(), records.size() - outstanding, p99);
   }

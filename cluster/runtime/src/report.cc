@@ -162,10 +162,7 @@ std::string report_json(const Report& r) {
 }
 
 void write_report(const Report& report, const std::filesystem::path& path) {
-  std::string text = report_json(report);
-  StagedFile out(path);
-  out.write(text.data(), text.size());
-  out.commit();
+  write_text_file(path, report_json(report));
 }
 
 std::string report_table(const Report& r) {

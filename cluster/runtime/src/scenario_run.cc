@@ -240,9 +240,7 @@ int write_front_outputs(const Job& job, const Trial& trial, const GatheredRun& r
   if (so.settings.find_peak) scenario.summary += peak_lines(scenario);
   if (!job.opt.quiet) std::cout << scenario.summary << std::flush;
   if (!so.summary.empty()) {
-    StagedFile out(so.summary);
-    out.write(scenario.summary.data(), scenario.summary.size());
-    out.commit();
+    write_text_file(so.summary, scenario.summary);
     spdlog::info("summary written to {}", so.summary.string());
   }
   if (!so.latency_log.empty()) {

@@ -186,9 +186,7 @@ void write_latency_log(const std::filesystem::path& path, const std::vector<Quer
   for (const QueryRecord& q : records) {
     text += fmt::format("{},{},{},{},{}\n", q.id, q.pairs, q.scheduled_ns, q.issued_ns, q.completed_ns);
   }
-  StagedFile out(path);
-  out.write(text.data(), text.size());
-  out.commit();
+  write_text_file(path, text);
 }
 
 }  // namespace dlrm::scenario

@@ -69,4 +69,7 @@ void read_exact(int fd, const std::filesystem::path& path, void* dst, size_t byt
 void read_exact(std::FILE* file, const std::filesystem::path& path, void* dst, size_t bytes,
                 uint64_t offset, std::string_view what, std::string_view advice = {});
 
+// `text` as the whole of `path`, written through a StagedFile: complete or absent.
+void write_text_file(const std::filesystem::path& path, std::string_view text);
+
 }  // namespace dlrm
