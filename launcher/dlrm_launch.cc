@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -174,8 +175,8 @@ std::string model_line(const fs::path& model, const dlrm::model::Manifest& manif
 void report_result(const MpirunResult& result, const MpirunFailures& failures) {
   const int code = result.exit_code;
   if (result.forwarded_signal != 0) {
-    std::fprintf(stderr, "dlrm-launch: stopped by signal %d (%s), passed on to mpirun, which stopped the job\n",
-                 result.forwarded_signal, strsignal(result.forwarded_signal));
+    std::fprintf(stderr, "dlrm-launch: stopped: signal %d (%s) passed on to mpirun; the job ended with exit code %d\n",
+                 result.forwarded_signal, strsignal(result.forwarded_signal), code);
   } else if (code != 0) {
     std::string text = fmt::format("dlrm-launch: the job failed (mpirun exit code {})", code);
     if (failures.found().empty()) {
@@ -194,7 +195,9 @@ int launch(const Args& args) {
   const ModelNeeds needs = model_needs(manifest);
   std::vector<HostTopology> topologies = host_topologies(hostfile, args);
   LayoutOptions layout_options = args.layout;
-  layout_options.front = scenario_run(args.cluster_args);
+  // A scenario run and dlrm-serve have a front (rank 0).
+  const bool serving = fs::path(args.program).filename() == "dlrm-serve";
+  layout_options.front = serving || scenario_run(args.cluster_args);
   Layout layout = choose_layout(hostfile, topologies, needs, layout_options);
   const fs::path model = fs::absolute(args.model);
   CommandOptions command = command_options(args, model);
@@ -225,7 +228,9 @@ int launch(const Args& args) {
     std::fflush(stdout);
   }
   MpirunFailures failures(layout);
-  MpirunResult result = run_mpirun(argv, env, failures);
+  // dlrm-serve drains on SIGUSR2, which mpirun passes on to every rank; its
+  // SIGTERM would abort the job a second later, requests in flight and all.
+  MpirunResult result = run_mpirun(argv, env, failures, serving ? SIGUSR2 : 0);
   report_result(result, failures);
   if (args.run_dir.empty() && !args.keep_files) {
     std::error_code ec;

@@ -30,25 +30,16 @@ int main(int argc, char** argv) {
   app.add_option("--report", options.report, "write the run's REPORT.json");
   app.add_option("--reference", options.reference,
                  "compare predictions with these (float32 .npy, or the reference array of an .npz)");
-  bool no_verify = false;
-  app.add_flag("--no-verify", no_verify, "skip recomputing shard checksums at load");
   app.add_flag("--quiet", options.quiet, "no summary table");
   app.add_option("--auc-budget", options.auc_budget,
                  "allowed relative AUC loss against --reference on labelled data (0.01: MLPerf 99%, 0.001: 99.9%); "
                  "exceeding it exits 3")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  std::string shard_memory = "anon";
-  app.add_option("--shard-memory", shard_memory,
-                 "where shard ranks keep rows: anon (a private copy, NUMA-local, huge pages) or mmap (the page cache)")
-      ->check(CLI::IsMember({"anon", "mmap"}))
-      ->capture_default_str();
   dlrm::tools::ScenarioCli scenario;
   dlrm::tools::add_scenario_options(app, scenario);
   app.callback([&] { options.scenario = dlrm::tools::scenario_options(scenario); });
   return dlrm::tools::run_mpi_program(app, argc, argv, [&] {
-    options.verify = !no_verify;
-    options.shard_in_memory = shard_memory == "anon";
     options.start_time = start_time;
     return dlrm::cluster::run_cluster(options, MPI_COMM_WORLD);
   });

@@ -18,17 +18,13 @@
 
 namespace dlrm::tools {
 
-// --model, --batch, --limit, --warmup, --threads, --fold-indices,
-// --exchange-dtype, --exchange-transport, --interaction and --mlp, written straight into `options`.
-inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options) {
+// --model, --batch, --threads, --exchange-dtype, --exchange-transport,
+// --interaction, --mlp, --no-verify and --shard-memory, written straight
+// into `options`.
+inline void add_model_options(CLI::App& app, cluster::ClusterOptions& options) {
   app.add_option("--model", options.model, "model directory written by dlrm-shard")->required();
   app.add_option("--batch", options.batch, "samples per batch on each dense rank")->capture_default_str();
-  app.add_option("--limit", options.limit, "use only the first N samples");
-  app.add_option("--warmup", options.warmup_batches, "run the first N batches once, untimed, before measuring")
-      ->capture_default_str();
   app.add_option("--threads", options.threads, "OpenMP threads per dense rank (default: the node's cores / dense ranks)");
-  app.add_flag("--fold-indices", options.fold_indices,
-               "map indices outside a table to index mod rows (the reference preprocessing) instead of failing");
   app.add_option("--exchange-dtype", "pooled rows on the wire: fp32 (default), or fp16 / bf16 (half the bytes)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
       ->each([&options](const std::string& name) { options.pooled_type = parse_element_type(name, cluster::kExchangeTypes, "exchange type"); });
@@ -45,6 +41,23 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
   app.add_option("--mlp", "MLP precision: fp32 (default), or int8 (needs dlrm-shard calibrate first)")
       ->check(CLI::IsMember({"fp32", "int8"}))
       ->each([&options](const std::string& name) { options.mlp = parse_element_type(name, dense::kMlpTypes, "MLP precision"); });
+  app.add_flag("--no-verify", [&options](int64_t) { options.verify = false; },
+               "skip recomputing shard checksums at load");
+  app.add_option("--shard-memory",
+                 "where shard ranks keep rows: anon (default: a private copy, NUMA-local, huge pages) or mmap (the "
+                 "page cache)")
+      ->check(CLI::IsMember({"anon", "mmap"}))
+      ->each([&options](const std::string& name) { options.shard_in_memory = name == "anon"; });
+}
+
+// The model options, and the data file's: --limit, --warmup, --fold-indices.
+inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options) {
+  add_model_options(app, options);
+  app.add_option("--limit", options.limit, "use only the first N samples");
+  app.add_option("--warmup", options.warmup_batches, "run the first N batches once, untimed, before measuring")
+      ->capture_default_str();
+  app.add_flag("--fold-indices", options.fold_indices,
+               "map indices outside a table to index mod rows (the reference preprocessing) instead of failing");
 }
 
 // MPI_Init for a program whose dense ranks run OpenMP (oneDNN) threads while

@@ -32,9 +32,10 @@ extern "C" void on_signal(int sig) {
 }
 }  // namespace
 
-void install_interrupt_handler() {
+void install_interrupt_handler(bool stop_on_sigusr2) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  if (stop_on_sigusr2) std::signal(SIGUSR2, on_signal);
 }
 
 bool interrupted() { return g_signal.load(std::memory_order_relaxed) != 0; }

@@ -225,10 +225,19 @@ namespace {
 std::atomic<pid_t> g_child{0};
 std::atomic<int> g_pending_signal{0};
 std::atomic<int> g_forwarded_signal{0};
+std::atomic<int> g_stop_as{0};  // run_mpirun's stop_as, until the first stop has gone
+
+// The signal mpirun gets for `sig`: the first SIGINT/SIGTERM as stop_as when set.
+int translated(int sig) {
+  if (sig != SIGINT && sig != SIGTERM) return sig;
+  const int as = g_stop_as.exchange(0);
+  return as != 0 ? as : sig;
+}
 
 extern "C" void forward_signal(int sig) {
   pid_t child = g_child.load();
   if (child > 0) {
+    sig = translated(sig);
     kill(child, sig);
     g_forwarded_signal.store(sig);
   } else {
@@ -341,8 +350,10 @@ int relay_until_exit(int fd, pid_t child, MpirunFailures& failures) {
 }  // namespace
 
 MpirunResult run_mpirun(const std::vector<std::string>& argv,
-                        const std::vector<std::pair<std::string, std::string>>& env, MpirunFailures& failures) {
+                        const std::vector<std::pair<std::string, std::string>>& env, MpirunFailures& failures,
+                        int stop_as) {
   DLRM_ASSERT(!argv.empty());
+  g_stop_as.store(stop_as);
   int pipe_fds[2];
   DLRM_CHECK(pipe2(pipe_fds, O_CLOEXEC) == 0, "cannot create a pipe for mpirun's output: {}", std::strerror(errno));
 
@@ -382,6 +393,7 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
   g_forwarded_signal.store(0);
   g_child.store(child);
   if (int sig = g_pending_signal.exchange(0); sig != 0) {
+    sig = translated(sig);
     kill(child, sig);
     g_forwarded_signal.store(sig);
   }

@@ -178,6 +178,18 @@ void dense_transform(const Dataset& data, int64_t begin, int n, float* dst) {
   }
 }
 
+float dense_feature(int64_t count) {
+  const int64_t x = std::max<int64_t>(count, 0);
+  if (x < kLog1pTableSize) return log1p_table()[x];
+  return static_cast<float>(std::log1p(static_cast<double>(x)));
+}
+
+float dense_feature(double count) {
+  const double x = std::max(count, 0.0);
+  if (x < kLog1pTableSize && x == std::floor(x)) return log1p_table()[static_cast<int>(x)];
+  return static_cast<float>(std::log1p(x));
+}
+
 std::optional<BadIndex> find_bad_index(const Dataset& data, int64_t begin, int64_t end,
                                        const std::vector<int64_t>& table_rows) {
   const int tables = data.layout().tables;

@@ -144,86 +144,14 @@ class Front::TrialState {
   int64_t next_progress_ = static_cast<int64_t>(kProgressSeconds * 1e9);
 };
 
-Front::Front(FrontConfig config) : config_(std::move(config)) {
-  const int dense = static_cast<int>(config_.dense.size());
-  answers_.assign(dense, MPI_REQUEST_NULL);
-  answer_buffers_.assign(dense, std::vector<char>(2 * sizeof(int32_t) + sizeof(float) * config_.batch));
-  for (int d = 0; d < dense; ++d) {
-    check_mpi(MPI_Irecv(answer_buffers_[d].data(), static_cast<int>(answer_buffers_[d].size()), MPI_BYTE,
-                        config_.dense[d], kTagDone, config_.world, &answers_[d]),
-              "receive of predictions");
-  }
-}
+Front::Front(FrontConfig config)
+    : config_(std::move(config)), link_(config_.world, config_.dense, config_.batch) {}
 
-Front::~Front() {
-  for (MPI_Request& r : answers_) {
-    if (r != MPI_REQUEST_NULL) {
-      MPI_Cancel(&r);
-      MPI_Request_free(&r);
-    }
-  }
-}
-
-void Front::send_step(scenario::DynamicBatcher& batcher, int64_t now_ns) {
-  const int dense = static_cast<int>(config_.dense.size());
-  Step& step = steps_.emplace_back();
-  step.pairs.resize(dense);
-  step.messages.resize(dense);
-  step.sends.assign(dense, MPI_REQUEST_NULL);
-  // The queued pairs (up to a full batch each) spread evenly over the dense
-  // ranks: a step lasts as long as its largest batch.
-  const int64_t total = std::min<int64_t>(batcher.queued(), static_cast<int64_t>(batcher.max_pairs()) * dense);
-  const int64_t share = (total + dense - 1) / dense;
-  for (int d = 0; d < dense; ++d) {
-    if (batcher.queued() > 0) batcher.take(step.pairs[d], share);
-    auto& msg = step.messages[d];
-    msg = {kStepBatch, static_cast<int32_t>(next_step_), static_cast<int32_t>(step.pairs[d].size())};
-    for (const auto& p : step.pairs[d]) msg.push_back(static_cast<int32_t>(p.sample));
-    check_mpi(MPI_Isend(msg.data(), static_cast<int>(msg.size()), MPI_INT32_T, config_.dense[d], kTagStep,
-                        config_.world, &step.sends[d]),
-              "send of a step");
-  }
-  ++next_step_;
-}
-
-void Front::handle(int d, TrialState& trial) {
-  int32_t header[2];
-  std::memcpy(header, answer_buffers_[d].data(), sizeof(header));
-  const int64_t k = header[0] - first_step_;
-  DLRM_CHECK(k >= 0 && k < static_cast<int64_t>(steps_.size()), "dense rank {} answered step {}, which is not open",
-             d, header[0]);
-  Step& step = steps_[k];
-  const auto& pairs = step.pairs[d];
-  DLRM_CHECK(header[1] == static_cast<int32_t>(pairs.size()), "dense rank {} answered {} pairs of step {}, not {}", d,
-             header[1], header[0], pairs.size());
-  const auto* predictions = reinterpret_cast<const float*>(answer_buffers_[d].data() + sizeof(header));
-  const int64_t now_ns = trial.now();
-  for (size_t i = 0; i < pairs.size(); ++i) trial.scored(pairs[i], predictions[i], now_ns);
-  pairs_ += static_cast<int64_t>(pairs.size());
-  ++step.answered;
-  check_mpi(MPI_Irecv(answer_buffers_[d].data(), static_cast<int>(answer_buffers_[d].size()), MPI_BYTE,
-                      config_.dense[d], kTagDone, config_.world, &answers_[d]),
-            "receive of predictions");
-  while (!steps_.empty() && steps_.front().answered == static_cast<int>(config_.dense.size())) {
-    check_mpi(MPI_Waitall(static_cast<int>(steps_.front().sends.size()), steps_.front().sends.data(),
-                          MPI_STATUSES_IGNORE),
-              "send of a step");
-    steps_.pop_front();
-    ++first_step_;
-  }
-}
-
-bool Front::poll(TrialState& trial) {
-  bool any = false;
-  for (int d = 0; d < static_cast<int>(answers_.size()); ++d) {
-    int done = 0;
-    check_mpi(MPI_Test(&answers_[d], &done, MPI_STATUS_IGNORE), "test of predictions");
-    if (done) {
-      handle(d, trial);
-      any = true;
-    }
-  }
-  return any;
+void Front::send_step(scenario::DynamicBatcher& batcher) {
+  link_.send(take_step(batcher, link_.dense_ranks()), kStepBatch,
+             [](int, const StepLink::Pairs& pairs, std::vector<int32_t>& message) {
+               for (const auto& p : pairs) message.push_back(static_cast<int32_t>(p.sample));
+             });
 }
 
 Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
@@ -249,12 +177,13 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
       const int64_t full = static_cast<int64_t>(config_.batch) * static_cast<int64_t>(config_.dense.size());
       return trial.batcher.queued() >= full ? kStepsInFlight : kStepsInFlight - 1;
     };
-    while (static_cast<int>(steps_.size()) < limit() && dispatch()) {
-      send_step(trial.batcher, now);
+    while (link_.in_flight() < limit() && dispatch()) {
+      send_step(trial.batcher);
       busy = true;
     }
-    busy |= poll(trial);
-    if (trial.done_issuing && trial.outstanding == 0 && steps_.empty()) break;
+    const int64_t answered_ns = trial.now();
+    busy |= link_.poll([&](const scenario::PairRef& pair, float p) { trial.scored(pair, p, answered_ns); });
+    if (trial.done_issuing && trial.outstanding == 0 && link_.in_flight() == 0) break;
     if (config_.progress) trial.progress(now);
     if (busy) {
       idle = std::chrono::microseconds(5);
@@ -268,11 +197,11 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
     // With every step in flight, the dense ranks have work queued and an
     // answer seen a little late costs nothing: poll less often, so the front
     // takes less of the cores it shares.
-    const bool can_send = static_cast<int>(steps_.size()) < limit();
+    const bool can_send = link_.in_flight() < limit();
     const int64_t wake = can_send ? std::min(next_arrival, trial.batcher.deadline_ns()) : next_arrival;
     const auto until = std::chrono::nanoseconds(std::max<int64_t>(0, wake - now));
     std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until, idle));
-    const auto cap = static_cast<int>(steps_.size()) >= kStepsInFlight ? kIdleFull : kIdle;
+    const auto cap = link_.in_flight() >= kStepsInFlight ? kIdleFull : kIdle;
     idle = std::min(idle * 2, cap);
   }
   Trial out;
@@ -282,15 +211,6 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
   return out;
 }
 
-void Front::end() {
-  std::vector<MPI_Request> sends(config_.dense.size(), MPI_REQUEST_NULL);
-  std::vector<std::vector<int32_t>> messages(config_.dense.size());
-  for (size_t d = 0; d < config_.dense.size(); ++d) {
-    messages[d] = {kStepEnd, static_cast<int32_t>(next_step_), 0};
-    check_mpi(MPI_Isend(messages[d].data(), 3, MPI_INT32_T, config_.dense[d], kTagStep, config_.world, &sends[d]),
-              "send of the end");
-  }
-  for (MPI_Request& r : sends) wait_idle(&r);
-}
+void Front::end() { link_.end(); }
 
 }  // namespace dlrm::cluster

@@ -67,8 +67,8 @@ std::string placement_in_comm(const std::string& placement, bool with_front) {
     } catch (const std::exception&) {
       DLRM_FAIL("DLRM_SHARD_RANKS='{}': '{}' is not a rank number", placement, item);
     }
-    DLRM_CHECK(r != 0, "DLRM_SHARD_RANKS='{}' names rank 0, which is the front of a scenario run; place the shards "
-                       "on ranks 1 and up", placement);
+    DLRM_CHECK(r != 0, "DLRM_SHARD_RANKS='{}' names rank 0, which is the front (a scenario run, dlrm-serve); place "
+                       "the shards on ranks 1 and up", placement);
     out += (out.empty() ? "" : ",") + std::to_string(r - 1);
   }
   return out;
@@ -106,8 +106,9 @@ void start_job(Job& job, bool with_front) {
   job.check("assigning roles", capture([&] {
               const int shards = job.manifest.num_shards();
               DLRM_CHECK(!with_front || workers >= shards + 1,
-                         "a scenario run needs a front (rank 0), the model's {} shard rank{} and at least one dense "
-                         "rank: at least {} ranks, the job has {}; run mpirun -n {} or more",
+                         "a run with a front (a scenario run, dlrm-serve) needs the front (rank 0), the model's {} "
+                         "shard rank{} and at least one dense rank: at least {} ranks, the job has {}; run mpirun -n "
+                         "{} or more",
                          shards, shards == 1 ? "" : "s", shards + 2, job.world_size, shards + 2);
               job.roles = assign_roles(job.front ? 0 : job.rank, workers, shards,
                                        placement_in_comm(env ? env : "", with_front));

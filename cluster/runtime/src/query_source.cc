@@ -7,15 +7,16 @@
 
 namespace dlrm::cluster {
 
-QuerySource::QuerySource(MPI_Comm world, int front, const datasets::Dataset& samples, int batch,
+QuerySource::QuerySource(MPI_Comm world, int front, const datasets::Dataset* samples, int batch, int dense_features,
                          std::vector<int64_t> table_rows, bool fold_indices)
     : world_(world),
       front_(front),
       samples_(samples),
       batch_(batch),
+      features_(dense_features),
       table_rows_(std::move(table_rows)),
       fold_indices_(fold_indices),
-      step_(3 + static_cast<size_t>(batch)) {
+      step_(3 + static_cast<size_t>(batch) * (samples ? 1 : dense_features + table_rows_.size())) {
   post_receive();
 }
 
@@ -43,30 +44,52 @@ bool QuerySource::next(InputBatch& batch) {
   request_ = MPI_REQUEST_NULL;
   const int32_t kind = step_[0], n = step_[2];
   if (kind == kStepEnd) return false;
-  DLRM_CHECK(kind == kStepBatch && n >= 0 && n <= batch_, "a step from the front holds {} samples; at most {}", n,
-             batch_);
-  const int tables = static_cast<int>(table_rows_.size());
-  const int features = samples_.layout().dense_features;
+  DLRM_CHECK(kind == (samples_ ? kStepBatch : kStepData) && n >= 0 && n <= batch_,
+             "a step from the front of kind {} holds {} pairs; expected kind {} and at most {}", kind, n,
+             samples_ ? kStepBatch : kStepData, batch_);
   batch.size = n;
   batch.tag = step_[1];
-  batch.dense.resize(static_cast<size_t>(batch_) * features);
-  batch.bags.reset(n, tables);
-  const int32_t* ids = step_.data() + 3;
+  batch.dense.resize(static_cast<size_t>(batch_) * features_);
+  batch.bags.reset(n, static_cast<int>(table_rows_.size()));
+  if (samples_) {
+    read_samples(batch, step_.data() + 3, n);
+  } else {
+    read_data(batch, step_.data() + 3, n);
+  }
+  post_receive();
+  return true;
+}
+
+void QuerySource::read_samples(InputBatch& batch, const int32_t* ids, int n) {
+  const int tables = static_cast<int>(table_rows_.size());
   for (int i = 0; i < n; ++i) {
-    DLRM_CHECK(ids[i] >= 0 && ids[i] < samples_.samples(), "the front asked for sample {} of {}", ids[i],
-               samples_.samples());
-    datasets::dense_transform(samples_, ids[i], 1, batch.dense.data() + i * features);
+    DLRM_CHECK(ids[i] >= 0 && ids[i] < samples_->samples(), "the front asked for sample {} of {}", ids[i],
+               samples_->samples());
+    datasets::dense_transform(*samples_, ids[i], 1, batch.dense.data() + i * features_);
   }
   for (int t = 0; t < tables; ++t) {
     for (int i = 0; i < n; ++i) {
-      int64_t row = samples_.indices(ids[i])[t];
+      int64_t row = samples_->indices(ids[i])[t];
       if (fold_indices_) row = datasets::fold_index(row, table_rows_[t]);
       batch.bags.add(t, static_cast<int32_t>(row));
       batch.bags.end_sample(t);
     }
   }
-  post_receive();
-  return true;
+}
+
+// The front checked every index against its table (serve::parse_*_request).
+void QuerySource::read_data(InputBatch& batch, const int32_t* payload, int n) {
+  const int tables = static_cast<int>(table_rows_.size());
+  std::memcpy(batch.dense.data(), payload, sizeof(float) * n * features_);
+  const int32_t* rows = payload + static_cast<size_t>(n) * features_;
+  for (int t = 0; t < tables; ++t) {
+    for (int i = 0; i < n; ++i) {
+      const int32_t row = rows[static_cast<size_t>(i) * tables + t];
+      DLRM_ASSERT(row >= 0 && row < table_rows_[t]);
+      batch.bags.add(t, row);
+      batch.bags.end_sample(t);
+    }
+  }
 }
 
 void QuerySource::complete(const InputBatch& batch, const float* predictions) {

@@ -94,7 +94,7 @@ void load_worker(Job& job, const RoutingTable& routing, Worker& w) {
   }
   w.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
                                        DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
-  w.source = std::make_unique<QuerySource>(job.world, 0, *w.samples.data, job.batch, arch.table_rows,
+  w.source = std::make_unique<QuerySource>(job.world, 0, &*w.samples.data, job.batch, arch.dense_features, arch.table_rows,
                                            opt.fold_indices);
 }
 

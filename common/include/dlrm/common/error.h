@@ -32,7 +32,9 @@ class Error : public std::runtime_error {
 // through check_interrupted() so that staged output is cleaned up on Ctrl-C.
 // The same signal a second time kills at once; the other one after the first
 // (mpirun's SIGTERM after the user's SIGINT) is part of the same stop.
-void install_interrupt_handler();
+// stop_on_sigusr2: SIGUSR2 stops too (dlrm-serve: mpirun passes SIGUSR2 on to
+// every rank and goes on, where its SIGTERM aborts the job after a second).
+void install_interrupt_handler(bool stop_on_sigusr2 = false);
 bool interrupted();
 void check_interrupted();
 

@@ -85,8 +85,12 @@ struct MpirunResult {
 };
 
 // Runs mpirun (argv[0] looked up in PATH) with `env` added to this process's
-// environment; relays its stdout and stderr. Failure explanations go to `failures`.
+// environment; relays its stdout and stderr. Failure explanations go to
+// `failures`. stop_as: when not 0, the first SIGINT or SIGTERM reaches mpirun
+// as this signal instead (dlrm-serve: SIGUSR2, which mpirun passes on to
+// every rank, where SIGTERM would make it abort the job); later ones as they are.
 MpirunResult run_mpirun(const std::vector<std::string>& argv,
-                        const std::vector<std::pair<std::string, std::string>>& env, MpirunFailures& failures);
+                        const std::vector<std::pair<std::string, std::string>>& env, MpirunFailures& failures,
+                        int stop_as = 0);
 
 }  // namespace dlrm::launcher

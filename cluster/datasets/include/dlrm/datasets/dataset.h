@@ -67,6 +67,12 @@ class Dataset {
 
 // dst[b * F + f] = log(max(x, 0) + 1) of record begin + b's dense feature f.
 void dense_transform(const Dataset& data, int64_t begin, int n, float* dst);
+// The same transform of one raw count: an integer count (as in the data
+// files), or a real one (an FP32 input of the endpoint; integral values give
+// exactly what the integer form gives). NaN and infinities are the caller's
+// to refuse.
+float dense_feature(int64_t count);
+float dense_feature(double count);
 
 struct BadIndex {
   int64_t sample = 0;

@@ -17,9 +17,9 @@
 #include <mpi.h>
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
+#include "dlrm/cluster/step_link.h"
 #include "dlrm/scenario/batcher.h"
 #include "dlrm/scenario/result.h"
 #include "dlrm/scenario/settings.h"
@@ -44,7 +44,6 @@ class Front {
  public:
   static constexpr int kStepsInFlight = 3;
   explicit Front(FrontConfig config);
-  ~Front();
   Front(const Front&) = delete;
   Front& operator=(const Front&) = delete;
 
@@ -53,28 +52,15 @@ class Front {
   Trial run(const scenario::Settings& settings, int64_t offline_queries);
   // Ends the dense ranks' run (and with it the shard ranks').
   void end();
-  // Pairs scored and steps sent over every trial so far.
-  int64_t pairs() const { return pairs_; }
+  // Pairs scored over every trial so far.
+  int64_t pairs() const { return link_.pairs(); }
 
  private:
-  struct Step {
-    std::vector<std::vector<scenario::PairRef>> pairs;  // per dense rank
-    std::vector<std::vector<int32_t>> messages;         // kept until sent
-    std::vector<MPI_Request> sends;
-    int answered = 0;
-  };
   class TrialState;
-  void send_step(scenario::DynamicBatcher& batcher, int64_t now_ns);
-  // Handles every answer that has arrived; true when there was one.
-  bool poll(TrialState& trial);
-  void handle(int d, TrialState& trial);
+  void send_step(scenario::DynamicBatcher& batcher);
 
   FrontConfig config_;
-  std::deque<Step> steps_;  // unanswered, oldest first
-  int64_t next_step_ = 0, first_step_ = 0;
-  std::vector<MPI_Request> answers_;   // per dense rank: the posted receive
-  std::vector<std::vector<char>> answer_buffers_;
-  int64_t pairs_ = 0;
+  StepLink link_;
 };
 
 }  // namespace dlrm::cluster

@@ -1,9 +1,15 @@
-// The dense-rank side of the query path: batches of sample ids from the
-// front, scored from samples held in this rank's memory (LoadGen's
-// QuerySampleLibrary), predictions sent back.
+// The dense-rank side of the query path: batches from the front, scored,
+// predictions sent back. A scenario run's batches name samples held in this
+// rank's memory (LoadGen's QuerySampleLibrary); dlrm-serve's carry the
+// requests' inputs themselves.
 //
-// Messages on the world communicator:
-//   front -> dense  kTagStep: [kind, step, n, sample ids[n]]   kind 1: a batch (n may be 0), 0: the end
+// Messages on the world communicator (int32 words):
+//   front -> dense  kTagStep: [kind, step, n, payload]
+//                     kind kStepBatch: payload = n sample ids
+//                     kind kStepData:  payload = n x F transformed dense features
+//                                      (float bits), then n x T row indices (in range)
+//                     kind kStepEnd:   the end of the run (n = 0)
+//                   n may be 0: an empty batch for this step
 //   dense -> front  kTagDone: [step, n] then n float predictions (bytes)
 #pragma once
 
@@ -19,13 +25,14 @@ namespace dlrm::cluster {
 
 inline constexpr int kTagStep = 7101;
 inline constexpr int kTagDone = 7102;
-inline constexpr int32_t kStepBatch = 1, kStepEnd = 0;
+inline constexpr int32_t kStepBatch = 1, kStepEnd = 0, kStepData = 2;
 
 class QuerySource final : public BatchSource {
  public:
-  // samples: every sample a query may name; batch: the most ids in a step.
-  QuerySource(MPI_Comm world, int front, const datasets::Dataset& samples, int batch, std::vector<int64_t> table_rows,
-              bool fold_indices);
+  // samples: every sample a query may name (null: steps carry their data);
+  // batch: the most pairs in a step.
+  QuerySource(MPI_Comm world, int front, const datasets::Dataset* samples, int batch, int dense_features,
+              std::vector<int64_t> table_rows, bool fold_indices);
   ~QuerySource() override;
   QuerySource(const QuerySource&) = delete;
   QuerySource& operator=(const QuerySource&) = delete;
@@ -37,10 +44,13 @@ class QuerySource final : public BatchSource {
 
  private:
   void post_receive();
+  void read_samples(InputBatch& batch, const int32_t* ids, int n);
+  void read_data(InputBatch& batch, const int32_t* payload, int n);
   MPI_Comm world_;
   int front_;
-  const datasets::Dataset& samples_;
+  const datasets::Dataset* samples_;
   int batch_;
+  int features_;
   std::vector<int64_t> table_rows_;
   bool fold_indices_;
   std::vector<int32_t> step_;  // the posted receive's buffer

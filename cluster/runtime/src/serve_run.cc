@@ -1,0 +1,124 @@
+#include "dlrm/cluster/serve_run.h"
+
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "dlrm/cluster/dense_rank.h"
+#include "dlrm/cluster/query_source.h"
+#include "dlrm/cluster/shard_rank.h"
+#include "dlrm/common/error.h"
+#include "dlrm/common/json.h"
+#include "dlrm/common/staged_output.h"
+#include "job.h"
+
+namespace dlrm::cluster {
+
+namespace {
+
+serve::ModelSignature signature(const Job& job, const ServeOptions& serve) {
+  serve::ModelSignature s;
+  s.name = serve.model_name;
+  s.dense_features = job.manifest.arch.dense_features;
+  s.table_rows = job.manifest.arch.table_rows;
+  return s;
+}
+
+void write_endpoint_file(const ServeOptions& serve, const serve::Endpoint& endpoint) {
+  if (serve.endpoint_file.empty()) return;
+  JsonWriter w({.indent = 2});
+  w.begin_object();
+  w.field("http", endpoint.http_address());
+  w.field("grpc", endpoint.grpc_address());
+  w.end_object();
+  write_text_file(serve.endpoint_file, w.str());
+}
+
+std::string summary_table(const ServeStats& s) {
+  return fmt::format("\n  dlrm-serve: {} requests answered, {} pairs in {} steps, {:.1f} s up, {:.0f} pairs/s "
+                     "on average{}\n",
+                     s.requests, s.pairs, s.steps, s.seconds, s.seconds > 0 ? s.pairs / s.seconds : 0.0,
+                     s.drained ? "" : " (the drain timeout cut some requests short)");
+}
+
+struct Worker {
+  std::unique_ptr<QuerySource> source;
+  std::unique_ptr<DenseRank> loop;
+  std::unique_ptr<ShardRank> shard;
+};
+
+void load_worker(Job& job, const RoutingTable& routing, Worker& w) {
+  const ClusterOptions& opt = job.opt;
+  if (!job.dense) {
+    w.shard = std::make_unique<ShardRank>(opt.model, job.manifest, job.roles.my_index(), opt.verify,
+                                          opt.shard_in_memory);
+    return;
+  }
+  const auto& arch = job.manifest.arch;
+  // Requests come in every size: primitives for each batch size now, not mid-request.
+  w.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
+                                       DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
+  w.source = std::make_unique<QuerySource>(job.world, 0, nullptr, job.batch, arch.dense_features, arch.table_rows,
+                                           false);
+}
+
+}  // namespace
+
+int run_serve(const ClusterOptions& options, const ServeOptions& serve, MPI_Comm world) {
+  // SIGTERM/SIGINT (to rank 0) or SIGUSR2 (to mpirun, which passes it on):
+  // the front stops accepting and drains; the other ranks go on until the
+  // front ends them. The same signal again kills at once.
+  install_interrupt_handler(true);
+  Job job(options, world);
+  job.t_entry = options.start_time > 0 ? options.start_time : steady_seconds();
+  start_job(job, true);
+  job.batch = options.batch;
+  const serve::ModelSignature model = signature(job, serve);
+  serve::Metrics metrics(job.batch);
+  std::optional<ServeFront> front;
+  std::optional<serve::Endpoint> endpoint;
+  std::vector<int> dense;
+  for (int r : job.roles.dense_rank) dense.push_back(job.world_rank_of(r));
+  job.check("opening the endpoint", capture([&] {
+              if (!job.front) return;
+              front.emplace(world, dense, model, serve.front, metrics);
+              endpoint.emplace(serve.endpoint, model, *front, metrics);
+              endpoint->start();
+              spdlog::info("listening: http {} grpc {} (live; ready once every rank has loaded)",
+                           endpoint->http_address().empty() ? "off" : endpoint->http_address(),
+                           endpoint->grpc_address().empty() ? "off" : endpoint->grpc_address());
+            }));
+  const RoutingTable routing(job.manifest);
+  Worker worker;
+  job.check("loading shards and MLPs", capture([&] {
+              if (!job.front) load_worker(job, routing, worker);
+            }));
+  std::optional<Exchange> exchange;
+  job.check("opening the exchange", capture([&] {
+              if (!job.front) {
+                exchange.emplace(job.comm, job.roles, options.pooled_type, options.transport,
+                                 max_response_floats(routing, job.batch));
+              }
+            }));
+  if (job.front) {
+    job.check("writing the endpoint file", capture([&] { write_endpoint_file(serve, *endpoint); }));
+    front->set_ready();
+    spdlog::info("ready after {:.1f} s: {} shard ranks, {} dense ranks, batch {}", steady_seconds() - job.t_entry,
+                 job.roles.shards(), job.roles.dense_ranks(), job.batch);
+    const ServeStats stats = front->run([] { return interrupted(); }, [&] { endpoint->stop(); });
+    if (!options.quiet) std::cout << summary_table(stats) << std::flush;
+    return stats.drained ? 0 : 1;
+  }
+  job.check("writing the endpoint file", "");
+  if (job.dense) {
+    worker.loop->run(*worker.source, *exchange);
+  } else {
+    worker.shard->run(*exchange);
+  }
+  exchange->finish();
+  return 0;
+}
+
+}  // namespace dlrm::cluster
