@@ -13,8 +13,12 @@ PACKAGES=(
   libcli11-dev rapidjson-dev libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev
   libzip-dev zlib1g-dev libhwloc-dev hwloc libnuma-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
+  # the online endpoint (dlrm-serve): REST and gRPC servers
+  libcpp-httplib-dev libssl-dev libgrpc++-dev protobuf-compiler-grpc
   # oracle tests (PyTorch reference) and test tooling
   python3 python3-numpy python3-torch python3-onnx time iproute2 procps
+  # clients of the endpoint's tests and benchmark
+  curl hey python3-grpcio python3-grpc-tools
 )
 
 missing=()

@@ -2,7 +2,8 @@
 # `package` target) writes dlrm-cluster_<version>_<arch>.deb holding what
 # cmake --install installs, under /usr. Its Depends line is computed by
 # dpkg-shlibdeps from the shared libraries the programs link (Open MPI,
-# oneDNN, protobuf, ONNX, libzip, hwloc, ...), plus openmpi-bin for mpirun.
+# oneDNN, protobuf, ONNX, gRPC, cpp-httplib, libzip, hwloc, ...), plus
+# openmpi-bin for mpirun.
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME dlrm-cluster)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -13,7 +14,8 @@ set(CPACK_PACKAGE_DESCRIPTION
 embedding rows, dense ranks run the MLPs on oneDNN. Programs: dlrm-shard
 (import, synthesize and shard models), dlrm-data (sample files),
 dlrm-reference (single-process model), dlrm-cluster (the MPI job),
-dlrm-bench (throughput) and dlrm-launch (rank layout over hosts, runs mpirun).
+dlrm-bench (throughput), dlrm-serve (the cluster behind REST and gRPC,
+Open Inference Protocol) and dlrm-launch (rank layout over hosts, runs mpirun).
 Example hostfiles, scripts and documentation are in /usr/share/dlrm-cluster.")
 if(DLRM_NATIVE)
   string(APPEND CPACK_PACKAGE_DESCRIPTION

@@ -45,6 +45,8 @@ done
 # Every example hostfile, unchanged; the README and every docs/*.md.
 diff -r "$SRC/hostfiles" "$SHARE/hostfiles" || fail "$SHARE/hostfiles differs from $SRC/hostfiles"
 cmp -s "$SRC/README.md" "$SHARE/README.md" || fail "$SHARE/README.md is missing or differs"
+cmp -s "$SRC/cluster/serve/proto/inference.proto" "$SHARE/proto/inference.proto" \
+  || fail "$SHARE/proto/inference.proto (for dlrm-serve's gRPC clients) is missing or differs"
 for doc in "$SRC"/docs/*.md; do
   cmp -s "$doc" "$SHARE/docs/$(basename "$doc")" || fail "$SHARE/docs/$(basename "$doc") is missing or differs"
 done

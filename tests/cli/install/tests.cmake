@@ -2,7 +2,7 @@
 #   install.prefix  cmake --install into a fresh prefix and with DESTDIR: the
 #                   programs and nothing else in bin/, each runs --help from
 #                   there, dlrm-launch finds dlrm-cluster beside it, the
-#                   scripts, hostfiles and docs are in share/dlrm-cluster/
+#                   scripts, hostfiles, docs and the gRPC .proto are in share/dlrm-cluster/
 #   install.deb     cpack -G DEB: name, version, maintainer, a Depends line
 #                   naming the package of every shared library the programs
 #                   link (and openmpi-bin), the programs and scripts inside
