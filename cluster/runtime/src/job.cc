@@ -21,6 +21,28 @@ Job::~Job() {
   if (comm != world && comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
 }
 
+void FrontWorker::load(const Job& job, const RoutingTable& routing, const datasets::Dataset* samples) {
+  const ClusterOptions& opt = job.opt;
+  if (!job.dense) {
+    shard = std::make_unique<ShardRank>(opt.model, job.manifest, job.roles.my_index(), opt.verify,
+                                        opt.shard_in_memory);
+    return;
+  }
+  const auto& arch = job.manifest.arch;
+  loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
+                                     DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
+  source = std::make_unique<QuerySource>(job.world, 0, samples, job.batch, arch.dense_features, arch.table_rows,
+                                         opt.fold_indices);
+}
+
+void FrontWorker::run(Exchange& exchange) {
+  if (loop) {
+    loop->run(*source, exchange);
+  } else {
+    shard->run(exchange);
+  }
+}
+
 uint64_t peak_rss_bytes() {
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);

@@ -4,11 +4,14 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "dlrm/cluster/dense_rank.h"
 #include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/mpi_util.h"
+#include "dlrm/cluster/query_source.h"
 #include "dlrm/cluster/report.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/run.h"
@@ -53,6 +56,20 @@ struct Job {
 // front, world rank 0 is it and the others form `comm`; DLRM_SHARD_RANKS
 // still names world ranks.
 void start_job(Job& job, bool with_front);
+
+// A shard or dense rank of a run with a front (a scenario run, dlrm-serve).
+struct FrontWorker {
+  std::unique_ptr<QuerySource> source;  // dense ranks: the front's steps
+  std::unique_ptr<DenseRank> loop;      // dense ranks
+  std::unique_ptr<ShardRank> shard;     // shard ranks
+  // Shard ranks load their shard; dense ranks their MLPs, with primitives for
+  // every batch size up to job.batch (the front's batches take any size, and
+  // a primitive built mid-run stalls what waits behind it), and a
+  // QuerySource over `samples` (null: the steps carry their inputs).
+  void load(const Job& job, const RoutingTable& routing, const datasets::Dataset* samples);
+  // This rank's loop, until the front ends the run.
+  void run(Exchange& exchange);
+};
 
 uint64_t peak_rss_bytes();
 // This worker rank's facts for the report: world rank, role and index, host,

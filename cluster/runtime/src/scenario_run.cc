@@ -73,29 +73,19 @@ std::vector<int32_t> load_labels(const Job& job) {
 
 struct Worker {
   Samples samples;
-  std::unique_ptr<QuerySource> source;
-  std::unique_ptr<DenseRank> loop;
-  std::unique_ptr<ShardRank> shard;
+  FrontWorker ranks;
 };
 
 void load_worker(Job& job, const RoutingTable& routing, Worker& w) {
-  const ClusterOptions& opt = job.opt;
-  if (!job.dense) {
-    w.shard = std::make_unique<ShardRank>(opt.model, job.manifest, job.roles.my_index(), opt.verify,
-                                          opt.shard_in_memory);
-    return;
-  }
-  load_samples(job, w.samples);
-  const auto& arch = job.manifest.arch;
-  if (!opt.fold_indices) {
-    if (auto bad = datasets::find_bad_index(*w.samples.data, 0, job.samples, arch.table_rows)) {
-      DLRM_FAIL("{}", datasets::describe(*bad, opt.data));
+  if (job.dense) {
+    load_samples(job, w.samples);
+    if (!job.opt.fold_indices) {
+      if (auto bad = datasets::find_bad_index(*w.samples.data, 0, job.samples, job.manifest.arch.table_rows)) {
+        DLRM_FAIL("{}", datasets::describe(*bad, job.opt.data));
+      }
     }
   }
-  w.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
-                                       DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
-  w.source = std::make_unique<QuerySource>(job.world, 0, &*w.samples.data, job.batch, arch.dense_features, arch.table_rows,
-                                           opt.fold_indices);
+  w.ranks.load(job, routing, job.dense ? &*w.samples.data : nullptr);
 }
 
 // Front and dense ranks: the data's samples and the scenario's settings,
@@ -287,10 +277,10 @@ RankResult worker_result(const Job& job, const Worker& w, const Exchange& exchan
   r.facts = worker_facts(job, load_seconds);
   RankReport& me = r.facts;
   if (job.dense) {
-    me.samples = w.source->pairs();
-    me.stage_seconds = w.loop->stage_seconds();
+    me.samples = w.ranks.source->pairs();
+    me.stage_seconds = w.ranks.loop->stage_seconds();
   }
-  finish_worker_result(r, w.shard.get(), exchange, seconds);
+  finish_worker_result(r, w.ranks.shard.get(), exchange, seconds);
   return r;
 }
 
@@ -347,11 +337,7 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
     return outcome;
   }
   const double t0 = steady_seconds();
-  if (job.dense) {
-    worker.loop->run(*worker.source, *exchange);
-  } else {
-    worker.shard->run(*exchange);
-  }
+  worker.ranks.run(*exchange);
   exchange->finish();
   const double seconds = steady_seconds() - t0;
   gather_run(world, worker_result(job, worker, *exchange, seconds, load_seconds), accuracy ? job.samples : 0);

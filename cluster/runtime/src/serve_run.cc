@@ -6,9 +6,6 @@
 #include <memory>
 #include <optional>
 
-#include "dlrm/cluster/dense_rank.h"
-#include "dlrm/cluster/query_source.h"
-#include "dlrm/cluster/shard_rank.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/json.h"
 #include "dlrm/common/staged_output.h"
@@ -43,27 +40,6 @@ std::string summary_table(const ServeStats& s) {
                      s.drained ? "" : " (the drain timeout cut some requests short)");
 }
 
-struct Worker {
-  std::unique_ptr<QuerySource> source;
-  std::unique_ptr<DenseRank> loop;
-  std::unique_ptr<ShardRank> shard;
-};
-
-void load_worker(Job& job, const RoutingTable& routing, Worker& w) {
-  const ClusterOptions& opt = job.opt;
-  if (!job.dense) {
-    w.shard = std::make_unique<ShardRank>(opt.model, job.manifest, job.roles.my_index(), opt.verify,
-                                          opt.shard_in_memory);
-    return;
-  }
-  const auto& arch = job.manifest.arch;
-  // Requests come in every size: primitives for each batch size now, not mid-request.
-  w.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
-                                       DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
-  w.source = std::make_unique<QuerySource>(job.world, 0, nullptr, job.batch, arch.dense_features, arch.table_rows,
-                                           false);
-}
-
 }  // namespace
 
 int run_serve(const ClusterOptions& options, const ServeOptions& serve, MPI_Comm world) {
@@ -91,9 +67,9 @@ int run_serve(const ClusterOptions& options, const ServeOptions& serve, MPI_Comm
                            endpoint->grpc_address().empty() ? "off" : endpoint->grpc_address());
             }));
   const RoutingTable routing(job.manifest);
-  Worker worker;
+  FrontWorker worker;
   job.check("loading shards and MLPs", capture([&] {
-              if (!job.front) load_worker(job, routing, worker);
+              if (!job.front) worker.load(job, routing, nullptr);
             }));
   std::optional<Exchange> exchange;
   job.check("opening the exchange", capture([&] {
@@ -112,11 +88,7 @@ int run_serve(const ClusterOptions& options, const ServeOptions& serve, MPI_Comm
     return stats.drained ? 0 : 1;
   }
   job.check("writing the endpoint file", "");
-  if (job.dense) {
-    worker.loop->run(*worker.source, *exchange);
-  } else {
-    worker.shard->run(*exchange);
-  }
+  worker.run(*exchange);
   exchange->finish();
   return 0;
 }

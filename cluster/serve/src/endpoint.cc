@@ -1,6 +1,7 @@
 #include "dlrm/serve/endpoint.h"
 
 #include <charconv>
+#include <thread>
 
 #include "dlrm/common/error.h"
 #include "endpoint_impl.h"
@@ -30,12 +31,12 @@ Endpoint::~Endpoint() { stop(); }
 
 void Endpoint::start() {
   if (!options_.http.empty()) {
-    http_ = std::make_unique<Http>(options_, model_, backend_, metrics_);
-    http_->start();
+    http_ = Server::http(options_, model_, backend_, metrics_);
+    http_address_ = http_->start();
   }
   if (!options_.grpc.empty()) {
-    grpc_ = std::make_unique<Grpc>(options_, model_, backend_, metrics_);
-    grpc_->start();
+    grpc_ = Server::grpc(options_, model_, backend_, metrics_);
+    grpc_address_ = grpc_->start();
   }
 }
 
@@ -47,7 +48,7 @@ void Endpoint::stop() {
   if (http_stop.joinable()) http_stop.join();
 }
 
-std::string Endpoint::http_address() const { return http_ ? http_->address() : ""; }
-std::string Endpoint::grpc_address() const { return grpc_ ? grpc_->address() : ""; }
+std::string Endpoint::http_address() const { return http_address_; }
+std::string Endpoint::grpc_address() const { return grpc_address_; }
 
 }  // namespace dlrm::serve

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "dlrm/serve/endpoint.h"
 
@@ -14,34 +13,20 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// REST on cpp-httplib: a listening thread and a pool of `threads` workers.
-class Endpoint::Http {
+class Endpoint::Server {
  public:
-  Http(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics);
-  ~Http();
-  void start();
-  void stop();
-  std::string address() const { return address_; }
+  virtual ~Server() = default;
+  // Binds its address (throws dlrm::Error naming the option when it cannot)
+  // and serves from threads of its own; returns the address bound.
+  virtual std::string start() = 0;
+  // Stops accepting; returns once the requests in flight are answered.
+  virtual void stop() = 0;
 
- private:
-  class Impl;
-  std::unique_ptr<Impl> impl_;
-  std::string address_;
-};
-
-// gRPC on grpc++'s synchronous server.
-class Endpoint::Grpc {
- public:
-  Grpc(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics);
-  ~Grpc();
-  void start();
-  void stop();
-  std::string address() const { return address_; }
-
- private:
-  class Impl;
-  std::unique_ptr<Impl> impl_;
-  std::string address_;
+  // REST on cpp-httplib, gRPC on grpc++'s synchronous server.
+  static std::unique_ptr<Server> http(const EndpointOptions& options, const ModelSignature& model, Backend& backend,
+                                      Metrics& metrics);
+  static std::unique_ptr<Server> grpc(const EndpointOptions& options, const ModelSignature& model, Backend& backend,
+                                      Metrics& metrics);
 };
 
 }  // namespace dlrm::serve

@@ -32,14 +32,14 @@ int transport_limit(int64_t max_body_bytes) {
   return static_cast<int>(std::min<int64_t>(std::numeric_limits<int>::max(), 2 * max_body_bytes + (1 << 20)));
 }
 
-}  // namespace
-
-class Endpoint::Grpc::Impl final : public inference::GRPCInferenceService::Service {
+class GrpcServer final : public Endpoint::Server, public inference::GRPCInferenceService::Service {
  public:
-  Impl(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics)
+  GrpcServer(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics)
       : options_(options), model_(model), backend_(backend), metrics_(metrics) {}
 
-  std::string start() {
+  ~GrpcServer() override { stop(); }
+
+  std::string start() override {
     const auto [host, port] = split_address(options_.grpc, "--grpc");
     grpc::ServerBuilder builder;
     int bound = 0;
@@ -58,7 +58,7 @@ class Endpoint::Grpc::Impl final : public inference::GRPCInferenceService::Servi
     return fmt::format("{}:{}", host, bound);
   }
 
-  void stop() {
+  void stop() override {
     if (!server_) return;
     server_->Shutdown();  // stops accepting; returns once the calls in flight are answered
     server_->Wait();
@@ -150,13 +150,11 @@ class Endpoint::Grpc::Impl final : public inference::GRPCInferenceService::Servi
   std::unique_ptr<grpc::Server> server_;
 };
 
-Endpoint::Grpc::Grpc(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(options, model, backend, metrics)) {}
+}  // namespace
 
-Endpoint::Grpc::~Grpc() { stop(); }
-
-void Endpoint::Grpc::start() { address_ = impl_->start(); }
-
-void Endpoint::Grpc::stop() { impl_->stop(); }
+std::unique_ptr<Endpoint::Server> Endpoint::Server::grpc(const EndpointOptions& options, const ModelSignature& model,
+                                                         Backend& backend, Metrics& metrics) {
+  return std::make_unique<GrpcServer>(options, model, backend, metrics);
+}
 
 }  // namespace dlrm::serve

@@ -34,11 +34,9 @@ std::optional<size_t> header_length(const httplib::Request& req) {
   return n;
 }
 
-}  // namespace
-
-class Endpoint::Http::Impl {
+class HttpServer final : public Endpoint::Server {
  public:
-  Impl(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics)
+  HttpServer(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics)
       : options_(options), model_(model), backend_(backend), metrics_(metrics) {
     const int threads = options.threads;
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -48,6 +46,20 @@ class Endpoint::Http::Impl {
     routes();
   }
 
+  ~HttpServer() override { stop(); }
+
+  std::string start() override {
+    const std::string address = bind();
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    return address;
+  }
+
+  void stop() override {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
   std::string bind() {
     const auto [host, port] = split_address(options_.http, "--http");
     const int bound = port == 0 ? server_.bind_to_any_port(host) : (server_.bind_to_port(host, port) ? port : -1);
@@ -56,14 +68,6 @@ class Endpoint::Http::Impl {
     return fmt::format("{}:{}", host, bound);
   }
 
-  void run() { thread_ = std::thread([this] { server_.listen_after_bind(); }); }
-
-  void stop() {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
   void routes() {
     server_.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) {
       answer(res, 200, R"({"live":true})");
@@ -185,16 +189,11 @@ class Endpoint::Http::Impl {
   std::thread thread_;
 };
 
-Endpoint::Http::Http(const EndpointOptions& options, const ModelSignature& model, Backend& backend, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(options, model, backend, metrics)) {}
+}  // namespace
 
-Endpoint::Http::~Http() { stop(); }
-
-void Endpoint::Http::start() {
-  address_ = impl_->bind();
-  impl_->run();
+std::unique_ptr<Endpoint::Server> Endpoint::Server::http(const EndpointOptions& options, const ModelSignature& model,
+                                                         Backend& backend, Metrics& metrics) {
+  return std::make_unique<HttpServer>(options, model, backend, metrics);
 }
-
-void Endpoint::Http::stop() { impl_->stop(); }
 
 }  // namespace dlrm::serve

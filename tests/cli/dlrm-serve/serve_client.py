@@ -259,7 +259,8 @@ def bad_http(endpoint_file, work):
             fail(f"{what}: HTTP {status} {message!r}; expected 400 naming {needle!r}")
         print(f"  {what}: 400 {message}")
     for path, want in [("/v2/models/other/infer", 404), ("/v2/models/dlrm/versions/9", 404), ("/nothing", 404)]:
-        status, _, answer = request(conn, "POST" if path.endswith("infer") else "GET", path, "{}")
+        post = path.endswith("infer")
+        status, _, answer = request(conn, "POST" if post else "GET", path, "{}" if post else None)
         if status != want or "error" not in json.loads(answer):
             fail(f"{path}: HTTP {status} {answer[:200]!r}; expected {want} with an error")
     # The binary extension with a header length beyond the body.

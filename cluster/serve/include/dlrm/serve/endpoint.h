@@ -61,16 +61,16 @@ class Endpoint {
   // The bound addresses (host:port, the port picked when 0 was asked), "" when off.
   std::string http_address() const;
   std::string grpc_address() const;
+  // What REST and gRPC each are (src/endpoint_impl.h).
+  class Server;
 
  private:
-  class Http;
-  class Grpc;
   EndpointOptions options_;
   ModelSignature model_;
   Backend& backend_;
   Metrics& metrics_;
-  std::unique_ptr<Http> http_;
-  std::unique_ptr<Grpc> grpc_;
+  std::unique_ptr<Server> http_, grpc_;
+  std::string http_address_, grpc_address_;
 };
 
 // "host:port" split; throws dlrm::Error naming `option` when malformed.
