@@ -11,8 +11,10 @@
 #include <cctype>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <sstream>
 #include <utility>
 
@@ -226,18 +228,34 @@ std::atomic<pid_t> g_child{0};
 std::atomic<int> g_pending_signal{0};
 std::atomic<int> g_forwarded_signal{0};
 std::atomic<int> g_stop_as{0};  // run_mpirun's stop_as, until the first stop has gone
+std::atomic<int64_t> g_stop_as_ns{0};  // when the first stop went as stop_as (CLOCK_MONOTONIC), or 0
+// A stop within this long of the one sent as stop_as is the same stop
+// delivered twice (timeout signals its child, then its process group).
+constexpr int64_t kRepeatedStopNs = 500'000'000;
 
-// The signal mpirun gets for `sig`: the first SIGINT/SIGTERM as stop_as when set.
+int64_t monotonic_ns() {  // async-signal-safe
+  timespec t = {};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+// The signal mpirun gets for `sig`, or 0 for none: the first SIGINT/SIGTERM
+// as stop_as when set, and none for another within kRepeatedStopNs of it.
 int translated(int sig) {
   if (sig != SIGINT && sig != SIGTERM) return sig;
-  const int as = g_stop_as.exchange(0);
-  return as != 0 ? as : sig;
+  if (const int as = g_stop_as.exchange(0); as != 0) {
+    g_stop_as_ns.store(monotonic_ns());
+    return as;
+  }
+  const int64_t first = g_stop_as_ns.load();
+  return first != 0 && monotonic_ns() - first < kRepeatedStopNs ? 0 : sig;
 }
 
 extern "C" void forward_signal(int sig) {
   pid_t child = g_child.load();
   if (child > 0) {
     sig = translated(sig);
+    if (sig == 0) return;
     kill(child, sig);
     g_forwarded_signal.store(sig);
   } else {
@@ -354,6 +372,7 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
                         int stop_as) {
   DLRM_ASSERT(!argv.empty());
   g_stop_as.store(stop_as);
+  g_stop_as_ns.store(0);
   int pipe_fds[2];
   DLRM_CHECK(pipe2(pipe_fds, O_CLOEXEC) == 0, "cannot create a pipe for mpirun's output: {}", std::strerror(errno));
 
@@ -392,8 +411,7 @@ MpirunResult run_mpirun(const std::vector<std::string>& argv,
   DLRM_CHECK(child > 0, "cannot start mpirun: fork failed: {}", std::strerror(fork_errno));
   g_forwarded_signal.store(0);
   g_child.store(child);
-  if (int sig = g_pending_signal.exchange(0); sig != 0) {
-    sig = translated(sig);
+  if (int sig = translated(g_pending_signal.exchange(0)); sig != 0) {
     kill(child, sig);
     g_forwarded_signal.store(sig);
   }

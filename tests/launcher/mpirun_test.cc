@@ -251,6 +251,32 @@ TEST(Mpirun, RunForwardsSigtermOnce) {
   EXPECT_LT(seconds, 5.0);
 }
 
+// stop_as (dlrm-serve): the first TERM reaches the child as USR2. A second
+// TERM 20 ms later is the same stop delivered twice (as GNU timeout delivers
+// it: to its child, then to its process group) and is dropped; one 800 ms
+// later is a second stop and reaches the child as TERM. The stand-in counts
+// USR2s (u) and TERMs (t) and, 2 s after the first USR2, exits 40 + u + 10 t.
+int stop_as_exit_code(int gap_ms) {
+  Layout layout = two_host_layout();
+  MpirunFailures failures(layout);
+  std::thread sender([gap_ms] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    kill(getpid(), SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
+    kill(getpid(), SIGTERM);
+  });
+  MpirunResult result = run_mpirun({"/bin/sh", "-c",
+                                    "u=0; t=0; trap 'u=$((u+1))' USR2; trap 't=$((t+1))' TERM; "
+                                    "while [ $u -eq 0 ]; do sleep 0.05; done; sleep 2; exit $((40 + u + 10 * t))"},
+                                   {}, failures, SIGUSR2);
+  sender.join();
+  return result.exit_code;
+}
+
+TEST(Mpirun, RunStopAsDropsATwiceDeliveredStop) { EXPECT_EQ(stop_as_exit_code(20), 41) << "one USR2, no TERM"; }
+
+TEST(Mpirun, RunStopAsPassesALaterStopAsItIs) { EXPECT_EQ(stop_as_exit_code(800), 51) << "one USR2, then one TERM"; }
+
 // mpirun runs in its own process group (a terminal's Ctrl-C reaches it once,
 // forwarded by us): the stand-in's process group id (field 5 of
 // /proc/PID/stat) is its own PID.

@@ -88,7 +88,9 @@ struct MpirunResult {
 // environment; relays its stdout and stderr. Failure explanations go to
 // `failures`. stop_as: when not 0, the first SIGINT or SIGTERM reaches mpirun
 // as this signal instead (dlrm-serve: SIGUSR2, which mpirun passes on to
-// every rank, where SIGTERM would make it abort the job); later ones as they are.
+// every rank, where SIGTERM would make it abort the job); another within 0.5 s
+// of it is the same stop delivered twice (timeout signals its child, then its
+// process group) and is dropped; later ones reach mpirun as they are.
 MpirunResult run_mpirun(const std::vector<std::string>& argv,
                         const std::vector<std::pair<std::string, std::string>>& env, MpirunFailures& failures,
                         int stop_as = 0);
