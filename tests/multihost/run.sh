@@ -9,6 +9,9 @@
 #       rank_killed           kill -9 shard 1's rank mid-run
 #       scenario              a server scenario across 2 hosts (rank 0 the front): accuracy mode
 #                             matches the single-host run within 1e-5, then a short performance run
+#       serve                 dlrm-launch --program dlrm-serve across 2 hosts: the front listens on the
+#                             first host's address, a REST answer (curl from the head) matches the
+#                             single-host run within 1e-5; a SIGTERM to the launcher drains: exit 0
 # Every case must end within 30 s of the fault, name the host (and the rank),
 # and leave no process in the namespaces; the EXIT trap deletes the
 # namespaces (and fails the test if it cannot). Exit 77 = skipped (no netns).
@@ -253,6 +256,47 @@ case "$CASE" in
     check_summary "$DIR/performance.txt" "Scenario : Server" "Mode     : PerformanceOnly" "Result is :" \
       "target_qps : 20" "pairs_per_query : 64"
     grep -E "Result is|99.00 percentile latency" "$DIR/performance.txt"
+    ;;
+  serve)
+    # Rank 0, the front, runs on the hostfile's first host (10.231.0.11, the
+    # namespace $NETNS_PREFIX-h1) and listens on that host's address; the
+    # client is curl in the head namespace, another host of the network.
+    hostfile 2 > "$DIR/hostfile"
+    ENDPOINT="$DIR/endpoint.json" ASKED=300
+    launch "$DIR/hostfile" --program "$BIN/dlrm-serve" -- --http 10.231.0.11:0 --grpc 10.231.0.11:0 \
+      --endpoint-file "$ENDPOINT"
+    for _ in $(seq 600); do
+      [ -s "$ENDPOINT" ] && break
+      kill -0 "$LAUNCH_PID" 2>/dev/null || { finish; fail "the launcher exited before the server was ready"; }
+      sleep 0.1
+    done
+    [ -s "$ENDPOINT" ] || { finish; fail "not ready within 60 s"; }
+    HTTP=$(/usr/bin/python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['http'])" "$ENDPOINT")
+    echo "ready: http $HTTP"
+    [[ "$HTTP" == 10.231.0.11:* ]] || fail "the REST endpoint is $HTTP, not on 10.231.0.11"
+    expect "1 front + 2 shard + 2 dense; DLRM_SHARD_RANKS=1,2" "10.231.0.11 0       0 front" \
+      "$BIN/dlrm-serve --model $WORK/model"
+    head_curl() { ip netns exec "$NETNS_PREFIX-hd" curl -s --max-time 60 "$@"; }
+    code=$(head_curl -o /dev/null -w '%{http_code}' "http://$HTTP/v2/health/ready")
+    [ "$code" = 200 ] || fail "/v2/health/ready from the head: HTTP $code"
+    /usr/bin/python3 "$HERE/../cli/dlrm-launch/serve_request.py" body "$WORK/model" "$WORK/data.bin" $ASKED \
+      "$DIR/request.json" || fail "request body"
+    code=$(head_curl -o "$DIR/answer.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+      --data-binary @"$DIR/request.json" "http://$HTTP/v2/models/dlrm/infer")
+    [ "$code" = 200 ] || fail "infer from the head: HTTP $code: $(head -c 300 "$DIR/answer.json")"
+    # Within 1e-5 of the single-host file-mode run (serve_request.py says why not bit for bit).
+    /usr/bin/python3 "$HERE/../cli/dlrm-launch/serve_request.py" check "$DIR/answer.json" "$WORK/single-host.npy" \
+      $ASKED || fail "the served predictions differ from the single-host run's"
+    # LAUNCH_PID is timeout: it passes the TERM to dlrm-launch, directly and
+    # again through its process group; the launcher takes both as one stop
+    # and sends mpirun SIGUSR2, which drains.
+    kill -TERM "$LAUNCH_PID"
+    finish
+    [ "$CODE" -eq 0 ] || fail "SIGTERM to the launcher: exit code $CODE, expected 0 (a drain)"
+    # Nothing in flight: the drain is immediate; mpirun then ends 5 ranks on 2 hosts.
+    [ "$MS_TAKEN" -le 10000 ] || fail "the stop took $MS_TAKEN ms (> 10 s)"
+    expect "passed on to mpirun; the job ended with exit code 0" "dlrm-serve: 1 requests answered, $ASKED pairs"
+    check_no_processes
     ;;
   *) fail "unknown case $CASE" ;;
 esac

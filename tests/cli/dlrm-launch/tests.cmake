@@ -16,3 +16,14 @@ if(TARGET dlrm-launch AND TARGET dlrm-cluster AND TARGET dlrm-shard AND TARGET d
   set_tests_properties(launcher.scenario PROPERTIES LABELS "launcher;mpi" ENVIRONMENT "${DLRM_MPI_ENV}"
     PROCESSORS 2 TIMEOUT 120)
 endif()
+
+# dlrm-launch --program dlrm-serve on this machine: the layout has the front,
+# a REST answer equals a plain file-mode run's predictions, and one SIGTERM
+# to dlrm-launch drains the job (exit 0, no dlrm-serve left).
+if(TARGET dlrm-launch AND TARGET dlrm-serve AND TARGET dlrm-cluster AND TARGET dlrm-shard AND TARGET dlrm-data)
+  add_test(NAME launcher.serve
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/serve.sh $<TARGET_FILE_DIR:dlrm-launch>
+            ${CMAKE_CURRENT_BINARY_DIR}/launcher_serve)
+  set_tests_properties(launcher.serve PROPERTIES LABELS "launcher;mpi;serve" ENVIRONMENT "${DLRM_MPI_ENV}"
+    PROCESSORS 2 TIMEOUT 180)
+endif()
