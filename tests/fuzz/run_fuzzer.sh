@@ -3,7 +3,8 @@
 # straight from the sources, then fuzzes it for a bounded time from the seed
 # corpus. A crash, leak, timeout or out-of-memory fails the test and leaves the
 # input in WORK/crash-*.
-#   run_fuzzer.sh NAME SOURCE_DIR WORK SECONDS      NAME: pickle | tsv | checkpoint | scenario
+#   run_fuzzer.sh NAME SOURCE_DIR WORK SECONDS
+#   NAME: pickle | tsv | checkpoint | scenario | serve_http | serve_grpc
 set -euo pipefail
 NAME=$1 SRC=$2 WORK=$3 SECONDS_MAX=$4
 CXX=${FUZZ_CXX:-clang++}
@@ -22,6 +23,9 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
   -I"$SRC/cluster/datasets/include" -I"$SRC/cluster/scenario/include")
 common=("$SRC/common/src/error.cc")
 unpickler=("$SRC"/shard/import/src/{pickle,pickle_globals,pickle_source,pickle_text,pickle_value}.cc)
+# The protocol library without its generated messages (dense_feature is in dataset.cc).
+serve=("$SRC"/cluster/serve/src/{protocol,http_body,tensor_check}.cc "$SRC/cluster/datasets/src/dataset.cc" "${common[@]}")
+serve_flags=(-I"$SRC/cluster/serve/include" -DDLRM_VERSION=\"fuzz\" -fsanitize-ignorelist="$SRC/tests/fuzz/ubsan_ignorelist.txt")
 case $NAME in
   pickle)
     sources=("$SRC/tests/fuzz/pickle_fuzzer.cc" "${unpickler[@]}" "${common[@]}")
@@ -43,11 +47,29 @@ case $NAME in
     sources=("$SRC/tests/fuzz/scenario_fuzzer.cc" "$SRC"/cluster/scenario/src/{settings,queries}.cc "${common[@]}")
     flags+=($(pkg-config --cflags fmt))
     libs=($(pkg-config --libs fmt)) ;;
+  serve_http)
+    sources=("$SRC/tests/fuzz/serve_http_fuzzer.cc" "${serve[@]}")
+    flags+=("${serve_flags[@]}" $(pkg-config --cflags fmt))
+    libs=($(pkg-config --libs fmt)) ;;
+  serve_grpc)
+    # The messages only (no gRPC service), generated when the .proto changed.
+    if ! command -v protoc >/dev/null; then echo "SKIP: protoc not found (install protobuf-compiler)"; exit 77; fi
+    proto_out=$WORK/serve_proto
+    if [ ! -f "$proto_out/inference.pb.cc" ] || [ "$SRC/cluster/serve/proto/inference.proto" -nt "$proto_out/inference.pb.cc" ]; then
+      mkdir -p "$proto_out"
+      protoc --cpp_out="$proto_out" -I "$SRC/cluster/serve/proto" inference.proto
+    fi
+    sources=("$SRC/tests/fuzz/serve_grpc_fuzzer.cc" "$SRC/cluster/serve/src/grpc_codec.cc" "$proto_out/inference.pb.cc"
+      "${serve[@]}")
+    flags+=("${serve_flags[@]}" -I"$proto_out" $(pkg-config --cflags fmt protobuf))
+    libs=($(pkg-config --libs fmt protobuf)) ;;
   *) echo "unknown fuzz target $NAME"; exit 2 ;;
 esac
-# Rebuild only when a source changed.
+# Rebuild only when a source, this script (the flags) or the ignore list changed.
 bin=$WORK/${NAME}_fuzzer
-if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard" "$SRC/cluster/datasets" "$SRC/cluster/scenario" "$SRC/common" -newer "$bin" -print -quit)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard" "$SRC/cluster/datasets" "$SRC/cluster/scenario" \
+    "$SRC/cluster/serve" "$SRC/common" "$SRC/tests/fuzz/run_fuzzer.sh" "$SRC/tests/fuzz/ubsan_ignorelist.txt" \
+    -newer "$bin" -print -quit)" ]; then
   echo "building $bin"
   # One object per source, compiled on every core, then linked.
   objdir=$WORK/${NAME}_obj
@@ -66,5 +88,7 @@ corpus=$WORK/${NAME}_corpus
 mkdir -p "$corpus"
 cd "$WORK"
 # Seeds from the source tree first, then the corpus grown by earlier runs.
-"$bin" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+# -error_exitcode=1: libFuzzer's default (77) is CTest's skip code here, which
+# would report a crash as a skipped test.
+"$bin" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -error_exitcode=1 \
   "$corpus" "$SRC/tests/fuzz/corpus/$NAME"

@@ -8,9 +8,13 @@
 #                TorchCheckpoint / OnnxModel and the architecture inference
 #   fuzz.scenario  the scenario options' values (--scenario, --mode,
 #                --pairs-per-query) and Settings::validate
+#   fuzz.serve_http  REST inference bodies, JSON and binary-data extension,
+#                through parse_http_request and http_response (cluster/serve)
+#   fuzz.serve_grpc  serialized ModelInferRequest messages through
+#                parse_grpc_request and grpc_response (cluster/serve)
 # DLRM_FUZZ_SECONDS sets the time per target (default 20).
 set(DLRM_FUZZ_SECONDS 20 CACHE STRING "Seconds each libFuzzer target runs under CTest")
-foreach(target pickle tsv checkpoint scenario)
+foreach(target pickle tsv checkpoint scenario serve_http serve_grpc)
   add_test(NAME fuzz.${target}
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_fuzzer.sh ${target} ${PROJECT_SOURCE_DIR}
       ${CMAKE_CURRENT_BINARY_DIR}/fuzz ${DLRM_FUZZ_SECONDS})

@@ -183,6 +183,16 @@ TEST(HttpRefusedNames, ALongOrMultiLineNameIsCutAndFlattened) {
   expect_refused(json, "xxx...' is not an input of model 'dlrm'");
 }
 
+TEST(HttpRefusedNames, ALoneSurrogateBecomesAQuestionMark) {
+  // rapidjson lets a lone low surrogate escape through as the bytes ED B7 9D,
+  // which are not UTF-8: the message shows '?' for each, and stays UTF-8.
+  expect_refused(request({dense2(), tensor(R"(w\uDDDDide)", "FP32", 2, 1, "1,2")}), "input 'w???ide' is not an input");
+  // Valid multi-byte characters pass, and a cut never splits one.
+  const std::string name = std::string(63, 'a') + "\xC3\xA9tail";
+  expect_refused(request({dense2(), tensor(name, "FP32", 2, 1, "1,2")}),
+                 "input '" + std::string(63, 'a') + "\xC3\xA9...'");
+}
+
 TEST(HttpRefusedNames, AnotherModelsNameInMessages) {
   ModelSignature model = small_model();
   model.name = "ctr";

@@ -44,19 +44,50 @@ const char* datatype_name(DataType type) {
 
 size_t element_size(DataType type) { return type == DataType::kInt32 || type == DataType::kFp32 ? 4 : 8; }
 
+size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char lead = byte(i);
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    n = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    n = 3;
+    if (lead == 0xE0) lo = 0xA0;
+    if (lead == 0xED) hi = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    n = 4;
+    if (lead == 0xF0) lo = 0x90;
+    if (lead == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
 std::string printable(std::string_view text) {
   constexpr size_t kMax = 64;
-  const bool cut = text.size() > kMax;
-  if (cut) {
-    size_t end = kMax;
-    // Do not end inside a UTF-8 sequence: back off over continuation bytes.
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    text = text.substr(0, end);
-  }
   std::string out;
-  out.reserve(text.size() + 3);
-  for (char c : text) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7F ? '?' : c;
-  if (cut) out += "...";
+  out.reserve(std::min(text.size(), kMax) + 3);
+  size_t i = 0;
+  while (i < text.size() && out.size() < kMax) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = c < 0x80 ? 1 : utf8_sequence(text, i);
+    if (n <= 1) {
+      // Control bytes and bytes that are not UTF-8 (rapidjson lets a lone
+      // surrogate escape through as one): '?', so the message is one line of UTF-8.
+      out += c < 0x20 || c >= 0x7F ? '?' : static_cast<char>(c);
+      ++i;
+    } else {
+      out.append(text, i, n);
+      i += n;
+    }
+  }
+  if (i < text.size()) out += "...";
   return out;
 }
 

@@ -53,8 +53,12 @@ size_t element_size(DataType type);        // 4 or 8
 // the body-size limit of the endpoint is the practical bound).
 constexpr int64_t kMaxPairs = int64_t{1} << 30;
 
-// `text` for a message: single-line (control bytes as '?') and cut to 64
-// bytes ("...") so that a hostile name cannot make the message long.
+// The length of the well-formed UTF-8 sequence at s[i], or 0 when there is
+// none (a stray byte, an overlong form, a surrogate, a code point > U+10FFFF).
+size_t utf8_sequence(std::string_view s, size_t i);
+// `text` for a message: one line of valid UTF-8 (control bytes and bytes
+// that are not UTF-8 as '?'), cut after about 64 bytes ("...") so that a
+// hostile name cannot make the message long.
 std::string printable(std::string_view text);
 std::string quote(std::string_view text);  // "'" + printable(text) + "'"
 // "[4,25]" for a message, at most 8 dimensions shown.
