@@ -95,7 +95,8 @@ class HttpServer final : public Endpoint::Server {
     // default) with 413.
     server_.Post(model + "/infer",
                  [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-                   if (!known(req, res)) return;
+                   // The body is read first, whatever the answer: one left
+                   // unread would be taken for the connection's next request.
                    std::string body;
                    body.reserve(std::min<size_t>(req.get_header_value<uint64_t>("Content-Length"),
                                                  static_cast<size_t>(options_.max_body_bytes)));
@@ -104,7 +105,7 @@ class HttpServer final : public Endpoint::Server {
                      return true;
                    });
                    if (whole) {
-                     infer(req, body, res);
+                     if (known(req, res)) infer(req, body, res);
                    } else if (res.status == 413) {
                      too_large(req, res);
                    }
