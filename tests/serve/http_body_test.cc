@@ -48,7 +48,7 @@ TEST(HttpBody, AnswerFloatsReadBackBitExact) {
     if (std::isfinite(x)) p.push_back(x);
   }
   const HttpBody body = http_response(small_model(), request_of(static_cast<int64_t>(p.size()), "q1"), p);
-  EXPECT_EQ(body.content_type, "application/json");
+  EXPECT_EQ(body.content_type, "application/json; charset=utf-8");
   EXPECT_FALSE(body.header_length);
   const rapidjson::Document doc = parse(body.body);
   EXPECT_STREQ(doc["model_name"].GetString(), "dlrm");

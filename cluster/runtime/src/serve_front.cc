@@ -19,8 +19,11 @@ int64_t clock_ns() {
 }
 
 // The loop's longest sleep with steps in flight (answers arrive without
-// warning) and with nothing to do (a new request wakes it at once).
+// warning), with every step in flight (the dense ranks have work queued, and
+// an answer seen a little late costs nothing: the front takes less of the
+// cores it shares) and with nothing to do (a new request wakes it at once).
 constexpr auto kPoll = std::chrono::microseconds(100);
+constexpr auto kPollFull = std::chrono::microseconds(1000);
 constexpr auto kIdle = std::chrono::milliseconds(20);
 constexpr int kStepsInFlight = 3;
 constexpr auto kStuck = std::chrono::nanoseconds(std::chrono::seconds(10));
@@ -185,7 +188,9 @@ ServeStats ServeFront::run(const std::function<bool()>& stop, const std::functio
     // pair's wait ends, or (with steps in flight) a short poll interval.
     std::unique_lock lock(mutex_);
     if (!incoming_.empty()) continue;
-    auto sleep = link_.in_flight() > 0 ? std::chrono::nanoseconds(kPoll) : std::chrono::nanoseconds(kIdle);
+    auto sleep = link_.in_flight() == 0           ? std::chrono::nanoseconds(kIdle)
+                 : link_.in_flight() >= kStepsInFlight ? std::chrono::nanoseconds(kPollFull)
+                                                       : std::chrono::nanoseconds(kPoll);
     if (batcher_.queued() > 0) sleep = std::min(sleep, std::chrono::nanoseconds(batcher_.deadline_ns() - now));
     if (sleep.count() > 0) wake_.wait_for(lock, sleep);
   }

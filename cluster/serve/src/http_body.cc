@@ -111,7 +111,7 @@ HttpBody http_response(const ModelSignature& model, const InferRequest& request,
     append_float(body, probabilities[i]);
   }
   body += "]}]}";
-  out.content_type = "application/json";
+  out.content_type = kJsonContentType;
   return out;
 }
 

@@ -11,7 +11,6 @@ namespace dlrm::serve {
 
 namespace {
 
-constexpr const char* kJson = "application/json";
 // An idle keep-alive connection holds a worker this long; it is also how long
 // a stop may wait for such connections to close.
 constexpr int kKeepAliveSeconds = 2;
@@ -19,7 +18,7 @@ constexpr size_t kKeepAliveRequests = 1 << 20;
 
 void answer(httplib::Response& res, int status, std::string body) {
   res.status = status;
-  res.set_content(std::move(body), kJson);
+  res.set_content(std::move(body), kJsonContentType);
 }
 
 // The value of Inference-Header-Content-Length, if the request has one.
@@ -43,6 +42,9 @@ class HttpServer final : public Endpoint::Server {
     server_.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
     server_.set_keep_alive_timeout(kKeepAliveSeconds);
     server_.set_keep_alive_max_count(kKeepAliveRequests);
+    // httplib writes an answer's headers and body apart: with Nagle's
+    // algorithm the body waits for the client's delayed ACK (40 ms).
+    server_.set_tcp_nodelay(true);
     routes();
   }
 

@@ -60,9 +60,15 @@ struct InferRequest {
 InferRequest parse_http_request(std::string_view body, std::optional<size_t> header_length,
                                 const ModelSignature& model);
 
+// The content type of JSON answers. The charset parameter is also what keeps
+// cpp-httplib from gzipping every answer for clients that accept gzip (it
+// compresses "application/json" exactly): on answers of a few KiB that costs
+// more CPU, on the cores the ranks share, than it saves on loopback.
+inline constexpr const char* kJsonContentType = "application/json; charset=utf-8";
+
 struct HttpBody {
   std::string body;
-  std::string content_type;              // application/json, or application/octet-stream with binary data
+  std::string content_type;              // kJsonContentType, or application/octet-stream with binary data
   std::optional<size_t> header_length;   // set with binary data: send as Inference-Header-Content-Length
 };
 // The answer to `request`: {"model_name", "model_version", "id"?, "outputs":
