@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -53,11 +54,22 @@ std::string btl_list(Transport transport, int hosts_used) {
   return hosts_used <= 1 ? "self,vader" : "self,vader,tcp";
 }
 
+std::set<std::string> mca_keys(const std::vector<std::string>& args) {
+  std::set<std::string> keys;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--mca" || args[i] == "-mca") keys.insert(args[i + 1]);
+  }
+  return keys;
+}
+
 std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptions& options) {
   std::vector<std::string> argv = {options.mpirun, "--hostfile", options.hostfile.string(), "--rankfile",
                                    options.rankfile.string()};
+  // The launcher's MCA settings, each unless the user's --mpirun-arg words
+  // set the same parameter: theirs wins (mpirun refuses a parameter twice).
+  const std::set<std::string> user = mca_keys(options.mpirun_args);
   auto mca = [&](const std::string& key, const std::string& value) {
-    argv.insert(argv.end(), {"--mca", key, value});
+    if (user.count(key) == 0) argv.insert(argv.end(), {"--mca", key, value});
   };
   mca("btl", btl_list(options.transport, layout.hosts_used()));
   if (!options.tcp_if.empty()) {

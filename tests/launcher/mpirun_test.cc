@@ -1,11 +1,14 @@
 // The mpirun command, shell quoting, reading Open MPI's failure reports, and
 // running a (stand-in) mpirun: exit codes and signal forwarding.
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "test_files.h"
@@ -80,6 +83,28 @@ TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
   EXPECT_GE(index_of(argv, "mpi_yield_when_idle"), 0);
   EXPECT_LT(index_of(argv, "OMP_PROC_BIND=close"), 0);
   EXPECT_GE(index_of(argv, "OMP_WAIT_POLICY=passive"), 0) << "OpenMP threads must not spin on shared cores";
+}
+
+TEST(Mpirun, TheUsersMcaSettingReplacesTheLaunchers) {
+  Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
+  std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
+  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, {});
+  ASSERT_TRUE(layout.oversubscribed);
+  CommandOptions o = command_options();
+  o.tcp_if = "10.231.0.0/24";
+  o.mpirun_args = {"--mca", "btl", "self,tcp", "-mca", "mpi_yield_when_idle", "0", "--bind-to", "none"};
+  auto argv = mpirun_command(layout, o);
+  auto count = [&](const std::string& word) { return std::count(argv.begin(), argv.end(), word); };
+  // Each parameter once, with the user's value; the launcher's others stay.
+  EXPECT_EQ(count("btl"), 1);
+  EXPECT_EQ(argv[index_of(argv, "btl") + 1], "self,tcp");
+  EXPECT_EQ(count("self,vader"), 0);
+  EXPECT_EQ(count("mpi_yield_when_idle"), 1);
+  EXPECT_EQ(argv[index_of(argv, "mpi_yield_when_idle") + 1], "0");
+  EXPECT_EQ(count("btl_tcp_if_include"), 1);
+  EXPECT_EQ(count("--bind-to"), 1);
+  EXPECT_EQ(mca_keys({"--mca", "btl", "self", "-mca", "routed", "direct", "--mca"}),
+            (std::set<std::string>{"btl", "routed"}));
 }
 
 TEST(Mpirun, ScenarioArgumentsAskForAFront) {

@@ -55,3 +55,14 @@ expect "$WORK/offline.summary" "Scenario : Offline" "Mode     : AccuracyOnly"
 scenario server --scenario=server --target-qps 200
 expect "$WORK/server.summary" "Scenario : Server" "Mode     : AccuracyOnly"
 echo "scenario runs ok"
+
+# An MCA parameter the launcher sets itself (btl), given again through
+# --mpirun-arg: the user's value replaces the launcher's (mpirun refuses a
+# parameter twice), and the run gives the same predictions.
+"$BIN/dlrm-launch" --hostfile "$WORK/hostfile" --model "$WORK/model" --run-dir "$WORK/run-mca" \
+  --mpirun-arg "--mca btl self,tcp" -- --data "$WORK/data.bin" --batch 128 --out "$WORK/mca.npy" --quiet \
+  > "$WORK/mca.out" 2>&1 || { cat "$WORK/mca.out"; fail "--mpirun-arg '--mca btl self,tcp': dlrm-launch failed"; }
+[ "$(grep -o -- "--mca btl [^ ]*" "$WORK/mca.out" | sort -u)" = "--mca btl self,tcp" ] ||
+  { cat "$WORK/mca.out"; fail "the mpirun command does not carry the user's btl alone"; }
+cmp -s "$WORK/file.npy" "$WORK/mca.npy" || fail "--mca btl self,tcp: predictions differ from the file-mode run's"
+echo "ok: --mpirun-arg '--mca btl self,tcp' replaces the launcher's btl"

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,12 @@ std::vector<std::string> split_words(const std::string& text);
 // The btl list for a transport: auto = self,vader on one host, self,vader,tcp on more.
 std::string btl_list(Transport transport, int hosts_used);
 
+// The MCA parameters that mpirun words set (--mca KEY VALUE, -mca KEY VALUE).
+std::set<std::string> mca_keys(const std::vector<std::string>& args);
+
+// The mpirun command. The launcher's own MCA settings (btl, the TCP
+// interfaces, mpi_yield_when_idle) give way to the same parameter in
+// options.mpirun_args: mpirun refuses a parameter given twice.
 std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptions& options);
 
 // Variables mpirun itself needs: OMPI_ALLOW_RUN_AS_ROOT(+_CONFIRM)=1 as root.
