@@ -12,6 +12,7 @@
 
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/cluster/query_source.h"
+#include "dlrm/cluster/run.h"
 #include "dlrm/common/error.h"
 #include "dlrm/scenario/early_stopping.h"
 #include "dlrm/scenario/queries.h"
@@ -19,11 +20,6 @@
 namespace dlrm::cluster {
 
 namespace {
-
-int64_t clock_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 constexpr double kProgressSeconds = 5;
 // The front's longest sleep between polls for answers: with a step that is
@@ -42,10 +38,10 @@ class Front::TrialState {
         batcher(batch, settings.max_wait_us * 1000),
         offline_queries_(offline_queries) {
     if (settings.mode == scenario::Mode::kAccuracy) predictions.assign(samples, std::nanf(""));
-    t0 = clock_ns();
+    t0 = steady_ns();
   }
 
-  int64_t now() const { return clock_ns() - t0; }
+  int64_t now() const { return steady_ns() - t0; }
 
   // Issues the queries whose time has come; returns when the next one is due (or max).
   int64_t issue(int64_t now_ns) {
@@ -171,13 +167,7 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
     const auto dispatch = [&] {
       return trial.batcher.ready(now) || (trial.batcher.queued() > 0 && next_arrival > trial.batcher.deadline_ns());
     };
-    // A third step in flight keeps a dense rank busy while the front reacts,
-    // but only a full one pays for the wait it adds to the pairs behind it.
-    const auto limit = [&] {
-      const int64_t full = static_cast<int64_t>(config_.batch) * static_cast<int64_t>(config_.dense.size());
-      return trial.batcher.queued() >= full ? kStepsInFlight : kStepsInFlight - 1;
-    };
-    while (link_.in_flight() < limit() && dispatch()) {
+    while (link_.in_flight() < link_.limit(trial.batcher.queued()) && dispatch()) {
       send_step(trial.batcher);
       busy = true;
     }
@@ -197,11 +187,11 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
     // With every step in flight, the dense ranks have work queued and an
     // answer seen a little late costs nothing: poll less often, so the front
     // takes less of the cores it shares.
-    const bool can_send = link_.in_flight() < limit();
+    const bool can_send = link_.in_flight() < link_.limit(trial.batcher.queued());
     const int64_t wake = can_send ? std::min(next_arrival, trial.batcher.deadline_ns()) : next_arrival;
     const auto until = std::chrono::nanoseconds(std::max<int64_t>(0, wake - now));
     std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(until, idle));
-    const auto cap = link_.in_flight() >= kStepsInFlight ? kIdleFull : kIdle;
+    const auto cap = link_.in_flight() >= StepLink::kMaxInFlight ? kIdleFull : kIdle;
     idle = std::min(idle * 2, cap);
   }
   Trial out;

@@ -7,16 +7,12 @@
 #include <thread>
 
 #include "dlrm/cluster/query_source.h"
+#include "dlrm/cluster/run.h"
 #include "dlrm/common/error.h"
 
 namespace dlrm::cluster {
 
 namespace {
-
-int64_t clock_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // The loop's longest sleep with steps in flight (answers arrive without
 // warning), with every step in flight (the dense ranks have work queued, and
@@ -25,7 +21,6 @@ int64_t clock_ns() {
 constexpr auto kPoll = std::chrono::microseconds(100);
 constexpr auto kPollFull = std::chrono::microseconds(1000);
 constexpr auto kIdle = std::chrono::milliseconds(20);
-constexpr int kStepsInFlight = 3;
 constexpr auto kStuck = std::chrono::nanoseconds(std::chrono::seconds(10));
 
 serve::InferResult refused(serve::Status status, std::string message) {
@@ -145,13 +140,12 @@ void ServeFront::fail_all(serve::Status status, const std::string& message) {
 }
 
 ServeStats ServeFront::run(const std::function<bool()>& stop, const std::function<void()>& stop_accepting) {
-  const int64_t t0 = clock_ns();
+  const int64_t t0 = steady_ns();
   std::thread stopper;
   std::atomic<bool> stopped{false};
   int64_t drain_deadline = 0;
-  const int64_t full = static_cast<int64_t>(config_.batch) * link_.dense_ranks();
   while (true) {
-    int64_t now = clock_ns();
+    int64_t now = steady_ns();
     if (!draining_ && stop()) {
       draining_ = true;
       drain_deadline = now + static_cast<int64_t>(config_.drain_timeout_s * 1e9);
@@ -165,8 +159,7 @@ ServeStats ServeFront::run(const std::function<bool()>& stop, const std::functio
     }
     admit(now);
     bool busy = false;
-    const int limit = batcher_.queued() >= full ? kStepsInFlight : kStepsInFlight - 1;
-    while (link_.in_flight() < limit && batcher_.ready(now)) {
+    while (link_.in_flight() < link_.limit(batcher_.queued()) && batcher_.ready(now)) {
       send_step();
       busy = true;
     }
@@ -189,14 +182,14 @@ ServeStats ServeFront::run(const std::function<bool()>& stop, const std::functio
     std::unique_lock lock(mutex_);
     if (!incoming_.empty()) continue;
     auto sleep = link_.in_flight() == 0           ? std::chrono::nanoseconds(kIdle)
-                 : link_.in_flight() >= kStepsInFlight ? std::chrono::nanoseconds(kPollFull)
+                 : link_.in_flight() >= StepLink::kMaxInFlight ? std::chrono::nanoseconds(kPollFull)
                                                        : std::chrono::nanoseconds(kPoll);
     if (batcher_.queued() > 0) sleep = std::min(sleep, std::chrono::nanoseconds(batcher_.deadline_ns() - now));
     if (sleep.count() > 0) wake_.wait_for(lock, sleep);
   }
   if (stopper.joinable()) stopper.join();
   link_.end();
-  stats_.seconds = (clock_ns() - t0) * 1e-9;
+  stats_.seconds = (steady_ns() - t0) * 1e-9;
   return stats_;
 }
 

@@ -5,7 +5,7 @@
 //   per loop turn, at time now (ns from the trial's start):
 //     issue     offline: every query at 0; server: those scheduled <= now;
 //               single-stream: the next one when none is outstanding
-//     dispatch  while fewer than kStepsInFlight steps are unanswered and the
+//     dispatch  while fewer than StepLink::limit() steps are unanswered and the
 //               batcher is ready: a step = one batch (or none) per dense rank
 //     complete  each dense rank's answer to a step: its predictions go to
 //               their queries; a query completes with its last pair
@@ -42,7 +42,6 @@ struct Trial {
 
 class Front {
  public:
-  static constexpr int kStepsInFlight = 3;
   explicit Front(FrontConfig config);
   Front(const Front&) = delete;
   Front& operator=(const Front&) = delete;

@@ -84,8 +84,10 @@ ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm)
 // is sized by an oversized --batch).
 int effective_batch(int batch, int64_t samples, int dense_ranks);
 
-// The clock ClusterOptions::start_time is read from.
+// The clock ClusterOptions::start_time is read from, in seconds and in
+// nanoseconds (the fronts' query and request times).
 double steady_seconds();
+int64_t steady_ns();
 
 // Collective over `comm`: OpenMP threads for this rank. Dense ranks share the
 // cores they may run on with the other dense ranks of their node; shard ranks

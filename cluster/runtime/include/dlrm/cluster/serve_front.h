@@ -10,9 +10,9 @@
 //                    step when a dense rank can take one and the batcher is
 //                    ready (a full batch, or the oldest pair has waited
 //                    --max-wait-us), takes answers, completes requests
-// A step goes while fewer than two are in flight (three when a full batch
-// per dense rank is queued), so pairs that arrive while the dense ranks are
-// busy gather into larger batches.
+// A step goes while fewer than StepLink::limit() are in flight (two; three
+// when a full batch per dense rank is queued), so pairs that arrive while the
+// dense ranks are busy gather into larger batches.
 #pragma once
 
 #include <mpi.h>

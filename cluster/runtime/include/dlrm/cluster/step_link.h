@@ -45,6 +45,13 @@ class StepLink {
   int batch() const { return batch_; }
   // Steps sent and not yet answered by every dense rank.
   int in_flight() const { return static_cast<int>(steps_.size()); }
+  // The most steps a front keeps in flight with `queued` pairs waiting: a
+  // third keeps a dense rank busy while the front reacts, but only a full one
+  // (a batch per dense rank) pays for the wait it adds to the pairs behind it.
+  static constexpr int kMaxInFlight = 3;
+  int limit(int64_t queued) const {
+    return queued >= static_cast<int64_t>(batch_) * dense_ranks() ? kMaxInFlight : kMaxInFlight - 1;
+  }
   // Sends one step of message kind `kind` (query_source.h).
   void send(std::vector<Pairs> pairs, int32_t kind, const Encoder& encode);
   bool poll(const Scored& scored);
