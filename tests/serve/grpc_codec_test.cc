@@ -123,9 +123,8 @@ void PrintTo(const GrpcRefused& r, std::ostream* os) { *os << r.kind; }
 
 std::vector<GrpcRefused> grpc_refused_cases() {
   return {
-      {"OtherModel", [](auto& m) { m.set_model_name("wide"); }, "model 'wide' is not served here (model: dlrm)"},
-      {"OtherVersion", [](auto& m) { m.set_model_version("2"); },
-       "version '2' of model 'dlrm' is not served (versions: 1)"},
+      {"OtherModel", [](auto& m) { m.set_model_name("wide"); }, "unknown model 'wide'; this server serves 'dlrm'"},
+      {"OtherVersion", [](auto& m) { m.set_model_version("2"); }, "model 'dlrm' has no version '2'; it has '1'"},
       {"UnknownInput", [](auto& m) { add_input(m, "wide", "FP32", 2, 1); },
        "input 'wide' is not an input of model 'dlrm' (inputs: dense, sparse)"},
       {"InputTwice", [](auto& m) { *m.add_inputs() = m.inputs(0); }, "input 'dense': given twice"},

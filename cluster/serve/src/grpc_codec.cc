@@ -77,13 +77,8 @@ void store_contents(RequestCheck& check, Input input, DataType type, const Infer
 }
 
 void check_model(const inference::ModelInferRequest& message, const ModelSignature& model) {
-  if (message.model_name() != model.name) {
-    throw BadRequest(
-        fmt::format("model {} is not served here (model: {})", detail::quote(message.model_name()), model.name));
-  }
-  if (!message.model_version().empty() && message.model_version() != model.version) {
-    throw BadRequest(fmt::format("version {} of model '{}' is not served (versions: {})",
-                                 detail::quote(message.model_version()), model.name, model.version));
+  if (std::string why = unknown_model(model, message.model_name(), message.model_version()); !why.empty()) {
+    throw BadRequest(why);
   }
 }
 

@@ -113,12 +113,9 @@ class GrpcServer final : public Endpoint::Server, public inference::GRPCInferenc
   }
 
   std::optional<grpc::Status> unknown(const std::string& name, const std::string& version) const {
-    if (name == model_.name && (version.empty() || version == model_.version)) return std::nullopt;
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        name != model_.name
-                            ? fmt::format("unknown model '{}'; this server serves '{}'", name, model_.name)
-                            : fmt::format("model '{}' has no version '{}'; it has '{}'", name, version,
-                                          model_.version));
+    std::string why = unknown_model(model_, name, version);
+    if (why.empty()) return std::nullopt;
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, std::move(why));
   }
 
   grpc::Status infer(const inference::ModelInferRequest& in, inference::ModelInferResponse& out) {

@@ -149,13 +149,10 @@ class HttpServer final : public Endpoint::Server {
 
   // The model the path names is this one (else a 404 is written).
   bool known(const httplib::Request& req, httplib::Response& res) const {
-    const std::string name = req.matches[1];
     const std::string version = req.matches.size() > 2 ? std::string(req.matches[2]) : "";
-    if (name == model_.name && (version.empty() || version == model_.version)) return true;
-    answer(res, 404, error_json(version.empty() || name != model_.name
-                                    ? fmt::format("unknown model '{}'; this server serves '{}'", name, model_.name)
-                                    : fmt::format("model '{}' has no version '{}'; it has '{}'", name, version,
-                                                  model_.version)));
+    const std::string why = unknown_model(model_, std::string(req.matches[1]), version);
+    if (why.empty()) return true;
+    answer(res, 404, error_json(why));
     return false;
   }
 

@@ -264,6 +264,16 @@ InferRequest parse_http_request(std::string_view body, std::optional<size_t> hea
   return request;
 }
 
+std::string unknown_model(const ModelSignature& model, std::string_view name, std::string_view version) {
+  if (name != model.name) {
+    return fmt::format("unknown model {}; this server serves '{}'", detail::quote(name), model.name);
+  }
+  if (!version.empty() && version != model.version) {
+    return fmt::format("model '{}' has no version {}; it has '{}'", model.name, detail::quote(version), model.version);
+  }
+  return {};
+}
+
 int http_status(Status s) {
   switch (s) {
     case Status::kOk: return 200;

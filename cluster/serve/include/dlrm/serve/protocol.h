@@ -37,6 +37,11 @@ struct ModelSignature {
   int tables() const { return static_cast<int>(table_rows.size()); }
 };
 
+// Why a request for model `name`, version `version` ("" for any) is not for
+// this model, or "" when it is: a 404 / NOT_FOUND (REST, gRPC), or refused
+// by parse_grpc_request.
+std::string unknown_model(const ModelSignature& model, std::string_view name, std::string_view version);
+
 // A request that the server refuses with 400 / INVALID_ARGUMENT.
 class BadRequest : public std::runtime_error {
  public:
