@@ -12,6 +12,7 @@ Prints and writes {"requests", "seconds", "requests_per_s", "pairs_per_s",
 """
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -21,15 +22,20 @@ import numpy as np
 
 
 def stubs(proto_dir):
-    out = tempfile.mkdtemp(prefix="dlrm-grpc-load-")
-    from grpc_tools import protoc
-    if protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={out}", f"--grpc_python_out={out}",
-                    f"{proto_dir}/inference.proto"]) != 0:
-        sys.exit("grpc_tools.protoc could not compile inference.proto")
-    sys.path.insert(0, out)
-    import grpc
-    import inference_pb2
-    import inference_pb2_grpc
+    """grpc and the modules grpc_tools.protoc generates from proto_dir/inference.proto (also the tests' client)."""
+    out = tempfile.mkdtemp(prefix="dlrm-grpc-stubs-")
+    try:
+        from grpc_tools import protoc
+        if protoc.main(["protoc", f"-I{proto_dir}", f"--python_out={out}", f"--grpc_python_out={out}",
+                        f"{proto_dir}/inference.proto"]) != 0:
+            sys.exit("grpc_tools.protoc could not compile inference.proto")
+        sys.path.insert(0, out)
+        import grpc
+        import inference_pb2
+        import inference_pb2_grpc
+        sys.path.remove(out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # the modules are loaded; the files can go
     return grpc, inference_pb2, inference_pb2_grpc
 
 

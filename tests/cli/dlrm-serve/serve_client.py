@@ -26,7 +26,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -159,18 +158,10 @@ def check_http(work, endpoint_file):
 
 
 def grpc_modules():
-    """Stubs generated from the project's .proto into a temporary directory (grpc_tools, not our code)."""
-    out = tempfile.mkdtemp(prefix="dlrm-serve-stubs-")
-    from grpc_tools import protoc
-    code = protoc.main(["protoc", f"-I{PROTO_DIR}", f"--python_out={out}", f"--grpc_python_out={out}",
-                        os.path.join(PROTO_DIR, "inference.proto")])
-    if code != 0:
-        fail(f"grpc_tools.protoc could not compile inference.proto (exit {code})")
-    sys.path.insert(0, out)
-    import grpc
-    import inference_pb2
-    import inference_pb2_grpc
-    return grpc, inference_pb2, inference_pb2_grpc
+    """Stubs generated from the project's .proto by grpc_tools (not our code), as the benchmark's client does."""
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "bench"))
+    import grpc_load
+    return grpc_load.stubs(PROTO_DIR)
 
 
 def grpc_request(pb, dense, sparse, ids, raw=False, req_id=""):
