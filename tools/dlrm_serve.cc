@@ -18,7 +18,9 @@ int main(int argc, char** argv) {
   dlrm::cluster::ServeOptions serve;
   CLI::App app{"Serve a sharded DLRM model over HTTP and gRPC (Open Inference Protocol, KServe v2).\n"
                "Run under mpirun with at least (shards + 2) ranks: rank 0 is the front, ranks 1..S the shards, the "
-               "rest dense ranks. SIGTERM or Ctrl-C stops accepting, answers what is in flight and exits 0."};
+               "rest dense ranks. SIGTERM or SIGINT to rank 0, SIGUSR2 to mpirun or SIGTERM to dlrm-launch: stop "
+               "accepting, answer what is in flight, exit 0 (a plain mpirun aborts the job on its own SIGTERM; "
+               "docs/serving.md)."};
   dlrm::tools::add_model_options(app, options);
   auto off = [](std::string& address) {
     return [&address](const std::string& value) { address = value == "off" ? "" : value; };
@@ -31,19 +33,19 @@ int main(int argc, char** argv) {
       ->each(off(serve.endpoint.grpc));
   app.add_option("--max-wait-us", serve.front.max_wait_us,
                  "how long a partial batch may wait for more pairs (0: it goes as soon as a dense rank can take it)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(int64_t{0}, int64_t{10'000'000}))
       ->capture_default_str();
   app.add_option("--max-queue-pairs", serve.front.max_queue_pairs,
                  "pairs waiting for a dense rank beyond which new requests get 429 / RESOURCE_EXHAUSTED")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--max-body-bytes", serve.endpoint.max_body_bytes,
                  "largest request body; a larger one gets 400 / INVALID_ARGUMENT")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--drain-timeout-s", serve.front.drain_timeout_s,
                  "after SIGTERM: how long the requests in flight may take before they are refused (503)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_option("--server-threads", serve.endpoint.threads, "threads per server (REST, gRPC): requests handled at once")
       ->check(CLI::Range(1, 1024))

@@ -8,7 +8,8 @@
 #   serve.sh BIN WORK hey         hey -c 16: every answer 200; with a small queue, 429s and the server still serves
 #   serve.sh BIN WORK drain       SIGUSR2 to mpiexec under load: answered requests are right, the job exits 0
 #   serve.sh BIN WORK rank_dies   a dense rank killed: the job ends, naming the rank, no hang
-#   serve.sh BIN WORK bad_args    a taken port, a malformed address, too few ranks: refused, naming why
+#   serve.sh BIN WORK bad_args    a taken port, a malformed address, out-of-range options, too few ranks:
+#                                 refused, naming why
 # WORK: the models, data and reference of tests/cli/dlrm-cluster/setup.sh (seeds 7, 11).
 set -uo pipefail
 BIN=$1 WORK=$2 CASE=$3
@@ -184,6 +185,12 @@ bad_args)
     echo "ok '$args': exit $code: $(grep -- "$opt" "$OUT/bad.log" | grep -v "^\s*$" | head -1)"
   done
   kill $HOLDER
+  # Option values out of range: refused at parse time, naming the option.
+  source "$HERE/../../support/cluster_lib.sh"
+  for opt in "--max-queue-pairs 0" "--max-body-bytes 0" "--max-wait-us -1" "--drain-timeout-s -1" \
+             "--server-threads 0" "--batch abc"; do
+    expect_refused "$opt" "$BIN/dlrm-serve" --model "$WORK/model-table-2" || fail "option $opt"
+  done
   timeout -s KILL 120 "$MPIEXEC" -n 3 "$BIN/dlrm-serve" --model "$WORK/model-table-2" --http 127.0.0.1:0 --grpc off \
     > "$OUT/bad.log" 2>&1 && fail "3 ranks for 2 shards and a front: accepted"
   grep -q "at least 4 ranks" "$OUT/bad.log" || fail "too few ranks: $(tail -3 "$OUT/bad.log")"
