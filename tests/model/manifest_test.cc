@@ -4,6 +4,7 @@
 
 #include "test_files.h"
 #include "dlrm/common/error.h"
+#include "dlrm/model/dense_file.h"
 #include "dlrm/model/manifest.h"
 #include "dlrm/sharding/plan.h"
 
@@ -14,11 +15,11 @@ namespace {
 
 using test::TempDir;
 
-Manifest sample_manifest() {
+Manifest sample_manifest(const std::string& preset = "small") {
   Manifest m;
   m.producer = "dlrm-shard test";
   m.source = "synth seed=1";
-  m.arch = make_preset("small");
+  m.arch = make_preset(preset);
   m.plan = "auto";
   sharding::PlanOptions options;
   options.shards = 3;
@@ -80,6 +81,75 @@ TEST(ShardManifest, InconsistentPlanRejected) {
   m.shards[1].slices.push_back(m.shards[0].slices.front());  // one table held twice
   save_manifest(m, dir.path());
   EXPECT_ERROR_WITH(load_manifest(dir.path()), (dir / kManifestName).string(), "twice");
+}
+
+TEST(ShardManifest, DlrmV2Preset) {
+  // DESIGN.md's DLRM-v2: 204,184,588 rows, 214 lookups per pair, x0 = 27 x 128.
+  ModelArch arch = make_preset("dlrm-v2");
+  EXPECT_TRUE(arch.dcn());
+  EXPECT_EQ(arch.total_rows(), 204184588u);
+  EXPECT_EQ(arch.lookups_per_pair(), 214);
+  EXPECT_EQ(arch.cross_width(), 3456);
+  EXPECT_EQ(arch.top_input_width(), 3456);
+  EXPECT_EQ(arch.cross_layers, 3);
+  EXPECT_EQ(arch.cross_rank, 512);
+  EXPECT_EQ(make_preset("dlrm-v2", 1000000).table_rows[0], 1000000);
+  // The dot presets keep their top input and one lookup per table.
+  ModelArch dot = make_preset("terabyte-40m");
+  EXPECT_EQ(dot.top_input_width(), 128 + 27 * 26 / 2);
+  EXPECT_EQ(dot.lookups_per_pair(), 26);
+}
+
+TEST(ShardManifest, DcnDenseTensors) {
+  ModelArch arch = make_preset("dlrm-v2");
+  auto specs = dense_tensor_specs(arch);
+  // 3 bottom + 3 cross + 5 top layers, two or three tensors each.
+  ASSERT_EQ(specs.size(), 3u * 2 + 3u * 3 + 5u * 2);
+  EXPECT_EQ(specs[6].name, "cross.0.V");
+  EXPECT_EQ(specs[6].shape, (std::vector<int64_t>{512, 3456}));
+  EXPECT_EQ(specs[7].name, "cross.0.W");
+  EXPECT_EQ(specs[7].shape, (std::vector<int64_t>{3456, 512}));
+  EXPECT_EQ(specs[8].name, "cross.0.bias");
+  EXPECT_EQ(specs[8].shape, (std::vector<int64_t>{3456}));
+  EXPECT_EQ(specs[15].name, "top_l.0.weight");
+  EXPECT_EQ(specs[15].shape, (std::vector<int64_t>{1024, 3456}));
+}
+
+TEST(ShardManifest, DcnRoundTrip) {
+  TempDir dir;
+  Manifest m = sample_manifest("small-v2");
+  save_manifest(m, dir.path());
+  Manifest read = load_manifest(dir.path());
+  EXPECT_EQ(read.arch.interaction, "dcn");
+  EXPECT_EQ(read.arch.cross_layers, m.arch.cross_layers);
+  EXPECT_EQ(read.arch.cross_rank, m.arch.cross_rank);
+  EXPECT_EQ(read.arch.hotness, m.arch.hotness);
+  EXPECT_EQ(read.arch.top_input_width(), m.arch.top_input_width());
+}
+
+TEST(ShardManifest, BadDcnArchRejected) {
+  ModelArch arch = make_preset("small-v2");
+  auto bad = [&](auto change, const char* what) {
+    ModelArch a = arch;
+    change(a);
+    EXPECT_ERROR_WITH(a.validate(), what);
+  };
+  bad([](ModelArch& a) { a.cross_layers = 0; }, "cross_layers is 0");
+  bad([](ModelArch& a) { a.cross_rank = 10000; }, "cross_rank is 10000");
+  bad([](ModelArch& a) { a.interaction_self = true; }, "'dot' only");
+  bad([](ModelArch& a) { a.hotness.pop_back(); }, "hotness lists 25 tables");
+  bad([](ModelArch& a) { a.hotness[3] = 0; }, "hotness of table 3 is 0");
+  bad([](ModelArch& a) { a.interaction = "cat"; }, "interaction 'cat' is not supported");
+  ModelArch dot = make_preset("small");
+  dot.cross_rank = 4;
+  EXPECT_ERROR_WITH(dot.validate(), "apply to 'dcn' only");
+  // A dcn manifest without its cross fields names the missing field.
+  TempDir dir;
+  save_manifest(sample_manifest("small-v2"), dir.path());
+  fs::path path = dir / kManifestName;
+  std::string text = std::regex_replace(test::read_file(path), std::regex("\"cross_rank\": 8,?"), "");
+  test::write_file(path, text);
+  EXPECT_ERROR_WITH(load_manifest(dir.path()), path.string(), "cross_rank");
 }
 
 }  // namespace

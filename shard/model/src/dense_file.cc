@@ -163,6 +163,14 @@ std::vector<DenseTensorSpec> dense_tensor_specs(const ModelArch& arch) {
     }
   };
   add_mlp("bot_l", arch.bottom_mlp, arch.dense_features);
+  if (arch.dcn()) {
+    const int64_t width = arch.cross_width(), rank = arch.cross_rank;
+    for (int l = 0; l < arch.cross_layers; ++l) {
+      specs.push_back({fmt::format("cross.{}.V", l), {rank, width}});
+      specs.push_back({fmt::format("cross.{}.W", l), {width, rank}});
+      specs.push_back({fmt::format("cross.{}.bias", l), {width}});
+    }
+  }
   add_mlp("top_l", arch.top_mlp, arch.top_input_width());
   return specs;
 }

@@ -13,12 +13,19 @@ namespace fs = std::filesystem;
 namespace dlrm::model {
 
 int ModelArch::top_input_width() const {
+  if (dcn()) return cross_width();
   int f = num_features();
   return dim + (interaction_self ? f * (f + 1) / 2 : f * (f - 1) / 2);
 }
 
 uint64_t ModelArch::total_rows() const {
   return std::accumulate(table_rows.begin(), table_rows.end(), uint64_t{0});
+}
+
+int64_t ModelArch::lookups_per_pair() const {
+  int64_t n = 0;
+  for (int t = 0; t < num_tables(); ++t) n += table_hotness(t);
+  return n;
 }
 
 void ModelArch::validate() const {
@@ -38,7 +45,27 @@ void ModelArch::validate() const {
   DLRM_CHECK(!top_mlp.empty() && top_mlp.back() == 1, "model: the top MLP must end with width 1");
   for (int w : bottom_mlp) DLRM_CHECK(w > 0, "model: bottom MLP width {} is not positive", w);
   for (int w : top_mlp) DLRM_CHECK(w > 0, "model: top MLP width {} is not positive", w);
-  DLRM_CHECK(interaction == "dot", "model: interaction '{}' is not supported; only 'dot'", interaction);
+  DLRM_CHECK(interaction == "dot" || interaction == "dcn",
+             "model: interaction '{}' is not supported; use 'dot' (DLRM) or 'dcn' (DLRM-v2's cross network)",
+             interaction);
+  if (dcn()) {
+    DLRM_CHECK(!interaction_self, "model: interaction_self applies to 'dot' only, but the interaction is 'dcn'");
+    DLRM_CHECK(cross_layers > 0 && cross_layers <= 64, "model: cross_layers is {}; a 'dcn' model needs 1..64",
+               cross_layers);
+    DLRM_CHECK(cross_rank > 0 && cross_rank <= cross_width(),
+               "model: cross_rank is {}; a 'dcn' model needs 1..{} (the cross width, {} features x dim {})",
+               cross_rank, cross_width(), num_features(), dim);
+  } else {
+    DLRM_CHECK(cross_layers == 0 && cross_rank == 0,
+               "model: cross_layers {} and cross_rank {} apply to 'dcn' only, but the interaction is 'dot'",
+               cross_layers, cross_rank);
+  }
+  DLRM_CHECK(hotness.empty() || hotness.size() == table_rows.size(),
+             "model: hotness lists {} tables but the model has {}", hotness.size(), table_rows.size());
+  for (size_t t = 0; t < hotness.size(); ++t) {
+    DLRM_CHECK(hotness[t] > 0 && hotness[t] <= 65536, "model: hotness of table {} is {}; it must be 1..65536", t,
+               hotness[t]);
+  }
 }
 
 namespace {
@@ -47,9 +74,15 @@ const std::vector<int64_t> kTerabyteRows = {
     39884406, 39043, 17289, 7420,  20263,    3,        7120,     1543,   63,
     38532951, 2953546, 403346, 10,  2208,     11938,    155,      4,      976,
     14,       39979771, 25641295, 39664984, 585935, 12972, 108, 36};
+// MLPerf DLRM-v2 (multi-hot Criteo 1TB; DESIGN.md): rows and lookups per pair.
+const std::vector<int64_t> kDlrmV2Rows = {
+    40000000, 39060, 17295, 7424, 20265, 3,       7122,     1543,     63,     40000000, 3067956, 405282, 10,
+    2209,     11938, 155,   4,    976,   14,      40000000, 40000000, 40000000, 590152, 12973,   108,    36};
+const std::vector<int> kDlrmV2Hotness = {3, 2, 1, 2, 6, 1, 1, 1, 1, 7, 3, 8, 1,
+                                         6, 9, 5, 1, 1, 1, 12, 100, 27, 10, 3, 1, 1};
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"terabyte-40m", "small"}; }
+std::vector<std::string> preset_names() { return {"terabyte-40m", "small", "dlrm-v2", "small-v2"}; }
 
 ModelArch make_preset(const std::string& name, int64_t row_cap) {
   DLRM_CHECK(row_cap >= 0, "--row-cap must be >= 0 (0 keeps every row), got {}", row_cap);
@@ -68,6 +101,27 @@ ModelArch make_preset(const std::string& name, int64_t row_cap) {
     arch.top_mlp = {64, 32, 1};
     arch.table_rows = kTerabyteRows;
     for (auto& rows : arch.table_rows) rows = std::min<int64_t>(rows, 1000);
+  } else if (name == "dlrm-v2") {
+    arch.dense_features = 13;
+    arch.dim = 128;
+    arch.bottom_mlp = {512, 256, 128};
+    arch.top_mlp = {1024, 1024, 512, 256, 1};
+    arch.interaction = "dcn";
+    arch.cross_layers = 3;
+    arch.cross_rank = 512;
+    arch.table_rows = kDlrmV2Rows;
+    arch.hotness = kDlrmV2Hotness;
+  } else if (name == "small-v2") {
+    arch.dense_features = 13;
+    arch.dim = 16;
+    arch.bottom_mlp = {64, 16};
+    arch.top_mlp = {64, 32, 1};
+    arch.interaction = "dcn";
+    arch.cross_layers = 2;
+    arch.cross_rank = 8;
+    arch.table_rows = kDlrmV2Rows;
+    for (auto& rows : arch.table_rows) rows = std::min<int64_t>(rows, 1000);
+    arch.hotness = kDlrmV2Hotness;
   } else {
     std::string names;
     for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
@@ -90,7 +144,12 @@ void write_arch(JsonWriter& w, const ModelArch& arch) {
   w.field("top_mlp", arch.top_mlp);
   w.field("interaction", arch.interaction);
   w.field("interaction_self", arch.interaction_self);
+  if (arch.dcn()) {
+    w.field("cross_layers", arch.cross_layers);
+    w.field("cross_rank", arch.cross_rank);
+  }
   w.field("table_rows", arch.table_rows);
+  if (!arch.hotness.empty()) w.field("hotness", arch.hotness);
   w.end_object();
 }
 
@@ -123,7 +182,10 @@ ModelArch read_arch(const JsonValue& v) {
   arch.top_mlp = v["top_mlp"].get<std::vector<int>>();
   arch.interaction = v["interaction"].get<std::string>();
   arch.interaction_self = v["interaction_self"].get<bool>();
+  if (arch.dcn() || v.has("cross_layers")) arch.cross_layers = v["cross_layers"].get<int>();
+  if (arch.dcn() || v.has("cross_rank")) arch.cross_rank = v["cross_rank"].get<int>();
   arch.table_rows = v["table_rows"].get<std::vector<int64_t>>();
+  if (v.has("hotness")) arch.hotness = v["hotness"].get<std::vector<int>>();
   return arch;
 }
 

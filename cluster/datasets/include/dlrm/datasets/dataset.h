@@ -51,6 +51,9 @@ class Dataset {
   int32_t label(int64_t i) const { return record(i)[0]; }
   const int32_t* dense(int64_t i) const { return record(i) + 1; }
   const int32_t* indices(int64_t i) const { return record(i) + 1 + layout_.dense_features; }
+  // The bag of sample i in table t: hotness(t) indices (records: one, indices(i)[t]).
+  int hotness(int /*t*/) const { return 1; }
+  const int32_t* bag(int64_t i, int t) const { return indices(i) + t; }
   // Advises the kernel that records [begin, begin + n) will be read soon.
   void prefetch(int64_t begin, int64_t n) const;
 

@@ -66,6 +66,9 @@ std::vector<DenseTensor> read_dense_file(const std::filesystem::path& path, Dens
 // Linear and ReLU: the Linear layers at even indices),
 //   bot_l.{2i}.weight [out, in], bot_l.{2i}.bias [out]   (in: dense_features, then the previous out)
 //   top_l.{2i}.weight [out, in], top_l.{2i}.bias [out]   (in: arch.top_input_width(), then the previous out)
+// and for a "dcn" model, between the two, for each cross layer l (X = cross_width(), R = cross_rank):
+//   cross.{l}.V [R, X], cross.{l}.W [X, R], cross.{l}.bias [X]
+//   (x_{l+1} = x0 * (W (V x_l) + bias) + x_l; TorchRec's V_kernels, W_kernels, bias)
 struct DenseTensorSpec {
   std::string name;
   std::vector<int64_t> shape;

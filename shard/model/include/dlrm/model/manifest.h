@@ -11,8 +11,10 @@
 // manifest.json (format_version 1; every field required, others ignored):
 //   {"dlrm_model": {"format_version": 1, "producer": "dlrm-shard 0.1.0", "source": "...",
 //     "arch": {"dense_features": 13, "dim": 128, "bottom_mlp": [512, 256, 128],
-//              "top_mlp": [1024, 1024, 512, 256, 1], "interaction": "dot",
-//              "interaction_self": false, "table_rows": [rows of each table]},
+//              "top_mlp": [1024, 1024, 512, 256, 1], "interaction": "dot"|"dcn",
+//              "interaction_self": false, "table_rows": [rows of each table],
+//              "cross_layers": 3, "cross_rank": 512,     (dcn only; optional for dot)
+//              "hotness": [lookups per pair of each table]},  (optional: all 1)
 //     "dtype": "fp32"|"fp16"|"int8"|"int4", "plan": "auto"|"table"|"row"|"column",
 //     "dense_file": "dense.bin", "dense_bytes": N, "dense_checksum": "16 hex digits",
 //     "shards": [{"shard": s, "file": "shard-000.bin", "file_bytes": N, "embedding_bytes": N,
@@ -34,15 +36,32 @@ struct ModelArch {
   int dim = 128;                    // embedding dim = bottom MLP output width
   std::vector<int> bottom_mlp;      // output width of each bottom layer (last == dim)
   std::vector<int> top_mlp;         // output width of each top layer (last == 1)
-  std::string interaction = "dot";  // only "dot"
-  bool interaction_self = false;    // keep the diagonal of Z = T T^T
+  // "dot": DLRM's pairwise dot products (dense/interaction.h).
+  // "dcn": DLRM-v2's low-rank DCNv2 cross network (dense/cross_net.h) on
+  //        x0 = concat(bottom output, pooled rows of tables 0..T-1).
+  std::string interaction = "dot";
+  bool interaction_self = false;    // dot: keep the diagonal of Z = T T^T
+  int cross_layers = 0;             // dcn: cross layers (DLRM-v2: 3)
+  int cross_rank = 0;               // dcn: rank of each layer's W V factorisation (DLRM-v2: 512)
   std::vector<int64_t> table_rows;  // rows of each embedding table
+  // Lookups per pair in each table, as the model's data has them (DLRM-v2's
+  // multi-hot: 3, 2, 1, ..., 214 in all); empty means one each. Used for
+  // synthetic data and for planning (index bytes, pooling work); a batch's
+  // bags may have other lengths.
+  std::vector<int> hotness;
 
   int num_tables() const { return static_cast<int>(table_rows.size()); }
   // Features entering the interaction: the bottom MLP output plus one per table.
   int num_features() const { return num_tables() + 1; }
-  // Width of the top MLP input: dim + F(F-1)/2 (+ F with self terms).
+  bool dcn() const { return interaction == "dcn"; }
+  // dcn: width of x0 and of every cross layer's output, F * dim.
+  int cross_width() const { return num_features() * dim; }
+  // Width of the top MLP input: dot: dim + F(F-1)/2 (+ F with self terms);
+  // dcn: cross_width().
   int top_input_width() const;
+  // Lookups per pair in table t (hotness[t], or 1), and in all tables.
+  int table_hotness(int t) const { return hotness.empty() ? 1 : hotness[static_cast<size_t>(t)]; }
+  int64_t lookups_per_pair() const;
   uint64_t total_rows() const;
   // Throws dlrm::Error naming the inconsistent field.
   void validate() const;
@@ -50,6 +69,10 @@ struct ModelArch {
 
 // Built-in presets. "terabyte-40m": MLPerf DLRM (Criteo Terabyte, rows capped at 40M).
 // "small": 26 tables of at most 1000 rows, dim 16, small MLPs (quick start, tests).
+// "dlrm-v2": MLPerf's DLRM-v2 (TorchRec DLRM_DCN on multi-hot Criteo 1TB:
+// 204,184,588 rows, 214 lookups per pair, a 3-layer rank-512 cross network).
+// "small-v2": the same shape of model, small (tables of at most 1000 rows,
+// dim 16, 2 cross layers of rank 8, the same hotness).
 // row_cap > 0 caps every table at row_cap rows.
 ModelArch make_preset(const std::string& name, int64_t row_cap = 0);
 std::vector<std::string> preset_names();
