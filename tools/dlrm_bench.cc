@@ -2,8 +2,9 @@
 //   mpirun -n R dlrm-bench --model DIR --data FILE [--batch N] [--json OUT]
 //
 // 1. MLP-only bound: on the dense ranks, with the threads and cores the
-//    cluster gets, the bottom and top MLPs run back to back on oneDNN with
-//    nothing else (shard ranks sleep). Pairs/s over all dense ranks.
+//    cluster gets, the bottom and top MLPs (and a dcn model's cross network)
+//    run back to back on oneDNN with nothing else (shard ranks sleep).
+//    Pairs/s over all dense ranks.
 // 2. The cluster itself on the data (after untimed warm-up batches).
 // 3. Correctness: the cluster's predictions against the single-process _ref
 //    path on the first --check samples.
@@ -75,8 +76,8 @@ struct Bound {
   int64_t pairs = 0;
 };
 
-// Bottom + top MLP back to back on every dense rank (those with `mlps`) at
-// the same time.
+// Bottom MLP, cross network (dcn models) and top MLP back to back on every
+// dense rank (those with `mlps`) at the same time.
 Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const model::Manifest& manifest,
                         const Roles& roles, int threads, MPI_Comm comm) {
   const int batch = opt.cluster.batch;
@@ -90,10 +91,14 @@ Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const 
     std::vector<float> x_in(static_cast<size_t>(batch) * mlps.bottom_in()),
         x(static_cast<size_t>(batch) * manifest.arch.dim);
     std::vector<float> top_in(static_cast<size_t>(batch) * mlps.top_in()), out(batch);
+    // A dcn model's bound includes the cross network, on x0 and into top_in.
+    std::vector<float> x0(static_cast<size_t>(batch) * mlps.cross_width());
     for (auto& v : x_in) v = uniform(rng);
     for (auto& v : top_in) v = uniform(rng);
+    for (auto& v : x0) v = uniform(rng);
     auto step = [&] {
       mlps.bottom(x_in.data(), batch, x.data());
+      if (!x0.empty()) mlps.cross(x0.data(), batch, top_in.data());
       mlps.top(top_in.data(), batch, out.data());
     };
     for (int i = 0; i < 10; ++i) step();  // warm-up: primitives, caches, frequency
@@ -290,8 +295,8 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
   }
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
-  std::printf("  exchange: %.0f bytes/pair, minimum %.0f (%.3fx), pooled rows as %s by %s\n",
-              r.exchange_bytes_per_pair, r.minimum_bytes_per_pair,
+  std::printf("  exchange: %.0f bytes/pair (indices %.0f out, rows %.0f back), minimum %.0f (%.3fx), pooled rows as %s by %s\n",
+              r.exchange_bytes_per_pair, r.index_bytes_per_pair, r.pooled_bytes_per_pair, r.minimum_bytes_per_pair,
               r.exchange_bytes_per_pair / std::max(1.0, r.minimum_bytes_per_pair), r.exchange_type.c_str(),
               r.exchange_transport.c_str());
   uint64_t embedding_bytes = 0;

@@ -92,6 +92,14 @@ void print_summary(const Manifest& m, const fs::path& dir) {
               a.interaction_self ? " (with self terms)" : "");
   std::printf("mlp       bottom %s, top %s\n", mlp_str(a.dense_features, a.bottom_mlp).c_str(),
               mlp_str(a.top_input_width(), a.top_mlp).c_str());
+  if (a.dcn()) {
+    std::printf("cross     %d layers of rank %d on %d inputs (%d features x dim %d)\n", a.cross_layers, a.cross_rank,
+                a.cross_width(), a.num_features(), a.dim);
+  }
+  if (!a.hotness.empty()) {
+    std::printf("hotness   %s lookups per pair (%s)\n", group_digits(static_cast<uint64_t>(a.lookups_per_pair())).c_str(),
+                join(a.hotness, ",").c_str());
+  }
   std::printf("storage   %s (%s, %s B per row of dim %d), plan %s, %d shards, largest/mean shard %.3f\n",
               to_string(m.dtype), dtype_description(m.dtype), group_digits(row_stride(m.dtype, a.dim)).c_str(),
               a.dim, m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
@@ -147,6 +155,13 @@ void print_json(const Manifest& m, const fs::path& dir) {
   w.field("top_input_width", a.top_input_width());
   w.field("interaction", a.interaction);
   w.field("interaction_self", a.interaction_self);
+  if (a.dcn()) {
+    w.field("cross_layers", a.cross_layers);
+    w.field("cross_rank", a.cross_rank);
+    w.field("cross_width", a.cross_width());
+  }
+  w.field("lookups_per_pair", a.lookups_per_pair());
+  if (!a.hotness.empty()) w.field("hotness", a.hotness);
   w.field("num_tables", a.num_tables());
   w.field("total_rows", a.total_rows());
   w.field("table_rows", a.table_rows);

@@ -149,3 +149,47 @@ TEST(HttpRequest, BinaryDataExtension) {
 
 }  // namespace
 }  // namespace dlrm::serve::test
+
+namespace dlrm::serve::test {
+namespace {
+
+// A multi-hot dcn model: tables of 10, 100 and 1000 rows with 2, 1 and 3
+// lookups per pair, so `sparse` has 6 columns, and transformed dense features.
+ModelSignature multi_hot_model() {
+  ModelSignature model = small_model();
+  model.table_rows = {10, 100, 1000};
+  model.hotness = {2, 1, 3};
+  model.dense_transformed = true;
+  return model;
+}
+
+TEST(HttpRequest, MultiHotBagsAndTransformedFeatures) {
+  const ModelSignature model = multi_hot_model();
+  EXPECT_EQ(model.lookups(), 6);
+  const std::string body = request({tensor("dense", "FP32", 2, 4, "0.5,-3,2.25,1e3,7,0,1.5,2"),
+                                    tensor("sparse", "INT64", 2, 6, "0,9,99,0,500,999,1,2,3,4,5,6")});
+  const InferRequest r = parse_http_request(body, {}, model);
+  ASSERT_EQ(r.pairs, 2);
+  // The features are taken as they are (no log), the bags column by column.
+  EXPECT_EQ(r.dense, (std::vector<float>{0.5f, -3.0f, 2.25f, 1e3f, 7.0f, 0.0f, 1.5f, 2.0f}));
+  EXPECT_EQ(r.sparse, (std::vector<int32_t>{0, 9, 99, 0, 500, 999, 1, 2, 3, 4, 5, 6}));
+}
+
+TEST(HttpRequest, MultiHotRefusals) {
+  const ModelSignature model = multi_hot_model();
+  const std::string dense = tensor("dense", "FP32", 1, 4, "0,0,0,0");
+  // Column 2 is table 1's only lookup (100 rows); column 5 is table 2's third.
+  expect_refused(request({dense, tensor("sparse", "INT64", 1, 6, "0,0,100,0,0,0")}),
+                 "input 'sparse' row 0, table 1 lookup 0: index 100 is outside the table's 100 rows", {}, model);
+  expect_refused(request({dense, tensor("sparse", "INT64", 1, 6, "0,0,0,0,0,1000")}),
+                 "input 'sparse' row 0, table 2 lookup 2: index 1000 is outside", {}, model);
+  expect_refused(request({dense, tensor("sparse", "INT64", 1, 3, "0,0,0")}), "shape [1,3] does not match [N,6]", {},
+                 model);
+  // Transformed features come as reals.
+  expect_refused(request({tensor("dense", "INT64", 1, 4, "0,0,0,0"), tensor("sparse", "INT64", 1, 6, "0,0,0,0,0,0")}),
+                 "datatype INT64 is not accepted (FP32, FP64: this model takes the transformed dense features)", {},
+                 model);
+}
+
+}  // namespace
+}  // namespace dlrm::serve::test

@@ -22,9 +22,9 @@ std::filesystem::path calibrate_model(const CalibrateOptions& options) {
              options.data.string(), data.samples(), options.samples, options.calibrator.min_samples);
   dense::Calibrator bottom(reference.bottom_layers(), options.calibrator);
   dense::Calibrator top(reference.top_layers(), options.calibrator);
-  reference.features(data, 0, n, options.fold_indices, [&](int64_t, int batch, const float* bottom_in, const float* top_in) {
-    bottom.observe(bottom_in, batch);
-    top.observe(top_in, batch);
+  reference.features(data, 0, n, options.fold_indices, [&](const ReferenceModel::ChunkInputs& chunk) {
+    bottom.observe(chunk.bottom_in, chunk.batch);
+    top.observe(chunk.top_in, chunk.batch);
   });
   dense::ModelCalibration calibration{bottom.ranges(), top.ranges()};
   auto path = dense::calibration_path(options.model);

@@ -59,16 +59,20 @@ struct ReferenceModel::Impl {
   std::optional<dense::Mlp> bottom_mlp;  // kFast only
   std::optional<dense::Mlp> top_mlp;
   dense::InteractionShape interaction;
+  std::vector<dense::CrossLayer> cross_layers;  // dcn
+  std::optional<dense::CrossNet> cross_net;     // dcn, kFast only
 
   // Working buffers for one chunk.
   std::vector<float> dense_in;  // [kChunk, dense_features]
   std::vector<float> bottom_out;  // [kChunk, dim]
-  std::vector<float> emb;       // [kChunk, tables, dim]
+  std::vector<float> emb;       // dot: [kChunk, tables, dim]; dcn: x0 [kChunk, tables + 1, dim]
   std::vector<float> top_in;    // [kChunk, top_input_width]
   std::vector<float> top_out;   // [kChunk, 1]
 
   void index_tables();
-  void gather(const datasets::Dataset& data, int64_t begin, int n, bool fold_indices);
+  // Sample b's pooled row of table t at emb + b * sample_stride + t * dim.
+  void gather(const datasets::Dataset& data, int64_t begin, int n, bool fold_indices, float* emb,
+              int64_t sample_stride);
 };
 
 void ReferenceModel::Impl::index_tables() {
@@ -135,27 +139,42 @@ void ReferenceModel::Impl::index_tables() {
   }
 }
 
-void ReferenceModel::Impl::gather(const datasets::Dataset& data, int64_t begin, int n, bool fold_indices) {
+void ReferenceModel::Impl::gather(const datasets::Dataset& data, int64_t begin, int n, bool fold_indices,
+                                  float* emb, int64_t sample_stride) {
   const int num_tables = manifest.arch.num_tables();
   const int dim = manifest.arch.dim;
   const std::vector<int64_t>& table_rows = manifest.arch.table_rows;
+  int64_t lookups = 0;
+  for (int t = 0; t < num_tables; ++t) lookups += data.hotness(t);
   // Indices were range-checked (or are folded here), so nothing below throws.
   // Threads only pay off when the chunk's rows are many cache misses (a small
   // model's chunk is cheaper than waking a team).
-  const bool parallel = static_cast<int64_t>(n) * num_tables * dim >= kParallelFloats;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int b = 0; b < n; ++b) {
-    const int32_t* idx = data.indices(begin + b);
-    for (int t = 0; t < num_tables; ++t) {
-      int64_t row = idx[t];
-      if (fold_indices) row = datasets::fold_index(row, table_rows[t]);
-      const TableIndex& index = tables[t];
-      size_t k = static_cast<size_t>(
-          std::upper_bound(index.band_begins.begin(), index.band_begins.end(), row) -
-          index.band_begins.begin() - 1);
-      float* dst = emb.data() + (static_cast<int64_t>(b) * num_tables + t) * dim;
-      for (const Piece& piece : index.bands[k].pieces) {
-        shard::decode_row_ref(piece.rows, row - piece.slice_row_begin, dst + piece.col_begin);
+  const bool parallel = static_cast<int64_t>(n) * lookups * dim >= kParallelFloats;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<float> row(static_cast<size_t>(dim));
+#pragma omp for schedule(static)
+    for (int b = 0; b < n; ++b) {
+      for (int t = 0; t < num_tables; ++t) {
+        const int32_t* bag = data.bag(begin + b, t);
+        const int hot = data.hotness(t);
+        float* dst = emb + b * sample_stride + static_cast<int64_t>(t) * dim;
+        // One row is decoded in place; a bag's rows are summed 0 + r0 + r1 + ...
+        float* out = hot == 1 ? dst : row.data();
+        if (hot != 1) std::fill_n(dst, dim, 0.0f);
+        for (int k = 0; k < hot; ++k) {
+          int64_t index = bag[k];
+          if (fold_indices) index = datasets::fold_index(index, table_rows[t]);
+          const TableIndex& ti = tables[t];
+          const size_t band = static_cast<size_t>(
+              std::upper_bound(ti.band_begins.begin(), ti.band_begins.end(), index) - ti.band_begins.begin() - 1);
+          for (const Piece& piece : ti.bands[band].pieces) {
+            shard::decode_row_ref(piece.rows, index - piece.slice_row_begin, out + piece.col_begin);
+          }
+          if (hot != 1) {
+            for (int c = 0; c < dim; ++c) dst[c] += out[c];
+          }
+        }
       }
     }
   }
@@ -178,11 +197,13 @@ ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool v
   dense::DenseLayers dense_layers = dense::load_dense_layers(dir, m.manifest);
   m.bottom_layers = std::move(dense_layers.bottom);
   m.top_layers = std::move(dense_layers.top);
+  m.cross_layers = std::move(dense_layers.cross);
   m.interaction = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self};
-  DLRM_ASSERT(m.interaction.width() == arch.top_input_width());
+  DLRM_ASSERT(arch.dcn() || m.interaction.width() == arch.top_input_width());
   if (kernels == Kernels::kFast) {
     m.bottom_mlp.emplace(m.bottom_layers);
     m.top_mlp.emplace(m.top_layers);
+    if (arch.dcn()) m.cross_net.emplace(m.cross_layers);
   }
 
   // Shard files, mapped; rows are found through the per-table band index.
@@ -197,7 +218,7 @@ ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool v
 
   m.dense_in.resize(static_cast<size_t>(kChunk) * arch.dense_features);
   m.bottom_out.resize(static_cast<size_t>(kChunk) * arch.dim);
-  m.emb.resize(static_cast<size_t>(kChunk) * arch.num_tables() * arch.dim);
+  m.emb.resize(static_cast<size_t>(kChunk) * arch.num_features() * arch.dim);
   m.top_in.resize(static_cast<size_t>(kChunk) * arch.top_input_width());
   m.top_out.resize(static_cast<size_t>(kChunk) * arch.top_mlp.back());
   return model;
@@ -225,26 +246,44 @@ void ReferenceModel::run(const datasets::Dataset& data, int64_t begin, int64_t n
       }
     }
     datasets::dense_transform(data, first, batch, m.dense_in.data());
-    m.gather(data, first, batch, fold_indices);
-    const auto emb = dense::EmbeddingRows::block(m.emb.data(), m.interaction.tables, m.interaction.dim);
-    if (m.kernels == Kernels::kRef) {
+    const bool ref = m.kernels == Kernels::kRef;
+    if (ref) {
       dense::mlp_forward_ref(m.bottom_layers, m.dense_in.data(), batch, m.bottom_out.data());
-      dense::interaction_dot_ref(m.interaction, m.bottom_out.data(), emb, batch, m.top_in.data(), top_width);
-      if (top) dense::mlp_forward_ref(m.top_layers, m.top_in.data(), batch, m.top_out.data());
     } else {
       m.bottom_mlp->forward(m.dense_in.data(), batch, m.bottom_out.data());
-      dense::interaction_dot(m.interaction, m.bottom_out.data(), emb, batch, m.top_in.data(), top_width);
-      if (top) m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
     }
-    sink(done, batch, m.dense_in.data(), m.top_in.data());
+    const float* cross_in = nullptr;
+    if (arch.dcn()) {  // x0 = [bottom output, pooled rows of tables 0 .. T-1]
+      const int64_t width = arch.cross_width();
+      m.gather(data, first, batch, fold_indices, m.emb.data() + arch.dim, width);
+      for (int b = 0; b < batch; ++b) {
+        std::copy_n(m.bottom_out.data() + int64_t{b} * arch.dim, arch.dim, m.emb.data() + b * width);
+      }
+      cross_in = m.emb.data();
+      if (ref) {
+        dense::cross_net_forward_ref(m.cross_layers, cross_in, batch, m.top_in.data());
+      } else {
+        m.cross_net->forward(cross_in, batch, m.top_in.data());
+      }
+    } else {
+      m.gather(data, first, batch, fold_indices, m.emb.data(), int64_t{arch.num_tables()} * arch.dim);
+      const auto emb = dense::EmbeddingRows::block(m.emb.data(), m.interaction.tables, m.interaction.dim);
+      if (ref) {
+        dense::interaction_dot_ref(m.interaction, m.bottom_out.data(), emb, batch, m.top_in.data(), top_width);
+      } else {
+        dense::interaction_dot(m.interaction, m.bottom_out.data(), emb, batch, m.top_in.data(), top_width);
+      }
+    }
+    if (top && ref) dense::mlp_forward_ref(m.top_layers, m.top_in.data(), batch, m.top_out.data());
+    if (top && !ref) m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
+    sink(ChunkInputs{done, batch, m.dense_in.data(), cross_in, m.top_in.data()});
   }
 }
 
 void ReferenceModel::predict(const datasets::Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices) {
   // The top MLP's last layer has width 1 and applies the sigmoid.
-  run(data, begin, n, fold_indices, /*top=*/true, [&](int64_t offset, int batch, const float*, const float*) {
-    std::copy_n(impl_->top_out.data(), batch, dst + offset);
-  });
+  run(data, begin, n, fold_indices, /*top=*/true,
+      [&](const ChunkInputs& chunk) { std::copy_n(impl_->top_out.data(), chunk.batch, dst + chunk.offset); });
 }
 
 void ReferenceModel::features(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices,
@@ -254,5 +293,6 @@ void ReferenceModel::features(const datasets::Dataset& data, int64_t begin, int6
 
 const std::vector<dense::Layer>& ReferenceModel::bottom_layers() const { return impl_->bottom_layers; }
 const std::vector<dense::Layer>& ReferenceModel::top_layers() const { return impl_->top_layers; }
+const std::vector<dense::CrossLayer>& ReferenceModel::cross_layers() const { return impl_->cross_layers; }
 
 }  // namespace dlrm::reference

@@ -88,10 +88,11 @@ std::optional<dense::EmbeddingRows> BatchAnswers::in_place(const std::vector<con
   return view(answers, type);
 }
 
-void BatchAnswers::assemble(const std::vector<const float*>& answers, float* emb) const {
+void BatchAnswers::assemble(const std::vector<const float*>& answers, float* emb, int64_t sample_stride) const {
   const int tables = routing_.num_tables();
   const int dim = routing_.dim();
-  const int64_t sample_stride = static_cast<int64_t>(tables) * dim;
+  if (sample_stride == 0) sample_stride = static_cast<int64_t>(tables) * dim;
+  DLRM_ASSERT(sample_stride >= static_cast<int64_t>(tables) * dim);
   // Row-split tables receive partial sums: start them at zero.
   for (int t = 0; t < tables; ++t) {
     if (!routing_.row_split(t)) continue;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "dlrm/common/error.h"
 
@@ -32,8 +33,13 @@ DenseRank::DenseRank(const std::filesystem::path& model_dir, const model::Manife
     : routing_(routing),
       mlps_(model_dir, manifest, options.mlp),
       shape_{manifest.arch.num_tables(), manifest.arch.dim, manifest.arch.interaction_self, options.interaction},
+      dcn_(manifest.arch.dcn()),
       batch_(options.batch) {
   DLRM_CHECK(options.batch > 0, "--batch must be positive, got {}", options.batch);
+  DLRM_CHECK(!dcn_ || options.interaction == ElementType::kFp32,
+             "--interaction {} applies to the dot interaction; this model's interaction is the DCNv2 cross "
+             "network, which runs at the MLPs' precision (--mlp); drop --interaction",
+             to_string(options.interaction));
   mlps_.prepare(batch_);
   if (options.every_batch_size) {
     const double t0 = now();
@@ -46,8 +52,12 @@ DenseRank::DenseRank(const std::filesystem::path& model_dir, const model::Manife
   }
   const size_t b = static_cast<size_t>(batch_);
   x_.resize(b * manifest.arch.dim);
-  emb_.resize(b * manifest.arch.num_tables() * manifest.arch.dim);
-  top_in_.resize(b * shape_.width());
+  if (dcn_) {
+    x0_.resize(b * manifest.arch.cross_width());
+  } else {
+    emb_.resize(b * manifest.arch.num_tables() * manifest.arch.dim);
+  }
+  top_in_.resize(b * manifest.arch.top_input_width());
   predictions_.resize(b);
 }
 
@@ -105,6 +115,16 @@ void DenseRank::run(BatchSource& source, Exchange& exchange) {
 // otherwise on rows widened and assembled first.
 void DenseRank::interact(int slot, int n, Exchange& exchange, Clock& clock) {
   BatchAnswers& answers = answers_[slot];
+  if (dcn_) {  // x0 = [bottom output, e_0 .. e_{T-1}] per sample, then the cross network
+    const int dim = shape_.dim;
+    const int64_t width = static_cast<int64_t>(shape_.features()) * dim;
+    answers.assemble(exchange.widen(slot), x0_.data() + dim, width);
+    for (int b = 0; b < n; ++b) std::memcpy(x0_.data() + b * width, x_.data() + int64_t{b} * dim, sizeof(float) * dim);
+    clock.mark(Stage::kAssemble);
+    mlps_.cross(x0_.data(), n, top_in_.data());
+    clock.mark(Stage::kInteraction);
+    return;
+  }
   const ElementType type = exchange.pooled_type();
   std::optional<dense::EmbeddingRows> rows = type == ElementType::kFp32
                                                  ? answers.in_place(exchange.widen(slot))

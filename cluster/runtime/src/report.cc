@@ -146,6 +146,8 @@ std::string report_json(const Report& r) {
   for (const auto& [name, secs] : r.stage_seconds) w.field(name, secs);
   w.end_object();
   w.field("exchange_bytes_per_pair", r.exchange_bytes_per_pair);
+  w.field("index_bytes_per_pair", r.index_bytes_per_pair);
+  w.field("pooled_bytes_per_pair", r.pooled_bytes_per_pair);
   w.field("minimum_bytes_per_pair", r.minimum_bytes_per_pair);
   w.field("exchange_type", r.exchange_type);
   w.field("exchange_transport", r.exchange_transport);
@@ -183,9 +185,10 @@ std::string report_table(const Report& r) {
                        r.auc_within_budget.value_or(false) ? "within" : "EXCEEDED");
   }
   out += "\n";
-  out += fmt::format("  exchange           {:.0f} bytes/pair (minimum {:.0f}, pooled rows as {} by {})  load {:.2f} s\n",
-                     r.exchange_bytes_per_pair, r.minimum_bytes_per_pair, r.exchange_type, r.exchange_transport,
-                     r.load_seconds);
+  out += fmt::format(
+      "  exchange           {:.0f} bytes/pair (indices {:.0f} out, rows {:.0f} back; minimum {:.0f}), pooled rows as {} "
+      "by {}  load {:.2f} s\n",
+      r.exchange_bytes_per_pair, r.index_bytes_per_pair, r.pooled_bytes_per_pair, r.minimum_bytes_per_pair, r.exchange_type, r.exchange_transport, r.load_seconds);
   std::string stages;
   for (const auto& [name, secs] : r.stage_seconds) stages += fmt::format(" {} {:.3f}", name, secs);
   out += "  stage seconds     " + stages + "\n";

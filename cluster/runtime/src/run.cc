@@ -171,8 +171,8 @@ int write_outcome(const Job& job, const GatheredRun& run, const std::vector<floa
   Report& report = outcome.report;
   describe_run(job, transport, report);
   report.batches = job.steps;
-  summarize_run(run, {opt.reference.empty() ? nullptr : &reference, opt.auc_budget}, job.manifest.arch.num_tables(),
-                job.manifest.arch.dim, element_bits(opt.pooled_type) / 8, report);
+  summarize_run(run, {opt.reference.empty() ? nullptr : &reference, opt.auc_budget}, job.manifest.arch,
+                element_bits(opt.pooled_type) / 8, report);
   outcome.predictions = run.predictions;
   outcome.labels = run.labels;
   return write_outputs(job, report, run.predictions);

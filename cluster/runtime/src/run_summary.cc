@@ -84,7 +84,7 @@ GatheredRun gather_run(MPI_Comm comm, const RankResult& mine, int64_t samples) {
   return run;
 }
 
-void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, int tables, int dim,
+void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, const model::ModelArch& arch,
                    int pooled_element_bytes, Report& report) {
   const auto samples = static_cast<int64_t>(run.predictions.size());
   report.pairs = samples;
@@ -112,9 +112,14 @@ void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, int 
   }
   report.index_bytes = run.index_bytes;
   report.pooled_bytes = run.pooled_bytes;
-  report.exchange_bytes_per_pair =
-      static_cast<double>(run.index_bytes + run.pooled_bytes) / static_cast<double>(std::max<int64_t>(1, samples));
-  report.minimum_bytes_per_pair = tables * (4.0 + dim * pooled_element_bytes);
+  const auto per_pair = [&](uint64_t bytes) {
+    return static_cast<double>(bytes) / static_cast<double>(std::max<int64_t>(1, samples));
+  };
+  report.index_bytes_per_pair = per_pair(run.index_bytes);
+  report.pooled_bytes_per_pair = per_pair(run.pooled_bytes);
+  report.exchange_bytes_per_pair = per_pair(run.index_bytes + run.pooled_bytes);
+  report.minimum_bytes_per_pair = 4.0 * static_cast<double>(arch.lookups_per_pair()) +
+                                  static_cast<double>(arch.num_tables()) * arch.dim * pooled_element_bytes;
   const double auc = roc_auc(run.predictions.data(), run.labels.data(), samples);
   if (std::isfinite(auc)) report.auc = auc;
   if (reference.predictions) {

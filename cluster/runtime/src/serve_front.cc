@@ -89,10 +89,10 @@ void ServeFront::admit(int64_t now_ns) {
 void ServeFront::send_step() {
   auto pairs = take_step(batcher_, link_.dense_ranks());
   int64_t sent = 0;
-  const int features = model_.dense_features, tables = model_.tables();
+  const int features = model_.dense_features, lookups = model_.lookups();  // index columns per pair
   link_.send(std::move(pairs), kStepData, [&](int, const StepLink::Pairs& batch, std::vector<int32_t>& message) {
     const size_t n = batch.size(), start = message.size();
-    message.resize(start + n * (features + tables));
+    message.resize(start + n * (features + lookups));
     auto* dense = reinterpret_cast<float*>(message.data() + start);
     int32_t* rows = message.data() + start + n * features;
     const Pending* p = nullptr;
@@ -104,7 +104,7 @@ void ServeFront::send_step() {
       }
       const size_t k = static_cast<size_t>(batch[i].pair);
       std::memcpy(dense + i * features, p->request.dense.data() + k * features, sizeof(float) * features);
-      std::memcpy(rows + i * tables, p->request.sparse.data() + k * tables, sizeof(int32_t) * tables);
+      std::memcpy(rows + i * lookups, p->request.sparse.data() + k * lookups, sizeof(int32_t) * lookups);
     }
     if (n > 0) metrics_.batch(static_cast<int>(n));
     sent += static_cast<int64_t>(n);

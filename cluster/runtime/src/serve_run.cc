@@ -21,6 +21,8 @@ serve::ModelSignature signature(const Job& job, const ServeOptions& serve) {
   s.name = serve.model_name;
   s.dense_features = job.manifest.arch.dense_features;
   s.table_rows = job.manifest.arch.table_rows;
+  s.hotness = job.manifest.arch.hotness;
+  s.dense_transformed = job.manifest.arch.dcn();  // DLRM-v2's data holds transformed features
   return s;
 }
 

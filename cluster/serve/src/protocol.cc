@@ -264,6 +264,12 @@ InferRequest parse_http_request(std::string_view body, std::optional<size_t> hea
   return request;
 }
 
+int ModelSignature::lookups() const {
+  int n = 0;
+  for (int t = 0; t < tables(); ++t) n += table_hotness(t);
+  return n;
+}
+
 std::string unknown_model(const ModelSignature& model, std::string_view name, std::string_view version) {
   if (name != model.name) {
     return fmt::format("unknown model {}; this server serves '{}'", detail::quote(name), model.name);

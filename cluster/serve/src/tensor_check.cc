@@ -26,7 +26,7 @@ Input other(Input input) { return input == Input::kDense ? Input::kSparse : Inpu
 
 std::array<TensorMetadata, 3> tensor_metadata(const ModelSignature& model) {
   return {{{true, "dense", "FP32", model.dense_features},
-           {true, "sparse", "INT64", model.tables()},
+           {true, "sparse", "INT64", model.lookups()},
            {false, kOutputName, "FP32", 1}}};
 }
 
@@ -124,16 +124,20 @@ Input RequestCheck::input(std::string_view name) {
 
 DataType RequestCheck::datatype(Input input, std::string_view datatype) const {
   const bool dense = input == Input::kDense;
-  if (datatype == "INT32") return DataType::kInt32;
-  if (datatype == "INT64") return DataType::kInt64;
+  // A model taking transformed features takes them as reals only.
+  const bool integers = !dense || !model_.dense_transformed;
+  if (integers && datatype == "INT32") return DataType::kInt32;
+  if (integers && datatype == "INT64") return DataType::kInt64;
   if (dense && datatype == "FP32") return DataType::kFp32;
   if (dense && datatype == "FP64") return DataType::kFp64;
   fail(input, fmt::format("datatype {} is not accepted ({})", printable(datatype),
-                          dense ? "INT32, INT64, FP32, FP64" : "INT32, INT64"));
+                          !dense ? "INT32, INT64"
+                          : integers ? "INT32, INT64, FP32, FP64"
+                                     : "FP32, FP64: this model takes the transformed dense features"));
 }
 
 int64_t RequestCheck::columns(Input input) const {
-  return input == Input::kDense ? model_.dense_features : model_.tables();
+  return input == Input::kDense ? model_.dense_features : model_.lookups();
 }
 
 std::string RequestCheck::declared(Input input) const { return fmt::format("[{},{}]", request_.pairs, columns(input)); }
@@ -177,7 +181,8 @@ void RequestCheck::store(Input input, std::span<const T> values) {
         if (!std::isfinite(values[i])) [[unlikely]] {
           fail_element(input, static_cast<int64_t>(i), fmt::format("{} is not a finite number", values[i]));
         }
-        dst[i] = datasets::dense_feature(static_cast<double>(values[i]));
+        dst[i] = model_.dense_transformed ? static_cast<float>(values[i])
+                                          : datasets::dense_feature(static_cast<double>(values[i]));
       } else {
         dst[i] = datasets::dense_feature(static_cast<int64_t>(values[i]));
       }
@@ -188,9 +193,13 @@ void RequestCheck::store(Input input, std::span<const T> values) {
     request_.sparse.resize(values.size());
     int32_t* dst = request_.sparse.data();
     const int64_t* rows = model_.table_rows.data();
-    const size_t tables = model_.table_rows.size();
-    for (size_t i = 0, t = 0; i < values.size(); ++i, ++t) {
-      if (t == tables) t = 0;
+    const int tables = model_.tables();
+    // Column by column: lookup k of table t's bag (k < hotness of t).
+    for (size_t i = 0, t = 0, k = 0; i < values.size(); ++i, ++k) {
+      while (k == static_cast<size_t>(model_.table_hotness(static_cast<int>(t)))) {
+        k = 0;
+        if (++t == static_cast<size_t>(tables)) t = 0;
+      }
       const int64_t index = values[i];
       if (index < 0 || index >= rows[t]) [[unlikely]] {
         fail_element(input, static_cast<int64_t>(i),
@@ -259,8 +268,15 @@ void RequestCheck::fail(Input input, std::string_view what) const {
 
 void RequestCheck::fail_element(Input input, int64_t index, std::string_view what) const {
   const int64_t cols = std::max<int64_t>(columns(input), 1);
+  int64_t column = index % cols;
+  if (input == Input::kSparse && !model_.hotness.empty()) {  // "table 20 lookup 5"
+    int t = 0;
+    while (t + 1 < model_.tables() && column >= model_.table_hotness(t)) column -= model_.table_hotness(t++);
+    throw BadRequest(
+        fmt::format("input 'sparse' row {}, table {} lookup {}: {}", index / cols, t, column, what));
+  }
   throw BadRequest(fmt::format("input '{}' row {}, {} {}: {}", input_name(input), index / cols,
-                               input == Input::kDense ? "feature" : "table", index % cols, what));
+                               input == Input::kDense ? "feature" : "table", column, what));
 }
 
 }  // namespace dlrm::serve::detail

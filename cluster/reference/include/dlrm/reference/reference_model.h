@@ -3,7 +3,9 @@
 //
 // Rows are assembled per table from whichever slices of which shard files hold
 // them (independent of the plan), bags summed in index order with
-// decode_row_ref, then bottom MLP, dot interaction, top MLP and sigmoid:
+// decode_row_ref (sum pooling: 0 + row(i_0) + row(i_1) + ... in bag order),
+// then bottom MLP, the interaction (dot, or for a dcn model the cross network
+// on x0 = [bottom output, pooled rows]), top MLP and sigmoid:
 //   Kernels::kRef  every stage with the plain _ref kernels
 //   Kernels::kFast oneDNN MLPs and the fast interaction (same maths)
 #pragma once
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "dlrm/datasets/dataset.h"
+#include "dlrm/dense/cross_net.h"
 #include "dlrm/dense/mlp.h"
 #include "dlrm/model/manifest.h"
 
@@ -38,16 +41,23 @@ class ReferenceModel {
   // the model (memory independent of n); one call at a time per model.
   void predict(const datasets::Dataset& data, int64_t begin, int64_t n, float* dst, bool fold_indices = false);
 
-  // The inputs of both MLPs, chunk by chunk: (offset in [0, n), samples in
-  // the chunk, bottom MLP input [batch, F] (log1p dense features), top MLP
-  // input [batch, top_input_width] (the interaction output)); the top MLP
-  // itself is not run. For calibrating int8 MLPs on the fp32 activations.
-  using ChunkSink = std::function<void(int64_t offset, int batch, const float* bottom_in, const float* top_in)>;
+  // The inputs of the dense stages, chunk by chunk; the top MLP itself is not
+  // run. For calibrating int8 MLPs (and cross network) on fp32 activations.
+  struct ChunkInputs {
+    int64_t offset = 0;                 // of the chunk's first sample in [0, n)
+    int batch = 0;                      // samples in the chunk
+    const float* bottom_in = nullptr;   // [batch, F]: the transformed dense features
+    const float* cross_in = nullptr;    // dcn: [batch, cross_width] (x0); null for dot
+    const float* top_in = nullptr;      // [batch, top_input_width]: the interaction output
+  };
+  using ChunkSink = std::function<void(const ChunkInputs&)>;
   void features(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink);
 
   // The model's MLP layers (loaded and checksummed with the model).
   const std::vector<dense::Layer>& bottom_layers() const;
   const std::vector<dense::Layer>& top_layers() const;
+  // dcn models: the cross network's layers (empty for dot).
+  const std::vector<dense::CrossLayer>& cross_layers() const;
 
  private:
   ReferenceModel();

@@ -13,7 +13,9 @@
 //                           empty (a zero row): a pointer per (sample, table)
 //                nullopt otherwise (column slices to join, row-range partial
 //                sums to add)
-//   assemble():  emb[batch][tables][dim] from fp32 answers, in every case:
+//   assemble():  emb[batch][tables][dim] from fp32 answers, in every case
+//                (sample b's rows at emb + b * sample_stride, which is at
+//                least tables * dim; 0 means exactly that):
 //                column slices fill their columns, row-range partial sums are
 //                added in shard order, empty bags give zeros
 #pragma once
@@ -42,7 +44,7 @@ class BatchAnswers {
   std::optional<dense::EmbeddingRows> in_place(const std::vector<const float*>& answers);
   std::optional<dense::EmbeddingRows> in_place(const std::vector<const uint16_t*>& answers, ElementType type);
 
-  void assemble(const std::vector<const float*>& answers, float* emb) const;
+  void assemble(const std::vector<const float*>& answers, float* emb, int64_t sample_stride = 0) const;
 
  private:
   struct Located {

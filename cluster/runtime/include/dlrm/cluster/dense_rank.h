@@ -8,6 +8,7 @@
 //     bottom MLP on batch b's dense features
 //     wait for batch b's pooled rows
 //     interaction (rows where they lie, or assembled) -> top MLP -> source.complete
+//     (a dcn model: x0 = [bottom output, pooled rows] assembled, then the cross network)
 // Every dense rank runs the same number of steps; a step may carry an empty
 // batch.
 #pragma once
@@ -58,11 +59,12 @@ class DenseRank {
   const RoutingTable& routing_;
   dense::DenseMlps mlps_;
   dense::InteractionShape shape_;
+  bool dcn_;  // the DCNv2 cross network instead of the dot interaction
   int batch_;
   std::array<InputBatch, Exchange::kSlots> inputs_;
   std::vector<RequestBuilder> builders_;  // one per slot
   std::vector<BatchAnswers> answers_;     // one per slot
-  std::vector<float> x_, emb_, top_in_, predictions_;
+  std::vector<float> x_, emb_, x0_, top_in_, predictions_;  // x0_: the cross network's input (dcn)
   std::array<double, kStageCount> stage_seconds_{};
   std::vector<double> latencies_ms_;
 };

@@ -90,7 +90,10 @@ struct Report {
   uint64_t index_bytes = 0;   // dense -> shard, all ranks, incl. per-batch headers and counts
   uint64_t pooled_bytes = 0;  // shard -> dense
   double exchange_bytes_per_pair = 0;
-  double minimum_bytes_per_pair = 0;  // tables * (4 + dim * element bytes): one index out, one row back
+  double index_bytes_per_pair = 0;    // the part of it going out (indices) ...
+  double pooled_bytes_per_pair = 0;   // ... and coming back (pooled rows)
+  // 4 * lookups per pair + tables * dim * element bytes: the indices out, one row per table back
+  double minimum_bytes_per_pair = 0;
   std::vector<RankReport> ranks;
   std::optional<ScenarioReport> scenario;
 };

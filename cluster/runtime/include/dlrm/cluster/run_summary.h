@@ -9,6 +9,8 @@
 //                                 the comparison with --reference
 #pragma once
 
+#include "dlrm/model/manifest.h"
+
 #include <mpi.h>
 
 #include <cstdint>
@@ -49,8 +51,10 @@ struct ReferenceCheck {
 
 // Fills the measured fields of `report` (its descriptive fields are the
 // caller's): pairs, seconds, throughput, latencies, stages, bytes, ranks,
-// AUC and the reference comparison.
-void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, int tables, int dim,
+// AUC and the reference comparison. The minimum bytes per pair are the
+// model's lookups per pair as int32 indices out plus one pooled row of dim
+// elements per table back.
+void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, const model::ModelArch& arch,
                    int pooled_element_bytes, Report& report);
 
 }  // namespace dlrm::cluster

@@ -5,7 +5,12 @@
 //   model "dlrm" (ModelSignature::name), version "1", platform "dlrm-cluster"
 //   inputs   dense   [-1, F]  INT32 | INT64 | FP32 | FP64   raw counts as in the data files;
 //                             the model's transform log(max(x, 0) + 1) is applied here
-//            sparse  [-1, T]  INT32 | INT64                 one row index per table, in range
+//                             (a dcn model, DLRM-v2: FP32 | FP64 features already
+//                             transformed, as MLPerf's dlrm-v2 data files hold them)
+//            sparse  [-1, L]  INT32 | INT64                 row indices, in range: L = T with one
+//                             per table, or for a multi-hot model L = h_0 + .. + h_{T-1}, the
+//                             model's lookups per table (ModelSignature::hotness), table by
+//                             table: columns [h_0 + .. + h_{t-1}, .. + h_t) are table t's bag
 //   output   probability [-1, 1] FP32
 //
 // parse_http_request() either returns a checked InferRequest or throws
@@ -34,7 +39,12 @@ struct ModelSignature {
   std::string platform = "dlrm-cluster";
   int dense_features = 13;
   std::vector<int64_t> table_rows;  // one per table
+  std::vector<int> hotness;         // lookups per pair in each table (empty: one each)
+  bool dense_transformed = false;   // dense takes transformed features (FP32/FP64) as they are
   int tables() const { return static_cast<int>(table_rows.size()); }
+  int table_hotness(int t) const { return hotness.empty() ? 1 : hotness[static_cast<size_t>(t)]; }
+  // Columns of `sparse`: the lookups per pair in all tables.
+  int lookups() const;
 };
 
 // Why a request for model `name`, version `version` ("" for any) is not for
@@ -53,7 +63,7 @@ struct InferRequest {
   std::string id;                // echoed in the answer ("" when the request had none)
   int64_t pairs = 0;             // >= 1
   std::vector<float> dense;      // [pairs, F], transformed (datasets::dense_feature)
-  std::vector<int32_t> sparse;   // [pairs, T], each index in its table's range
+  std::vector<int32_t> sparse;   // [pairs, lookups()], each index in its table's range
   bool binary_output = false;    // REST: answer `probability` as binary data (the extension)
   bool raw_output = false;       // gRPC: answer in raw_output_contents (the request used raw_input_contents)
 };
