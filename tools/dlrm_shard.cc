@@ -343,7 +343,10 @@ struct SynthCommand {
 
   CLI::App* add_to(CLI::App& app) {
     auto* cmd = app.add_subcommand("synth", "write a model with deterministic synthetic weights");
-    cmd->add_option("--preset", preset, "architecture: terabyte-40m or small")->required();
+    cmd->add_option("--preset", preset,
+                    "architecture: terabyte-40m (MLPerf DLRM), dlrm-v2 (MLPerf DLRM-v2: DCNv2 cross network, "
+                    "multi-hot), or their small versions small and small-v2")
+        ->required();
     cmd->add_option("--seed", seed, "generator seed")->capture_default_str();
     write_args.add_to(cmd);
     return cmd;

@@ -61,8 +61,7 @@ def check_run(model, run_dir, ref_path, ranks, shards):
         fail("report has no time")
     if abs(report["reference_max_abs_diff"] - diff) > 1e-12:
         fail(f"report reference_max_abs_diff {report['reference_max_abs_diff']} != {diff}")
-    labels = np.fromfile(os.path.join(os.path.dirname(ref_path), "data.bin"), dtype=np.int32)
-    labels = labels.reshape(len(ref), -1)[:, 0]
+    labels = np.load(os.path.join(os.path.dirname(ref_path), "labels.npy")).reshape(-1)
     want_auc = auc(p1.astype(np.float64), labels)
     if abs(report["auc"] - want_auc) > 1e-9:
         fail(f"report auc {report['auc']} != recomputed {want_auc}")
@@ -72,7 +71,13 @@ def check_run(model, run_dir, ref_path, ranks, shards):
     if not 0 < lat["p50"] <= lat["p95"] <= lat["p99"]:
         fail(f"latency percentiles out of order: {lat}")
     if report["exchange_bytes_per_pair"] < report["minimum_bytes_per_pair"]:
-        fail("exchanged fewer bytes than one index out and one row back per table")
+        fail("exchanged fewer bytes than the indices out and one row back per table")
+    # The minimum: every lookup's int32 index out, one fp32 row per table back.
+    arch = manifest["arch"]
+    lookups = sum(arch.get("hotness", [1] * len(arch["table_rows"])))
+    want_minimum = 4 * lookups + len(arch["table_rows"]) * arch["dim"] * 4
+    if report["minimum_bytes_per_pair"] != want_minimum:
+        fail(f"minimum bytes per pair {report['minimum_bytes_per_pair']}, want {want_minimum}")
 
     if len(report["ranks"]) != ranks:
         fail(f"{len(report['ranks'])} rank entries for {ranks} ranks")

@@ -11,7 +11,7 @@ OUT=$WORK/run-$PLAN-s$SHARDS-n$RANKS
 rm -rf "$OUT" && mkdir -p "$OUT"
 transports=(shm alltoall)
 for i in 1 2; do
-  "${MPIEXEC:-mpiexec}" -n "$RANKS" "$BIN/dlrm-cluster" --model "$MODEL" --data "$WORK/data.bin" --batch 128 \
+  "${MPIEXEC:-mpiexec}" -n "$RANKS" "$BIN/dlrm-cluster" --model "$MODEL" --data "$(cat "$WORK/data.arg")" --batch 128 \
     --out "$OUT/pred$i.npy" --report "$OUT/report$i.json" --reference "$WORK/ref.npy" --threads 1 \
     --exchange-transport "${transports[$((i - 1))]}"
 done

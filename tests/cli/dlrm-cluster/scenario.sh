@@ -34,10 +34,11 @@ accuracy)
   MODEL=$WORK/model-$PLAN-$SHARDS
   # File mode on the same workers (one rank fewer: no front) is what
   # accuracy mode must reproduce.
-  "$MPIEXEC" -n $((RANKS - 1)) "$BIN/dlrm-cluster" --model "$MODEL" --data "$WORK/data.bin" --threads 1 \
+  DATA=$(cat "$WORK/data.arg")  # the fixture's data: MLPerf binary, or dlrm-v2's multi-hot files
+  "$MPIEXEC" -n $((RANKS - 1)) "$BIN/dlrm-cluster" --model "$MODEL" --data "$DATA" --threads 1 \
     --out "$OUT/file.npy" > "$OUT/file.log" 2>&1 || fail "file mode failed: $(tail -5 "$OUT/file.log")"
   for s in offline server single-stream; do
-    cluster "$RANKS" "$OUT/$s.log" --model "$MODEL" --data "$WORK/data.bin" --scenario "$s" --mode accuracy \
+    cluster "$RANKS" "$OUT/$s.log" --model "$MODEL" --data "$DATA" --scenario "$s" --mode accuracy \
       --target-qps 500 --out "$OUT/$s.npy" --report "$OUT/$s.json" --reference "$WORK/ref.npy"
     [ $CODE -eq 0 ] || fail "$s accuracy run exit $CODE: $(tail -5 "$OUT/$s.log")"
     $CHECK accuracy "$OUT/$s.npy" "$OUT/$s.json" "$WORK/ref.npy" "$OUT/file.npy" "$s" || exit 1

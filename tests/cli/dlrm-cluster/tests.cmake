@@ -80,3 +80,41 @@ foreach(case valid invalid find_peak interrupt bad_values)
   set_tests_properties(cluster_mpi.scenario.${case} PROPERTIES FIXTURES_REQUIRED cluster_mpi
     ENVIRONMENT "${DLRM_MPI_ENV}" PROCESSORS 2 RUN_SERIAL TRUE LABELS mpi TIMEOUT 300)
 endforeach()
+
+# DLRM-v2's shape (small-v2: the DCNv2 cross network, multi-hot bags pooled
+# on the shards, data in MLPerf's dlrm-v2 layout): the same checks as above at
+# several plans and rank counts, plus scenarios in accuracy mode.
+set(DLRM_DCN_WORK ${DLRM_MPI_WORK}-dcn)
+set(DLRM_DCN_CONFIGS table:2:3 row:2:4 column:2:4 auto:3:5)
+set(plans "")
+foreach(item ${DLRM_DCN_CONFIGS})
+  string(REPLACE ":" ";" cfg ${item})
+  list(GET cfg 0 plan)
+  list(GET cfg 1 shards)
+  list(APPEND plans "${plan}:${shards}")
+endforeach()
+add_test(NAME cluster_dcn.setup
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/setup.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_DCN_WORK} ${plans})
+set_tests_properties(cluster_dcn.setup PROPERTIES FIXTURES_SETUP cluster_dcn
+  ENVIRONMENT "${DLRM_MPI_ENV};PRESET=small-v2" LABELS "mpi;dcn" TIMEOUT 300)
+set(runs "")
+foreach(item ${DLRM_DCN_CONFIGS})
+  string(REPLACE ":" ";" cfg ${item})
+  list(GET cfg 0 plan)
+  list(GET cfg 1 shards)
+  list(GET cfg 2 ranks)
+  set(name cluster_dcn.${plan}.s${shards}.n${ranks})
+  add_test(NAME ${name}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_DCN_WORK} ${plan} ${shards} ${ranks})
+  set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED cluster_dcn ENVIRONMENT "${DLRM_MPI_ENV}"
+    PROCESSORS 2 LABELS "mpi;dcn" TIMEOUT 300)
+  list(APPEND runs ${name})
+endforeach()
+add_test(NAME cluster_dcn.agreement
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_run.py agreement ${DLRM_DCN_WORK})
+set_tests_properties(cluster_dcn.agreement PROPERTIES FIXTURES_REQUIRED cluster_dcn DEPENDS "${runs}"
+  LABELS "mpi;dcn")
+add_test(NAME cluster_dcn.scenario.accuracy.row.s2.n5
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/scenario.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_DCN_WORK} accuracy row 2 5)
+set_tests_properties(cluster_dcn.scenario.accuracy.row.s2.n5 PROPERTIES FIXTURES_REQUIRED cluster_dcn
+  ENVIRONMENT "${DLRM_MPI_ENV}" PROCESSORS 2 LABELS "mpi;dcn" TIMEOUT 300)
