@@ -42,19 +42,6 @@ void check_cross_layers(const std::vector<CrossLayer>& layers, const std::string
   }
 }
 
-namespace {
-
-// dst must not overlap x0 (the oneDNN version reads x0 while writing dst).
-void check_buffers(const float* x0, int batch, float* dst, int width, const char* what) {
-  DLRM_CHECK(x0 != nullptr && dst != nullptr, "{}: null x0 or dst for batch {}", what, batch);
-  const auto a = reinterpret_cast<uintptr_t>(x0), b = reinterpret_cast<uintptr_t>(dst);
-  const uintptr_t bytes = static_cast<uintptr_t>(batch) * static_cast<uintptr_t>(width) * sizeof(float);
-  DLRM_CHECK(a + bytes <= b || b + bytes <= a, "{}: dst overlaps x0 (batch {}, width {}); pass a separate buffer",
-             what, batch, width);
-}
-
-}  // namespace
-
 void cross_net_forward_ref(const std::vector<CrossLayer>& layers, const float* x0, int batch, float* dst,
                            CrossNetTrace* trace) {
   check_cross_layers(layers, "cross_net_forward_ref");
@@ -62,7 +49,7 @@ void cross_net_forward_ref(const std::vector<CrossLayer>& layers, const float* x
   if (trace != nullptr) trace->layers.assign(layers.size(), {});
   if (batch == 0) return;
   const int width = layers.front().width;
-  check_buffers(x0, batch, dst, width, "cross_net_forward_ref");
+  check_disjoint(x0, batch, dst, width, "cross_net_forward_ref");
   const size_t n = static_cast<size_t>(batch) * width;
   std::vector<float> x(x0, x0 + n), next(n), t, u(n);
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -237,7 +224,7 @@ void CrossNet::prepare(int batch) { impl_->prepared_plan(batch); }
 void CrossNet::forward(const float* x0, int batch, float* dst) {
   DLRM_CHECK(batch >= 0, "CrossNet::forward: batch must be non-negative, got {}", batch);
   if (batch == 0) return;
-  check_buffers(x0, batch, dst, width(), "CrossNet::forward");
+  check_disjoint(x0, batch, dst, width(), "CrossNet::forward");
   Impl::Plan& plan = impl_->prepared_plan(batch);
   try {
     impl_->forward(plan, x0, dst);

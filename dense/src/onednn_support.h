@@ -8,6 +8,7 @@
 //                                  once warm)
 //   LayerWeights                   a layer's weights in each layout its
 //                                  primitives prefer, reordered once
+//   check_disjoint                 x0 and dst of a cross network do not overlap
 //   SlotStep                       a primitive with prebuilt C arguments whose
 //                                  memory handles are rebound to buffer slots
 //                                  on every call (the cross networks)
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -135,6 +137,16 @@ class LayerWeights {
   dnnl::memory user_;
   std::vector<Packed> packed_;
 };
+
+// Throws naming `what` unless x0 and dst are non-null and their [batch, width]
+// fp32 ranges do not overlap (a cross network reads x0 while writing dst).
+inline void check_disjoint(const float* x0, int batch, const float* dst, int width, const char* what) {
+  DLRM_CHECK(x0 != nullptr && dst != nullptr, "{}: null x0 or dst for batch {}", what, batch);
+  const auto a = reinterpret_cast<uintptr_t>(x0), b = reinterpret_cast<uintptr_t>(dst);
+  const uintptr_t bytes = static_cast<uintptr_t>(batch) * static_cast<uintptr_t>(width) * sizeof(float);
+  DLRM_CHECK(a + bytes <= b || b + bytes <= a, "{}: dst overlaps x0 (batch {}, width {}); pass a separate buffer",
+             what, batch, width);
+}
 
 // One primitive of a plan: its C arguments are built once; the memory
 // objects in `bound` are pointed at slots[slot] before every execute (the
