@@ -17,6 +17,7 @@
 #include "dlrm/common/error.h"
 #include "dlrm/common/json.h"
 #include "dlrm/common/staged_output.h"
+#include "range_stats.h"
 
 namespace fs = std::filesystem;
 
@@ -43,116 +44,6 @@ RangeMethod parse_method(const std::string& name) {
 }  // namespace
 
 namespace {
-
-constexpr int kChunk = 256;
-// |x| is binned by the top 13 bits of its float representation: 8 exponent
-// bits and 4 mantissa bits, i.e. 16 bins per octave over every finite float.
-constexpr int kHistogramShift = 19;
-constexpr size_t kHistogramBins = size_t{1} << (31 - kHistogramShift);
-
-struct LayerStats {
-  float min = std::numeric_limits<float>::infinity();
-  float max = -std::numeric_limits<float>::infinity();
-  float abs_max = 0.0f;
-  uint64_t count = 0;
-  std::vector<double> column_sum;  // [width]
-  std::vector<uint64_t> histogram = std::vector<uint64_t>(kHistogramBins, 0);
-
-  void merge(const LayerStats& o) {
-    min = std::min(min, o.min);
-    max = std::max(max, o.max);
-    abs_max = std::max(abs_max, o.abs_max);
-    count += o.count;
-    for (size_t i = 0; i < column_sum.size(); ++i) column_sum[i] += o.column_sum[i];
-    for (size_t b = 0; b < kHistogramBins; ++b) histogram[b] += o.histogram[b];
-  }
-
-  void clear() {
-    min = std::numeric_limits<float>::infinity();
-    max = -std::numeric_limits<float>::infinity();
-    abs_max = 0.0f;
-    count = 0;
-    std::fill(column_sum.begin(), column_sum.end(), 0.0);
-    std::fill(histogram.begin(), histogram.end(), 0);
-  }
-
-  // Records rows x width values; returns how many were NaN or infinite (not recorded).
-  int64_t record(const float* x, int rows, int width) {
-    DLRM_ASSERT(column_sum.size() == static_cast<size_t>(width));
-    int64_t bad = 0;
-    for (int r = 0; r < rows; ++r) {
-      const float* row = x + static_cast<size_t>(r) * width;
-      for (int i = 0; i < width; ++i) {
-        float v = row[i];
-        if (!std::isfinite(v)) {
-          ++bad;
-          continue;
-        }
-        column_sum[i] += v;
-        min = std::min(min, v);
-        max = std::max(max, v);
-        float a = std::fabs(v);
-        abs_max = std::max(abs_max, a);
-        ++histogram[std::bit_cast<uint32_t>(a) >> kHistogramShift];
-      }
-    }
-    count += static_cast<uint64_t>(static_cast<int64_t>(rows) * width - bad);
-    return bad;
-  }
-
-  // The clip c minimising the expected squared quantisation error over the
-  // histogram, with `levels` codes per sign: a value v <= c is rounded with
-  // error min(v^2, s^2 / 12), s = c / levels; a value v > c saturates, error
-  // (v - c)^2. Each bin stands for its midpoint; bin 0 (the exact zeros and
-  // the subnormals below 2^-130) is left out: zeros quantise exactly.
-  float mse_clip(double levels) const {
-    if (count == 0 || abs_max == 0.0f) return abs_max;
-    std::vector<std::pair<double, double>> bins;  // (midpoint, count) of non-empty bins
-    for (size_t b = 1; b < kHistogramBins; ++b) {
-      if (histogram[b] == 0) continue;
-      double lo = std::bit_cast<float>(static_cast<uint32_t>(b << kHistogramShift));
-      double hi = std::min<double>(std::bit_cast<float>(static_cast<uint32_t>((b + 1) << kHistogramShift)), abs_max);
-      bins.emplace_back(0.5 * (lo + std::max(lo, hi)), static_cast<double>(histogram[b]));
-    }
-    double best_c = abs_max, best_err = std::numeric_limits<double>::infinity();
-    auto consider = [&](double c) {
-      double s2 = (c / levels) * (c / levels) / 12.0, err = 0.0;
-      for (const auto& [v, n] : bins) err += n * (v <= c ? std::min(v * v, s2) : (v - c) * (v - c));
-      if (err < best_err) {
-        best_err = err;
-        best_c = c;
-      }
-    };
-    for (size_t b = 1; b < kHistogramBins; ++b) {
-      if (histogram[b] == 0) continue;
-      double edge = std::bit_cast<float>(static_cast<uint32_t>((b + 1) << kHistogramShift));
-      if (edge < abs_max) consider(edge);
-    }
-    consider(abs_max);
-    return static_cast<float>(best_c);
-  }
-
-  float clip(double percentile) const {
-    if (percentile >= 100.0 || count == 0) return abs_max;
-    // The rank ceil(p n / 100), forgiving the representation error of p (99.9 * 1e5 / 100 must be 99900).
-    uint64_t need = static_cast<uint64_t>(std::ceil(percentile * static_cast<double>(count) / 100.0 - 1e-6));
-    need = std::clamp<uint64_t>(need, 1, count);
-    uint64_t seen = 0;
-    for (size_t b = 0; b < kHistogramBins; ++b) {
-      seen += histogram[b];
-      if (seen >= need) {
-        // Upper edge of bin b: the smallest float of bin b + 1.
-        float edge = std::bit_cast<float>(static_cast<uint32_t>((b + 1) << kHistogramShift));
-        // At least p% zeros and subnormals (bins 0-15): the percentile is 0,
-        // not a subnormal edge no scale can be made from; MlpInt8 quantises a
-        // clip of 0 with abs_max.
-        if (!std::isnormal(edge)) return 0.0f;
-        return std::min(edge, abs_max);
-      }
-    }
-    return abs_max;
-  }
-};
 
 void check_values(const ActivationRanges& ranges, const std::string& what) {
   DLRM_CHECK(ranges.percentile > 0.0 && ranges.percentile <= 100.0, "{}: percentile must be in (0, 100], got {}", what,
@@ -192,6 +83,29 @@ void check_ranges(const ActivationRanges& ranges, const std::vector<Layer>& laye
                "{}: calibration layer {} is {} wide but the MLP's layer {} takes {} inputs; calibrate this "
                "model again",
                what, l, ranges.layers[l].width, l, layers[l].in);
+  }
+  DLRM_CHECK(ranges.samples >= min_samples,
+             "{}: the calibration observed {} samples but at least {} are needed for usable ranges; calibrate "
+             "on more samples",
+             what, ranges.samples, min_samples);
+}
+
+void check_cross_ranges(const ActivationRanges& ranges, const std::vector<CrossLayer>& layers,
+                        const std::string& what, int64_t min_samples) {
+  check_values(ranges, what);
+  DLRM_CHECK(ranges.layers.size() == 2 * layers.size(),
+             "{}: the calibration has {} cross ranges but the cross network's {} layers need {} (x_l and t_l of "
+             "each); calibrate this model again",
+             what, ranges.layers.size(), layers.size(), 2 * layers.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    DLRM_CHECK(ranges.layers[2 * l].width == layers[l].width,
+               "{}: the range of cross layer {}'s input is {} wide but the layer is {} wide; calibrate this model "
+               "again",
+               what, l, ranges.layers[2 * l].width, layers[l].width);
+    DLRM_CHECK(ranges.layers[2 * l + 1].width == layers[l].rank,
+               "{}: the range of cross layer {}'s t = V x is {} wide but the layer's rank is {}; calibrate this "
+               "model again",
+               what, l, ranges.layers[2 * l + 1].width, layers[l].rank);
   }
   DLRM_CHECK(ranges.samples >= min_samples,
              "{}: the calibration observed {} samples but at least {} are needed for usable ranges; calibrate "
@@ -282,19 +196,7 @@ ActivationRanges Calibrator::ranges() const {
   ranges.method = impl_->options.method;
   ranges.percentile = impl_->options.method == RangeMethod::kPercentile ? impl_->options.percentile : 100.0;
   for (size_t l = 0; l < impl_->layers.size(); ++l) {
-    const LayerStats& s = impl_->stats[l];
-    LayerInputRange r;
-    r.width = impl_->layers[l].in;
-    r.min = s.min;
-    r.max = s.max;
-    r.abs_max = s.abs_max;
-    r.mean.resize(r.width);
-    for (int i = 0; i < r.width; ++i) {
-      r.mean[i] = static_cast<float>(s.column_sum[i] / static_cast<double>(impl_->samples));
-    }
-    r.clip = impl_->options.method == RangeMethod::kMse          ? s.mse_clip(code_levels(r.is_signed()))
-             : impl_->options.method == RangeMethod::kPercentile ? s.clip(impl_->options.percentile)
-                                                                 : s.abs_max;
+    LayerInputRange r = range_of(impl_->stats[l], impl_->layers[l].in, impl_->samples, impl_->options);
     ranges.layers.push_back(r);
   }
   return ranges;
@@ -351,6 +253,7 @@ fs::path calibration_path(const fs::path& model_dir) { return model_dir / kCalib
 void save_calibration(const ModelCalibration& calibration, const fs::path& file) {
   check_values(calibration.bottom, "save_calibration " + file.string() + " (bottom MLP)");
   check_values(calibration.top, "save_calibration " + file.string() + " (top MLP)");
+  check_values(calibration.cross, "save_calibration " + file.string() + " (cross network)");
   JsonWriter w;
   w.begin_object();
   w.begin_object("dlrm_calibration");
@@ -358,6 +261,7 @@ void save_calibration(const ModelCalibration& calibration, const fs::path& file)
   w.field("producer", "dlrm-cluster dense::Calibrator");
   write_ranges(w, "bottom", calibration.bottom);
   write_ranges(w, "top", calibration.top);
+  if (!calibration.cross.layers.empty()) write_ranges(w, "cross", calibration.cross);
   w.end_object();
   w.end_object();
   std::string text = w.str();
@@ -384,15 +288,30 @@ ModelCalibration load_calibration(const fs::path& file) {
   ModelCalibration calibration;
   calibration.bottom = read_ranges(v["bottom"]);
   calibration.top = read_ranges(v["top"]);
+  if (v.has("cross")) calibration.cross = read_ranges(v["cross"]);  // dcn models only
   check_values(calibration.bottom, file.string() + " (bottom MLP)");
   check_values(calibration.top, file.string() + " (top MLP)");
+  check_values(calibration.cross, file.string() + " (cross network)");
   return calibration;
 }
 
 void check_model_calibration(const ModelCalibration& calibration, const std::vector<Layer>& bottom,
-                             const std::vector<Layer>& top, const fs::path& file) {
+                             const std::vector<Layer>& top, const std::vector<CrossLayer>& cross,
+                             const fs::path& file) {
   check_ranges(calibration.bottom, bottom, file.string() + " (bottom MLP)");
   check_ranges(calibration.top, top, file.string() + " (top MLP)");
+  if (cross.empty()) {
+    DLRM_CHECK(calibration.cross.layers.empty(),
+               "{}: the calibration has ranges of a cross network but the model has none (a dot model); "
+               "calibrate this model again",
+               file.string());
+    return;
+  }
+  DLRM_CHECK(!calibration.cross.layers.empty(),
+             "{}: the model has a cross network ({} layers) but the calibration has no \"cross\" ranges; "
+             "calibrate this model again",
+             file.string(), cross.size());
+  check_cross_ranges(calibration.cross, cross, file.string() + " (cross network)");
 }
 
 }  // namespace dlrm::dense

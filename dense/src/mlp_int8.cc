@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "dlrm/common/error.h"
+#include "int8_support.h"
 #include "onednn_support.h"
 
 namespace dlrm::dense {
@@ -26,26 +27,6 @@ namespace {
 
 // int32 accumulators cannot overflow while in * 255 * 128 < 2^31.
 constexpr int kMaxInt8Inputs = 65536;
-
-float code_min(ElementType t) { return t == ElementType::kInt8 ? -128.0f : 0.0f; }
-float code_max(ElementType t) { return static_cast<float>(code_levels(t == ElementType::kInt8)); }
-
-// sat(rne(v)); NaN maps to 0 (oneDNN's conversion gives the "integer
-// indefinite" value then saturates; NaN cannot arise from finite input).
-int32_t to_code(float v, ElementType t) {
-  if (std::isnan(v)) return 0;
-  v = std::min(std::max(v, code_min(t)), code_max(t));
-  return static_cast<int32_t>(std::nearbyint(v));
-}
-
-const char* code_name(ElementType t) {
-  switch (t) {
-    case ElementType::kFp32: return "f32";
-    case ElementType::kUint8: return "u8";
-    case ElementType::kInt8: return "s8";
-    default: return "?";
-  }
-}
 
 }  // namespace
 
@@ -69,15 +50,10 @@ QuantizedMlp quantize_mlp(const std::vector<Layer>& layers, const ActivationRang
     }
     DLRM_CHECK(layer.in <= kMaxInt8Inputs, "MlpInt8 layer {}: {} inputs overflow int32 accumulators (at most {})", l,
                layer.in, kMaxInt8Inputs);
-    const LayerInputRange& range = ranges.layers[l];
-    ql.src_type = range.is_signed() ? ElementType::kInt8 : ElementType::kUint8;
-    // A layer whose input was always zero gets an arbitrary unit scale.
-    double clip = range.clip > 0.0f ? range.clip : (range.abs_max > 0.0f ? range.abs_max : 1.0);
-    double levels = code_levels(range.is_signed());
-    ql.src_scale = static_cast<float>(clip / levels);
-    ql.src_inv_scale = static_cast<float>(levels / clip);
-    DLRM_CHECK(std::isnormal(ql.src_scale) && std::isnormal(ql.src_inv_scale),
-               "MlpInt8 layer {}: the calibrated input range {} gives an unusable scale; calibrate again", l, clip);
+    const InputScale scale = input_scale(ranges.layers[l], fmt::format("MlpInt8 layer {}", l));
+    ql.src_type = scale.type;
+    ql.src_scale = scale.scale;
+    ql.src_inv_scale = scale.inv_scale;
   }
   for (size_t l = 0; l < n; ++l) {
     QuantizedLayer& ql = q.layers[l];
@@ -92,38 +68,13 @@ QuantizedMlp quantize_mlp(const std::vector<Layer>& layers, const ActivationRang
         next != nullptr && next->int8 && (layer.act == Activation::kNone || layer.act == Activation::kRelu);
     ql.dst_type = codes_out ? next->src_type : ElementType::kFp32;
     const double dst_scale = codes_out ? next->src_scale : 1.0;
-    ql.weight.resize(layer.weight.size());
-    ql.weight_scale.resize(layer.out);
-    ql.bias.resize(layer.out);
-    ql.output_scale.resize(layer.out);
-    for (int o = 0; o < layer.out; ++o) {
-      const float* w = layer.weight.data() + static_cast<size_t>(o) * layer.in;
-      float wmax = 0.0f;
-      for (int i = 0; i < layer.in; ++i) wmax = std::max(wmax, std::fabs(w[i]));
-      DLRM_CHECK(std::isfinite(wmax), "MlpInt8 layer {}: output {} has a non-finite weight", l, o);
-      float ws = wmax > 0.0f ? static_cast<float>(wmax / 127.0) : 1.0f;
-      if (!std::isnormal(ws)) ws = 1.0f;  // subnormal weights: quantise to zero
-      ql.weight_scale[o] = ws;
-      int8_t* wq = ql.weight.data() + static_cast<size_t>(o) * layer.in;
-      for (int i = 0; i < layer.in; ++i) {
-        double v = std::nearbyint(static_cast<double>(w[i]) / ws);
-        wq[i] = static_cast<int8_t>(std::clamp(v, -127.0, 127.0));
-      }
-      // Bias correction: the rounded weights shift the output's mean by
-      // sum_i (s_w Wq[o][i] - W[o][i]) E[x_i]; take that out of the bias.
-      double shift = 0.0;
-      if (options.bias_correction) {
-        const std::vector<float>& mean = ranges.layers[l].mean;
-        for (int i = 0; i < layer.in; ++i) {
-          shift += (static_cast<double>(ws) * wq[i] - static_cast<double>(w[i])) * mean[i];
-        }
-      }
-      const double acc_unit = static_cast<double>(ql.src_scale) * ws;
-      ql.bias[o] = static_cast<float>((layer.bias[o] - shift) / acc_unit);
-      ql.output_scale[o] = static_cast<float>(acc_unit / dst_scale);
-      DLRM_CHECK(std::isfinite(ql.bias[o]), "MlpInt8 layer {}: bias {} of output {} overflows once quantised", l,
-                 layer.bias[o], o);
-    }
+    QuantizedRows rows = quantize_rows(layer.weight.data(), layer.out, layer.in, layer.bias, ql.src_scale, dst_scale,
+                                       options.bias_correction ? &ranges.layers[l].mean : nullptr,
+                                       fmt::format("MlpInt8 layer {}", l));
+    ql.weight = std::move(rows.weight);
+    ql.weight_scale = std::move(rows.weight_scale);
+    ql.bias = std::move(rows.bias);
+    ql.output_scale = std::move(rows.output_scale);
   }
   return q;
 }
@@ -275,15 +226,6 @@ struct MlpInt8::Impl {
     }
     DLRM_CHECK(!q.layers.back().int8 || q.layers.back().dst_type == ElementType::kFp32,
                "MlpInt8: the last layer must write fp32");
-  }
-
-  static dnnl::memory::data_type dnnl_type(ElementType t) {
-    switch (t) {
-      case ElementType::kFp32: return dnnl::memory::data_type::f32;
-      case ElementType::kUint8: return dnnl::memory::data_type::u8;
-      case ElementType::kInt8: return dnnl::memory::data_type::s8;
-      default: return dnnl::memory::data_type::undef;
-    }
   }
 
   void* slot_data(Slot s, const float* src, float* dst) const {

@@ -5,8 +5,8 @@
 
 #include "dlrm/common/error.h"
 #include "dlrm/dense/calibration.h"
+#include "dlrm/dense/cross_net_int8.h"
 #include "dlrm/dense/mlp_int8.h"
-#include "dlrm/model/dense_file.h"
 #include "dlrm/model/dense_file.h"
 
 namespace dlrm::dense {
@@ -43,15 +43,39 @@ DenseLayers load_dense_layers(const std::filesystem::path& dir, const model::Man
     return out;
   };
   layers.bottom = make(static_cast<int>(arch.bottom_mlp.size()), false);
+  // dcn: cross.{l}.V [R, X], cross.{l}.W [X, R], cross.{l}.bias [X] lie between the MLPs.
+  for (int l = 0; arch.dcn() && l < arch.cross_layers; ++l) {
+    CrossLayer layer;
+    const auto& v_spec = specs.at(k++);
+    const auto& w_spec = specs.at(k++);
+    const auto& bias_spec = specs.at(k++);
+    DLRM_ASSERT(v_spec.name == fmt::format("cross.{}.V", l) && bias_spec.name == fmt::format("cross.{}.bias", l));
+    layer.rank = static_cast<int>(v_spec.shape.at(0));
+    layer.width = static_cast<int>(v_spec.shape.at(1));
+    layer.v = take(v_spec);
+    layer.w = take(w_spec);
+    layer.bias = take(bias_spec);
+    layers.cross.push_back(std::move(layer));
+  }
   layers.top = make(static_cast<int>(arch.top_mlp.size()), true);
+  DLRM_ASSERT(k == specs.size());
   dense::check_layers(layers.bottom, path.string() + " bottom MLP");
   dense::check_layers(layers.top, path.string() + " top MLP");
+  if (arch.dcn()) {
+    dense::check_cross_layers(layers.cross, path.string());
+    DLRM_CHECK(layers.cross.front().width == arch.cross_width() && layers.top.front().in == arch.cross_width(),
+               "{}: the cross network is {} wide and the top MLP takes {} inputs, but the manifest's model needs "
+               "{}; re-create the model with dlrm-shard",
+               path.string(), layers.cross.front().width, layers.top.front().in, arch.cross_width());
+  }
   return layers;
 }
 
 struct DenseMlps::Impl {
   std::optional<dense::Mlp> bottom32, top32;
   std::optional<dense::MlpInt8> bottom8, top8;
+  std::optional<dense::CrossNet> cross32;      // fp32 dcn models
+  std::optional<dense::CrossNetInt8> cross8;   // int8 dcn models
 };
 
 DenseMlps::DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, ElementType precision)
@@ -61,6 +85,7 @@ DenseMlps::DenseMlps(const std::filesystem::path& dir, const model::Manifest& ma
   if (precision == ElementType::kFp32) {
     impl_->bottom32.emplace(std::move(layers.bottom));
     impl_->top32.emplace(std::move(layers.top));
+    if (!layers.cross.empty()) impl_->cross32.emplace(std::move(layers.cross));
     return;
   }
   const auto path = dense::calibration_path(dir);
@@ -68,11 +93,12 @@ DenseMlps::DenseMlps(const std::filesystem::path& dir, const model::Manifest& ma
              "--mlp int8 needs {}; calibrate the model first: dlrm-shard calibrate --model {} --data SAMPLES",
              path.string(), dir.string());
   dense::ModelCalibration calibration = dense::load_calibration(path);
-  dense::check_model_calibration(calibration, layers.bottom, layers.top, path);
+  dense::check_model_calibration(calibration, layers.bottom, layers.top, layers.cross, path);
   dense::MlpInt8Options bottom_options;
   bottom_options.first_layer_fp32 = true;  // 13 log1p features: cheap in fp32, costly in accuracy as int8
   impl_->bottom8.emplace(layers.bottom, calibration.bottom, bottom_options);
   impl_->top8.emplace(layers.top, calibration.top, dense::MlpInt8Options{});
+  if (!layers.cross.empty()) impl_->cross8.emplace(layers.cross, calibration.cross, dense::CrossNetInt8Options{});
 }
 
 DenseMlps::DenseMlps(DenseMlps&&) noexcept = default;
@@ -87,6 +113,8 @@ void DenseMlps::prepare(int batch) {
     impl_->bottom8->prepare(batch);
     impl_->top8->prepare(batch);
   }
+  if (impl_->cross32) impl_->cross32->prepare(batch);
+  if (impl_->cross8) impl_->cross8->prepare(batch);
 }
 
 void DenseMlps::bottom(const float* src, int batch, float* dst) {
@@ -95,6 +123,16 @@ void DenseMlps::bottom(const float* src, int batch, float* dst) {
 
 void DenseMlps::top(const float* src, int batch, float* dst) {
   impl_->top32 ? impl_->top32->forward(src, batch, dst) : impl_->top8->forward(src, batch, dst);
+}
+
+void DenseMlps::cross(const float* x0, int batch, float* dst) {
+  if (impl_->cross32) return impl_->cross32->forward(x0, batch, dst);
+  if (impl_->cross8) return impl_->cross8->forward(x0, batch, dst);
+  DLRM_FAIL("DenseMlps::cross: the model has no cross network (its interaction is 'dot')");
+}
+
+int DenseMlps::cross_width() const {
+  return impl_->cross32 ? impl_->cross32->width() : impl_->cross8 ? impl_->cross8->width() : 0;
 }
 
 int DenseMlps::bottom_in() const { return impl_->bottom32 ? impl_->bottom32->in() : impl_->bottom8->in(); }

@@ -8,13 +8,20 @@
 //                                  once warm)
 //   LayerWeights                   a layer's weights in each layout its
 //                                  primitives prefer, reordered once
+//   check_disjoint                 x0 and dst of a cross network do not overlap
+//   SlotStep                       a primitive with prebuilt C arguments whose
+//                                  memory handles are rebound to buffer slots
+//                                  on every call (the cross networks)
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -129,6 +136,45 @@ class LayerWeights {
   };
   dnnl::memory user_;
   std::vector<Packed> packed_;
+};
+
+// Throws naming `what` unless x0 and dst are non-null and their [batch, width]
+// fp32 ranges do not overlap (a cross network reads x0 while writing dst).
+inline void check_disjoint(const float* x0, int batch, const float* dst, int width, const char* what) {
+  DLRM_CHECK(x0 != nullptr && dst != nullptr, "{}: null x0 or dst for batch {}", what, batch);
+  const auto a = reinterpret_cast<uintptr_t>(x0), b = reinterpret_cast<uintptr_t>(dst);
+  const uintptr_t bytes = static_cast<uintptr_t>(batch) * static_cast<uintptr_t>(width) * sizeof(float);
+  DLRM_CHECK(a + bytes <= b || b + bytes <= a, "{}: dst overlaps x0 (batch {}, width {}); pass a separate buffer",
+             what, batch, width);
+}
+
+// One primitive of a plan: its C arguments are built once; the memory
+// objects in `bound` are pointed at slots[slot] before every execute (the
+// caller's buffers change between calls, and internal buffers may grow).
+struct SlotStep {
+  dnnl::primitive prim;
+  std::string impl;                                  // oneDNN's implementation, for reports
+  std::vector<std::pair<dnnl::memory, int>> bound;   // (memory, slot)
+  std::array<dnnl_exec_arg_t, 8> args{};             // the first nargs are used
+  int nargs = 0;
+
+  void add(int arg, const dnnl::memory& mem) {
+    DLRM_ASSERT(nargs < static_cast<int>(args.size()));
+    args[static_cast<size_t>(nargs++)] = {arg, mem.get()};
+  }
+  // A memory over `desc` that is rebound to slots[slot] on every execute.
+  void bind(int arg, const dnnl::memory::desc& desc, const dnnl::engine& engine, int slot) {
+    dnnl::memory mem(desc, engine, DNNL_MEMORY_NONE);
+    add(arg, mem);
+    bound.emplace_back(std::move(mem), slot);
+  }
+  // The scratchpad's argument; SharedScratchpad::bind fills it in.
+  void add_scratchpad() { args[static_cast<size_t>(nargs++)] = {DNNL_ARG_SCRATCHPAD, nullptr}; }
+
+  void execute(dnnl::stream& stream, void* const* slots, const char* what) {
+    for (auto& [mem, slot] : bound) mem.set_data_handle(slots[slot]);
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(prim.get(), stream.get(), nargs, args.data()), what);
+  }
 };
 
 }  // namespace dlrm::dense

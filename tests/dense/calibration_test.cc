@@ -1,10 +1,11 @@
 // Calibrator (activation ranges) and the calibration file.
 //
 // Ranges are checked exactly where the fp32 forward pass is exact (identity
-// weights, representable values); the percentile clip against the exact
+// weights, or small integer cross weights, on representable values); the percentile clip against the exact
 // order statistic, which it may exceed by less than one histogram bin (1/16
 // of an octave). Every load error is provoked and its message checked.
 #include "dlrm/dense/calibration.h"
+#include "dlrm/dense/cross_net.h"
 
 #include <gtest/gtest.h>
 
@@ -265,7 +266,7 @@ ModelCalibration sample_calibration() {
   bottom.observe(x.data(), 2000);
   Calibrator top(identity_layers(), {.method = RangeMethod::kMse});
   top.observe(x.data(), 1024);
-  return ModelCalibration{bottom.ranges(), top.ranges()};
+  return ModelCalibration{bottom.ranges(), top.ranges(), {}};
 }
 
 void expect_same(const ActivationRanges& a, const ActivationRanges& b) {
@@ -294,7 +295,7 @@ TEST(CalibrationFile, RoundTripIsExact) {
   ModelCalibration loaded = load_calibration(file);
   expect_same(saved.bottom, loaded.bottom);
   expect_same(saved.top, loaded.top);
-  EXPECT_NO_THROW(check_model_calibration(loaded, identity_layers(), identity_layers(), file));
+  EXPECT_NO_THROW(check_model_calibration(loaded, identity_layers(), identity_layers(), {}, file));
   EXPECT_NE(test::read_file(file).find("\"format_version\": 1"), std::string::npos);
 }
 
@@ -384,17 +385,17 @@ TEST(CalibrationFile, BadFilesAreErrorsNamingTheFile) {
   three[1].out = 3;
   three[1].weight.resize(9, 0.0f);
   three[1].bias.resize(3, 0.0f);
-  EXPECT_ERROR_WITH(check_model_calibration(loaded, identity_layers(), three, file), name, "top MLP",
+  EXPECT_ERROR_WITH(check_model_calibration(loaded, identity_layers(), three, {}, file), name, "top MLP",
                     "2 layers but the MLP has 3");
   std::vector<Layer> wide = identity_layers();
   wide[0].in = 4;
   wide[0].weight.resize(12, 0.0f);
-  EXPECT_ERROR_WITH(check_model_calibration(loaded, wide, identity_layers(), file), name, "bottom MLP",
+  EXPECT_ERROR_WITH(check_model_calibration(loaded, wide, identity_layers(), {}, file), name, "bottom MLP",
                     "layer 0 is 3 wide", "takes 4 inputs");
   ModelCalibration few = good;
   few.top.samples = 100;
   save_calibration(few, file);
-  EXPECT_ERROR_WITH(check_model_calibration(load_calibration(file), identity_layers(), identity_layers(), file), name,
+  EXPECT_ERROR_WITH(check_model_calibration(load_calibration(file), identity_layers(), identity_layers(), {}, file), name,
                     "top MLP", "100 samples", "at least 1024");
 
   // Saving refuses values JSON cannot carry.
@@ -403,6 +404,160 @@ TEST(CalibrationFile, BadFilesAreErrorsNamingTheFile) {
   EXPECT_ERROR_WITH(save_calibration(nan, dir / "nan.json"), "non-finite");
   EXPECT_FALSE(fs::exists(dir / "nan.json"));
   EXPECT_TRUE(dir.partial_names().empty());
+}
+
+// Two cross layers of width 4 and rank 2 with small integer weights and
+// dyadic biases: on the inputs of cross_input every product and sum is exact
+// in fp32, so oneDNN and cross_net_forward_ref agree exactly.
+std::vector<CrossLayer> integer_cross_layers() {
+  CrossLayer a;
+  a.width = 4;
+  a.rank = 2;
+  a.v = {1, 0, -1, 2,    // t_0
+         0, 1, 1, -1};   // t_1
+  a.w = {1, 0, 0, -1, 1, 1, -1, 0};  // [4, 2]
+  a.bias = {0.5f, 0, -0.25f, 1};
+  CrossLayer b = a;
+  b.v = {0, 1, 0, 1, -1, 0, 2, 0};
+  b.bias = {0, 0.5f, 0, -1};
+  return {a, b};
+}
+
+// Row k: ((k mod 5 - 2) / 4, (k mod 3) / 2, -(k mod 7) / 8, 1 / 4): exact.
+std::vector<float> cross_input(int rows) {
+  std::vector<float> x(static_cast<size_t>(rows) * 4);
+  for (int k = 0; k < rows; ++k) {
+    x[4 * k] = static_cast<float>(k % 5 - 2) / 4;
+    x[4 * k + 1] = static_cast<float>(k % 3) / 2;
+    x[4 * k + 2] = -static_cast<float>(k % 7) / 8;
+    x[4 * k + 3] = 0.25f;
+  }
+  return x;
+}
+
+// The range of `values` [rows, width] as Calibrator records it (clip = abs_max).
+void expect_range_of(const LayerInputRange& r, const std::vector<float>& values, int rows, int width,
+                     const std::string& what) {
+  SCOPED_TRACE(what);
+  ASSERT_EQ(r.width, width);
+  const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  EXPECT_EQ(r.min, *lo);
+  EXPECT_EQ(r.max, *hi);
+  EXPECT_EQ(r.abs_max, std::max(std::fabs(*lo), std::fabs(*hi)));
+  EXPECT_EQ(r.clip, r.abs_max);
+  for (int i = 0; i < width; ++i) {
+    double sum = 0;
+    for (int b = 0; b < rows; ++b) sum += values[static_cast<size_t>(b) * width + i];
+    EXPECT_EQ(r.mean[i], static_cast<float>(sum / rows)) << "column " << i;
+  }
+}
+
+// Every x_l and t_l, over more rows than one chunk (256) and not a multiple of it.
+TEST(CrossCalibrator, RecordsEveryLayerInputAndIntermediateExactly) {
+  const int rows = 1500;
+  const std::vector<CrossLayer> layers = integer_cross_layers();
+  std::vector<float> x0 = cross_input(rows), out(x0.size());
+  CrossNetTrace trace;
+  cross_net_forward_ref(layers, x0.data(), rows, out.data(), &trace);
+  CrossCalibrator calibrator(layers);
+  calibrator.observe(x0.data(), 700);
+  calibrator.observe(x0.data() + 700 * 4, rows - 700);
+  EXPECT_EQ(calibrator.samples(), rows);
+  ActivationRanges r = calibrator.ranges();
+  EXPECT_EQ(r.samples, rows);
+  ASSERT_EQ(r.layers.size(), 4u);
+  for (size_t l = 0; l < 2; ++l) {
+    expect_range_of(r.layers[2 * l], trace.layers[l].x, rows, 4, "x_" + std::to_string(l));
+    expect_range_of(r.layers[2 * l + 1], trace.layers[l].t, rows, 2, "t_" + std::to_string(l));
+  }
+  EXPECT_TRUE(r.layers[0].is_signed());
+  EXPECT_NO_THROW(check_cross_ranges(r, layers, "cross"));
+}
+
+TEST(CrossCalibrator, RejectsBadInputAndKeepsItsState) {
+  const std::vector<CrossLayer> layers = integer_cross_layers();
+  CrossCalibrator calibrator(layers, {.min_samples = 1});
+  std::vector<float> x0 = cross_input(300);
+  calibrator.observe(x0.data(), 300);
+  const ActivationRanges before = calibrator.ranges();
+  std::vector<float> bad = x0;
+  bad[0] = 1e6f;  // would widen the range if the batch were half-recorded
+  bad[4 * 299 + 2] = std::numeric_limits<float>::infinity();
+  EXPECT_ERROR_WITH(calibrator.observe(bad.data(), 300), "CrossCalibrator", "x0", "NaN or infinite");
+  EXPECT_EQ(calibrator.samples(), 300);
+  EXPECT_EQ(calibrator.ranges().layers[0].max, before.layers[0].max);
+
+  std::vector<CrossLayer> big = layers;
+  for (float& w : big[0].w) w *= 3e38f;
+  CrossCalibrator overflow(big, {.min_samples = 1});
+  EXPECT_ERROR_WITH(overflow.observe(x0.data(), 300), "cross layer 1's input", "NaN or infinite");
+
+  EXPECT_ERROR_WITH(CrossCalibrator(layers).ranges(), "CrossCalibrator", "0 samples", "at least 1024");
+  EXPECT_ERROR_WITH(CrossCalibrator(layers, {.min_samples = 0}), "min_samples");
+  EXPECT_ERROR_WITH(CrossCalibrator({}), "CrossCalibrator", "at least one layer");
+  EXPECT_THROW(calibrator.observe(nullptr, -1), Error);
+  EXPECT_THROW(calibrator.observe(nullptr, 3), Error);
+}
+
+ModelCalibration sample_dcn_calibration() {
+  ModelCalibration c = sample_calibration();
+  CrossCalibrator cross(integer_cross_layers(), {.method = RangeMethod::kMse});
+  std::vector<float> x0 = cross_input(1100);
+  cross.observe(x0.data(), 1100);
+  c.cross = cross.ranges();
+  return c;
+}
+
+TEST(CalibrationFile, CrossRangesRoundTripAndFitTheModel) {
+  TempDir dir;
+  const fs::path file = calibration_path(dir.path());
+  const std::string name = file.string();
+  const ModelCalibration saved = sample_dcn_calibration();
+  save_calibration(saved, file);
+  EXPECT_NE(test::read_file(file).find("\"cross\""), std::string::npos);
+  ModelCalibration loaded = load_calibration(file);
+  expect_same(saved.bottom, loaded.bottom);
+  expect_same(saved.top, loaded.top);
+  expect_same(saved.cross, loaded.cross);
+  for (size_t l = 0; l < saved.cross.layers.size(); ++l) EXPECT_EQ(saved.cross.layers[l].mean, loaded.cross.layers[l].mean);
+  const std::vector<CrossLayer> cross = integer_cross_layers();
+  EXPECT_NO_THROW(check_model_calibration(loaded, identity_layers(), identity_layers(), cross, file));
+
+  // A dot model's file has no "cross" object and loads with no cross ranges.
+  save_calibration(sample_calibration(), file);
+  EXPECT_EQ(test::read_file(file).find("\"cross\""), std::string::npos);
+  ModelCalibration dot = load_calibration(file);
+  EXPECT_TRUE(dot.cross.layers.empty());
+  EXPECT_NO_THROW(check_model_calibration(dot, identity_layers(), identity_layers(), {}, file));
+  EXPECT_ERROR_WITH(check_model_calibration(dot, identity_layers(), identity_layers(), cross, file), name,
+                    "cross network (2 layers)", "no \"cross\" ranges", "calibrate this model again");
+  EXPECT_ERROR_WITH(check_model_calibration(loaded, identity_layers(), identity_layers(), {}, file), name,
+                    "ranges of a cross network but the model has none");
+
+  // Cross ranges that do not fit the cross layers.
+  std::vector<CrossLayer> three = cross;
+  three.push_back(cross.back());
+  EXPECT_ERROR_WITH(check_model_calibration(loaded, identity_layers(), identity_layers(), three, file), name,
+                    "cross network", "4 cross ranges", "3 layers need 6");
+  std::vector<CrossLayer> rank3 = cross;
+  rank3[1].rank = 3;
+  EXPECT_ERROR_WITH(check_cross_ranges(loaded.cross, rank3, "cross"), "cross layer 1's t = V x is 2 wide",
+                    "rank is 3");
+  std::vector<CrossLayer> wide = cross;
+  for (CrossLayer& layer : wide) layer.width = 5;
+  EXPECT_ERROR_WITH(check_cross_ranges(loaded.cross, wide, "cross"), "cross layer 0's input is 4 wide",
+                    "5 wide");
+  EXPECT_ERROR_WITH(check_cross_ranges(loaded.cross, cross, "cross", 2000), "1100 samples", "at least 2000");
+
+  // A malformed "cross" object is an error naming the file.
+  save_calibration(saved, file);
+  const std::string text = test::read_file(file);
+  const size_t at = text.find("\"cross\"");
+  ASSERT_NE(at, std::string::npos);
+  test::write_file(file, text.substr(0, at) + set_field(text.substr(at), "clip", 0, "-1.0"));
+  EXPECT_ERROR_WITH(load_calibration(file), name, "cross network", "layer 0", "clip");
+  test::write_file(file, text.substr(0, at) + set_field(text.substr(at), "samples", 0, "\"many\""));
+  EXPECT_ERROR_WITH(load_calibration(file), name, "not a valid calibration file");
 }
 
 }  // namespace

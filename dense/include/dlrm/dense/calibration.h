@@ -24,12 +24,19 @@
 // inputs never seen negative; s8 codes, s = c / 127, for inputs seen negative
 // (code_levels).
 //
-// A model's calibration (bottom and top MLP) lives next to it as
-// <model>/calibration.json:
+// CrossCalibrator does the same for a cross network (cross_net.h): it runs
+// the fp32 layers on x0 and records, for every layer l, two activations:
+//   layers[2l]      its input x_l [X]  (x_0 = x0)
+//   layers[2l + 1]  its rank-R intermediate t_l = x_l V_l^T [R]
+// (CrossNetInt8 quantises both; cross_net_int8.h).
+//
+// A model's calibration (bottom and top MLP, and the cross network of a dcn
+// model) lives next to it as <model>/calibration.json:
 //   {"dlrm_calibration": {"format_version": 1, "producer": "...",
 //     "bottom": {"samples": N, "method": "max"|"percentile"|"mse", "percentile": p,
 //                "layers": [{"width", "min", "max", "abs_max", "clip", "mean": [width]}, ...]},
-//     "top": {...}}}
+//     "top": {...},
+//     "cross": {...}}}   (dcn models only: 2 entries per cross layer, as above)
 #pragma once
 
 #include <cstdint>
@@ -38,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/dense/cross_net.h"
 #include "dlrm/dense/mlp.h"
 
 namespace dlrm::dense {
@@ -77,10 +85,12 @@ struct ActivationRanges {
   std::vector<LayerInputRange> layers;  // layers[l]: the input of layer l
 };
 
-// Both MLPs of a DLRM model.
+// Both MLPs of a DLRM model, and its cross network (dcn models; no layers
+// for dot models).
 struct ModelCalibration {
   ActivationRanges bottom;
   ActivationRanges top;
+  ActivationRanges cross;  // layers[2l]: x_l, layers[2l + 1]: t_l (CrossCalibrator)
 };
 
 // Throws dlrm::Error naming `what` unless `ranges` has one entry per layer
@@ -89,6 +99,11 @@ struct ModelCalibration {
 // min <= mean[i] <= max for each of `width` column means.
 void check_ranges(const ActivationRanges& ranges, const std::vector<Layer>& layers, const std::string& what,
                   int64_t min_samples = kMinCalibrationSamples);
+
+// The same for a cross network's ranges: two entries per layer, x_l of
+// the layer's width and t_l of its rank.
+void check_cross_ranges(const ActivationRanges& ranges, const std::vector<CrossLayer>& layers,
+                        const std::string& what, int64_t min_samples = kMinCalibrationSamples);
 
 struct CalibratorOptions {
   RangeMethod method = RangeMethod::kMax;
@@ -117,6 +132,27 @@ class Calibrator {
   std::unique_ptr<Impl> impl_;
 };
 
+class CrossCalibrator {
+ public:
+  explicit CrossCalibrator(std::vector<CrossLayer> layers, CalibratorOptions options = {});
+  ~CrossCalibrator();
+  CrossCalibrator(CrossCalibrator&&) noexcept;
+  CrossCalibrator& operator=(CrossCalibrator&&) noexcept;
+
+  // x0 [batch, X] row-major fp32, as the cross network receives it in
+  // serving. Runs the fp32 layers (oneDNN) and records every x_l and t_l.
+  // Throws (naming the layer) on NaN or infinite activations; a rejected
+  // batch leaves the ranges as they were.
+  void observe(const float* x0, int batch);
+  int64_t samples() const;
+  // Throws when fewer than options.min_samples samples were observed.
+  ActivationRanges ranges() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 std::filesystem::path calibration_path(const std::filesystem::path& model_dir);
 // Written atomically (staged, then renamed). Throws on non-finite values.
 void save_calibration(const ModelCalibration& calibration, const std::filesystem::path& file);
@@ -124,8 +160,11 @@ void save_calibration(const ModelCalibration& calibration, const std::filesystem
 // another format_version, or fails the value checks of check_ranges (widths
 // are checked against a model with check_model_calibration).
 ModelCalibration load_calibration(const std::filesystem::path& file);
-// check_ranges for both MLPs, naming `file` in the message.
+// check_ranges for both MLPs and check_cross_ranges for the cross network,
+// naming `file` in the message; `cross` empty (a dot model) requires a
+// calibration without cross ranges.
 void check_model_calibration(const ModelCalibration& calibration, const std::vector<Layer>& bottom,
-                             const std::vector<Layer>& top, const std::filesystem::path& file);
+                             const std::vector<Layer>& top, const std::vector<CrossLayer>& cross,
+                             const std::filesystem::path& file);
 
 }  // namespace dlrm::dense
