@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "dlrm/datasets/dataset.h"
 #include "dlrm/dense/model_mlps.h"
@@ -22,14 +23,17 @@ std::filesystem::path calibrate_model(const CalibrateOptions& options) {
              options.data.string(), data.samples(), options.samples, options.calibrator.min_samples);
   dense::Calibrator bottom(reference.bottom_layers(), options.calibrator);
   dense::Calibrator top(reference.top_layers(), options.calibrator);
+  std::optional<dense::CrossCalibrator> cross;  // dcn models: every cross layer's x_l and rank-R t_l
+  if (!reference.cross_layers().empty()) cross.emplace(reference.cross_layers(), options.calibrator);
   reference.features(data, 0, n, options.fold_indices, [&](const ReferenceModel::ChunkInputs& chunk) {
     bottom.observe(chunk.bottom_in, chunk.batch);
+    if (cross) cross->observe(chunk.cross_in, chunk.batch);
     top.observe(chunk.top_in, chunk.batch);
   });
-  dense::ModelCalibration calibration{bottom.ranges(), top.ranges()};
+  dense::ModelCalibration calibration{bottom.ranges(), top.ranges(), cross ? cross->ranges() : dense::ActivationRanges{}};
   auto path = dense::calibration_path(options.model);
   dense::save_calibration(calibration, path);
-  spdlog::info("calibrated the MLPs of {} on {} samples of {}: wrote {}", options.model.string(), n,
+  spdlog::info("calibrated the MLPs{} of {} on {} samples of {}: wrote {}", cross ? " and cross network" : "", options.model.string(), n,
                options.data.string(), path.string());
   return path;
 }
