@@ -191,6 +191,7 @@ void Exchange::drain() {
 
 void Exchange::reset_counters() {
   index_bytes_ = 0;
+  lookups_ = 0;
   pooled_bytes_ = 0;
   pool_seconds_ = 0;
 }
@@ -222,6 +223,7 @@ void Exchange::post_requests(int s, const RequestBuilder& builder) {
   slot.indices.displace();
   slot.sizes.send_counts = counts;
   index_bytes_ += 4 * (slot.send_ints.size() + roles_.shards());
+  lookups_ += static_cast<uint64_t>(builder.lookups());
   check_mpi(MPI_Ialltoall(slot.sizes.send_counts.data(), 1, MPI_INT, slot.sizes.recv_counts.data(), 1, MPI_INT,
                           comm_, &slot.sizes.request),
             "all-to-all of sizes");

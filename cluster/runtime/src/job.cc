@@ -72,6 +72,7 @@ void finish_worker_result(RankResult& r, const ShardRank* shard, const Exchange&
   }
   r.seconds = seconds;
   r.index_bytes = exchange.index_bytes();
+  r.lookups = exchange.lookups();
   r.pooled_bytes = exchange.pooled_bytes();
 }
 

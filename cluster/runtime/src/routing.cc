@@ -57,6 +57,8 @@ RequestBuilder::RequestBuilder(const RoutingTable& routing)
 void RequestBuilder::build(const Batch& batch) {
   DLRM_ASSERT(batch.tables() == routing_.num_tables());
   batch_size_ = batch.size;
+  lookups_ = 0;
+  for (const auto& indices : batch.indices) lookups_ += static_cast<int64_t>(indices.size());
   lengths_.resize(batch.size);
   for (int s = 0; s < routing_.num_shards(); ++s) {
     shard::RequestWriter writer(messages_[s], batch.size);

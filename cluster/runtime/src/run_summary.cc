@@ -64,10 +64,11 @@ GatheredRun gather_run(MPI_Comm comm, const RankResult& mine, int64_t samples) {
   GatheredRun run;
   run.ranks = gather_facts(comm, mine.facts);
   check_mpi(MPI_Reduce(&mine.seconds, &run.seconds, 1, MPI_DOUBLE, MPI_MAX, 0, comm), "reduce");
-  uint64_t bytes_mine[2] = {mine.index_bytes, mine.pooled_bytes}, bytes[2] = {0, 0};
-  check_mpi(MPI_Reduce(bytes_mine, bytes, 2, MPI_UINT64_T, MPI_SUM, 0, comm), "reduce");
+  uint64_t bytes_mine[3] = {mine.index_bytes, mine.pooled_bytes, mine.lookups}, bytes[3] = {0, 0, 0};
+  check_mpi(MPI_Reduce(bytes_mine, bytes, 3, MPI_UINT64_T, MPI_SUM, 0, comm), "reduce");
   run.index_bytes = bytes[0];
   run.pooled_bytes = bytes[1];
+  run.lookups = bytes[2];
   if (rank == 0) {
     run.predictions.resize(samples);
     run.labels.resize(samples);
@@ -118,8 +119,8 @@ void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, cons
   report.index_bytes_per_pair = per_pair(run.index_bytes);
   report.pooled_bytes_per_pair = per_pair(run.pooled_bytes);
   report.exchange_bytes_per_pair = per_pair(run.index_bytes + run.pooled_bytes);
-  report.minimum_bytes_per_pair = 4.0 * static_cast<double>(arch.lookups_per_pair()) +
-                                  static_cast<double>(arch.num_tables()) * arch.dim * pooled_element_bytes;
+  report.minimum_bytes_per_pair =
+      4 * per_pair(run.lookups) + static_cast<double>(arch.num_tables()) * arch.dim * pooled_element_bytes;
   const double auc = roc_auc(run.predictions.data(), run.labels.data(), samples);
   if (std::isfinite(auc)) report.auc = auc;
   if (reference.predictions) {

@@ -72,7 +72,8 @@ def check_run(model, run_dir, ref_path, ranks, shards):
         fail(f"latency percentiles out of order: {lat}")
     if report["exchange_bytes_per_pair"] < report["minimum_bytes_per_pair"]:
         fail("exchanged fewer bytes than the indices out and one row back per table")
-    # The minimum: every lookup's int32 index out, one fp32 row per table back.
+    # The minimum: every lookup's int32 index out (the data has the model's
+    # hotness), one fp32 row per table back.
     arch = manifest["arch"]
     lookups = sum(arch.get("hotness", [1] * len(arch["table_rows"])))
     want_minimum = 4 * lookups + len(arch["table_rows"]) * arch["dim"] * 4

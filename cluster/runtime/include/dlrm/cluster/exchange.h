@@ -92,6 +92,7 @@ class Exchange {
   Transport transport() const { return transport_; }
   double pool_seconds() const { return pool_seconds_; }  // shard ranks: time pooling
   uint64_t index_bytes() const { return index_bytes_; }    // sent by this rank
+  uint64_t lookups() const { return lookups_; }            // indices in the batches this rank sent
   uint64_t pooled_bytes() const { return pooled_bytes_; }  // received by this rank
 
  private:
@@ -139,6 +140,7 @@ class Exchange {
   int64_t slot_elements_ = 0;
   std::vector<int64_t> shard_offset_, shard_capacity_;
   uint64_t index_bytes_ = 0;
+  uint64_t lookups_ = 0;
   uint64_t pooled_bytes_ = 0;
   double pool_seconds_ = 0;
 };

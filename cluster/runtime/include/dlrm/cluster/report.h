@@ -92,7 +92,7 @@ struct Report {
   double exchange_bytes_per_pair = 0;
   double index_bytes_per_pair = 0;    // the part of it going out (indices) ...
   double pooled_bytes_per_pair = 0;   // ... and coming back (pooled rows)
-  // 4 * lookups per pair + tables * dim * element bytes: the indices out, one row per table back
+  // 4 * the data's lookups per pair + tables * dim * element bytes: the indices out, one row per table back
   double minimum_bytes_per_pair = 0;
   std::vector<RankReport> ranks;
   std::optional<ScenarioReport> scenario;

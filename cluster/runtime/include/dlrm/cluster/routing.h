@@ -73,6 +73,8 @@ class RequestBuilder {
   void build(const Batch& batch);
   const RoutingTable& routing() const { return routing_; }
   int batch_size() const { return batch_size_; }
+  // Indices in the batch (over all tables and samples).
+  int64_t lookups() const { return lookups_; }
   const std::vector<int32_t>& message(int shard) const { return messages_[shard]; }
   // Floats shard `shard` answers to this batch.
   int64_t response_floats(int shard) const { return response_floats_[shard]; }
@@ -80,6 +82,7 @@ class RequestBuilder {
  private:
   const RoutingTable& routing_;
   int batch_size_ = 0;
+  int64_t lookups_ = 0;
   std::vector<std::vector<int32_t>> messages_;
   std::vector<int64_t> response_floats_;
   std::vector<int32_t> lengths_, rows_;  // one slice's section before it is written

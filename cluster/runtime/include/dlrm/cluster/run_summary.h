@@ -24,6 +24,7 @@ struct RankResult {
   RankReport facts;
   double seconds = 0;  // the timed run
   uint64_t index_bytes = 0, pooled_bytes = 0;
+  uint64_t lookups = 0;  // indices this dense rank routed
   int64_t first_sample = 0;  // dense ranks: predictions[i] is sample first_sample + i
   std::vector<float> predictions;
   std::vector<int32_t> labels;
@@ -33,7 +34,7 @@ struct RankResult {
 struct GatheredRun {
   std::vector<RankReport> ranks;  // by rank
   double seconds = 0;             // the slowest rank's
-  uint64_t index_bytes = 0, pooled_bytes = 0;
+  uint64_t index_bytes = 0, pooled_bytes = 0, lookups = 0;
   std::vector<float> predictions;  // sample order
   std::vector<int32_t> labels;
   std::vector<double> latencies_ms;
@@ -52,7 +53,7 @@ struct ReferenceCheck {
 // Fills the measured fields of `report` (its descriptive fields are the
 // caller's): pairs, seconds, throughput, latencies, stages, bytes, ranks,
 // AUC and the reference comparison. The minimum bytes per pair are the
-// model's lookups per pair as int32 indices out plus one pooled row of dim
+// data's lookups per pair as int32 indices out plus one pooled row of dim
 // elements per table back.
 void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, const model::ModelArch& arch,
                    int pooled_element_bytes, Report& report);
