@@ -45,7 +45,8 @@ def main():
     pred = np.load(pred_path)
     ref = np.load(os.path.join(torch_dir, "torch_pred.npy"))
     oracle = json.load(open(os.path.join(torch_dir, "oracle.json")))
-    labels = mlperf_labels(os.path.join(torch_dir, "data.bin"))
+    labels_npy = os.path.join(torch_dir, "labels.npy")  # oracle_dcn.py's (its data is dlrm-v2 files)
+    labels = np.load(labels_npy) if os.path.exists(labels_npy) else mlperf_labels(os.path.join(torch_dir, "data.bin"))
     report = json.load(open(report_path))
     if pred.dtype != np.float32 or pred.shape != ref.shape:
         sys.exit(f"FAIL: predictions {pred.dtype} {pred.shape}, PyTorch's {ref.dtype} {ref.shape}")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One oracle run: import FORMAT with dlrm-shard, serve it under mpiexec, and
 # compare with PyTorch (check.py).
-#   run.sh BIN WORK FORMAT PLAN SHARDS RANKS DATA      DATA: bin | npz
+#   run.sh BIN WORK FORMAT PLAN SHARDS RANKS DATA      DATA: bin | npz | multihot
+# FORMAT: legacy, zip, wrapped, npy, onnx (oracle.py's DLRM), or torchrec,
+# dlrmtrain, intel, npy-torchrec (oracle_dcn.py's DLRM_DCN, data multihot).
 set -euo pipefail
 BIN=$1 WORK=$2 FORMAT=$3 PLAN=$4 SHARDS=$5 RANKS=$6 DATA=$7
 TORCH=$WORK/torch
@@ -15,6 +17,8 @@ case $FORMAT in
   wrapped) SRC=$TORCH/model_wrapped.pt ;;
   npy) SRC=$TORCH/npy ;;
   onnx) SRC=$TORCH/onnx/model.onnx ;;
+  torchrec | dlrmtrain | intel) SRC=$TORCH/$FORMAT.pt ;;
+  npy-torchrec) SRC=$TORCH/npy ;;
   *) echo "unknown format $FORMAT"; exit 2 ;;
 esac
 MODEL=$WORK/model-$FORMAT-$PLAN-$SHARDS
@@ -22,11 +26,15 @@ OUT=$WORK/run-$FORMAT-$PLAN-s$SHARDS-n$RANKS
 rm -rf "$OUT" && mkdir -p "$OUT"
 extra=()
 if [ "$PLAN" = column ]; then extra=(--column-splits 2); fi
-"$BIN/dlrm-shard" import --from "$SRC" --shards "$SHARDS" --plan "$PLAN" "${extra[@]}" --out "$MODEL" --force \
+hotness=()
+if [ "$DATA" = multihot ]; then hotness=(--hotness dlrm-v2); fi
+"$BIN/dlrm-shard" import --from "$SRC" "${hotness[@]}" --shards "$SHARDS" --plan "$PLAN" "${extra[@]}" --out "$MODEL" --force \
   --no-progress
 # The reference predictions come from data.npz itself in the .npz runs.
 if [ "$DATA" = npz ]; then
   data=(--data "$TORCH/data.npz" --reference "$TORCH/data.npz")
+elif [ "$DATA" = multihot ]; then
+  data=(--data "$TORCH/data" --reference "$TORCH/torch_pred.npy")
 else
   data=(--data "$TORCH/data.bin" --reference "$TORCH/torch_pred.npy")
 fi
