@@ -23,9 +23,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -446,6 +448,49 @@ TEST(Int8VsExact, LayersWithinWorstCaseBoundNetworkWithinExpectedNoise) {
     std::printf("  CrossNetInt8 against exact: relative L2 error %.3e\n", rel_l2);
     EXPECT_LT(rel_l2, 2e-2);
   }
+}
+
+// Throughput of DLRM-v2's cross network (3 layers, 3456 x 512), CrossNet
+// against CrossNetInt8, at batches 256 and 1024 on 1 and 2 threads, with the
+// multiply-adds per second (cross_net_macs) to set against the machine's
+// FMA peak. Timing is not a unit test: it runs only with
+// DLRM_BENCH_CROSS_NET=1 (e.g. OMP_NUM_THREADS=2 DLRM_BENCH_CROSS_NET=1
+// test_dense --gtest_filter='CrossNetBench.*').
+TEST(CrossNetBench, DlrmV2Throughput) {
+  const char* enabled = std::getenv("DLRM_BENCH_CROSS_NET");
+  if (enabled == nullptr || std::string(enabled) != "1") GTEST_SKIP() << "set DLRM_BENCH_CROSS_NET=1 to run";
+  const std::vector<CrossLayer> layers = random_cross_layers(3456, 512, 3, 31);
+  const ActivationRanges ranges = calibrate(layers, uniform_input(2048, 3456, -1.0f, 1.0f, 32), 2048);
+  const int64_t macs = cross_net_macs(layers);
+  const int max_threads = omp_get_max_threads();
+  std::printf("%-14s %6s %8s %12s %12s %12s %10s\n", "variant", "batch", "threads", "min us", "median us",
+              "samples/s", "GMAC/s");
+  for (int batch : {256, 1024}) {
+    const std::vector<float> x0 = uniform_input(batch, 3456, -1.0f, 1.0f, 33);
+    std::vector<float> dst(x0.size());
+    for (int threads = 1; threads <= std::min(2, max_threads); ++threads) {
+      omp_set_num_threads(threads);
+      auto time = [&](const char* name, auto& net) {
+        net.prepare(batch);
+        std::vector<double> us;
+        for (int it = 0; it < 60; ++it) {
+          const auto t0 = std::chrono::steady_clock::now();
+          net.forward(x0.data(), batch, dst.data());
+          const auto t1 = std::chrono::steady_clock::now();
+          if (it >= 10) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        }
+        std::sort(us.begin(), us.end());
+        const double median = us[us.size() / 2];
+        std::printf("%-14s %6d %8d %12.1f %12.1f %12.0f %10.1f\n", name, batch, threads, us.front(), median,
+                    batch / (median * 1e-6), static_cast<double>(macs) * batch / (us.front() * 1e3));
+      };
+      CrossNet fp32(layers);
+      time("fp32 CrossNet", fp32);
+      CrossNetInt8 int8(layers, ranges);
+      time("CrossNetInt8", int8);
+    }
+  }
+  omp_set_num_threads(max_threads);
 }
 
 }  // namespace
