@@ -47,6 +47,7 @@ namespace dlrm::dense {
 namespace {
 
 using test::check_output_range;
+using test::code_spread;
 using test::expect_within;
 using test::fp32_layer_bound;
 using test::gamma_n;
@@ -91,18 +92,6 @@ ActivationRanges calibrate(const std::vector<Layer>& layers, const std::vector<f
   Calibrator calibrator(layers, options);
   calibrator.observe(src.data(), batch);
   return calibrator.ranges();
-}
-
-int code_of(double t, Activation act, ElementType type) {
-  if (act == Activation::kRelu) t = std::max(t, 0.0);
-  double lo = type == ElementType::kInt8 ? -128.0 : 0.0;
-  double hi = type == ElementType::kInt8 ? 127.0 : 255.0;
-  return static_cast<int>(std::nearbyint(std::clamp(t, lo, hi)));
-}
-
-int code_spread(double t, double d, Activation act, ElementType type) {
-  int y = code_of(t, act, type);
-  return std::max(code_of(t + d, act, type) - y, y - code_of(t - d, act, type));
 }
 
 // Per-output bound on |MlpInt8 - mlp_int8_forward_ref| as derived at the top of this file.

@@ -1,15 +1,18 @@
-// Shared by mlp_test.cc and mlp_int8_test.cc: fp32 rounding constants, random
+// Shared by the MLP and cross network tests: fp32 rounding constants, random
 // inputs, the error bound of one fp32 layer (derived at the top of
-// mlp_test.cc), the comparison against a bound and the output range checks.
+// mlp_test.cc), how far a code can move (mlp_int8_test.cc), the comparison
+// against a bound and the output range checks.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
 
+#include "dlrm/common/element_type.h"
 #include "dlrm/dense/mlp.h"
 
 namespace dlrm::test {
@@ -53,6 +56,20 @@ inline std::vector<double> fp32_layer_bound(const dense::Layer& layer, const std
     }
   }
   return next_delta;
+}
+
+// The code sat(rne(act(t))) of u8 or s8 type.
+inline int code_of(double t, dense::Activation act, ElementType type) {
+  if (act == dense::Activation::kRelu) t = std::max(t, 0.0);
+  double lo = type == ElementType::kInt8 ? -128.0 : 0.0;
+  double hi = type == ElementType::kInt8 ? 127.0 : 255.0;
+  return static_cast<int>(std::nearbyint(std::clamp(t, lo, hi)));
+}
+
+// How far the code of t can move when t moves by at most d.
+inline int code_spread(double t, double d, dense::Activation act, ElementType type) {
+  int y = code_of(t, act, type);
+  return std::max(code_of(t + d, act, type) - y, y - code_of(t - d, act, type));
 }
 
 // Expects |fast - ref| <= bound per output (reporting the first 10 that are
