@@ -111,7 +111,7 @@ const char* naming_name(StateDictNaming naming) {
   switch (naming) {
     case StateDictNaming::kDlrm: return "DLRM reference";
     case StateDictNaming::kTorchRec: return "TorchRec DLRM_DCN";
-    case StateDictNaming::kIntel: return "Intel's converted DLRM_DCN";
+    case StateDictNaming::kIntel: return "Intel-converted DLRM_DCN";
   }
   return "?";
 }

@@ -46,7 +46,7 @@ std::string key_of(StateDictNaming naming, const std::string& prefix, KeyPart pa
 // Step between the indices of an MLP's Linear layers: 2 (kDlrm, kIntel) or 1 (kTorchRec).
 int mlp_step(StateDictNaming naming);
 
-// "DLRM reference", "TorchRec DLRM_DCN", "Intel's converted DLRM_DCN".
+// "DLRM reference", "TorchRec DLRM_DCN", "Intel-converted DLRM_DCN".
 const char* naming_name(StateDictNaming naming);
 
 // The keys a state_dict of `naming` holds, for "unexpected key" errors.

@@ -85,7 +85,7 @@ class LayoutInference {
     }
     if (example.size() > 1) {
       auto a = example.begin(), b = std::next(a);
-      DLRM_FAIL("{}: key '{}' is named the {} way but '{}' the {} way; a state_dict must use one naming for every "
+      DLRM_FAIL("{}: key '{}' has {} naming but '{}' has {} naming; a state_dict must use one naming for every "
                 "key (rename the keys of one of them: {} or {})",
                 where_, a->second, naming_name(a->first), b->second, naming_name(b->first),
                 naming_keys(a->first), naming_keys(b->first));
@@ -118,7 +118,7 @@ class LayoutInference {
       std::sort(unexpected.begin(), unexpected.end());
       std::string shown;
       for (size_t i = 0; i < std::min<size_t>(5, unexpected.size()); ++i) shown += (i ? "', '" : "") + unexpected[i];
-      issues_.push_back(fmt::format("unexpected key{} '{}'{} (a {} state_dict holds only {}; remove or rename them)",
+      issues_.push_back(fmt::format("unexpected key{} '{}'{} ({} state_dicts hold only {}; remove or rename them)",
                                     unexpected.size() == 1 ? "" : "s", shown,
                                     unexpected.size() > 5 ? fmt::format(" and {} more", unexpected.size() - 5) : "",
                                     naming_name(layout_.naming), naming_keys(layout_.naming)));
