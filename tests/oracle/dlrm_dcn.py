@@ -41,7 +41,7 @@ As a program (exit 77 without torch):
   dlrm_dcn.py write OUT [--arch tiny|small-v2] [--seed S]
       OUT/torchrec.pt, dlrmtrain.pt, intel.pt (torch.save, zip), OUT/npy_torchrec/,
       npy_intel/ (one KEY.npy per key), OUT/internal/ (expected dense.bin tensors
-      and tables, KEY.npy), OUT/arch.json
+      and tables, KEY.npy), OUT/arch.json, and OUT/done last
   dlrm_dcn.py selftest [--seed S]
       DlrmDcn against a pair-by-pair float64 numpy evaluation of the formulas
   dlrm_dcn.py compare MODEL_DIR OUT
@@ -356,6 +356,8 @@ def write_all(out, arch, seed):
     save(model, os.path.join(out, "internal"), "npy-internal")
     with open(os.path.join(out, "arch.json"), "w") as f:
         json.dump(arch, f)
+    with open(os.path.join(out, "done"), "w") as f:
+        f.write("ok\n")
 
 
 def compare(model_dir, out):
