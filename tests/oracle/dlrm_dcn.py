@@ -35,7 +35,9 @@ The state_dict is saved under the namings dlrm-shard import reads:
              bot_l.{2i}.*, cross.{l}.V / .W / .bias, top_l.{2i}.*
 
 As a module: build(arch, seed), state_dict(model, naming), save(model, path,
-form), predict(model, dense, sparse), read_dense_bin(path), read_tables(dir).
+form), predict(model, dense, sparse), random_batch(arch, n, seed),
+read_dense_bin(path), read_tables(dir), from_internal(arch, tensors),
+from_model_dir(dir) (the model of a dlrm-shard fp32 directory: synth too).
 As a program (exit 77 without torch):
 
   dlrm_dcn.py write OUT [--arch tiny|small-v2] [--seed S]
@@ -267,7 +269,7 @@ def read_dense_bin(path):
         shape = struct.unpack_from("<4q", rec, 72)[:ndim]
         offset, count = struct.unpack_from("<QQ", rec, 104)
         start = header_bytes + offset
-        out[name] = np.frombuffer(data, dtype="<f4", count=count, offset=start).reshape(shape)
+        out[name] = np.frombuffer(data, dtype="<f4", count=count, offset=start).reshape(shape).copy()
     return out
 
 
@@ -345,6 +347,44 @@ def selftest(seed):
     return problems
 
 
+def from_internal(arch, tensors):
+    """A DlrmDcn holding `tensors` (internal name -> array, as state_dict(model,
+    "internal") or read_dense_bin + read_tables give them)."""
+    model = DlrmDcn(arch)
+    own = state_dict(model, "internal")
+    assert set(own) == set(tensors), f"tensors differ from the arch's: {sorted(set(own) ^ set(tensors))}"
+    params = dict(zip(own.keys(), parameters_in_state_dict_order(model)))
+    with torch.no_grad():
+        for name, p in params.items():
+            value = torch.from_numpy(np.array(tensors[name], dtype=np.float32))
+            assert tuple(value.shape) == tuple(p.shape), f"{name}: shape {tuple(value.shape)}, expected {tuple(p.shape)}"
+            p.copy_(value)
+    return model
+
+
+def parameters_in_state_dict_order(model):
+    """The parameters in the order state_dict(model, naming) lists them."""
+    out = list(model.tables)
+    for layer in model.bottom:
+        out += [layer.weight, layer.bias]
+    for v, w, b in zip(model.V, model.W, model.b):
+        out += [v, w, b]
+    for layer in model.top:
+        out += [layer.weight, layer.bias]
+    return out
+
+
+def from_model_dir(model_dir):
+    """The DlrmDcn of an fp32 dcn model directory written by dlrm-shard (synth or import)."""
+    with open(os.path.join(model_dir, "manifest.json")) as f:
+        arch = json.load(f)["dlrm_model"]["arch"]
+    assert arch.get("interaction") == "dcn", f"{model_dir} is not a dcn model"
+    tensors = dict(read_dense_bin(os.path.join(model_dir, "dense.bin")))
+    for t, table in enumerate(read_tables(model_dir)):
+        tensors[f"emb_l.{t}.weight"] = table
+    return from_internal(arch, tensors)
+
+
 def write_all(out, arch, seed):
     os.makedirs(out, exist_ok=True)
     print(f"dlrm_dcn: seed {seed}, arch {json.dumps(arch)} -> {out}")
@@ -385,6 +425,12 @@ def compare(model_dir, out):
     for t, table in enumerate(read_tables(model_dir)):
         if not np.array_equal(table, want[f"emb_l.{t}.weight"]):
             problems.append(f"table {t} differs from emb_l.{t}.weight of the PyTorch model")
+    if not problems:  # the model rebuilt from the directory predicts exactly what the original does
+        dense_x, sparse = random_batch(arch, 16, 1)
+        a = predict(from_internal(arch, want), dense_x, sparse)
+        b = predict(from_model_dir(model_dir), dense_x, sparse)
+        if not np.array_equal(a, b):
+            problems.append(f"the model rebuilt from {model_dir} predicts differently: max diff {np.abs(a - b).max()}")
     return problems, len(dense)
 
 
