@@ -3,7 +3,7 @@
 //   dlrm-shard synth --preset terabyte-40m [--row-cap N] --shards N [--dtype fp32|fp16|int8|int4] [--seed S]
 //                    [--plan auto|table|row|column] [--column-splits K] [--max-shard-bytes B] [--force]
 //                    [--dry-run] --out DIR
-//   dlrm-shard import --from PATH --shards N [same options] --out DIR
+//   dlrm-shard import --from PATH [--hotness dlrm-v2|LIST] --shards N [same options] --out DIR
 //   dlrm-shard inspect DIR [--json]
 //   dlrm-shard verify DIR
 #include <CLI/CLI.hpp>
@@ -366,16 +366,22 @@ struct SynthCommand {
 struct ImportCommand {
   WriteArgs write_args;
   std::string from;
+  std::string hotness;
 
   CLI::App* add_to(CLI::App& app) {
-    auto* cmd = app.add_subcommand("import", "shard a trained model (a directory of .npy files by state_dict key)");
+    auto* cmd = app.add_subcommand(
+        "import", "shard a trained model: a PyTorch state_dict (.pt, .pth), an ONNX model (.onnx) or a directory of "
+                  "KEY.npy files; DLRM (emb_l/bot_l/top_l) or DLRM-v2's DLRM_DCN (TorchRec or Intel key names)");
     cmd->add_option("--from", from, "checkpoint to import")->required();
+    cmd->add_option("--hotness", hotness,
+                    "lookups per pair of each table, recorded in the manifest (a checkpoint does not say): dlrm-v2 "
+                    "(DLRM-v2's multi-hot counts, 26 tables) or a comma list, one per table (default: one each)");
     write_args.add_to(cmd);
     return cmd;
   }
   int run() const {
     WriteOptions options = write_args.options();
-    auto source = open_import_source(from, write_args.row_cap);
+    auto source = open_import_source(from, write_args.row_cap, hotness);
     return write(*source, options, write_args);
   }
 };

@@ -39,7 +39,7 @@ case $NAME in
   checkpoint)
     sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "${unpickler[@]}"
       "$SRC"/shard/import/src/{torch_checkpoint,torch_legacy,torch_read,torch_tensors,torch_zip}.cc
-      "$SRC"/shard/import/src/{onnx_model,onnx_read,onnx_wire,state_dict}.cc "$SRC"/shard/model/src/*.cc
+      "$SRC"/shard/import/src/{onnx_model,onnx_read,onnx_wire,state_dict,state_dict_keys,state_dict_layout}.cc "$SRC"/shard/model/src/*.cc
       "$SRC"/common/src/*.cc)
     flags+=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 $(pkg-config --cflags spdlog fmt libzip protobuf libxxhash))
     libs=($(pkg-config --libs spdlog fmt libzip protobuf libxxhash) -lonnx_proto) ;;

@@ -10,6 +10,7 @@
 #include "dlrm/common/format.h"
 #include "dlrm/common/npy.h"
 #include "dlrm/common/staged_output.h"
+#include "dlrm/import/import.h"
 #include "dlrm/import/onnx_model.h"
 #include "dlrm/sharding/source.h"
 #include "dlrm/import/state_dict.h"
@@ -139,9 +140,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-}  // namespace
-
-std::unique_ptr<sharding::ModelSource> open_import_source(const fs::path& from, int64_t row_cap) {
+std::unique_ptr<sharding::ModelSource> open_checkpoint(const fs::path& from, int64_t row_cap) {
   std::error_code ec;
   DLRM_CHECK(fs::exists(from, ec), "import: {} does not exist; give a directory of .npy files named by state_dict key",
              from.string());
@@ -152,6 +151,16 @@ std::unique_ptr<sharding::ModelSource> open_import_source(const fs::path& from, 
   DLRM_FAIL("import {}: unknown model kind; expected a directory of .npy files named by state_dict key, a PyTorch "
             "checkpoint (.pt, .pth) or an ONNX model (.onnx)",
             from.string());
+}
+
+}  // namespace
+
+std::unique_ptr<sharding::ModelSource> open_import_source(const fs::path& from, int64_t row_cap,
+                                                          const std::string& hotness) {
+  std::unique_ptr<sharding::ModelSource> source = open_checkpoint(from, row_cap);
+  if (hotness.empty()) return source;
+  std::vector<int> values = parse_hotness(hotness, source->arch().num_tables());
+  return with_hotness(std::move(source), std::move(values), hotness);
 }
 
 }  // namespace dlrm::import

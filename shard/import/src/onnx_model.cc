@@ -252,6 +252,12 @@ void OnnxModel::Impl::locate_external(const RawTensor& raw, Tensor& t, uint64_t 
 }
 
 void OnnxModel::Impl::finish() {
+  auto dcn = std::find_if(ignored.begin(), ignored.end(), dlrm_dcn_key);
+  DLRM_CHECK(dcn == ignored.end(),
+             "{}: initializer '{}' is a parameter of TorchRec's DLRM_DCN (DLRM-v2); ONNX import reads only the DLRM "
+             "reference layout (emb_l.K.weight, bot_l.I.*, top_l.I.*, dot interaction). Save the model's state_dict "
+             "with torch.save (or one KEY.npy per key) and import that instead",
+             path.string(), *dcn);
   if (tensors.empty()) {
     std::vector<std::string> shown(ignored.begin(), ignored.begin() + std::min<size_t>(6, ignored.size()));
     DLRM_FAIL("{}: no initializer is named like a DLRM state_dict key (emb_l.K.weight, bot_l.I.weight, ...){}; "

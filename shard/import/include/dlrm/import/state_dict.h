@@ -4,20 +4,45 @@
 //
 // Each checkpoint format implements TensorStore: it lists the tensors with
 // their shapes and element types and reads blocks converted to fp32 straight
-// from the file, in bounded memory. The DLRM state_dict layout is
-//   emb_l.K.weight [rows_K, dim]                    K = 0..T-1
-//   bot_l.I.weight [out, in], bot_l.I.bias [out]    I = 0, 2, 4, ... (odd I: ReLU, no tensors)
-//   top_l.I.weight [out, in], top_l.I.bias [out]
-// and infer_state_dict_arch() derives ModelArch from it:
-//   dim = emb_l.0.weight cols      table_rows[K] = rows_K (at most row_cap if > 0)
-//   dense_features = bot_l.0 in    bottom_mlp = bot_l outs (the last == dim)
-//   F = T + 1;  top_l.0 in == dim + F(F-1)/2 (dot), or dim + F(F+1)/2 (interaction_self)
-//   top_mlp = top_l outs (the last == 1)
+// from the file, in bounded memory. Three key namings are read (one per file;
+// a mix is refused), all mapped to the internal names of dense_tensor_specs
+// (dlrm/model/dense_file.h):
+//   DLRM reference (interaction "dot", or "dcn" with cross.* keys)
+//     emb_l.K.weight [rows_K, dim]                    K = 0..T-1
+//     bot_l.I.weight [out, in], bot_l.I.bias [out]    I = 0, 2, 4, ... (odd I: ReLU, no tensors)
+//     top_l.I.weight [out, in], top_l.I.bias [out]
+//     cross.l.V [R, X], cross.l.W [X, R], cross.l.bias [X]   (dcn only)
+//   TorchRec DLRM_DCN (DLRM-v2; interaction "dcn")     -> internal name
+//     sparse_arch.embedding_bag_collection.embedding_bags.t_cat_K.weight  -> emb_l.K.weight
+//     dense_arch.model._mlp.I._linear.{weight,bias}    I = 0, 1, 2, ...  -> bot_l.{2I}.*
+//     inter_arch.crossnet.V_kernels.l [R, X]           -> cross.l.V
+//     inter_arch.crossnet.W_kernels.l [X, R]           -> cross.l.W
+//     inter_arch.crossnet.bias.l [X]                   -> cross.l.bias
+//     over_arch.model.0._mlp.I._linear.{weight,bias}   I = 0..n-1        -> top_l.{2I}.*
+//     over_arch.model.1.{weight,bias} (the final Linear to 1)            -> top_l.{2n}.*
+//   Intel's converted DLRM_DCN (dlrm-multihot-pytorch.pt: TorchRec's tensors
+//   renamed, not transposed; nn.Linear(X, R).weight is [R, X] like V_kernels)
+//     sparse_arch.embedding_bag_collection.embedding_bags.K.weight        -> emb_l.K.weight
+//     dense_arch.model._mlp.I.{weight,bias}            I = 0, 2, 4, ...  -> bot_l.I.*
+//     inter_arch.crossnet.MLPs.Vl.weight               -> cross.l.V
+//     inter_arch.crossnet.MLPs.Wl.weight, MLPs.Wl.bias -> cross.l.W, cross.l.bias
+//     over_arch.model._mlp.I.{weight,bias}             I = 0, 2, 4, ...  -> top_l.I.*
+// A "model." prefix on every key (TorchRec's DLRMTrain wrapper) is dropped.
+// infer_state_dict_layout() derives ModelArch:
+//   dim = columns of table 0      table_rows[K] = rows_K (at most row_cap if > 0)
+//   dense_features = bottom layer 0 in    bottom_mlp = bottom outs (the last == dim)
+//   F = T + 1;  dot: top layer 0 in == dim + F(F-1)/2, or dim + F(F+1)/2 (interaction_self)
+//   dcn: X = F * dim; cross_layers L = layers 0..L-1; cross_rank R = rows of V_0;
+//        V_l [R, X], W_l [X, R], bias_l [X] (x_{l+1} = x0 * (W_l (V_l x_l) + bias_l) + x_l);
+//        top layer 0 in == X
+//   top_mlp = top outs (the last == 1)
+// hotness is left empty (one lookup per table): a state_dict does not say it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,11 +83,32 @@ class TensorStore {
                           float* dst) = 0;
 };
 
-// Architecture of a DLRM state_dict (above). `where` names the source in
-// errors ("import /x/y.pt"). row_cap > 0 caps every table's rows. Throws one
-// error listing every problem: unexpected keys, gaps in the numbering,
-// missing weights or biases, non-float tensors, inconsistent shapes.
+enum class StateDictNaming { kDlrm, kTorchRec, kIntel };
+
+struct StateDictLayout {
+  model::ModelArch arch;
+  StateDictNaming naming = StateDictNaming::kDlrm;
+  bool model_prefix = false;  // every key started with "model." (DLRMTrain)
+  // Internal name ("emb_l.K.weight" and the names of dense_tensor_specs(arch))
+  // -> index into the tensors; every tensor has one.
+  std::map<std::string, size_t> internal;
+};
+
+// Naming and architecture of a state_dict (above). `where` names the source
+// in errors ("import /x/y.pt"). row_cap > 0 caps every table's rows. Throws
+// one error naming the keys at fault and what to do: keys of two namings (or
+// "model." on some keys only), unexpected keys, gaps in the numbering, missing
+// weights, biases or cross factors, non-float tensors, inconsistent shapes (a
+// cross net whose width is not (T + 1) * dim, a V or W stored transposed).
+StateDictLayout infer_state_dict_layout(const std::vector<TensorInfo>& tensors, int64_t row_cap,
+                                        const std::string& where);
+// infer_state_dict_layout(...).arch
 model::ModelArch infer_state_dict_arch(const std::vector<TensorInfo>& tensors, int64_t row_cap, const std::string& where);
+
+// Whether `key` is named like a DLRM_DCN parameter of TorchRec or of Intel's
+// conversion (sparse_arch., dense_arch., inter_arch., over_arch., optionally
+// after "model." or "module.").
+bool dlrm_dcn_key(const std::string& key);
 
 // A ModelSource over a TensorStore (architecture inferred as above): read_rows
 // reads table rows through read_block; read_dense returns a whole dense tensor.
