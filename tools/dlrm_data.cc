@@ -30,6 +30,7 @@
 #include "dlrm/datasets/criteo.h"
 #include "dlrm/datasets/dataset.h"
 #include "dlrm/datasets/multi_hot_writer.h"
+#include "dlrm/datasets/open.h"
 #include "dlrm/model/manifest.h"
 #include "dlrm/common/stats.h"
 #include "dlrm/reference/reference_model.h"
@@ -46,7 +47,6 @@ using namespace dlrm::reference;
 
 namespace {
 
-constexpr int64_t kChunkSamples = 16384;    // records made, scored and written per step
 constexpr int64_t kPilotSamples = 4096;     // samples whose logits set the label scale
 constexpr int64_t kAucSamples = 1 << 20;    // samples kept for the AUC log line (8 MB)
 
@@ -58,6 +58,7 @@ struct SynthArgs {
   double label_sharpness = 3.0;
   fs::path out;
   std::string labels = "model";
+  int64_t chunk = 16384;  // samples made, scored and written per step
   bool verify = true;
 };
 
@@ -144,6 +145,7 @@ void check_synth_args(const SynthArgs& args) {
   DLRM_CHECK(std::isfinite(args.label_sharpness) && args.label_sharpness >= 0,
              "--label-sharpness must be a finite number >= 0 (0: labels independent of the model), got {}",
              args.label_sharpness);
+  DLRM_CHECK(args.chunk > 0, "--chunk-samples must be positive, got {}", args.chunk);
   DLRM_CHECK(args.labels == "model" || args.labels == "coin", "--labels must be 'model' or 'coin', got '{}'",
              args.labels);
 }
@@ -163,7 +165,7 @@ void synth_records(const SynthArgs& args) {
                "label sharpness {}",
                args.samples, args.model.string(), arch.num_tables(), arch.dense_features, layout.record_bytes(),
                args.seed, args.zipf, args.label_sharpness);
-  const int64_t chunk = std::min(args.samples, kChunkSamples);
+  const int64_t chunk = std::min(args.samples, std::max(args.chunk, kPilotSamples));
   std::vector<int32_t> records(static_cast<size_t>(chunk) * layout.record_ints());
   std::vector<float> predictions(static_cast<size_t>(chunk));
   auto make = [&](int64_t begin, int64_t n) {
@@ -176,8 +178,8 @@ void synth_records(const SynthArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
   LabelTally tally(args.samples);
-  for (int64_t begin = 0; begin < args.samples; begin += kChunkSamples) {
-    const int64_t n = std::min(kChunkSamples, args.samples - begin);
+  for (int64_t begin = 0; begin < args.samples; begin += args.chunk) {
+    const int64_t n = std::min(args.chunk, args.samples - begin);
     make(begin, n);
     for (int64_t b = 0; b < n; ++b) {
       records[b * layout.record_ints()] =
@@ -228,7 +230,7 @@ struct MultiHotChunk {
 // Multi-hot samples (the model has hotness): MLPerf's dlrm-v2 files, labels
 // planted from the model's predictions (or coin flips with --labels coin).
 void synth_multi_hot(const SynthArgs& args, const model::ModelArch& arch) {
-  MultiHotChunk chunk(arch, std::min(args.samples, kChunkSamples));
+  MultiHotChunk chunk(arch, std::min(args.samples, std::max(args.chunk, kPilotSamples)));
   // Created first, so a bad --out fails before the model is loaded.
   MultiHotWriter out(args.out, args.samples, arch.dense_features, chunk.hotness);
   std::optional<ReferenceModel> model;
@@ -253,8 +255,8 @@ void synth_multi_hot(const SynthArgs& args, const model::ModelArch& arch) {
   const auto start = std::chrono::steady_clock::now();
   Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
   LabelTally tally(args.samples);
-  for (int64_t begin = 0; begin < args.samples; begin += kChunkSamples) {
-    const int64_t n = std::min(kChunkSamples, args.samples - begin);
+  for (int64_t begin = 0; begin < args.samples; begin += args.chunk) {
+    const int64_t n = std::min(args.chunk, args.samples - begin);
     make(begin, n);
     for (int64_t b = 0; b < n; ++b) {
       const double u = synth.label_uniform(begin + b);
@@ -280,15 +282,18 @@ void run_synth(const SynthArgs& args) {
   synth_records(args);
 }
 
-void run_info(const InfoArgs& args) {
-  const model::Manifest manifest = model::load_manifest(args.model);
-  const model::ModelArch& arch = manifest.arch;
-  Dataset data = Dataset::open(args.file, layout_of(arch));
-  const int tables = arch.num_tables();
-  const int features = arch.dense_features;
+// What dlrm-data info counts.
+struct DataScan {
   int64_t positives = 0, other_labels = 0, negative_dense = 0;
-  std::vector<int64_t> bad(tables, 0), max_index(tables, -1);
+  std::vector<int64_t> bad, max_index;
   std::optional<BadIndex> first_bad;
+};
+
+DataScan scan(const Dataset& data, const model::ModelArch& arch) {
+  const int tables = arch.num_tables();
+  DataScan s;
+  s.bad.assign(tables, 0);
+  s.max_index.assign(tables, -1);
   Progress progress("scan data", static_cast<uint64_t>(data.samples()), "samples");
   constexpr int64_t kScanChunk = 1 << 16;
   for (int64_t begin = 0; begin < data.samples(); begin += kScanChunk) {
@@ -296,35 +301,54 @@ void run_info(const InfoArgs& args) {
     data.prefetch(end, kScanChunk);
     for (int64_t i = begin; i < end; ++i) {
       const int32_t label = data.label(i);
-      positives += label == 1;
-      other_labels += label != 0 && label != 1;
-      const int32_t* dense = data.dense(i);
-      for (int f = 0; f < features; ++f) negative_dense += dense[f] < 0;
-      const int32_t* idx = data.indices(i);
+      s.positives += label == 1;
+      s.other_labels += label != 0 && label != 1;
+      if (!data.multi_hot()) {  // raw counts; multi-hot values are transformed already
+        for (int f = 0; f < arch.dense_features; ++f) s.negative_dense += data.dense(i)[f] < 0;
+      }
       for (int t = 0; t < tables; ++t) {
-        max_index[t] = std::max<int64_t>(max_index[t], idx[t]);
-        if (idx[t] < 0 || idx[t] >= arch.table_rows[t]) {
-          ++bad[t];
-          if (!first_bad) first_bad = BadIndex{i, t, idx[t], arch.table_rows[t]};
+        const int32_t* bag = data.bag(i, t);
+        for (int k = 0; k < data.hotness(t); ++k) {
+          s.max_index[t] = std::max<int64_t>(s.max_index[t], bag[k]);
+          if (bag[k] < 0 || bag[k] >= arch.table_rows[t]) {
+            ++s.bad[t];
+            if (!s.first_bad) s.first_bad = BadIndex{i, t, bag[k], arch.table_rows[t], k, data.hotness(t)};
+          }
         }
       }
     }
     progress.add(static_cast<uint64_t>(end - begin));
   }
   progress.finish();
+  return s;
+}
+
+void run_info(const InfoArgs& args) {
+  const model::Manifest manifest = model::load_manifest(args.model);
+  const model::ModelArch& arch = manifest.arch;
+  const SampleData held = open_samples(args.file, DataShape{arch.dense_features, arch.num_tables(), arch.hotness});
+  const Dataset& data = held.data();
+  const DataScan s = scan(data, arch);
   const double n = static_cast<double>(data.samples());
-  fmt::print("{}: {} samples of {} bytes for model {}\n", args.file.string(), data.samples(),
-             data.layout().record_bytes(), args.model.string());
-  fmt::print("label rate {:.4f}{}\n", positives / n,
-             other_labels ? fmt::format(" ({} labels neither 0 nor 1)", other_labels) : "");
-  fmt::print("negative dense values {:.4f} (clipped to 0 by the transform)\n",
-             negative_dense / (n * std::max(1, features)));
-  fmt::print("{:>5} {:>10} {:>10} {:>12}\n", "table", "rows", "max index", "out of range");
-  for (int t = 0; t < tables; ++t) {
-    fmt::print("{:>5} {:>10} {:>10} {:>12}\n", t, arch.table_rows[t], max_index[t], bad[t]);
+  if (data.multi_hot()) {
+    fmt::print("{}: {} multi-hot samples ({} lookups each) for model {}\n", args.file.string(), data.samples(),
+               arch.lookups_per_pair(), args.model.string());
+  } else {
+    fmt::print("{}: {} samples of {} bytes for model {}\n", args.file.string(), data.samples(),
+               data.layout().record_bytes(), args.model.string());
   }
-  if (first_bad) {
-    fmt::print("first out-of-range index: {}\n", describe(*first_bad, args.file));
+  fmt::print("label rate {:.4f}{}\n", s.positives / n,
+             s.other_labels ? fmt::format(" ({} labels neither 0 nor 1)", s.other_labels) : "");
+  if (!data.multi_hot()) {
+    fmt::print("negative dense values {:.4f} (clipped to 0 by the transform)\n",
+               s.negative_dense / (n * std::max(1, arch.dense_features)));
+  }
+  fmt::print("{:>5} {:>10} {:>7} {:>10} {:>12}\n", "table", "rows", "hotness", "max index", "out of range");
+  for (int t = 0; t < arch.num_tables(); ++t) {
+    fmt::print("{:>5} {:>10} {:>7} {:>10} {:>12}\n", t, arch.table_rows[t], data.hotness(t), s.max_index[t], s.bad[t]);
+  }
+  if (s.first_bad) {
+    fmt::print("first out-of-range index: {}\n", describe(*s.first_bad, args.file));
   } else {
     fmt::print("every index is inside its table\n");
   }
@@ -349,6 +373,9 @@ int main(int argc, char** argv) {
   synth_cmd->add_option("--label-sharpness", synth.label_sharpness,
                         "how strongly labels follow the model's standardised logit (0: coin flips)")
       ->capture_default_str();
+  synth_cmd->add_option("--chunk-samples", synth.chunk, "samples made and written per step (the output is the same "
+                        "for any value)")
+      ->capture_default_str();
   synth_cmd->add_option("--labels", synth.labels,
                         "model: planted from the model's predictions; coin: fair coin flips, the model is not run "
                         "(multi-hot models only)")
@@ -362,7 +389,8 @@ int main(int argc, char** argv) {
 
   InfoArgs info;
   CLI::App* info_cmd = app.add_subcommand("info", "summarise a data file: samples, label rate, index ranges");
-  info_cmd->add_option("file", info.file, "data file")->required();
+  info_cmd->add_option("file", info.file, "data: records, .npz accuracy data, or a multi-hot directory or prefix")
+      ->required();
   info_cmd->add_option("--model", info.model, "model directory the data is for")->required();
 
   ConvertOptions convert;
