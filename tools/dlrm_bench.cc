@@ -28,7 +28,7 @@
 #include "dlrm/datasets/dataset.h"
 #include "dlrm/dense/model_mlps.h"
 #include "dlrm/cluster/mpi_util.h"
-#include "dlrm/datasets/npz.h"
+#include "dlrm/datasets/open.h"
 #include "dlrm/cluster/run.h"
 #include "dlrm/reference/reference_model.h"
 #include "dlrm/cluster/roles.h"
@@ -180,7 +180,7 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
 struct Setup {
   model::Manifest manifest;
   Roles roles;
-  datasets::RecordLayout layout;
+  datasets::DataShape shape;
   int threads = 1;
   double tolerance = kTolerance;
   std::optional<DenseMlps> mlps;  // dense ranks: the MLPs of the bound, loaded once for every trial
@@ -199,12 +199,12 @@ Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
                    }),
                    {});
   const bool dense = setup.roles.my_role() == Role::kDense;
-  setup.layout = {setup.manifest.arch.dense_features, setup.manifest.arch.num_tables()};
+  setup.shape = {setup.manifest.arch.dense_features, setup.manifest.arch.num_tables(), setup.manifest.arch.hotness};
   setup.threads = choose_threads(comm, dense, opt.cluster.threads);
   opt.cluster.threads = setup.threads;
   int64_t samples = 0;
   collective_check(comm, "reading the data", capture([&] {
-                     if (dense) samples = data_samples(opt.cluster.data, setup.layout);
+                     if (dense) samples = count_samples(opt.cluster.data, setup.shape);
                    }),
                    {});
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, &samples, 1, MPI_INT64_T, MPI_MAX, comm), "allreduce");
@@ -258,9 +258,8 @@ std::vector<Trial> run_trials(BenchOptions& opt, Setup& setup, int rank, MPI_Com
 double check_against_ref(const BenchOptions& opt, const Setup& setup, const ClusterOutcome& outcome, int64_t checked) {
   if (checked <= 0) return 0;
   auto reference = ReferenceModel::load(opt.cluster.model, Kernels::kRef, /*verify=*/false);
-  std::optional<NpzDataset> npz;  // accuracy data: only the checked samples are read
-  if (is_npz(opt.cluster.data)) npz.emplace(read_npz_dataset(opt.cluster.data, setup.layout, 0, checked));
-  Dataset data = npz ? npz->view() : Dataset::open(opt.cluster.data, setup.layout);
+  const SampleData held = open_samples(opt.cluster.data, setup.shape, 0, checked);  // only the checked samples
+  const Dataset& data = held.data();
   std::vector<float> want(checked);
   reference.predict(data, 0, checked, want.data(), opt.cluster.fold_indices);
   double worst = 0;
@@ -345,7 +344,10 @@ int main(int argc, char** argv) {
   opt.cluster.start_time = start_time;
   CLI::App app{"dlrm-bench: cluster throughput against the oneDNN MLP-only bound, measured in the same run"};
   add_serving_options(app, opt.cluster);
-  app.add_option("--data", opt.cluster.data, "samples: MLPerf binary layout or an .npz of accuracy data")->required();
+  app.add_option("--data", opt.cluster.data,
+                 "samples: MLPerf binary layout, an .npz of accuracy data, or dlrm-v2 multi-hot data (a directory "
+                 "or day_N prefix)")
+      ->required();
   app.add_option("--mlp-batches", opt.mlp_batches, "batches timed for the MLP-only bound")->capture_default_str();
   app.add_option("--repeat", opt.repeat, "alternate bound and cluster N times; report the trial with the median ratio")
       ->check(CLI::Range(1, 100))

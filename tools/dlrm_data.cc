@@ -1,13 +1,19 @@
-// dlrm-data: input samples for a model in the MLPerf binary layout.
+// dlrm-data: input samples for a model: MLPerf binary records, or for a
+// multi-hot (dlrm-v2) model MLPerf's preprocessed multi-hot layout.
 //
-//   dlrm-data synth --model DIR --samples N [--seed S] [--zipf A] [--label-sharpness K] --out FILE
+//   dlrm-data synth --model DIR --samples N [--seed S] [--zipf A] [--label-sharpness K] [--labels model|coin] --out OUT
 //   dlrm-data info FILE --model DIR
 //   dlrm-data convert --from day_N[.gz] --out FILE [--max-ind-range N] [--dict FILE] [--strict]
 //   dlrm-data convert --from DATA.npz --out FILE [--reference-out REF.npy]      (see dlrm/datasets/criteo.h)
 //
-// synth writes N records whose indices follow a Zipf law per table and whose
+// synth writes N samples whose indices follow a Zipf law per table and whose
 // labels are drawn from the model's own predictions, so the model scores well
-// above chance on them (AUC is logged). Output is staged and renamed when
+// above chance on them (AUC is logged). A model without hotness gets records
+// (OUT is a file); a model with hotness gets OUT_dense.npy (float32 [N, F],
+// log(x + 3) of the record synth's counts), OUT_sparse_multi_hot.npz (stored
+// entries "0".."T-1", int32 [N, h_t], each index a separate Zipf draw) and
+// OUT_labels.npy (int32 [N, 1]); OUT is a prefix, or a directory for
+// DIR/day_0_* (multi_hot_writer.h). Output is staged and renamed when
 // complete; Ctrl-C or an error leaves nothing behind.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -23,6 +29,9 @@
 
 #include "dlrm/datasets/criteo.h"
 #include "dlrm/datasets/dataset.h"
+#include "dlrm/datasets/multi_hot_writer.h"
+#include "dlrm/datasets/open.h"
+#include "dlrm/model/manifest.h"
 #include "dlrm/common/stats.h"
 #include "dlrm/reference/reference_model.h"
 #include "dlrm/common/error.h"
@@ -38,7 +47,6 @@ using namespace dlrm::reference;
 
 namespace {
 
-constexpr int64_t kChunkSamples = 16384;    // records made, scored and written per step
 constexpr int64_t kPilotSamples = 4096;     // samples whose logits set the label scale
 constexpr int64_t kAucSamples = 1 << 20;    // samples kept for the AUC log line (8 MB)
 
@@ -49,6 +57,8 @@ struct SynthArgs {
   double zipf = 1.05;
   double label_sharpness = 3.0;
   fs::path out;
+  std::string labels = "model";
+  int64_t chunk = 16384;  // samples made, scored and written per step
   bool verify = true;
 };
 
@@ -71,35 +81,12 @@ struct LogitScale {
   double stddev = 1;
 };
 
-// Labels the model planted, and the first `auc_samples` scores for the AUC.
-struct LabelTally {
-  int64_t positives = 0;
-  int64_t auc_samples = 0;
-  std::vector<float> auc_scores;
-  std::vector<int32_t> auc_labels;
-};
-
-// A model, its generator and the buffers one chunk of records needs.
-struct SynthState {
-  ReferenceModel& model;
-  const SynthRecords& synth;
-  const RecordLayout& layout;
-  std::vector<int32_t> records;
-  std::vector<float> predictions;
-};
-
 // Pilot: the mean and spread of the model's logit on the first samples set
 // the scale on which labels are drawn, so sharpness means the same for any model.
-LogitScale pilot_scale(SynthState& state, int64_t samples) {
-  const int64_t pilot = std::min(samples, kPilotSamples);
-  state.synth.fill(0, pilot, state.records.data());
-  {
-    Dataset view = Dataset::from_records(state.records.data(), pilot, state.layout, "pilot samples");
-    state.model.predict(view, 0, pilot, state.predictions.data());
-  }
+LogitScale logit_scale(const float* predictions, int64_t pilot) {
   double sum = 0, sum_sq = 0;
   for (int64_t i = 0; i < pilot; ++i) {
-    double z = logit(state.predictions[i]);
+    double z = logit(predictions[i]);
     sum += z;
     sum_sq += z * z;
   }
@@ -115,48 +102,61 @@ LogitScale pilot_scale(SynthState& state, int64_t samples) {
   return scale;
 }
 
-// Makes, scores, labels and writes every record, a chunk at a time.
-LabelTally write_labelled(SynthState& state, const SynthArgs& args, const LogitScale& scale, StagedFile& out) {
-  const RecordLayout& layout = state.layout;
-  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
-  LabelTally tally;
-  tally.auc_samples = std::min(args.samples, kAucSamples);
-  tally.auc_scores.reserve(tally.auc_samples);
-  tally.auc_labels.reserve(tally.auc_samples);
-  for (int64_t begin = 0; begin < args.samples; begin += kChunkSamples) {
-    const int64_t n = std::min(kChunkSamples, args.samples - begin);
-    state.synth.fill(begin, n, state.records.data());
-    Dataset view = Dataset::from_records(state.records.data(), n, layout, "synthetic samples");
-    state.model.predict(view, 0, n, state.predictions.data());
-    for (int64_t b = 0; b < n; ++b) {
-      const double score = args.label_sharpness * (logit(state.predictions[b]) - scale.mean) / scale.stddev;
-      const double p = 1.0 / (1.0 + std::exp(-score));
-      const int32_t label = state.synth.label_uniform(begin + b) < p ? 1 : 0;
-      state.records[b * layout.record_ints()] = label;
-      tally.positives += label;
-      if (begin + b < tally.auc_samples) {
-        tally.auc_scores.push_back(state.predictions[b]);
-        tally.auc_labels.push_back(label);
-      }
-    }
-    out.write(state.records.data(), static_cast<size_t>(n) * layout.record_bytes());
-    progress.add(static_cast<uint64_t>(n));
+// Labels the model planted, and the first `auc_samples` scores for the AUC.
+struct LabelTally {
+  int64_t positives = 0;
+  int64_t auc_samples = 0;
+  std::vector<float> auc_scores;
+  std::vector<int32_t> auc_labels;
+
+  explicit LabelTally(int64_t samples) : auc_samples(std::min(samples, kAucSamples)) {
+    auc_scores.reserve(auc_samples);
+    auc_labels.reserve(auc_samples);
   }
-  progress.finish();
-  return tally;
+  // Sample i's label: 1 when its label uniform u < sigmoid(sharpness * standardised logit).
+  int32_t draw(const SynthArgs& args, const LogitScale& scale, int64_t i, float prediction, double u) {
+    const double score = args.label_sharpness * (logit(prediction) - scale.mean) / scale.stddev;
+    const double p = 1.0 / (1.0 + std::exp(-score));
+    const int32_t label = u < p ? 1 : 0;
+    positives += label;
+    if (i < auc_samples) {
+      auc_scores.push_back(prediction);
+      auc_labels.push_back(label);
+    }
+    return label;
+  }
+};
+
+void log_written(const SynthArgs& args, const LabelTally& tally, double bytes, double secs, bool scored) {
+  spdlog::info("wrote {}: {} samples ({}), label rate {:.4f}, {:.0f} samples/s", args.out.string(), args.samples,
+               format_bytes(bytes), static_cast<double>(tally.positives) / args.samples,
+               args.samples / std::max(secs, 1e-9));
+  if (!scored) return;
+  const double auc = roc_auc(tally.auc_scores.data(), tally.auc_labels.data(), tally.auc_samples);
+  if (std::isnan(auc)) {
+    spdlog::info("AUC not computed: the labels of the first {} samples are all of one class", tally.auc_samples);
+  } else {
+    spdlog::info("AUC of the model on this data: {:.4f} (first {} samples)", auc, tally.auc_samples);
+  }
 }
 
-void run_synth(const SynthArgs& args) {
+void check_synth_args(const SynthArgs& args) {
   DLRM_CHECK(args.samples > 0, "--samples must be positive, got {}", args.samples);
   DLRM_CHECK(std::isfinite(args.label_sharpness) && args.label_sharpness >= 0,
              "--label-sharpness must be a finite number >= 0 (0: labels independent of the model), got {}",
              args.label_sharpness);
+  DLRM_CHECK(args.chunk > 0, "--chunk-samples must be positive, got {}", args.chunk);
+  DLRM_CHECK(args.labels == "model" || args.labels == "coin", "--labels must be 'model' or 'coin', got '{}'",
+             args.labels);
+}
+
+// Records: made, scored, labelled and written a chunk at a time.
+void synth_records(const SynthArgs& args) {
   std::error_code ec;
   DLRM_CHECK(!fs::is_directory(args.out, ec), "--out {} is a directory; give a file name", args.out.string());
   // Created first, so a bad --out fails before the model is loaded; removed
   // again unless every record is written.
   StagedFile out(args.out);
-
   ReferenceModel model = ReferenceModel::load(args.model, Kernels::kFast, args.verify);
   const model::ModelArch& arch = model.manifest().arch;
   const RecordLayout layout = layout_of(arch);
@@ -165,35 +165,135 @@ void run_synth(const SynthArgs& args) {
                "label sharpness {}",
                args.samples, args.model.string(), arch.num_tables(), arch.dense_features, layout.record_bytes(),
                args.seed, args.zipf, args.label_sharpness);
-
-  const size_t chunk = static_cast<size_t>(std::min(args.samples, kChunkSamples));
-  SynthState state{model, synth, layout, std::vector<int32_t>(chunk * layout.record_ints()),
-                   std::vector<float>(chunk)};
-  const LogitScale scale = pilot_scale(state, args.samples);
+  const int64_t chunk = std::min(args.samples, std::max(args.chunk, kPilotSamples));
+  std::vector<int32_t> records(static_cast<size_t>(chunk) * layout.record_ints());
+  std::vector<float> predictions(static_cast<size_t>(chunk));
+  auto make = [&](int64_t begin, int64_t n) {
+    synth.fill(begin, n, records.data());
+    model.predict(Dataset::from_records(records.data(), n, layout, "synthetic samples"), 0, n, predictions.data());
+  };
+  const int64_t pilot = std::min(args.samples, kPilotSamples);
+  make(0, pilot);
+  const LogitScale scale = logit_scale(predictions.data(), pilot);
   const auto start = std::chrono::steady_clock::now();
-  const LabelTally tally = write_labelled(state, args, scale, out);
+  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
+  LabelTally tally(args.samples);
+  for (int64_t begin = 0; begin < args.samples; begin += args.chunk) {
+    const int64_t n = std::min(args.chunk, args.samples - begin);
+    make(begin, n);
+    for (int64_t b = 0; b < n; ++b) {
+      records[b * layout.record_ints()] =
+          tally.draw(args, scale, begin + b, predictions[b], synth.label_uniform(begin + b));
+    }
+    out.write(records.data(), static_cast<size_t>(n) * layout.record_bytes());
+    progress.add(static_cast<uint64_t>(n));
+  }
+  progress.finish();
   out.commit();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double auc = roc_auc(tally.auc_scores.data(), tally.auc_labels.data(), tally.auc_samples);
-  spdlog::info("wrote {}: {} samples ({}), label rate {:.4f}, {:.0f} samples/s", args.out.string(), args.samples,
-               format_bytes(static_cast<double>(args.samples) * layout.record_bytes()),
-               static_cast<double>(tally.positives) / args.samples, args.samples / std::max(secs, 1e-9));
-  if (std::isnan(auc)) {
-    spdlog::info("AUC not computed: the labels of the first {} samples are all of one class", tally.auc_samples);
-  } else {
-    spdlog::info("AUC of the model on this data: {:.4f} (first {} samples)", auc, tally.auc_samples);
-  }
+  log_written(args, tally, static_cast<double>(args.samples) * layout.record_bytes(), secs, true);
 }
 
-void run_info(const InfoArgs& args) {
+// Buffers of a chunk of multi-hot samples and a Dataset view of them.
+struct MultiHotChunk {
+  int dense_features = 0;
+  std::vector<int> hotness;
+  std::vector<float> dense;
+  std::vector<int32_t> labels;
+  std::vector<std::vector<int32_t>> bags;
+
+  MultiHotChunk(const model::ModelArch& arch, int64_t capacity)
+      : dense_features(arch.dense_features),
+        dense(static_cast<size_t>(capacity) * arch.dense_features),
+        labels(static_cast<size_t>(capacity)) {
+    for (int t = 0; t < arch.num_tables(); ++t) {
+      hotness.push_back(arch.table_hotness(t));
+      bags.emplace_back(static_cast<size_t>(capacity) * hotness.back());
+    }
+  }
+  std::vector<const int32_t*> columns() const {
+    std::vector<const int32_t*> out;
+    for (const auto& b : bags) out.push_back(b.data());
+    return out;
+  }
+  void fill(const SynthRecords& synth, int64_t begin, int64_t n) {
+    std::vector<int32_t*> dst;
+    for (auto& b : bags) dst.push_back(b.data());
+    synth.fill_multi_hot(begin, n, hotness, dense.data(), dst);
+  }
+  Dataset view(int64_t n) const {
+    return Dataset::from_multi_hot({dense.data(), labels.data(), columns(), hotness}, dense_features, 0, n, n,
+                                   "synthetic samples");
+  }
+};
+
+// Multi-hot samples (the model has hotness): MLPerf's dlrm-v2 files, labels
+// planted from the model's predictions (or coin flips with --labels coin).
+void synth_multi_hot(const SynthArgs& args, const model::ModelArch& arch) {
+  MultiHotChunk chunk(arch, std::min(args.samples, std::max(args.chunk, kPilotSamples)));
+  // Created first, so a bad --out fails before the model is loaded.
+  MultiHotWriter out(args.out, args.samples, arch.dense_features, chunk.hotness);
+  std::optional<ReferenceModel> model;
+  if (args.labels == "model") model.emplace(ReferenceModel::load(args.model, Kernels::kFast, args.verify));
+  SynthRecords synth(layout_of(arch), arch.table_rows, args.seed, args.zipf);
+  spdlog::info("synthesising {} multi-hot samples for {} ({} tables, {} lookups per sample, {} dense features) to "
+               "{}_*: seed {}, zipf {}, labels {}{}",
+               args.samples, args.model.string(), arch.num_tables(), arch.lookups_per_pair(), arch.dense_features,
+               out.prefix().string(), args.seed, args.zipf, args.labels,
+               model ? fmt::format(" (sharpness {})", args.label_sharpness) : "");
+  std::vector<float> predictions(chunk.labels.size());
+  auto make = [&](int64_t begin, int64_t n) {
+    chunk.fill(synth, begin, n);
+    if (model) model->predict(chunk.view(n), 0, n, predictions.data());
+  };
+  LogitScale scale;
+  if (model) {
+    const int64_t pilot = std::min(args.samples, kPilotSamples);
+    make(0, pilot);
+    scale = logit_scale(predictions.data(), pilot);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
+  LabelTally tally(args.samples);
+  for (int64_t begin = 0; begin < args.samples; begin += args.chunk) {
+    const int64_t n = std::min(args.chunk, args.samples - begin);
+    make(begin, n);
+    for (int64_t b = 0; b < n; ++b) {
+      const double u = synth.label_uniform(begin + b);
+      chunk.labels[b] = model ? tally.draw(args, scale, begin + b, predictions[b], u) : (u < 0.5 ? 1 : 0);
+      if (!model) tally.positives += chunk.labels[b];
+    }
+    out.write(n, chunk.dense.data(), chunk.labels.data(), chunk.columns());
+    progress.add(static_cast<uint64_t>(n));
+  }
+  progress.finish();
+  out.commit();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double bytes = static_cast<double>(args.samples) * 4 * (arch.dense_features + 1 + arch.lookups_per_pair());
+  log_written(args, tally, bytes, secs, model.has_value());
+}
+
+void run_synth(const SynthArgs& args) {
+  check_synth_args(args);
   const model::Manifest manifest = model::load_manifest(args.model);
-  const model::ModelArch& arch = manifest.arch;
-  Dataset data = Dataset::open(args.file, layout_of(arch));
-  const int tables = arch.num_tables();
-  const int features = arch.dense_features;
+  if (!manifest.arch.hotness.empty()) return synth_multi_hot(args, manifest.arch);
+  DLRM_CHECK(args.labels == "model", "--labels coin is for multi-hot models (with hotness); records always get "
+             "the model's labels");
+  synth_records(args);
+}
+
+// What dlrm-data info counts.
+struct DataScan {
   int64_t positives = 0, other_labels = 0, negative_dense = 0;
-  std::vector<int64_t> bad(tables, 0), max_index(tables, -1);
+  std::vector<int64_t> bad, max_index;
   std::optional<BadIndex> first_bad;
+};
+
+DataScan scan(const Dataset& data, const model::ModelArch& arch) {
+  const int tables = arch.num_tables();
+  DataScan s;
+  s.bad.assign(tables, 0);
+  s.max_index.assign(tables, -1);
   Progress progress("scan data", static_cast<uint64_t>(data.samples()), "samples");
   constexpr int64_t kScanChunk = 1 << 16;
   for (int64_t begin = 0; begin < data.samples(); begin += kScanChunk) {
@@ -201,35 +301,54 @@ void run_info(const InfoArgs& args) {
     data.prefetch(end, kScanChunk);
     for (int64_t i = begin; i < end; ++i) {
       const int32_t label = data.label(i);
-      positives += label == 1;
-      other_labels += label != 0 && label != 1;
-      const int32_t* dense = data.dense(i);
-      for (int f = 0; f < features; ++f) negative_dense += dense[f] < 0;
-      const int32_t* idx = data.indices(i);
+      s.positives += label == 1;
+      s.other_labels += label != 0 && label != 1;
+      if (!data.multi_hot()) {  // raw counts; multi-hot values are transformed already
+        for (int f = 0; f < arch.dense_features; ++f) s.negative_dense += data.dense(i)[f] < 0;
+      }
       for (int t = 0; t < tables; ++t) {
-        max_index[t] = std::max<int64_t>(max_index[t], idx[t]);
-        if (idx[t] < 0 || idx[t] >= arch.table_rows[t]) {
-          ++bad[t];
-          if (!first_bad) first_bad = BadIndex{i, t, idx[t], arch.table_rows[t]};
+        const int32_t* bag = data.bag(i, t);
+        for (int k = 0; k < data.hotness(t); ++k) {
+          s.max_index[t] = std::max<int64_t>(s.max_index[t], bag[k]);
+          if (bag[k] < 0 || bag[k] >= arch.table_rows[t]) {
+            ++s.bad[t];
+            if (!s.first_bad) s.first_bad = BadIndex{i, t, bag[k], arch.table_rows[t], k, data.hotness(t)};
+          }
         }
       }
     }
     progress.add(static_cast<uint64_t>(end - begin));
   }
   progress.finish();
+  return s;
+}
+
+void run_info(const InfoArgs& args) {
+  const model::Manifest manifest = model::load_manifest(args.model);
+  const model::ModelArch& arch = manifest.arch;
+  const SampleData held = open_samples(args.file, DataShape{arch.dense_features, arch.num_tables(), arch.hotness});
+  const Dataset& data = held.data();
+  const DataScan s = scan(data, arch);
   const double n = static_cast<double>(data.samples());
-  fmt::print("{}: {} samples of {} bytes for model {}\n", args.file.string(), data.samples(),
-             data.layout().record_bytes(), args.model.string());
-  fmt::print("label rate {:.4f}{}\n", positives / n,
-             other_labels ? fmt::format(" ({} labels neither 0 nor 1)", other_labels) : "");
-  fmt::print("negative dense values {:.4f} (clipped to 0 by the transform)\n",
-             negative_dense / (n * std::max(1, features)));
-  fmt::print("{:>5} {:>10} {:>10} {:>12}\n", "table", "rows", "max index", "out of range");
-  for (int t = 0; t < tables; ++t) {
-    fmt::print("{:>5} {:>10} {:>10} {:>12}\n", t, arch.table_rows[t], max_index[t], bad[t]);
+  if (data.multi_hot()) {
+    fmt::print("{}: {} multi-hot samples ({} lookups each) for model {}\n", args.file.string(), data.samples(),
+               arch.lookups_per_pair(), args.model.string());
+  } else {
+    fmt::print("{}: {} samples of {} bytes for model {}\n", args.file.string(), data.samples(),
+               data.layout().record_bytes(), args.model.string());
   }
-  if (first_bad) {
-    fmt::print("first out-of-range index: {}\n", describe(*first_bad, args.file));
+  fmt::print("label rate {:.4f}{}\n", s.positives / n,
+             s.other_labels ? fmt::format(" ({} labels neither 0 nor 1)", s.other_labels) : "");
+  if (!data.multi_hot()) {
+    fmt::print("negative dense values {:.4f} (clipped to 0 by the transform)\n",
+               s.negative_dense / (n * std::max(1, arch.dense_features)));
+  }
+  fmt::print("{:>5} {:>10} {:>7} {:>10} {:>12}\n", "table", "rows", "hotness", "max index", "out of range");
+  for (int t = 0; t < arch.num_tables(); ++t) {
+    fmt::print("{:>5} {:>10} {:>7} {:>10} {:>12}\n", t, arch.table_rows[t], data.hotness(t), s.max_index[t], s.bad[t]);
+  }
+  if (s.first_bad) {
+    fmt::print("first out-of-range index: {}\n", describe(*s.first_bad, args.file));
   } else {
     fmt::print("every index is inside its table\n");
   }
@@ -254,13 +373,24 @@ int main(int argc, char** argv) {
   synth_cmd->add_option("--label-sharpness", synth.label_sharpness,
                         "how strongly labels follow the model's standardised logit (0: coin flips)")
       ->capture_default_str();
-  synth_cmd->add_option("--out", synth.out, "output file")->required();
+  synth_cmd->add_option("--chunk-samples", synth.chunk, "samples made and written per step (the output is the same "
+                        "for any value)")
+      ->capture_default_str();
+  synth_cmd->add_option("--labels", synth.labels,
+                        "model: planted from the model's predictions; coin: fair coin flips, the model is not run "
+                        "(multi-hot models only)")
+      ->capture_default_str();
+  synth_cmd->add_option("--out", synth.out,
+                        "output file (records), or for a multi-hot model a directory (writes day_0_*) or a prefix "
+                        "such as DIR/day_23 (writes DIR/day_23_dense.npy, _sparse_multi_hot.npz, _labels.npy)")
+      ->required();
   bool no_verify = false;
   synth_cmd->add_flag("--no-verify", no_verify, "skip recomputing the shard files' checksums");
 
   InfoArgs info;
   CLI::App* info_cmd = app.add_subcommand("info", "summarise a data file: samples, label rate, index ranges");
-  info_cmd->add_option("file", info.file, "data file")->required();
+  info_cmd->add_option("file", info.file, "data: records, .npz accuracy data, or a multi-hot directory or prefix")
+      ->required();
   info_cmd->add_option("--model", info.model, "model directory the data is for")->required();
 
   ConvertOptions convert;

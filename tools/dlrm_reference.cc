@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "dlrm/datasets/dataset.h"
+#include "dlrm/datasets/open.h"
 #include "dlrm/common/stats.h"
 #include "dlrm/reference/reference_model.h"
 #include "dlrm/common/error.h"
@@ -57,14 +58,17 @@ void run(const Args& args) {
 
   ReferenceModel model = ReferenceModel::load(args.model, kernels, args.verify);
   const model::ModelArch& arch = model.manifest().arch;
-  Dataset data = Dataset::open(args.data, RecordLayout{arch.dense_features, arch.num_tables()});
-  int64_t n = data.samples();
+  const DataShape shape{arch.dense_features, arch.num_tables(), arch.hotness};
+  int64_t n = count_samples(args.data, shape);
   if (args.limit > 0 && args.limit < n) {
     n = args.limit;
   } else if (args.limit > n) {
     spdlog::info("--limit {} is more than the {} samples in {}; predicting all of them", args.limit, n,
                  args.data.string());
   }
+  // Only the samples predicted are read (mapped, or read from an .npz).
+  const SampleData held = open_samples(args.data, shape, 0, n);
+  const Dataset& data = held.data();
   spdlog::info("predicting {} samples of {} with model {} ({} tables, {} shards, {} kernels{})", n,
                args.data.string(), args.model.string(), arch.num_tables(), model.manifest().num_shards(),
                args.kernels, args.fold_indices ? ", indices folded modulo table rows" : "");
@@ -104,7 +108,10 @@ int main(int argc, char** argv) {
   Args args;
   bool no_verify = false;
   app.add_option("--model", args.model, "model directory (dlrm-shard output)")->required();
-  app.add_option("--data", args.data, "samples in the MLPerf binary layout (dlrm-data)")->required();
+  app.add_option("--data", args.data,
+                 "samples: MLPerf binary layout (dlrm-data), an .npz of accuracy data, or dlrm-v2 multi-hot data (a "
+                 "directory or day_N prefix)")
+      ->required();
   app.add_option("--out", args.out, "output predictions, float32 .npy [N]")->required();
   app.add_option("--kernels", args.kernels, "ref: plain scalar kernels; fast: oneDNN MLPs and fast interaction")
       ->check(CLI::IsMember({"ref", "fast"}))

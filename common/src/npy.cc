@@ -126,10 +126,17 @@ NpyHeader parse_npy_header(const std::string& bytes, const fs::path& path, uint6
     if (!tok.empty()) {
       DLRM_CHECK(tok.find_first_not_of("0123456789") == std::string::npos,
                  "{}: malformed shape '{}' in .npy header", path.string(), shape);
+      DLRM_CHECK(tok.size() <= 18, "{}: shape '{}' in .npy header has a dimension too large", path.string(), shape);
       h.shape.push_back(std::stoll(tok));
     }
     if (comma == std::string::npos) break;
     pos = comma + 1;
+  }
+  // count() * item_bytes must fit int64 (every dimension is below 10^18).
+  int64_t elements = 1;
+  for (int64_t d : h.shape) {
+    DLRM_CHECK(!__builtin_mul_overflow(elements, d, &elements) && elements <= INT64_MAX / 8,
+               "{}: shape {} in .npy header holds more elements than any file can", path.string(), h.shape_str());
   }
   uint64_t expect = static_cast<uint64_t>(h.count()) * h.item_bytes;
   DLRM_CHECK(data_bytes == expect,

@@ -65,5 +65,26 @@ TEST(DatasetSource, FoldsIndicesWhenAsked) {
   }
 }
 
+// Multi-hot samples: each (sample, table) bag holds hotness(t) indices, in
+// order, each folded; the dense floats are taken as they are.
+TEST(DatasetSource, MultiHotBagsKeepEveryIndex) {
+  const std::vector<float> dense = {0.5f, -2.0f, 1.5f, 3.0f, 2.5f, 4.0f};  // 3 samples x 2 features
+  const std::vector<int32_t> labels = {1, 0, 1};
+  const std::vector<int32_t> bag0 = {1, 2, 3, 4, 5, 6, 7, 8, 9};  // hotness 3
+  const std::vector<int32_t> bag1 = {10, 11, 12};                 // hotness 1
+  const auto data = datasets::Dataset::from_multi_hot(
+      {dense.data(), labels.data(), {bag0.data(), bag1.data()}, {3, 1}}, 2, 0, 3, 3, "multi-hot");
+  InputBatch batch;
+  DatasetSource source(data, 1, 3, 2, 1, {5, 100}, true);
+  ASSERT_TRUE(source.next(batch));
+  ASSERT_EQ(batch.size, 2);
+  EXPECT_EQ(std::vector<float>(batch.dense.begin(), batch.dense.begin() + 4),
+            std::vector<float>({1.5f, 3.0f, 2.5f, 4.0f}));
+  EXPECT_EQ(batch.bags.indices[0], std::vector<int32_t>({4 % 5, 5 % 5, 6 % 5, 7 % 5, 8 % 5, 9 % 5}));
+  EXPECT_EQ(batch.bags.offsets[0], std::vector<int32_t>({0, 3, 6}));
+  EXPECT_EQ(batch.bags.offsets[1], std::vector<int32_t>({0, 1, 2}));
+  EXPECT_EQ(batch.bags.indices[1], std::vector<int32_t>({11, 12}));
+}
+
 }  // namespace
 }  // namespace dlrm::cluster

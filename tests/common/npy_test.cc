@@ -73,6 +73,18 @@ TEST(CommonNpy, FortranOrderRejected) {
   EXPECT_ERROR_WITH(read_npy_header(dir / "f.npy"), (dir / "f.npy").string(), "Fortran");
 }
 
+// Shapes whose element count overflows int64 (or whose digits overflow
+// stoll) are refused with a message, not an overflow or std::out_of_range.
+TEST(CommonNpy, HugeShapesRejected) {
+  TempDir dir;
+  test::write_file(dir / "big.npy", npy_header_bytes("<i4", {100000000000000000, 1000}));
+  EXPECT_ERROR_WITH(read_npy_header(dir / "big.npy"), "big.npy", "more elements than any file can");
+  std::string header = npy_header_bytes("<i4", {1234567890123456789, 1});
+  header.replace(header.find("1234567890123456789"), 19, "99999999999999999999");
+  test::write_file(dir / "digits.npy", header);
+  EXPECT_ERROR_WITH(read_npy_header(dir / "digits.npy"), "digits.npy", "has a dimension too large");
+}
+
 TEST(CommonNpy, BadMagicRejected) {
   TempDir dir;
   test::write_file(dir / "m.npy", std::string("PK\x03\x04", 4) + " not numpy at all, a zip perhaps");

@@ -4,7 +4,7 @@
 # corpus. A crash, leak, timeout or out-of-memory fails the test and leaves the
 # input in WORK/crash-*.
 #   run_fuzzer.sh NAME SOURCE_DIR WORK SECONDS
-#   NAME: pickle | tsv | checkpoint | scenario | serve_http | serve_grpc
+#   NAME: pickle | tsv | checkpoint | scenario | serve_http | serve_grpc | multi_hot
 set -euo pipefail
 NAME=$1 SRC=$2 WORK=$3 SECONDS_MAX=$4
 CXX=${FUZZ_CXX:-clang++}
@@ -36,6 +36,11 @@ case $NAME in
       "$SRC/common/src/progress.cc" "$SRC/common/src/format.cc" "${common[@]}")
     flags+=($(pkg-config --cflags spdlog fmt libzip zlib))
     libs=($(pkg-config --libs spdlog fmt libzip zlib)) ;;
+  multi_hot)
+    sources=("$SRC/tests/fuzz/multi_hot_fuzzer.cc" "$SRC"/cluster/datasets/src/{dataset,multi_hot,multi_hot_writer}.cc
+      "$SRC"/common/src/{npy,staged_output,format}.cc "${common[@]}")
+    flags+=($(pkg-config --cflags spdlog fmt zlib))
+    libs=($(pkg-config --libs spdlog fmt zlib)) ;;
   checkpoint)
     sources=("$SRC/tests/fuzz/checkpoint_fuzzer.cc" "${unpickler[@]}"
       "$SRC"/shard/import/src/{torch_checkpoint,torch_legacy,torch_read,torch_tensors,torch_zip}.cc

@@ -12,9 +12,12 @@
 #                through parse_http_request and http_response (cluster/serve)
 #   fuzz.serve_grpc  serialized ModelInferRequest messages through
 #                parse_grpc_request and grpc_response (cluster/serve)
+#   fuzz.multi_hot  dlrm-v2 multi-hot files (the .npz's zip directory, the
+#                .npy headers) through Dataset::open_multi_hot, then every
+#                held bag, label and dense value (cluster/datasets)
 # DLRM_FUZZ_SECONDS sets the time per target (default 20).
 set(DLRM_FUZZ_SECONDS 20 CACHE STRING "Seconds each libFuzzer target runs under CTest")
-foreach(target pickle tsv checkpoint scenario serve_http serve_grpc)
+foreach(target pickle tsv checkpoint scenario serve_http serve_grpc multi_hot)
   add_test(NAME fuzz.${target}
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_fuzzer.sh ${target} ${PROJECT_SOURCE_DIR}
       ${CMAKE_CURRENT_BINARY_DIR}/fuzz ${DLRM_FUZZ_SECONDS})

@@ -68,8 +68,7 @@ Dataset Dataset::open(const fs::path& path, const RecordLayout& layout) {
   Dataset data;
   data.path_ = path;
   data.layout_ = layout;
-  data.map_ = map;
-  data.map_bytes_ = bytes;
+  data.maps_.push_back({map, bytes});
   data.base_ = static_cast<const int32_t*>(map);
   data.samples_ = static_cast<int64_t>(bytes / record_bytes);
   data.end_ = data.samples_;
@@ -102,26 +101,63 @@ Dataset Dataset::part_of(const int32_t* records, int64_t first, int64_t count, i
   return data;
 }
 
+Dataset Dataset::from_multi_hot(const MultiHotColumns& columns, int dense_features, int64_t first, int64_t count,
+                                int64_t total, fs::path name) {
+  const int tables = static_cast<int>(columns.bags.size());
+  DLRM_CHECK(dense_features >= 0 && tables > 0 && columns.hotness.size() == columns.bags.size(),
+             "multi-hot view of {}: {} dense features, {} bag columns and {} hotness values", name.string(),
+             dense_features, tables, columns.hotness.size());
+  DLRM_CHECK(first >= 0 && count >= 0 && first + count <= total,
+             "multi-hot view of {}: samples [{}, {}) are not part of its {} samples", name.string(), first,
+             first + count, total);
+  for (int t = 0; t < tables; ++t) {
+    DLRM_CHECK(columns.hotness[t] >= 1, "multi-hot view of {}: table {} has hotness {}", name.string(), t,
+               columns.hotness[t]);
+  }
+  Dataset data;
+  data.path_ = std::move(name);
+  data.layout_ = RecordLayout{dense_features, tables};
+  data.samples_ = total;
+  data.first_ = first;
+  data.end_ = first + count;
+  data.multi_hot_ = true;
+  data.dense_values_ = columns.dense;
+  data.labels_ = columns.labels;
+  data.bags_ = columns.bags;
+  data.hotness_ = columns.hotness;
+  return data;
+}
+
 Dataset::Dataset(Dataset&& other) noexcept { *this = std::move(other); }
+
+void Dataset::release() {
+  for (const Mapping& m : maps_) ::munmap(m.addr, m.bytes);
+  maps_.clear();
+}
 
 Dataset& Dataset::operator=(Dataset&& other) noexcept {
   if (this != &other) {
-    if (map_) ::munmap(map_, map_bytes_);
+    release();
     path_ = std::move(other.path_);
     layout_ = other.layout_;
-    map_ = std::exchange(other.map_, nullptr);
-    map_bytes_ = std::exchange(other.map_bytes_, 0);
+    maps_ = std::exchange(other.maps_, {});
     base_ = std::exchange(other.base_, nullptr);
     samples_ = std::exchange(other.samples_, 0);
     first_ = std::exchange(other.first_, 0);
     end_ = std::exchange(other.end_, 0);
+    multi_hot_ = std::exchange(other.multi_hot_, false);
+    dense_values_ = std::exchange(other.dense_values_, nullptr);
+    labels_ = std::exchange(other.labels_, nullptr);
+    bags_ = std::exchange(other.bags_, {});
+    hotness_ = std::exchange(other.hotness_, {});
+    copies_ = std::exchange(other.copies_, {});  // moving keeps the copies' buffers (and pointers into them)
+    dense_copy_ = std::exchange(other.dense_copy_, {});
+    mapped_columns_ = std::exchange(other.mapped_columns_, {});
   }
   return *this;
 }
 
-Dataset::~Dataset() {
-  if (map_) ::munmap(map_, map_bytes_);
-}
+Dataset::~Dataset() { release(); }
 
 void Dataset::check_held(int64_t begin, int64_t end, const char* who) const {
   if (begin >= first_ && begin <= end && end <= end_) return;
@@ -132,15 +168,32 @@ void Dataset::check_held(int64_t begin, int64_t end, const char* who) const {
             end_, samples_, path_.string());
 }
 
+namespace {
+
+// madvise(WILLNEED) of bytes [first, last) of a mapping, widened to pages.
+void will_need(const uint8_t* base, uint64_t first, uint64_t last) {
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(base) + first) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(base) + last;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
+}
+
+}  // namespace
+
 void Dataset::prefetch(int64_t begin, int64_t n) const {
-  if (!map_ || n <= 0 || begin >= samples_) return;
-  begin = std::max<int64_t>(begin, 0);
-  n = std::min(n, samples_ - begin);
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  uint64_t first = static_cast<uint64_t>(begin) * layout_.record_bytes();
-  uint64_t last = first + static_cast<uint64_t>(n) * layout_.record_bytes();
-  first = first / page * page;
-  ::madvise(static_cast<uint8_t*>(map_) + first, last - first, MADV_WILLNEED);
+  begin = std::max(begin, first_);
+  n = std::min(n, end_ - begin);
+  if (maps_.empty() || n <= 0) return;
+  const uint64_t b = static_cast<uint64_t>(begin), e = static_cast<uint64_t>(begin + n);
+  if (!multi_hot_) {
+    const uint64_t rb = static_cast<uint64_t>(layout_.record_bytes());
+    will_need(static_cast<const uint8_t*>(maps_[0].addr), b * rb, e * rb);
+    return;
+  }
+  for (const MappedColumn& c : mapped_columns_) {
+    const uint64_t rb = static_cast<uint64_t>(c.row_bytes);
+    will_need(c.base, b * rb, e * rb);
+  }
 }
 
 namespace {
@@ -168,6 +221,10 @@ const std::array<float, kLog1pTableSize>& log1p_table() {
 void dense_transform(const Dataset& data, int64_t begin, int n, float* dst) {
   data.check_held(begin, begin + n, "dense_transform");
   const int features = data.layout().dense_features;
+  if (data.multi_hot()) {
+    if (n > 0) std::memcpy(dst, data.dense_values(begin), sizeof(float) * static_cast<size_t>(n) * features);
+    return;
+  }
   const auto& table = log1p_table();
   for (int b = 0; b < n; ++b) {
     const int32_t* src = data.dense(begin + b);
@@ -198,23 +255,44 @@ std::optional<BadIndex> find_bad_index(const Dataset& data, int64_t begin, int64
              tables, table_rows.size());
   begin = std::max<int64_t>(begin, 0);
   end = std::min(end, data.samples());
-  if (begin < end) data.check_held(begin, end, "find_bad_index");
-  for (int64_t i = begin; i < end; ++i) {
-    const int32_t* idx = data.indices(i);
-    for (int t = 0; t < tables; ++t) {
-      if (idx[t] < 0 || idx[t] >= table_rows[t]) [[unlikely]] {
-        return BadIndex{i, t, idx[t], table_rows[t]};
+  if (begin >= end) return std::nullopt;
+  data.check_held(begin, end, "find_bad_index");
+  if (!data.multi_hot()) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int32_t* idx = data.indices(i);
+      for (int t = 0; t < tables; ++t) {
+        if (idx[t] < 0 || idx[t] >= table_rows[t]) [[unlikely]] {
+          return BadIndex{i, t, idx[t], table_rows[t]};
+        }
       }
     }
+    return std::nullopt;
   }
-  return std::nullopt;
+  // Multi-hot: each table's bags of [begin, end) are one contiguous run; its
+  // first bad element is that table's earliest (sample, position). The
+  // earliest sample over the tables (then the lowest table) is the answer.
+  std::optional<BadIndex> first;
+  for (int t = 0; t < tables; ++t) {
+    const int h = data.hotness(t);
+    const int32_t* src = data.bag(begin, t);
+    const int64_t count = (end - begin) * h, rows = table_rows[t];
+    int64_t k = 0;
+    while (k < count && src[k] >= 0 && src[k] < rows) ++k;
+    if (k == count) continue;
+    const int64_t sample = begin + k / h;
+    if (!first || sample < first->sample) {
+      first = BadIndex{sample, t, src[k], rows, static_cast<int>(k % h), h};
+    }
+  }
+  return first;
 }
 
 std::string describe(const BadIndex& bad, const fs::path& path) {
+  const std::string where = bad.hotness > 1 ? fmt::format(" bag position {} of {}", bad.position, bad.hotness) : "";
   return fmt::format(
-      "sample {} table {}: index {} outside [0, {}) in {}; re-create the data for this model or pass "
+      "sample {} table {}{}: index {} outside [0, {}) in {}; re-create the data for this model or pass "
       "--fold-indices to map indices modulo the table size",
-      bad.sample, bad.table, bad.value, bad.rows, path.string());
+      bad.sample, bad.table, where, bad.value, bad.rows, path.string());
 }
 
 namespace {
@@ -222,6 +300,7 @@ namespace {
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
 constexpr uint64_t kFeatureStream = 0;
 constexpr uint64_t kLabelStream = 1;
+constexpr uint64_t kBagStream = 2;  // + table
 
 // splitmix64's finaliser: a bijection of 64-bit words with good avalanche.
 uint64_t mix64(uint64_t x) {
@@ -348,6 +427,36 @@ void SynthRecords::fill(int64_t begin, int64_t n, int32_t* dst) const {
     }
     for (int t = 0; t < num_tables; ++t) {
       rec[1 + features + t] = static_cast<int32_t>(index_of_rank(t, rank_of_uniform(t, stream.uniform())));
+    }
+  }
+}
+
+void SynthRecords::fill_multi_hot(int64_t begin, int64_t n, const std::vector<int>& hotness, float* dense,
+                                  const std::vector<int32_t*>& bags) const {
+  const int features = layout_.dense_features;
+  const int num_tables = layout_.tables;
+  DLRM_CHECK(static_cast<int>(hotness.size()) == num_tables && static_cast<int>(bags.size()) == num_tables,
+             "synthetic multi-hot samples need {} hotness values and bag columns, got {} and {}", num_tables,
+             hotness.size(), bags.size());
+  constexpr int64_t kPart = 256;  // records drawn at a time for their dense counts
+  const int ints = layout_.record_ints();
+#pragma omp parallel for schedule(static)
+  for (int64_t part = 0; part < n; part += kPart) {
+    const int64_t m = std::min(kPart, n - part);
+    std::vector<int32_t> records(static_cast<size_t>(m) * ints);
+    fill(begin + part, m, records.data());
+    for (int64_t b = part; b < part + m; ++b) {
+      const int32_t* counts = records.data() + (b - part) * ints + 1;
+      for (int f = 0; f < features; ++f) {
+        dense[b * features + f] = static_cast<float>(std::log(static_cast<double>(counts[f]) + 3.0));
+      }
+      for (int t = 0; t < num_tables; ++t) {
+        SampleStream stream(seed_, begin + b, kBagStream + static_cast<uint64_t>(t));
+        int32_t* dst = bags[t] + b * hotness[t];
+        for (int k = 0; k < hotness[t]; ++k) {
+          dst[k] = static_cast<int32_t>(index_of_rank(t, rank_of_uniform(t, stream.uniform())));
+        }
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "dlrm/datasets/dataset.h"
+#include "dlrm/datasets/open.h"
 #include "dlrm/dense/model_mlps.h"
 #include "dlrm/reference/reference_model.h"
 #include "dlrm/common/error.h"
@@ -15,12 +16,16 @@ namespace dlrm::reference {
 std::filesystem::path calibrate_model(const CalibrateOptions& options) {
   auto reference = ReferenceModel::load(options.model, Kernels::kFast, /*verify=*/true);
   const auto& manifest = reference.manifest();
-  datasets::Dataset data = datasets::Dataset::open(options.data, {manifest.arch.dense_features, manifest.arch.num_tables()});
-  const int64_t n = std::min(options.samples, data.samples());
+  const auto& arch = manifest.arch;
+  const datasets::DataShape shape{arch.dense_features, arch.num_tables(), arch.hotness};
+  const int64_t total = datasets::count_samples(options.data, shape);
+  const int64_t n = std::min(options.samples, total);
   DLRM_CHECK(n >= options.calibrator.min_samples,
              "calibration data {} has {} samples (of {} asked for); int8 calibration needs at least {}: pass more "
              "data or a larger --samples",
-             options.data.string(), data.samples(), options.samples, options.calibrator.min_samples);
+             options.data.string(), total, options.samples, options.calibrator.min_samples);
+  const datasets::SampleData held = datasets::open_samples(options.data, shape, 0, n);  // only those read
+  const datasets::Dataset& data = held.data();
   dense::Calibrator bottom(reference.bottom_layers(), options.calibrator);
   dense::Calibrator top(reference.top_layers(), options.calibrator);
   std::optional<dense::CrossCalibrator> cross;  // dcn models: every cross layer's x_l and rank-R t_l

@@ -28,10 +28,13 @@ bool DatasetSource::next(InputBatch& batch) {
   if (n > 0) datasets::dense_transform(data_, position_, n, batch.dense.data());
   batch.bags.reset(n, tables);
   for (int t = 0; t < tables; ++t) {
+    const int hotness = data_.hotness(t);
     for (int i = 0; i < n; ++i) {
-      int64_t row = data_.indices(position_ + i)[t];
-      if (fold_indices_) row = datasets::fold_index(row, table_rows_[t]);
-      batch.bags.add(t, static_cast<int32_t>(row));
+      const int32_t* bag = data_.bag(position_ + i, t);
+      for (int k = 0; k < hotness; ++k) {
+        const int64_t row = fold_indices_ ? datasets::fold_index(bag[k], table_rows_[t]) : bag[k];
+        batch.bags.add(t, static_cast<int32_t>(row));
+      }
       batch.bags.end_sample(t);
     }
   }

@@ -68,10 +68,13 @@ void QuerySource::read_samples(InputBatch& batch, const int32_t* ids, int n) {
     datasets::dense_transform(*samples_, ids[i], 1, batch.dense.data() + i * features_);
   }
   for (int t = 0; t < tables; ++t) {
+    const int hotness = samples_->hotness(t);
     for (int i = 0; i < n; ++i) {
-      int64_t row = samples_->indices(ids[i])[t];
-      if (fold_indices_) row = datasets::fold_index(row, table_rows_[t]);
-      batch.bags.add(t, static_cast<int32_t>(row));
+      const int32_t* bag = samples_->bag(ids[i], t);
+      for (int k = 0; k < hotness; ++k) {
+        const int64_t row = fold_indices_ ? datasets::fold_index(bag[k], table_rows_[t]) : bag[k];
+        batch.bags.add(t, static_cast<int32_t>(row));
+      }
       batch.bags.end_sample(t);
     }
   }

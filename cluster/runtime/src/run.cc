@@ -23,7 +23,7 @@
 #include "dlrm/common/error.h"
 #include "dlrm/common/npy.h"
 #include "dlrm/datasets/dataset.h"
-#include "dlrm/datasets/npz.h"
+#include "dlrm/datasets/open.h"
 #include "dlrm/model/manifest.h"
 #include "job.h"
 
@@ -64,36 +64,28 @@ namespace {
 
 // A dense rank's block of samples [begin, end) and its loop.
 struct DenseSide {
-  std::optional<datasets::NpzDataset> npz;  // --data X.npz: this rank's records (viewed by data)
-  std::optional<datasets::Dataset> data;
+  std::optional<datasets::SampleData> samples;  // this rank's part of --data
+  const datasets::Dataset* data = nullptr;      // samples->data()
   int64_t begin = 0, end = 0;
   std::unique_ptr<DatasetSource> source;
   std::unique_ptr<DenseRank> loop;
   std::vector<int32_t> labels;
 };
 
-// The dense rank's samples (an .npz: only its own are read), checked
+// The dense rank's samples (only its own are read, or mapped), checked
 // indices, its MLPs and loop.
 void load_dense(Job& job, const RoutingTable& routing, DenseSide& side) {
   const ClusterOptions& opt = job.opt;
   const auto& arch = job.manifest.arch;
-  const datasets::RecordLayout layout{arch.dense_features, arch.num_tables()};
-  const bool npz = datasets::is_npz(opt.data);
-  if (npz) {
-    job.samples = datasets::npz_samples(opt.data, layout);
-  } else {
-    side.data.emplace(datasets::Dataset::open(opt.data, layout));
-    job.samples = side.data->samples();
-  }
+  const datasets::DataShape shape{arch.dense_features, arch.num_tables(), arch.hotness};
+  job.samples = datasets::count_samples(opt.data, shape);
   if (opt.limit > 0) job.samples = std::min(job.samples, opt.limit);
   DLRM_CHECK(job.samples > 0, "{} holds no samples", opt.data.string());
   const int d = job.roles.my_index(), dense_count = job.roles.dense_ranks();
   side.begin = job.samples * d / dense_count;
   side.end = job.samples * (d + 1) / dense_count;
-  if (npz) {
-    side.npz.emplace(datasets::read_npz_dataset(opt.data, layout, side.begin, side.end - side.begin));
-    side.data.emplace(side.npz->view());
-  }
+  side.samples.emplace(datasets::open_samples(opt.data, shape, side.begin, side.end - side.begin));
+  side.data = &side.samples->data();
   job.batch = effective_batch(opt.batch, job.samples, dense_count);
   job.steps = (side.end - side.begin + job.batch - 1) / job.batch;
   if (!opt.fold_indices) {

@@ -16,7 +16,7 @@
 #include "dlrm/common/error.h"
 #include "dlrm/common/staged_output.h"
 #include "dlrm/datasets/dataset.h"
-#include "dlrm/datasets/npz.h"
+#include "dlrm/datasets/open.h"
 #include "job.h"
 
 namespace dlrm::cluster {
@@ -39,35 +39,27 @@ constexpr double kOfflineMargin = 1.1;
 // A rank's samples: every sample of --data (up to --limit) for a dense rank
 // (LoadGen's QuerySampleLibrary), or the front's labels.
 struct Samples {
-  std::optional<datasets::NpzDataset> npz;
-  std::optional<datasets::Dataset> data;
+  std::optional<datasets::SampleData> held;
+  const datasets::Dataset* data = nullptr;  // held->data()
 };
 
-void load_samples(const Job& job, Samples& s) {
+datasets::DataShape data_shape(const Job& job) {
   const auto& arch = job.manifest.arch;
-  const datasets::RecordLayout layout{arch.dense_features, arch.num_tables()};
-  if (datasets::is_npz(job.opt.data)) {
-    s.npz.emplace(datasets::read_npz_dataset(job.opt.data, layout, 0, job.samples));
-    s.data.emplace(s.npz->view());
-  } else {
-    s.data.emplace(datasets::Dataset::open(job.opt.data, layout));
-    s.data->prefetch(0, job.samples);
-  }
+  return datasets::DataShape{arch.dense_features, arch.num_tables(), arch.hotness};
+}
+
+void load_samples(const Job& job, Samples& s) {
+  s.held.emplace(datasets::open_samples(job.opt.data, data_shape(job), 0, job.samples));
+  s.data = &s.held->data();
+  s.data->prefetch(0, job.samples);
 }
 
 // The front's part of the data in accuracy mode: the labels (for the AUC),
-// read through the mapping without holding the samples.
+// read through the mapping (records, multi-hot) without touching the rest.
 std::vector<int32_t> load_labels(const Job& job) {
   std::vector<int32_t> labels(job.samples);
-  if (datasets::is_npz(job.opt.data)) {
-    Samples s;
-    load_samples(job, s);
-    for (int64_t i = 0; i < job.samples; ++i) labels[i] = s.data->label(i);
-  } else {
-    const auto& arch = job.manifest.arch;
-    const auto data = datasets::Dataset::open(job.opt.data, {arch.dense_features, arch.num_tables()});
-    for (int64_t i = 0; i < job.samples; ++i) labels[i] = data.label(i);
-  }
+  const datasets::SampleData held = datasets::open_samples(job.opt.data, data_shape(job), 0, job.samples);
+  for (int64_t i = 0; i < job.samples; ++i) labels[i] = held.data().label(i);
   return labels;
 }
 
@@ -85,16 +77,15 @@ void load_worker(Job& job, const RoutingTable& routing, Worker& w) {
       }
     }
   }
-  w.ranks.load(job, routing, job.dense ? &*w.samples.data : nullptr);
+  w.ranks.load(job, routing, job.dense ? w.samples.data : nullptr);
 }
 
 // Front and dense ranks: the data's samples and the scenario's settings,
 // checked before any rank loads anything.
 void check_scenario(Job& job) {
-  const auto& arch = job.manifest.arch;
   job.check("checking the scenario", capture([&] {
               if (!job.front && !job.dense) return;
-              job.samples = datasets::data_samples(job.opt.data, {arch.dense_features, arch.num_tables()});
+              job.samples = datasets::count_samples(job.opt.data, data_shape(job));
               if (job.opt.limit > 0) job.samples = std::min(job.samples, job.opt.limit);
               DLRM_CHECK(job.samples < (int64_t{1} << 31), "{} holds {} samples; a scenario run takes at most 2^31 "
                                                            "(use --limit)", job.opt.data.string(), job.samples);

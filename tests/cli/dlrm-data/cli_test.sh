@@ -11,6 +11,9 @@ SEED=7 DATA_SEED=11 SAMPLES=3000
 M1=$WORK/model-table-1
 M3=$WORK/model-row-3
 DATA=$WORK/data.bin
+MV2=$WORK/model-small-v2      # dcn, DLRM-v2's hotness
+MH=$WORK/model-dot-multi-hot  # dot, with DLRM-v2's hotness added to its manifest
+PY=${PYTHON:-/usr/bin/python3}  # with numpy
 T=$WORK/$CASE
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
@@ -47,6 +50,14 @@ if [ "$CASE" = setup ]; then
   "$BIN/dlrm-shard" synth --preset small --shards 1 --plan table --seed $SEED --no-progress --out "$M1"
   "$BIN/dlrm-shard" synth --preset small --shards 3 --plan row --seed $SEED --no-progress --out "$M3"
   "$BIN/dlrm-data" synth --model "$M1" --samples $SAMPLES --seed $DATA_SEED --out "$DATA"
+  "$BIN/dlrm-shard" synth --preset small-v2 --shards 2 --seed $SEED --no-progress --out "$MV2"
+  "$BIN/dlrm-shard" synth --preset small --shards 2 --seed $SEED --no-progress --out "$MH"
+  python3 - "$MH/manifest.json" "$MV2/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["dlrm_model"]["arch"]["hotness"] = json.load(open(sys.argv[2]))["dlrm_model"]["arch"]["hotness"]
+json.dump(m, open(sys.argv[1], "w"), indent=4)
+PY
   exit 0
 fi
 
@@ -161,6 +172,102 @@ PY
       "$BIN/dlrm-reference" --model "$M1" --data "$DATA" --kernels bogus --out "$T/out.npy"
     expect_fail convert "--from $T/day_0 does not exist" "$T/out.bin" \
       "$BIN/dlrm-data" convert --from "$T/day_0" --out "$T/out.bin" --max-ind-range 1000
+    ;;
+  multi_hot_synth)
+    # A multi-hot model gets MLPerf's dlrm-v2 files, the same bytes for any
+    # chunking, read back by numpy (shapes, dtypes, ranges, stored aligned
+    # entries) and by dlrm-data info.
+    "$BIN/dlrm-data" synth --model "$MV2" --samples $SAMPLES --seed $DATA_SEED --labels coin --out "$T" \
+      >"$T/synth.log" 2>&1 || die "multi-hot synth failed: $(cat "$T/synth.log")"
+    mkdir -p "$T/p"
+    "$BIN/dlrm-data" synth --model "$MV2" --samples $SAMPLES --seed $DATA_SEED --labels coin --chunk-samples 700 \
+      --out "$T/p/day_23" >"$T/chunked.log" 2>&1 || die "chunked synth failed: $(cat "$T/chunked.log")"
+    "$BIN/dlrm-data" synth --model "$MV2" --samples $SAMPLES --seed $((DATA_SEED + 1)) --labels coin \
+      --out "$T/p/day_24" >"$T/other.log" 2>&1 || die "synth with another seed failed: $(cat "$T/other.log")"
+    for f in dense.npy sparse_multi_hot.npz labels.npy; do
+      cmp -s "$T/day_0_$f" "$T/p/day_23_$f" || die "day_0_$f differs between chunks of 16384 and 700"
+      ! cmp -s "$T/day_0_$f" "$T/p/day_24_$f" || [ $f = labels.npy ] || die "another seed gave the same $f"
+    done
+    ls "$T" "$T/p" | grep -q partial && die "staged files left behind"
+    "$PY" - "$T/day_0" "$MV2/manifest.json" $SAMPLES <<'PY' || die "numpy read-back failed"
+import json, struct, sys, zipfile
+import numpy as np
+prefix, manifest, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+arch = json.load(open(manifest))["dlrm_model"]["arch"]
+rows, hot, F = arch["table_rows"], arch["hotness"], arch["dense_features"]
+dense = np.load(prefix + "_dense.npy")
+labels = np.load(prefix + "_labels.npy")
+assert dense.dtype == np.float32 and dense.shape == (n, F), (dense.dtype, dense.shape)
+assert labels.dtype == np.int32 and labels.shape == (n, 1), (labels.dtype, labels.shape)
+assert set(np.unique(labels)) == {0, 1}, np.unique(labels)
+assert np.isfinite(dense).all() and dense.min() >= np.float32(np.log(2)), dense.min()  # log(x + 3), x >= -1
+sparse = np.load(prefix + "_sparse_multi_hot.npz")
+assert sorted(sparse.files, key=int) == [str(t) for t in range(len(rows))], sparse.files
+for t in range(len(rows)):
+    a = sparse[str(t)]
+    assert a.dtype == np.int32 and a.shape == (n, hot[t]), (t, a.dtype, a.shape)
+    assert a.min() >= 0 and a.max() < rows[t], (t, a.min(), a.max())
+    if hot[t] > 1 and rows[t] > 100:
+        assert (a[:, 0] != a[:, 1]).mean() > 0.3, t  # separate draws in a bag
+raw = open(prefix + "_sparse_multi_hot.npz", "rb").read()
+with zipfile.ZipFile(prefix + "_sparse_multi_hot.npz") as z:
+    assert z.testzip() is None
+    for info in z.infolist():
+        assert info.compress_type == zipfile.ZIP_STORED, info
+        name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+        member = info.header_offset + 30 + name_len + extra_len
+        (hlen,) = struct.unpack("<H", raw[member + 8:member + 10])
+        assert (member + 10 + hlen) % 64 == 0, (info.filename, member + 10 + hlen)
+print(f"numpy: {n} samples, {sum(hot)} lookups each, label rate {labels.mean():.3f}")
+PY
+    "$BIN/dlrm-data" info "$T/p/day_23" --model "$MV2" >"$T/info.log" 2>&1 || die "info failed: $(cat "$T/info.log")"
+    grep -q "$SAMPLES multi-hot samples (214 lookups each)" "$T/info.log" || die "info: $(head -3 "$T/info.log")"
+    grep -q "every index is inside its table" "$T/info.log" || die "info reports bad indices"
+    echo "ok multi_hot_synth"
+    ;;
+  multi_hot_bad)
+    expect_fail labels "--labels must be 'model' or 'coin', got 'bogus'" "$T/day_0_dense.npy" \
+      "$BIN/dlrm-data" synth --model "$MV2" --samples 10 --labels bogus --out "$T"
+    expect_fail coin_records "--labels coin is for multi-hot models" "$T/out.bin" \
+      "$BIN/dlrm-data" synth --model "$M1" --samples 10 --labels coin --out "$T/out.bin"
+    expect_fail out_missing "cannot create $T/no/such/day_1_dense.npy" "$T/no/such/day_1_dense.npy" \
+      "$BIN/dlrm-data" synth --model "$MV2" --samples 10 --labels coin --out "$T/no/such/day_1"
+    # numpy's savez (entries not aligned: read into memory), one index out of
+    # range; then savez_compressed (refused).
+    "$BIN/dlrm-data" synth --model "$MV2" --samples 50 --labels coin --out "$T/day_2" >"$T/synth.log" 2>&1 \
+      || die "synth failed: $(cat "$T/synth.log")"
+    "$PY" - "$T/day_2" <<'PY' || die "numpy rewrite failed"
+import sys
+import numpy as np
+p = sys.argv[1] + "_sparse_multi_hot.npz"
+arrays = dict(np.load(p))
+arrays["20"][7, 55] = 1000000
+np.savez(p, **arrays)
+np.savez_compressed(sys.argv[1].replace("day_2", "day_3") + "_sparse_multi_hot.npz", **arrays)
+PY
+    "$BIN/dlrm-data" info "$T/day_2" --model "$MV2" >"$T/info.log" 2>&1 || die "info failed: $(cat "$T/info.log")"
+    grep -qE "first out-of-range index: sample 7 table 20 bag position 55 of 100: index 1000000 outside \[0, [0-9]+\)" \
+      "$T/info.log" || die "info did not find the bad index: $(cat "$T/info.log")"
+    cp "$T/day_2_dense.npy" "$T/day_3_dense.npy" && cp "$T/day_2_labels.npy" "$T/day_3_labels.npy"
+    expect_fail compressed "day_3_sparse_multi_hot.npz entry '0' is compressed" "$T/none" \
+      "$BIN/dlrm-data" info "$T/day_3" --model "$MV2"
+    rm "$T/day_3_labels.npy"
+    expect_fail missing_labels "missing $T/day_3_labels.npy" "$T/none" \
+      "$BIN/dlrm-data" info "$T/day_3" --model "$MV2"
+    expect_fail two_days "holds 2 days of multi-hot data" "$T/none" \
+      "$BIN/dlrm-data" info "$T" --model "$MV2"
+    ;;
+  multi_hot_model_labels)
+    # Labels planted from the model's predictions on multi-hot bags, then the
+    # reference predicts the files (needs ReferenceModel to sum bags).
+    "$BIN/dlrm-data" synth --model "$MH" --samples $SAMPLES --seed $DATA_SEED --out "$T" >"$T/synth.log" 2>&1 \
+      || die "synth with model labels failed: $(cat "$T/synth.log")"
+    auc=$(grep -oE "AUC of the model on this data: [0-9.]+" "$T/synth.log" | grep -oE "[0-9.]+$")
+    awk -v a="$auc" 'BEGIN { exit !(a > 0.7) }' || die "AUC of the model on its own data is $auc, expected > 0.7"
+    "$BIN/dlrm-reference" --model "$MH" --data "$T" --out "$T/pred.npy" >"$T/ref.log" 2>&1 \
+      || die "dlrm-reference on multi-hot data failed: $(cat "$T/ref.log")"
+    grep -qE "AUC 0\.[0-9]+" "$T/ref.log" || die "no AUC logged"
+    echo "ok multi_hot_model_labels: AUC $auc"
     ;;
   *)
     die "unknown case"

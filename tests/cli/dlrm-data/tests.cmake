@@ -13,8 +13,12 @@ add_test(NAME data_cli.setup
   COMMAND bash ${DLRM_DATA_CLI_SCRIPT} $<TARGET_FILE_DIR:dlrm-data> ${DLRM_DATA_CLI_WORK} setup)
 set_tests_properties(data_cli.setup PROPERTIES FIXTURES_SETUP data_cli LABELS cli TIMEOUT 300)
 
-foreach(case synth_deterministic reference info missing_model bad_sample_count bad_data_file bad_output)
+foreach(case synth_deterministic reference info missing_model bad_sample_count bad_data_file bad_output
+    multi_hot_synth multi_hot_bad multi_hot_model_labels)
   add_test(NAME data_cli.${case}
     COMMAND bash ${DLRM_DATA_CLI_SCRIPT} $<TARGET_FILE_DIR:dlrm-data> ${DLRM_DATA_CLI_WORK} ${case})
   set_tests_properties(data_cli.${case} PROPERTIES FIXTURES_REQUIRED data_cli LABELS cli TIMEOUT 300)
 endforeach()
+# Needs ReferenceModel to sum multi-hot bags (it reads one index per table so
+# far); enable it with that change.
+set_tests_properties(data_cli.multi_hot_model_labels PROPERTIES DISABLED TRUE)

@@ -1,9 +1,17 @@
-// Input samples in the MLPerf binary layout, read by mmap.
+// Input samples, in one of two layouts, read by mmap.
 //
-// A record is (1 + F + T) native int32: label, F raw dense features (no log
-// applied), T categorical indices (one per table). For the terabyte model
-// F = 13, T = 26: 40 int32 = 160 bytes (terabyte_processed_test.bin). The
-// file has no header; its size must be a whole number of records.
+// Records (MLPerf's binary layout, DLRM v1): a record is (1 + F + T) native
+// int32: label, F raw dense features (no log applied), T categorical indices
+// (one per table). For the terabyte model F = 13, T = 26: 40 int32 = 160
+// bytes (terabyte_processed_test.bin). The file has no header; its size must
+// be a whole number of records.
+//
+// Multi-hot columns (MLPerf's preprocessed multi-hot Criteo, dlrm-v2): for N
+// samples, dense float32 [N, F] already transformed (log(x + 3)), labels int32
+// [N] or [N, 1], and per table t an int32 [N, h_t] array of h_t indices (the
+// bag of each sample). On disk (open_multi_hot, see multi_hot.h):
+//   PREFIX_dense.npy, PREFIX_sparse_multi_hot.npz (stored entries "0".."T-1"),
+//   PREFIX_labels.npy
 #pragma once
 
 #include <cstdint>
@@ -12,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/common/error.h"
+
 namespace dlrm::datasets {
 
 struct RecordLayout {
@@ -19,6 +29,25 @@ struct RecordLayout {
   int tables = 26;
   int record_ints() const { return 1 + dense_features + tables; }
   int64_t record_bytes() const { return 4 * static_cast<int64_t>(record_ints()); }
+};
+
+// What a model expects of its data: F dense features, T tables and, when not
+// empty, the lookups per table of multi-hot data (the model's arch.hotness;
+// empty: any bag width is taken).
+struct DataShape {
+  int dense_features = 13;
+  int tables = 26;
+  std::vector<int> hotness;
+  RecordLayout layout() const { return RecordLayout{dense_features, tables}; }
+};
+
+// Multi-hot columns in memory (not owned) for samples [first, first + count):
+// row 0 of each array is sample `first`.
+struct MultiHotColumns {
+  const float* dense = nullptr;       // [count, F], already transformed
+  const int32_t* labels = nullptr;    // [count]
+  std::vector<const int32_t*> bags;   // per table t: [count, hotness[t]]
+  std::vector<int> hotness;           // per table, >= 1
 };
 
 class Dataset {
@@ -34,6 +63,16 @@ class Dataset {
   // is records[0]); only that part may be read.
   static Dataset part_of(const int32_t* records, int64_t first, int64_t count, int64_t total,
                          const RecordLayout& layout, std::filesystem::path name);
+  // Multi-hot data on disk (multi_hot.h: a directory holding one day_N set,
+  // or a prefix /x/day_23), checked against `shape` and mapped; samples
+  // [first, first + count) are held (count < 0: all from `first`), and only
+  // they are read. Throws naming the file and entry on any bad input.
+  static Dataset open_multi_hot(const std::filesystem::path& path_or_prefix, const DataShape& shape,
+                                int64_t first = 0, int64_t count = -1);
+  // A view of multi-hot columns in memory holding samples [first, first +
+  // count) of `total` (as part_of; the columns must outlive the Dataset).
+  static Dataset from_multi_hot(const MultiHotColumns& columns, int dense_features, int64_t first, int64_t count,
+                                int64_t total, std::filesystem::path name = "<memory>");
   Dataset(Dataset&&) noexcept;
   Dataset& operator=(Dataset&&) noexcept;
   ~Dataset();
@@ -45,30 +84,70 @@ class Dataset {
   // Throws "WHO: samples [begin, end) are outside ..." naming the file unless
   // every one of them can be read.
   void check_held(int64_t begin, int64_t end, const char* who) const;
+  // F and T of either layout (record_ints() means something for records only).
   const RecordLayout& layout() const { return layout_; }
   const std::filesystem::path& path() const { return path_; }
-  const int32_t* record(int64_t i) const { return base_ + (i - first_) * layout_.record_ints(); }
-  int32_t label(int64_t i) const { return record(i)[0]; }
+  bool multi_hot() const { return multi_hot_; }
+
+  // Both layouts.
+  int32_t label(int64_t i) const { return multi_hot_ ? labels_[i - first_] : record(i)[0]; }
+  // The bag of sample i in table t: hotness(t) indices (records: one, &indices(i)[t]).
+  int hotness(int t) const { return multi_hot_ ? hotness_[static_cast<size_t>(t)] : 1; }
+  const int32_t* bag(int64_t i, int t) const {
+    return multi_hot_ ? bags_[static_cast<size_t>(t)] + (i - first_) * hotness_[static_cast<size_t>(t)]
+                      : indices(i) + t;
+  }
+
+  // Records only.
+  const int32_t* record(int64_t i) const {
+    DLRM_ASSERT(!multi_hot_);
+    return base_ + (i - first_) * layout_.record_ints();
+  }
   const int32_t* dense(int64_t i) const { return record(i) + 1; }
   const int32_t* indices(int64_t i) const { return record(i) + 1 + layout_.dense_features; }
-  // The bag of sample i in table t: hotness(t) indices (records: one, indices(i)[t]).
-  int hotness(int /*t*/) const { return 1; }
-  const int32_t* bag(int64_t i, int t) const { return indices(i) + t; }
-  // Advises the kernel that records [begin, begin + n) will be read soon.
+  // Multi-hot only: sample i's F dense features, already transformed.
+  const float* dense_values(int64_t i) const {
+    DLRM_ASSERT(multi_hot_);
+    return dense_values_ + (i - first_) * layout_.dense_features;
+  }
+  // Advises the kernel that samples [begin, begin + n) will be read soon
+  // (the mapped bytes of those samples only).
   void prefetch(int64_t begin, int64_t n) const;
 
  private:
+  struct Mapping {
+    void* addr = nullptr;
+    size_t bytes = 0;
+  };
+  // A byte range of a mapping that holds `row_bytes` per sample, from sample 0.
+  struct MappedColumn {
+    const uint8_t* base = nullptr;
+    int64_t row_bytes = 0;
+  };
+  friend struct MultiHotOpener;
   Dataset() = default;
+  void release();
   std::filesystem::path path_;
   RecordLayout layout_;
-  void* map_ = nullptr;  // null for a view from from_records()
-  size_t map_bytes_ = 0;
+  std::vector<Mapping> maps_;  // empty for views
   const int32_t* base_ = nullptr;
   int64_t samples_ = 0;
   int64_t first_ = 0, end_ = 0;  // the samples held
+  // Multi-hot columns (row 0 = sample first_), the copies of columns that
+  // could not be mapped in place, and the mapped ones for prefetch().
+  bool multi_hot_ = false;
+  const float* dense_values_ = nullptr;
+  const int32_t* labels_ = nullptr;
+  std::vector<const int32_t*> bags_;
+  std::vector<int> hotness_;
+  std::vector<std::vector<int32_t>> copies_;
+  std::vector<float> dense_copy_;
+  std::vector<MappedColumn> mapped_columns_;
 };
 
-// dst[b * F + f] = log(max(x, 0) + 1) of record begin + b's dense feature f.
+// dst[b * F + f] = dense feature f of sample begin + b, transformed: records
+// log(max(x, 0) + 1) of the raw count; multi-hot: the file's float as is
+// (already log(x + 3)).
 void dense_transform(const Dataset& data, int64_t begin, int n, float* dst);
 // The same transform of one raw count: an integer count (as in the data
 // files), or a real one (an FP32 input of the endpoint; integral values give
@@ -82,13 +161,17 @@ struct BadIndex {
   int table = 0;
   int64_t value = 0;
   int64_t rows = 0;
+  int position = 0;  // in the bag
+  int hotness = 1;   // the bag's length
 };
-// First index of samples [begin, end) outside [0, table_rows[t]), if any
-// (sample-major, then table order). Throws when table_rows has another table count.
+// First index of samples [begin, end) outside [0, table_rows[t]), if any: in
+// sample order, then table, then position in the bag (every index of every
+// bag is checked). Throws when table_rows has another table count.
 std::optional<BadIndex> find_bad_index(const Dataset& data, int64_t begin, int64_t end,
                                        const std::vector<int64_t>& table_rows);
 // The error text for a bad index, with what to do (--fold-indices):
-// "sample 1234 table 7: index 5000 outside [0, 1000) in FILE; re-create ...".
+// "sample 1234 table 7: index 5000 outside [0, 1000) in FILE; re-create ...";
+// for a bag of more than one index "sample 1234 table 7 bag position 3 of 8: ...".
 std::string describe(const BadIndex& bad, const std::filesystem::path& path);
 
 // What --fold-indices does (the reference preprocessing's "mod max-ind-range"):
@@ -114,6 +197,13 @@ class SynthRecords {
   SynthRecords(const RecordLayout& layout, std::vector<int64_t> table_rows, uint64_t seed, double zipf);
   // Writes records [begin, begin + n) into dst (n * record_ints() int32).
   void fill(int64_t begin, int64_t n, int32_t* dst) const;
+  // Multi-hot samples [begin, begin + n), for dlrm-v2 models:
+  //   dense[b * F + f]              log(x + 3) of the count x that fill() draws for
+  //                                 record begin + b (x >= -1, so finite), as float
+  //   bags[t][b * hotness[t] + k]   a Zipf index of table t (as above), the k-th
+  //                                 draw of the stream of (seed, sample, table)
+  void fill_multi_hot(int64_t begin, int64_t n, const std::vector<int>& hotness, float* dense,
+                      const std::vector<int32_t*>& bags) const;
   // Uniform in [0, 1) for sample i's label draw, independent of its features.
   double label_uniform(int64_t sample) const;
   // Table t's index for Zipf rank `rank` (0 = hottest).

@@ -24,7 +24,7 @@ namespace dlrm::cluster {
 
 struct InputBatch {
   int size = 0;
-  std::vector<float> dense;  // [size, dense features]: log(max(x, 0) + 1)
+  std::vector<float> dense;  // [size, dense features]: datasets::dense_transform of the samples
   Batch bags;                // per table, the bag of every sample (global rows)
   int64_t tag = 0;           // the source's own reference to the batch
 };
