@@ -31,8 +31,7 @@ void FrontWorker::load(const Job& job, const RoutingTable& routing, const datase
   const auto& arch = job.manifest.arch;
   loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
                                      DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
-  source = std::make_unique<QuerySource>(job.world, 0, samples, job.batch, arch.dense_features, arch.table_rows,
-                                         opt.fold_indices);
+  source = std::make_unique<QuerySource>(job.world, 0, samples, job.batch, arch, opt.fold_indices);
 }
 
 void FrontWorker::run(Exchange& exchange) {

@@ -7,16 +7,18 @@
 
 namespace dlrm::cluster {
 
-QuerySource::QuerySource(MPI_Comm world, int front, const datasets::Dataset* samples, int batch, int dense_features,
-                         std::vector<int64_t> table_rows, bool fold_indices)
+QuerySource::QuerySource(MPI_Comm world, int front, const datasets::Dataset* samples, int batch,
+                         const model::ModelArch& arch, bool fold_indices)
     : world_(world),
       front_(front),
       samples_(samples),
       batch_(batch),
-      features_(dense_features),
-      table_rows_(std::move(table_rows)),
+      features_(arch.dense_features),
+      table_rows_(arch.table_rows),
+      lookups_(static_cast<int>(arch.lookups_per_pair())),
       fold_indices_(fold_indices),
-      step_(3 + static_cast<size_t>(batch) * (samples ? 1 : dense_features + table_rows_.size())) {
+      step_(3 + static_cast<size_t>(batch) * (samples ? 1 : features_ + lookups_)) {
+  for (int t = 0; t < arch.num_tables(); ++t) hotness_.push_back(arch.table_hotness(t));
   post_receive();
 }
 
@@ -85,11 +87,13 @@ void QuerySource::read_data(InputBatch& batch, const int32_t* payload, int n) {
   const int tables = static_cast<int>(table_rows_.size());
   std::memcpy(batch.dense.data(), payload, sizeof(float) * n * features_);
   const int32_t* rows = payload + static_cast<size_t>(n) * features_;
-  for (int t = 0; t < tables; ++t) {
+  for (int t = 0, column = 0; t < tables; column += hotness_[t], ++t) {
     for (int i = 0; i < n; ++i) {
-      const int32_t row = rows[static_cast<size_t>(i) * tables + t];
-      DLRM_ASSERT(row >= 0 && row < table_rows_[t]);
-      batch.bags.add(t, row);
+      const int32_t* bag = rows + static_cast<size_t>(i) * lookups_ + column;
+      for (int k = 0; k < hotness_[t]; ++k) {
+        DLRM_ASSERT(bag[k] >= 0 && bag[k] < table_rows_[t]);
+        batch.bags.add(t, bag[k]);
+      }
       batch.bags.end_sample(t);
     }
   }

@@ -20,6 +20,7 @@
 
 #include "dlrm/cluster/batch_source.h"
 #include "dlrm/datasets/dataset.h"
+#include "dlrm/model/manifest.h"
 
 namespace dlrm::cluster {
 
@@ -29,10 +30,11 @@ inline constexpr int32_t kStepBatch = 1, kStepEnd = 0, kStepData = 2;
 
 class QuerySource final : public BatchSource {
  public:
-  // samples: every sample a query may name (null: steps carry their data);
-  // batch: the most pairs in a step.
-  QuerySource(MPI_Comm world, int front, const datasets::Dataset* samples, int batch, int dense_features,
-              std::vector<int64_t> table_rows, bool fold_indices);
+  // samples: every sample a query may name (null: steps carry their data:
+  // per pair the transformed dense features, then each table's bag of
+  // arch.table_hotness(t) indices, table by table); batch: the most pairs in a step.
+  QuerySource(MPI_Comm world, int front, const datasets::Dataset* samples, int batch, const model::ModelArch& arch,
+              bool fold_indices);
   ~QuerySource() override;
   QuerySource(const QuerySource&) = delete;
   QuerySource& operator=(const QuerySource&) = delete;
@@ -52,6 +54,8 @@ class QuerySource final : public BatchSource {
   int batch_;
   int features_;
   std::vector<int64_t> table_rows_;
+  std::vector<int> hotness_;  // of the step data: per table
+  int lookups_;               // their sum: indices per pair in the step data
   bool fold_indices_;
   std::vector<int32_t> step_;  // the posted receive's buffer
   MPI_Request request_ = MPI_REQUEST_NULL;
