@@ -23,7 +23,8 @@ done
 first=$(ls -d "$WORK"/model-* | head -1)
 if [ "$PRESET" = small-v2 ]; then
   DATA=$WORK/data/day_0
-  "$BIN/dlrm-data" synth --model "$first" --samples "$SAMPLES" --seed "$DATA_SEED" --out "$WORK/data"
+  mkdir -p "$WORK/data"
+  "$BIN/dlrm-data" synth --model "$first" --samples "$SAMPLES" --seed "$DATA_SEED" --out "$DATA"
   cp "${DATA}_labels.npy" "$WORK/labels.npy"
 else
   DATA=$WORK/data.bin

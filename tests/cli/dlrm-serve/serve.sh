@@ -75,6 +75,18 @@ status() {
 }
 
 case $CASE in
+protocol_dcn)
+  # DLRM-v2's shape (the cluster_dcn fixture: small-v2, multi-hot data): REST
+  # (JSON and binary data) and gRPC (typed and raw) answers against the _ref
+  # reference, and concurrent clients; the dot model's case covers the rest.
+  PLAN=$4 SHARDS=$5 DENSE=$6
+  start $((1 + SHARDS + DENSE)) "$WORK/model-$PLAN-$SHARDS"
+  $CLIENT check-http "$WORK" "$OUT/endpoint.json" || fail "REST"
+  $CLIENT check-grpc "$WORK" "$OUT/endpoint.json" || fail "gRPC"
+  $CLIENT concurrent "$WORK" "$OUT/endpoint.json" || fail "concurrent clients"
+  stop rank0 TERM
+  [ "$CODE" = 0 ] || fail "exit $CODE after SIGTERM: $(tail -5 "$OUT/serve.log")"
+  ;;
 protocol)
   PLAN=$4 SHARDS=$5 DENSE=$6
   start $((1 + SHARDS + DENSE)) "$WORK/model-$PLAN-$SHARDS" --max-body-bytes 2000000

@@ -47,10 +47,23 @@ def arch(work):
 
 
 def samples(work):
+    """dense [N, F] (raw int32 counts, or for dlrm-v2 data float32 features), sparse [N, lookups], reference."""
     a = arch(work)
     features, tables = a["dense_features"], len(a["table_rows"])
-    rec = np.fromfile(os.path.join(work, "data.bin"), dtype="<i4").reshape(-1, 1 + features + tables)
-    return rec[:, 1:1 + features].copy(), rec[:, 1 + features:].copy(), np.load(os.path.join(work, "ref.npy"))
+    ref = np.load(os.path.join(work, "ref.npy"))
+    data_arg = os.path.join(work, "data.arg")
+    data = open(data_arg).read().strip() if os.path.exists(data_arg) else os.path.join(work, "data.bin")
+    if not data.endswith(".bin"):  # MLPerf's dlrm-v2 files: PREFIX_dense.npy, PREFIX_sparse_multi_hot.npz
+        npz = np.load(data + "_sparse_multi_hot.npz")
+        sparse = np.concatenate([npz[str(t)] for t in range(tables)], axis=1)
+        return np.load(data + "_dense.npy"), sparse, ref
+    rec = np.fromfile(data, dtype="<i4").reshape(-1, 1 + features + tables)
+    return rec[:, 1:1 + features].copy(), rec[:, 1 + features:].copy(), ref
+
+
+def dense_datatype(dense, wanted):
+    """A dlrm-v2 model takes its transformed features as reals: FP32 stands in for an integer type."""
+    return "FP32" if dense.dtype.kind == "f" and wanted.startswith("INT") else wanted
 
 
 def endpoints(path):
@@ -71,6 +84,7 @@ def request(conn, method, path, body=None, headers=None):
 
 def infer_body(dense, sparse, ids, dense_type="INT32", sparse_type="INT64", nested=False, req_id=None):
     n = len(ids)
+    dense_type = dense_datatype(dense, dense_type)
     d = dense[ids].tolist() if nested else dense[ids].reshape(-1).tolist()
     s = sparse[ids].tolist() if nested else sparse[ids].reshape(-1).tolist()
     if dense_type == "FP32":
@@ -108,10 +122,11 @@ def http_infer(conn, dense, sparse, ids, **kw):
 def binary_infer(conn, dense, sparse, ids):
     """The binary-data extension: JSON header, then the raw inputs; binary output asked for."""
     n = len(ids)
-    d = np.ascontiguousarray(dense[ids], dtype="<i4").tobytes()
+    dense_type = dense_datatype(dense, "INT32")
+    d = np.ascontiguousarray(dense[ids], dtype="<i4" if dense_type == "INT32" else "<f4").tobytes()
     s = np.ascontiguousarray(sparse[ids], dtype="<i8").tobytes()
     header = json.dumps({"inputs": [
-        {"name": "dense", "shape": [n, dense.shape[1]], "datatype": "INT32", "parameters": {"binary_data_size": len(d)}},
+        {"name": "dense", "shape": [n, dense.shape[1]], "datatype": dense_type, "parameters": {"binary_data_size": len(d)}},
         {"name": "sparse", "shape": [n, sparse.shape[1]], "datatype": "INT64",
          "parameters": {"binary_data_size": len(s)}}],
         "outputs": [{"name": "probability", "parameters": {"binary_data": True}}]}).encode()
@@ -142,7 +157,7 @@ def check_http(work, endpoint_file):
     inputs = {t["name"]: t for t in meta["inputs"]}
     if status != 200 or meta["name"] != "dlrm" or set(inputs) != {"dense", "sparse"} or \
             inputs["dense"]["shape"] != [-1, a["dense_features"]] or \
-            inputs["sparse"]["shape"] != [-1, len(a["table_rows"])] or \
+            inputs["sparse"]["shape"] != [-1, sum(a.get("hotness", [1] * len(a["table_rows"])))] or \
             meta["outputs"][0]["name"] != "probability":
         fail(f"metadata: {body[:400]!r}")
     worst = 0.0
@@ -167,10 +182,12 @@ def grpc_modules():
 def grpc_request(pb, dense, sparse, ids, raw=False, req_id=""):
     n = len(ids)
     req = pb.ModelInferRequest(model_name="dlrm", id=req_id)
-    d = req.inputs.add(name="dense", datatype="INT32" if raw else "FP32", shape=[n, dense.shape[1]])
+    dense_type = dense_datatype(dense, "INT32" if raw else "FP32")
+    d = req.inputs.add(name="dense", datatype=dense_type, shape=[n, dense.shape[1]])
     s = req.inputs.add(name="sparse", datatype="INT64", shape=[n, sparse.shape[1]])
     if raw:
-        req.raw_input_contents.append(np.ascontiguousarray(dense[ids], dtype="<i4").tobytes())
+        req.raw_input_contents.append(
+            np.ascontiguousarray(dense[ids], dtype="<i4" if dense_type == "INT32" else "<f4").tobytes())
         req.raw_input_contents.append(np.ascontiguousarray(sparse[ids], dtype="<i8").tobytes())
     else:
         d.contents.fp32_contents.extend(dense[ids].reshape(-1).astype(np.float32).tolist())

@@ -31,3 +31,9 @@ foreach(case hey drain rank_dies bad_args)
   set_tests_properties(serve_mpi.${case} PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
     PROCESSORS 2 LABELS "mpi;serve" TIMEOUT 400)
 endforeach()
+
+# A dcn model with multi-hot bags (the cluster_dcn fixture of tests/cli/dlrm-cluster).
+add_test(NAME serve_mpi.protocol_dcn.row.s2.d2
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/serve.sh $<TARGET_FILE_DIR:dlrm-serve> ${DLRM_MPI_WORK}-dcn protocol_dcn row 2 2)
+set_tests_properties(serve_mpi.protocol_dcn.row.s2.d2 PROPERTIES FIXTURES_REQUIRED cluster_dcn
+  ENVIRONMENT "${DLRM_MPI_ENV}" PROCESSORS 2 LABELS "mpi;serve;dcn" TIMEOUT 400)
