@@ -69,3 +69,7 @@ foreach(item torchrec:table:1:2 dlrmtrain:row:2:4 intel:column:3:4 npy-torchrec:
   set_tests_properties(${name} PROPERTIES FIXTURES_REQUIRED oracle_dcn ENVIRONMENT "${DLRM_MPI_ENV}"
     SKIP_RETURN_CODE 77 PROCESSORS 2 LABELS "oracle;mpi;dcn" TIMEOUT 300)
 endforeach()
+add_test(NAME oracle.dcn.quantized
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/quantized_dcn.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_ORACLE_DCN_WORK})
+set_tests_properties(oracle.dcn.quantized PROPERTIES FIXTURES_REQUIRED oracle_dcn
+  ENVIRONMENT "${DLRM_MPI_ENV};OMP_NUM_THREADS=1" SKIP_RETURN_CODE 77 PROCESSORS 2 LABELS "oracle;mpi;dcn" TIMEOUT 300)
