@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
                "Run under mpirun with at least (shards + 1) ranks."};
   dlrm::tools::add_serving_options(app, options);
   app.add_option("--data", options.data,
-                 "samples: MLPerf binary layout (dlrm-data, terabyte_processed_test.bin) or an .npz of accuracy data")
+                 "samples: MLPerf binary layout (dlrm-data, terabyte_processed_test.bin), an .npz of accuracy data, "
+                 "or MLPerf's dlrm-v2 multi-hot files (a directory holding day_N_dense.npy, "
+                 "day_N_sparse_multi_hot.npz, day_N_labels.npy, or their prefix DIR/day_N)")
       ->required();
   app.add_option("--out", options.out, "write predictions (float32 .npy, sample order)");
   app.add_option("--report", options.report, "write the run's REPORT.json");

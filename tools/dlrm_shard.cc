@@ -439,7 +439,7 @@ struct CalibrateCommand {
     auto* cmd = app.add_subcommand(
         "calibrate", "record the MLPs' activation ranges on sample data for int8 serving (writes calibration.json)");
     cmd->add_option("--model", options.model, "model directory")->required();
-    cmd->add_option("--data", options.data, "calibration samples (MLPerf binary layout)")->required();
+    cmd->add_option("--data", options.data, "calibration samples (MLPerf binary layout, .npz accuracy data, or dlrm-v2 multi-hot files)")->required();
     cmd->add_option("--samples", options.samples, "use the first N samples")->capture_default_str();
     cmd->add_option("--method", method, "clip at the max |x|, a percentile of |x|, or least squared error")
         ->check(CLI::IsMember({"max", "percentile", "mse"}))

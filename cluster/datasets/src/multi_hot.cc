@@ -363,9 +363,13 @@ Dataset Dataset::open_multi_hot(const fs::path& path_or_prefix, const DataShape&
                                      fmt::format("entry '{}'", t)));
   }
   if (open.copied_bytes > 0) {
-    spdlog::info("multi-hot data {}: {} not 4-byte aligned in the file (numpy's savez does not align); "
-                 "read samples [{}, {}) of them into memory ({})",
-                 path_or_prefix.string(), fmt::join(open.copied, ", "), first, first + count,
+    // Name a few; numpy's savez leaves most entries unaligned.
+    const size_t named = std::min<size_t>(open.copied.size(), 3);
+    spdlog::info("multi-hot data {}: {} of {} arrays ({}{}) not 4-byte aligned in the file (numpy's savez does "
+                 "not align); read samples [{}, {}) of them into memory ({})",
+                 path_or_prefix.string(), open.copied.size(), bags.size() + 2,
+                 fmt::join(open.copied.begin(), open.copied.begin() + static_cast<std::ptrdiff_t>(named), ", "),
+                 open.copied.size() > named ? ", ..." : "", first, first + count,
                  format_bytes(static_cast<double>(open.copied_bytes)));
   }
   return std::move(open.data);

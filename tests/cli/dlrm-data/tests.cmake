@@ -19,6 +19,3 @@ foreach(case synth_deterministic reference info missing_model bad_sample_count b
     COMMAND bash ${DLRM_DATA_CLI_SCRIPT} $<TARGET_FILE_DIR:dlrm-data> ${DLRM_DATA_CLI_WORK} ${case})
   set_tests_properties(data_cli.${case} PROPERTIES FIXTURES_REQUIRED data_cli LABELS cli TIMEOUT 300)
 endforeach()
-# Needs ReferenceModel to sum multi-hot bags (it reads one index per table so
-# far); enable it with that change.
-set_tests_properties(data_cli.multi_hot_model_labels PROPERTIES DISABLED TRUE)

@@ -78,7 +78,8 @@ class Dataset {
   ~Dataset();
 
   int64_t samples() const { return samples_; }
-  // Samples [first_held(), end_held()) can be read: all of them except for part_of().
+  // Samples [first_held(), end_held()) can be read: all of them unless made
+  // for a part (part_of, from_multi_hot, open_multi_hot with a range).
   int64_t first_held() const { return first_; }
   int64_t end_held() const { return end_; }
   // Throws "WHO: samples [begin, end) are outside ..." naming the file unless
