@@ -45,6 +45,21 @@ cat "$WORK/two-hosts.out"
 expect "$WORK/two-hosts.out" "ranks on 2 hosts" "--mca btl self,vader,tcp" "--mca btl_tcp_if_include 192.168.10.0/24" \
   "--mca oob_tcp_if_include 192.168.10.0/24" "(topology file $HOSTFILES/two-hosts.topology)"
 
+echo "== full-size DLRM-v2 in int4 on one 24 GB host: two 6.5 GiB shards and a dense rank fit; in fp32 they do not"
+"$SHARD_TOOL" synth --plan-only --preset dlrm-v2 --dtype int4 --shards 2 --out "$WORK/v2-int4" >/dev/null
+"$SHARD_TOOL" synth --plan-only --preset dlrm-v2 --shards 8 --out "$WORK/v2-fp32" >/dev/null
+echo "localhost slots=3" > "$WORK/one.hostfile"
+"$BIN/dlrm-launch" --model "$WORK/v2-int4" --run-dir "$WORK/run-v2" --hostfile "$WORK/one.hostfile" --dry-run \
+  --topology localhost='numa=1 cores_per_numa=2 mem_per_numa=24G' -- --data /data/day_23 > "$WORK/v2.out"
+cat "$WORK/v2.out"
+expect "$WORK/v2.out" "2 shards, 12.9 GiB of embeddings (int4)" "3 ranks on 1 host: 2 shard + 1 dense"
+echo "localhost slots=9" > "$WORK/nine.hostfile"
+if "$BIN/dlrm-launch" --model "$WORK/v2-fp32" --run-dir "$WORK/run-v2f" --hostfile "$WORK/nine.hostfile" --dry-run \
+  --topology localhost='numa=1 cores_per_numa=2 mem_per_numa=24G' -- --data x > "$WORK/v2f.out" 2>&1; then
+  cat "$WORK/v2f.out"; fail "fp32 DLRM-v2 (97 GiB) planned onto 24 GB"
+fi
+expect "$WORK/v2f.out" "does not fit the memory"
+
 echo "== namespace test hosts, no topology given"
 "$BIN/dlrm-launch" --model "$WORK/small2" --run-dir "$WORK/run-netns" --hostfile "$HOSTFILES/netns.hostfile" --dry-run \
   --mpirun-arg "--mca routed direct" -- --data x > "$WORK/netns.out"
