@@ -42,7 +42,7 @@ rm -rf "$REPORTS"
 mkdir -p "$REPORTS"
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$REPORTS/asan
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$REPORTS/ubsan
-MPI_TESTS=${DLRM_SANITIZE_MPI_TESTS:-'^(exchange_mpi\.n[24]|cluster_mpi\.(table\.s1\.n2|row\.s2\.n3|column\.s2\.n4|auto\.s2\.n4|bad_input|quantized|scenario\.accuracy\.table\.s2\.n4|scenario\.interrupt)|serve_mpi\.(protocol\.table\.s2\.d1|drain))$'}
+MPI_TESTS=${DLRM_SANITIZE_MPI_TESTS:-'^(exchange_mpi\.n[24]|cluster_mpi\.(table\.s1\.n2|row\.s2\.n3|column\.s2\.n4|auto\.s2\.n4|bad_input|quantized|scenario\.accuracy\.table\.s2\.n4|scenario\.interrupt)|serve_mpi\.(protocol\.table\.s2\.d1|drain)|cluster_dcn\.row\.s2\.n4)$'}
 status=0
 if [ $# -gt 0 ]; then
   "${ctest[@]}" "$@" || status=1
