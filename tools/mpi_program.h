@@ -64,6 +64,7 @@ inline void add_serving_options(CLI::App& app, cluster::ClusterOptions& options)
 // only the main thread calls MPI (FUNNELED), then the rank-tagged logger.
 // Returns this rank.
 inline int init_mpi_program(int& argc, char**& argv, const char* name) {
+  cluster::default_mca_params();  // what a shared core needs, unless the user chose otherwise
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   int rank = 0;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "dlrm/common/error.h"
@@ -108,6 +109,14 @@ void wait_idle(MPI_Request* request) {
     }
   }
 }
+
+bool default_mca_param(const char* name, const char* value) {
+  const std::string var = std::string("OMPI_MCA_") + name;
+  if (std::getenv(var.c_str()) != nullptr) return false;
+  return setenv(var.c_str(), value, /*overwrite=*/0) == 0;
+}
+
+void default_mca_params() { default_mca_param("mpi_yield_when_idle", "1"); }
 
 std::string processor_name() {
   char name[MPI_MAX_PROCESSOR_NAME];
