@@ -115,37 +115,27 @@ void check_cross_ranges(const ActivationRanges& ranges, const std::vector<CrossL
 
 struct Calibrator::Impl {
   std::vector<Layer> layers;
-  CalibratorOptions options;
+  RangeRecorder recorder;  // [l]: the input of layer l
   std::vector<Mlp> steps;  // steps[l] runs layer l alone; the last layer is never needed
-  std::vector<LayerStats> stats;
-  std::vector<LayerStats> pending;  // the batch being observed, merged once all of it passed
   std::vector<float> activations[2];
-  int64_t samples = 0;
 
-  Impl(std::vector<Layer> l, CalibratorOptions o) : layers(std::move(l)), options(o) {
-    check_layers(layers, "Calibrator");
-    DLRM_CHECK(options.percentile > 0.0 && options.percentile <= 100.0,
-               "Calibrator: percentile must be in (0, 100], got {}", options.percentile);
-    DLRM_CHECK(options.min_samples >= 1, "Calibrator: min_samples must be positive, got {}", options.min_samples);
+  // The layers are checked before the options, as the members are initialised.
+  Impl(std::vector<Layer> l, CalibratorOptions o)
+      : layers((check_layers(l, "Calibrator"), std::move(l))), recorder("Calibrator", o) {
     int max_width = 0;
     for (size_t k = 0; k + 1 < layers.size(); ++k) {
       steps.emplace_back(std::vector<Layer>{layers[k]});
       max_width = std::max(max_width, layers[k].out);
     }
-    stats.resize(layers.size());
-    pending.resize(layers.size());
-    for (size_t l = 0; l < layers.size(); ++l) {
-      stats[l].column_sum.assign(layers[l].in, 0.0);
-      pending[l].column_sum.assign(layers[l].in, 0.0);
-    }
+    for (const Layer& layer : layers) recorder.add(layer.in);
     for (auto& a : activations) a.resize(static_cast<size_t>(kChunk) * max_width);
   }
 
-  // Records one chunk into `pending`.
+  // Records one chunk into the recorder's pending batch.
   void observe_chunk(const float* src, int rows) {
     const float* in = src;
     for (size_t l = 0; l < layers.size(); ++l) {
-      int64_t bad = pending[l].record(in, rows, layers[l].in);
+      int64_t bad = recorder.pending(l).record(in, rows, layers[l].in);
       if (bad > 0) {
         if (l == 0) {
           DLRM_FAIL("Calibrator: the calibration input holds {} NaN or infinite values; clean the inputs", bad);
@@ -171,36 +161,13 @@ Calibrator::Calibrator(Calibrator&&) noexcept = default;
 Calibrator& Calibrator::operator=(Calibrator&&) noexcept = default;
 
 void Calibrator::observe(const float* src, int batch) {
-  DLRM_CHECK(batch >= 0, "Calibrator::observe: batch must be non-negative, got {}", batch);
-  if (batch == 0) return;
-  DLRM_CHECK(src != nullptr, "Calibrator::observe: null src for batch {}", batch);
-  const int in = impl_->layers.front().in;
-  for (LayerStats& s : impl_->pending) s.clear();
-  for (int first = 0; first < batch; first += kChunk) {
-    int rows = std::min(kChunk, batch - first);
-    impl_->observe_chunk(src + static_cast<size_t>(first) * in, rows);
-  }
-  for (size_t l = 0; l < impl_->stats.size(); ++l) impl_->stats[l].merge(impl_->pending[l]);
-  impl_->samples += batch;
+  impl_->recorder.observe(src, batch, impl_->layers.front().in, "src",
+                          [&](const float* rows_at, int rows) { impl_->observe_chunk(rows_at, rows); });
 }
 
-int64_t Calibrator::samples() const { return impl_->samples; }
+int64_t Calibrator::samples() const { return impl_->recorder.samples(); }
 
-ActivationRanges Calibrator::ranges() const {
-  DLRM_CHECK(impl_->samples >= impl_->options.min_samples,
-             "Calibrator: {} samples observed but at least {} are needed for usable ranges; observe more "
-             "calibration samples",
-             impl_->samples, impl_->options.min_samples);
-  ActivationRanges ranges;
-  ranges.samples = impl_->samples;
-  ranges.method = impl_->options.method;
-  ranges.percentile = impl_->options.method == RangeMethod::kPercentile ? impl_->options.percentile : 100.0;
-  for (size_t l = 0; l < impl_->layers.size(); ++l) {
-    LayerInputRange r = range_of(impl_->stats[l], impl_->layers[l].in, impl_->samples, impl_->options);
-    ranges.layers.push_back(r);
-  }
-  return ranges;
-}
+ActivationRanges Calibrator::ranges() const { return impl_->recorder.ranges(); }
 
 namespace {
 

@@ -18,20 +18,15 @@ namespace dlrm::dense {
 
 struct CrossCalibrator::Impl {
   std::vector<CrossLayer> layers;
-  CalibratorOptions options;
+  RangeRecorder recorder;  // [2l]: x_l, [2l + 1]: t_l
   int width = 0;
   std::vector<Mlp> v_products;      // [l]: x_l -> t_l
   std::vector<CrossNet> crossings;  // [l]: x_l -> x_{l+1} (the last layer's is never needed)
-  std::vector<LayerStats> stats, pending;  // [2l]: x_l, [2l + 1]: t_l
   std::vector<float> x[2], t;
-  int64_t samples = 0;
 
-  Impl(std::vector<CrossLayer> l, CalibratorOptions o) : layers(std::move(l)), options(o) {
-    check_cross_layers(layers, "CrossCalibrator");
-    DLRM_CHECK(options.percentile > 0.0 && options.percentile <= 100.0,
-               "CrossCalibrator: percentile must be in (0, 100], got {}", options.percentile);
-    DLRM_CHECK(options.min_samples >= 1, "CrossCalibrator: min_samples must be positive, got {}",
-               options.min_samples);
+  // The layers are checked before the options, as the members are initialised.
+  Impl(std::vector<CrossLayer> l, CalibratorOptions o)
+      : layers((check_cross_layers(l, "CrossCalibrator"), std::move(l))), recorder("CrossCalibrator", o) {
     width = layers.front().width;
     int max_rank = 0;
     for (size_t k = 0; k < layers.size(); ++k) {
@@ -45,20 +40,18 @@ struct CrossCalibrator::Impl {
       v.act = Activation::kNone;
       v_products.emplace_back(std::vector<Layer>{std::move(v)});
       if (k + 1 < layers.size()) crossings.emplace_back(std::vector<CrossLayer>{layer});
-      for (int r : {width, layer.rank}) {
-        stats.emplace_back().column_sum.assign(r, 0.0);
-        pending.emplace_back().column_sum.assign(r, 0.0);
-      }
+      recorder.add(width);
+      recorder.add(layer.rank);
     }
     for (auto& buffer : x) buffer.resize(static_cast<size_t>(kChunk) * width);
     t.resize(static_cast<size_t>(kChunk) * max_rank);
   }
 
-  // Records one chunk into `pending`.
+  // Records one chunk into the recorder's pending batch.
   void observe_chunk(const float* x0, int rows) {
     const float* in = x0;
     for (size_t l = 0; l < layers.size(); ++l) {
-      const int64_t bad_x = pending[2 * l].record(in, rows, width);
+      const int64_t bad_x = recorder.pending(2 * l).record(in, rows, width);
       if (bad_x > 0) {
         if (l == 0) DLRM_FAIL("CrossCalibrator: x0 holds {} NaN or infinite values; clean the inputs", bad_x);
         DLRM_FAIL(
@@ -67,7 +60,7 @@ struct CrossCalibrator::Impl {
             l, bad_x, l - 1);
       }
       v_products[l].forward(in, rows, t.data());
-      const int64_t bad_t = pending[2 * l + 1].record(t.data(), rows, layers[l].rank);
+      const int64_t bad_t = recorder.pending(2 * l + 1).record(t.data(), rows, layers[l].rank);
       DLRM_CHECK(bad_t == 0,
                  "CrossCalibrator: cross layer {}'s t = V x holds {} NaN or infinite values (fp32 overflow); check "
                  "the model's weights",
@@ -88,34 +81,12 @@ CrossCalibrator::CrossCalibrator(CrossCalibrator&&) noexcept = default;
 CrossCalibrator& CrossCalibrator::operator=(CrossCalibrator&&) noexcept = default;
 
 void CrossCalibrator::observe(const float* x0, int batch) {
-  DLRM_CHECK(batch >= 0, "CrossCalibrator::observe: batch must be non-negative, got {}", batch);
-  if (batch == 0) return;
-  DLRM_CHECK(x0 != nullptr, "CrossCalibrator::observe: null x0 for batch {}", batch);
-  for (LayerStats& s : impl_->pending) s.clear();
-  for (int first = 0; first < batch; first += kChunk) {
-    const int rows = std::min(kChunk, batch - first);
-    impl_->observe_chunk(x0 + static_cast<size_t>(first) * impl_->width, rows);
-  }
-  for (size_t k = 0; k < impl_->stats.size(); ++k) impl_->stats[k].merge(impl_->pending[k]);
-  impl_->samples += batch;
+  impl_->recorder.observe(x0, batch, impl_->width, "x0",
+                          [&](const float* rows_at, int rows) { impl_->observe_chunk(rows_at, rows); });
 }
 
-int64_t CrossCalibrator::samples() const { return impl_->samples; }
+int64_t CrossCalibrator::samples() const { return impl_->recorder.samples(); }
 
-ActivationRanges CrossCalibrator::ranges() const {
-  DLRM_CHECK(impl_->samples >= impl_->options.min_samples,
-             "CrossCalibrator: {} samples observed but at least {} are needed for usable ranges; observe more "
-             "calibration samples",
-             impl_->samples, impl_->options.min_samples);
-  ActivationRanges ranges;
-  ranges.samples = impl_->samples;
-  ranges.method = impl_->options.method;
-  ranges.percentile = impl_->options.method == RangeMethod::kPercentile ? impl_->options.percentile : 100.0;
-  for (size_t l = 0; l < impl_->layers.size(); ++l) {
-    ranges.layers.push_back(range_of(impl_->stats[2 * l], impl_->width, impl_->samples, impl_->options));
-    ranges.layers.push_back(range_of(impl_->stats[2 * l + 1], impl_->layers[l].rank, impl_->samples, impl_->options));
-  }
-  return ranges;
-}
+ActivationRanges CrossCalibrator::ranges() const { return impl_->recorder.ranges(); }
 
 }  // namespace dlrm::dense

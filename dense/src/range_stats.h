@@ -142,4 +142,66 @@ inline LayerInputRange range_of(const LayerStats& s, int width, int64_t samples,
   return r;
 }
 
+// What Calibrator and CrossCalibrator share: one LayerStats per recorded
+// activation, the batch being observed (`pending`, merged only once all of
+// it passed), the samples and the options. `who` names the calibrator in
+// messages.
+class RangeRecorder {
+ public:
+  RangeRecorder(const char* who, CalibratorOptions options) : who_(who), options_(options) {
+    DLRM_CHECK(options_.percentile > 0.0 && options_.percentile <= 100.0, "{}: percentile must be in (0, 100], got {}",
+               who_, options_.percentile);
+    DLRM_CHECK(options_.min_samples >= 1, "{}: min_samples must be positive, got {}", who_, options_.min_samples);
+  }
+
+  // Records one more activation, `width` wide.
+  void add(int width) {
+    widths_.push_back(width);
+    stats_.emplace_back().column_sum.assign(width, 0.0);
+    pending_.emplace_back().column_sum.assign(width, 0.0);
+  }
+
+  // Activation k's statistics of the batch being observed.
+  LayerStats& pending(size_t k) { return pending_[k]; }
+
+  // One batch of `batch` rows of `width` floats at `src`: chunk(rows at, n)
+  // for each kChunk rows, recording into pending(); merged when none threw.
+  // `input` names src in messages ("src", "x0").
+  template <class Chunk>
+  void observe(const float* src, int batch, int width, const char* input, Chunk&& chunk) {
+    DLRM_CHECK(batch >= 0, "{}::observe: batch must be non-negative, got {}", who_, batch);
+    if (batch == 0) return;
+    DLRM_CHECK(src != nullptr, "{}::observe: null {} for batch {}", who_, input, batch);
+    for (LayerStats& s : pending_) s.clear();
+    for (int first = 0; first < batch; first += kChunk) {
+      chunk(src + static_cast<size_t>(first) * width, std::min(kChunk, batch - first));
+    }
+    for (size_t k = 0; k < stats_.size(); ++k) stats_[k].merge(pending_[k]);
+    samples_ += batch;
+  }
+
+  int64_t samples() const { return samples_; }
+
+  // One LayerInputRange per activation, in the order add() was called.
+  ActivationRanges ranges() const {
+    DLRM_CHECK(samples_ >= options_.min_samples,
+               "{}: {} samples observed but at least {} are needed for usable ranges; observe more calibration "
+               "samples",
+               who_, samples_, options_.min_samples);
+    ActivationRanges ranges;
+    ranges.samples = samples_;
+    ranges.method = options_.method;
+    ranges.percentile = options_.method == RangeMethod::kPercentile ? options_.percentile : 100.0;
+    for (size_t k = 0; k < stats_.size(); ++k) ranges.layers.push_back(range_of(stats_[k], widths_[k], samples_, options_));
+    return ranges;
+  }
+
+ private:
+  const char* who_;
+  CalibratorOptions options_;
+  std::vector<int> widths_;
+  std::vector<LayerStats> stats_, pending_;
+  int64_t samples_ = 0;
+};
+
 }  // namespace dlrm::dense
