@@ -150,6 +150,49 @@ void check_synth_args(const SynthArgs& args) {
              args.labels);
 }
 
+// The loop both layouts share. With `scored` (labels from the model), a pilot
+// chunk of kPilotSamples first sets the logit scale; then, chunk by chunk of
+// --chunk-samples: make(begin, n) fills the samples (and, scored, their
+// predictions), set_label(b, label) stores sample b's label, write(n) writes
+// the chunk. Without `scored` a label is a fair coin of the sample's label
+// uniform. Returns the labels' tally and the seconds the loop took.
+struct SynthDone {
+  LabelTally tally;
+  double seconds = 0;
+};
+template <class Make, class SetLabel, class Write>
+SynthDone synth_chunks(const SynthArgs& args, const SynthRecords& synth, const std::vector<float>& predictions,
+                       bool scored, Make&& make, SetLabel&& set_label, Write&& write) {
+  LogitScale scale;
+  if (scored) {
+    const int64_t pilot = std::min(args.samples, kPilotSamples);
+    make(0, pilot);
+    scale = logit_scale(predictions.data(), pilot);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
+  LabelTally tally(args.samples);
+  for (int64_t begin = 0; begin < args.samples; begin += args.chunk) {
+    const int64_t n = std::min(args.chunk, args.samples - begin);
+    make(begin, n);
+    for (int64_t b = 0; b < n; ++b) {
+      const double u = synth.label_uniform(begin + b);
+      int32_t label;
+      if (scored) {
+        label = tally.draw(args, scale, begin + b, predictions[b], u);
+      } else {
+        label = u < 0.5 ? 1 : 0;
+        tally.positives += label;
+      }
+      set_label(b, label);
+    }
+    write(n);
+    progress.add(static_cast<uint64_t>(n));
+  }
+  progress.finish();
+  return {std::move(tally), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+}
+
 // Records: made, scored, labelled and written a chunk at a time.
 void synth_records(const SynthArgs& args) {
   std::error_code ec;
@@ -172,26 +215,12 @@ void synth_records(const SynthArgs& args) {
     synth.fill(begin, n, records.data());
     model.predict(Dataset::from_records(records.data(), n, layout, "synthetic samples"), 0, n, predictions.data());
   };
-  const int64_t pilot = std::min(args.samples, kPilotSamples);
-  make(0, pilot);
-  const LogitScale scale = logit_scale(predictions.data(), pilot);
-  const auto start = std::chrono::steady_clock::now();
-  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
-  LabelTally tally(args.samples);
-  for (int64_t begin = 0; begin < args.samples; begin += args.chunk) {
-    const int64_t n = std::min(args.chunk, args.samples - begin);
-    make(begin, n);
-    for (int64_t b = 0; b < n; ++b) {
-      records[b * layout.record_ints()] =
-          tally.draw(args, scale, begin + b, predictions[b], synth.label_uniform(begin + b));
-    }
-    out.write(records.data(), static_cast<size_t>(n) * layout.record_bytes());
-    progress.add(static_cast<uint64_t>(n));
-  }
-  progress.finish();
+  const SynthDone done = synth_chunks(
+      args, synth, predictions, /*scored=*/true, make,
+      [&](int64_t b, int32_t label) { records[b * layout.record_ints()] = label; },
+      [&](int64_t n) { out.write(records.data(), static_cast<size_t>(n) * layout.record_bytes()); });
   out.commit();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log_written(args, tally, static_cast<double>(args.samples) * layout.record_bytes(), secs, true);
+  log_written(args, done.tally, static_cast<double>(args.samples) * layout.record_bytes(), done.seconds, true);
 }
 
 // Buffers of a chunk of multi-hot samples and a Dataset view of them.
@@ -246,31 +275,12 @@ void synth_multi_hot(const SynthArgs& args, const model::ModelArch& arch) {
     chunk.fill(synth, begin, n);
     if (model) model->predict(chunk.view(n), 0, n, predictions.data());
   };
-  LogitScale scale;
-  if (model) {
-    const int64_t pilot = std::min(args.samples, kPilotSamples);
-    make(0, pilot);
-    scale = logit_scale(predictions.data(), pilot);
-  }
-  const auto start = std::chrono::steady_clock::now();
-  Progress progress("synth data", static_cast<uint64_t>(args.samples), "samples");
-  LabelTally tally(args.samples);
-  for (int64_t begin = 0; begin < args.samples; begin += args.chunk) {
-    const int64_t n = std::min(args.chunk, args.samples - begin);
-    make(begin, n);
-    for (int64_t b = 0; b < n; ++b) {
-      const double u = synth.label_uniform(begin + b);
-      chunk.labels[b] = model ? tally.draw(args, scale, begin + b, predictions[b], u) : (u < 0.5 ? 1 : 0);
-      if (!model) tally.positives += chunk.labels[b];
-    }
-    out.write(n, chunk.dense.data(), chunk.labels.data(), chunk.columns());
-    progress.add(static_cast<uint64_t>(n));
-  }
-  progress.finish();
+  const SynthDone done = synth_chunks(
+      args, synth, predictions, model.has_value(), make, [&](int64_t b, int32_t label) { chunk.labels[b] = label; },
+      [&](int64_t n) { out.write(n, chunk.dense.data(), chunk.labels.data(), chunk.columns()); });
   out.commit();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double bytes = static_cast<double>(args.samples) * 4 * (arch.dense_features + 1 + arch.lookups_per_pair());
-  log_written(args, tally, bytes, secs, model.has_value());
+  log_written(args, done.tally, bytes, done.seconds, model.has_value());
 }
 
 void run_synth(const SynthArgs& args) {
