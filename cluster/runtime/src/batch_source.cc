@@ -27,17 +27,7 @@ bool DatasetSource::next(InputBatch& batch) {
   batch.dense.resize(static_cast<size_t>(batch_) * data_.layout().dense_features);
   if (n > 0) datasets::dense_transform(data_, position_, n, batch.dense.data());
   batch.bags.reset(n, tables);
-  for (int t = 0; t < tables; ++t) {
-    const int hotness = data_.hotness(t);
-    for (int i = 0; i < n; ++i) {
-      const int32_t* bag = data_.bag(position_ + i, t);
-      for (int k = 0; k < hotness; ++k) {
-        const int64_t row = fold_indices_ ? datasets::fold_index(bag[k], table_rows_[t]) : bag[k];
-        batch.bags.add(t, static_cast<int32_t>(row));
-      }
-      batch.bags.end_sample(t);
-    }
-  }
+  add_bags(data_, n, [&](int i) { return position_ + i; }, table_rows_, fold_indices_, batch.bags);
   position_ += n;
   return true;
 }

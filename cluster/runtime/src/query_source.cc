@@ -63,23 +63,12 @@ bool QuerySource::next(InputBatch& batch) {
 }
 
 void QuerySource::read_samples(InputBatch& batch, const int32_t* ids, int n) {
-  const int tables = static_cast<int>(table_rows_.size());
   for (int i = 0; i < n; ++i) {
     DLRM_CHECK(ids[i] >= 0 && ids[i] < samples_->samples(), "the front asked for sample {} of {}", ids[i],
                samples_->samples());
     datasets::dense_transform(*samples_, ids[i], 1, batch.dense.data() + i * features_);
   }
-  for (int t = 0; t < tables; ++t) {
-    const int hotness = samples_->hotness(t);
-    for (int i = 0; i < n; ++i) {
-      const int32_t* bag = samples_->bag(ids[i], t);
-      for (int k = 0; k < hotness; ++k) {
-        const int64_t row = fold_indices_ ? datasets::fold_index(bag[k], table_rows_[t]) : bag[k];
-        batch.bags.add(t, static_cast<int32_t>(row));
-      }
-      batch.bags.end_sample(t);
-    }
-  }
+  add_bags(*samples_, n, [&](int i) { return ids[i]; }, table_rows_, fold_indices_, batch.bags);
 }
 
 // The front checked every index against its table (serve::parse_*_request).

@@ -29,6 +29,25 @@ struct InputBatch {
   int64_t tag = 0;           // the source's own reference to the batch
 };
 
+// Appends to `bags` (reset for n samples) the bags of samples sample_of(0),
+// .., sample_of(n - 1) of `data`: per table, each sample's hotness(t)
+// indices; with fold_indices each becomes index mod its table's rows
+// (datasets::fold_index), else it is kept (checked before the run).
+template <class SampleOf>
+void add_bags(const datasets::Dataset& data, int n, SampleOf&& sample_of, const std::vector<int64_t>& table_rows,
+              bool fold_indices, Batch& bags) {
+  for (int t = 0; t < bags.tables(); ++t) {
+    const int hotness = data.hotness(t);
+    for (int i = 0; i < n; ++i) {
+      const int32_t* bag = data.bag(sample_of(i), t);
+      for (int k = 0; k < hotness; ++k) {
+        bags.add(t, static_cast<int32_t>(fold_indices ? datasets::fold_index(bag[k], table_rows[t]) : bag[k]));
+      }
+      bags.end_sample(t);
+    }
+  }
+}
+
 class BatchSource {
  public:
   virtual ~BatchSource() = default;

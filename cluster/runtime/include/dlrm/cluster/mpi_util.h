@@ -57,7 +57,8 @@ bool default_mca_param(const char* name, const char* value);
 // The parameters the programs default before MPI_Init: mpi_yield_when_idle 1.
 // Shard and dense ranks (and a dense rank's OpenMP threads) share cores, and
 // an idle rank spinning in MPI takes the core from the one working: with it a
-// plain `mpirun` of the 1+1 layout on 2 cores runs about 13% faster (docs/performance.md).
+// plain `mpirun` of the 1+1 layout on 2 cores ran about 6% faster (median
+// ratio 0.72 against 0.68; docs/performance.md).
 void default_mca_params();
 
 }  // namespace dlrm::cluster
