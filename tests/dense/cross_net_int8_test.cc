@@ -45,6 +45,7 @@ using test::code_spread;
 using test::expect_within;
 using test::gamma_n;
 using test::kUnitRoundoff;
+using test::kCrossCases;
 using test::random_cross_layers;
 using test::uniform_input;
 
@@ -99,18 +100,6 @@ std::vector<double> int8_error_bound(const QuantizedCrossNet& q, const std::vect
   return dx;
 }
 
-struct CrossCase {
-  const char* name;
-  int width, rank, layers;
-};
-
-const CrossCase kCases[] = {
-    {"tiny", 5, 3, 1},
-    {"odd", 33, 7, 3},
-    {"small_v2", 432, 8, 2},
-    {"rank_equals_width", 16, 16, 2},
-};
-
 // x0 drawn from one of two distributions: U(-1, 1) (s8 codes everywhere), or
 // U(0, 1) (u8 codes for x_0; the cross layers' outputs are signed anyway).
 std::vector<float> case_input(int batch, int width, bool non_negative, uint32_t seed) {
@@ -142,7 +131,7 @@ void check_int8_against_ref(const std::vector<CrossLayer>& layers, bool non_nega
 class CrossNetInt8VsRef : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
 
 TEST_P(CrossNetInt8VsRef, WithinDerivedBound) {
-  const CrossCase& c = kCases[std::get<0>(GetParam())];
+  const test::CrossCase& c = kCrossCases[std::get<0>(GetParam())];
   const int batch = std::get<1>(GetParam());
   const bool non_negative = std::get<2>(GetParam()) == 1;
   const uint32_t seed = 4000 + std::get<0>(GetParam());
@@ -152,10 +141,10 @@ TEST_P(CrossNetInt8VsRef, WithinDerivedBound) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CrossNetInt8VsRef,
-                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kCases))),
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kCrossCases))),
                                             ::testing::Values(1, 7, 64, 300), ::testing::Values(0, 1)),
                          [](const ::testing::TestParamInfo<std::tuple<int, int, int>>& info) {
-                           return std::string(kCases[std::get<0>(info.param)].name) + "_batch" +
+                           return std::string(kCrossCases[std::get<0>(info.param)].name) + "_batch" +
                                   std::to_string(std::get<1>(info.param)) +
                                   (std::get<2>(info.param) == 1 ? "_u8" : "_s8");
                          });

@@ -34,6 +34,7 @@ namespace {
 
 using test::expect_within;
 using test::gamma_n;
+using test::kCrossCases;
 using test::random_cross_layers;
 using test::uniform_input;
 
@@ -78,18 +79,6 @@ std::vector<double> fp32_error_bound(const std::vector<CrossLayer>& layers, cons
   return dx;
 }
 
-struct CrossCase {
-  const char* name;
-  int width, rank, layers;
-};
-
-const CrossCase kCases[] = {
-    {"tiny", 5, 3, 1},
-    {"odd", 33, 7, 3},
-    {"small_v2", 432, 8, 2},     // 27 features x dim 16, rank 8
-    {"rank_equals_width", 16, 16, 2},
-};
-
 class CrossNetVsRef : public ::testing::TestWithParam<std::tuple<int, int>> {};
 
 void check_against_ref(const std::vector<CrossLayer>& layers, int batch, uint32_t seed) {
@@ -108,7 +97,7 @@ void check_against_ref(const std::vector<CrossLayer>& layers, int batch, uint32_
 }
 
 TEST_P(CrossNetVsRef, WithinDerivedBound) {
-  const CrossCase& c = kCases[std::get<0>(GetParam())];
+  const test::CrossCase& c = kCrossCases[std::get<0>(GetParam())];
   const int batch = std::get<1>(GetParam());
   const uint32_t seed = 3000 + std::get<0>(GetParam());
   std::printf("case %s (X %d, R %d, %d layers) batch %d seed %u\n", c.name, c.width, c.rank, c.layers, batch, seed);
@@ -116,10 +105,10 @@ TEST_P(CrossNetVsRef, WithinDerivedBound) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CrossNetVsRef,
-                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kCases))),
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kCrossCases))),
                                             ::testing::Values(1, 7, 64, 300)),
                          [](const ::testing::TestParamInfo<std::tuple<int, int>>& info) {
-                           return std::string(kCases[std::get<0>(info.param)].name) + "_batch" +
+                           return std::string(kCrossCases[std::get<0>(info.param)].name) + "_batch" +
                                   std::to_string(std::get<1>(info.param));
                          });
 

@@ -10,6 +10,19 @@
 
 namespace dlrm::test {
 
+// The shapes both the fp32 and the int8 cross network are tested at.
+struct CrossCase {
+  const char* name;
+  int width, rank, layers;
+};
+
+inline constexpr CrossCase kCrossCases[] = {
+    {"tiny", 5, 3, 1},
+    {"odd", 33, 7, 3},
+    {"small_v2", 432, 8, 2},  // 27 features x dim 16, rank 8
+    {"rank_equals_width", 16, 16, 2},
+};
+
 // `count` layers of width X and rank R: V ~ U(-1, 1) / sqrt(X), W ~ U(-1, 1) /
 // sqrt(R) (products of order one for inputs of order one), bias ~ U(-0.1, 0.1).
 inline std::vector<dense::CrossLayer> random_cross_layers(int width, int rank, int count, uint32_t seed) {
