@@ -26,6 +26,18 @@ inline const serve::ModelSignature& model() {
   return m;
 }
 
+// The same tables multi-hot, as a dcn model takes them: 2 and 1 lookups per
+// pair (sparse [N, 3]), dense features already transformed (FP32/FP64 only).
+inline const serve::ModelSignature& multi_hot_model() {
+  static const serve::ModelSignature m = [] {
+    serve::ModelSignature s = model();
+    s.hotness = {2, 1};
+    s.dense_transformed = true;
+    return s;
+  }();
+  return m;
+}
+
 // The text as JSON; a parse error traps.
 inline rapidjson::Document parse_json(std::string_view text) {
   rapidjson::Document doc;
@@ -35,17 +47,21 @@ inline rapidjson::Document parse_json(std::string_view text) {
   return doc;
 }
 
-// pairs >= 1, [pairs, F] transformed features (finite, >= 0), [pairs, T] indices in their tables.
-inline void check_request(const serve::InferRequest& r) {
-  const serve::ModelSignature& m = model();
+// pairs >= 1, [pairs, F] features (finite; >= 0 when the model applies
+// log(max(x, 0) + 1) to counts), [pairs, lookups] indices, column by column
+// in the table whose bag it belongs to.
+inline void check_request(const serve::InferRequest& r, const serve::ModelSignature& m = model()) {
   if (r.pairs < 1) __builtin_trap();
   if (r.dense.size() != static_cast<size_t>(r.pairs * m.dense_features)) __builtin_trap();
-  if (r.sparse.size() != static_cast<size_t>(r.pairs * m.tables())) __builtin_trap();
+  if (r.sparse.size() != static_cast<size_t>(r.pairs * m.lookups())) __builtin_trap();
   for (float x : r.dense) {
-    if (!(x >= 0) || !std::isfinite(x)) __builtin_trap();  // log(max(x, 0) + 1) of a finite count
+    if (!std::isfinite(x) || (!m.dense_transformed && !(x >= 0))) __builtin_trap();
   }
+  std::vector<int> table_of_column;
+  for (int t = 0; t < m.tables(); ++t) table_of_column.insert(table_of_column.end(), m.table_hotness(t), t);
   for (size_t i = 0; i < r.sparse.size(); ++i) {
-    if (r.sparse[i] < 0 || r.sparse[i] >= m.table_rows[i % m.table_rows.size()]) __builtin_trap();
+    const int t = table_of_column[i % table_of_column.size()];
+    if (r.sparse[i] < 0 || r.sparse[i] >= m.table_rows[static_cast<size_t>(t)]) __builtin_trap();
   }
 }
 

@@ -53,13 +53,16 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   inference::ModelInferRequest message;
   if (!message.ParseFromArray(data, static_cast<int>(size))) return 0;
-  try {
-    const serve::InferRequest r = serve::parse_grpc_request(message, model());
-    serve_fuzz::check_request(r);
-    if (r.raw_output != (message.raw_input_contents_size() > 0) || r.id != message.id()) __builtin_trap();
-    check_response(r);
-  } catch (const serve::BadRequest& e) {
-    serve_fuzz::check_refusal(e);
+  // Against a one-index-per-table model and a multi-hot one (dcn, transformed features).
+  for (const serve::ModelSignature* m : {&model(), &serve_fuzz::multi_hot_model()}) {
+    try {
+      const serve::InferRequest r = serve::parse_grpc_request(message, *m);
+      serve_fuzz::check_request(r, *m);
+      if (r.raw_output != (message.raw_input_contents_size() > 0) || r.id != message.id()) __builtin_trap();
+      check_response(r);
+    } catch (const serve::BadRequest& e) {
+      serve_fuzz::check_refusal(e);
+    }
   }
   return 0;
 }

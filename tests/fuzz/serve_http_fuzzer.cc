@@ -62,12 +62,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       body = input.substr(nl + 1);
     }
   }
-  try {
-    const serve::InferRequest r = serve::parse_http_request(body, header_length, model());
-    serve_fuzz::check_request(r);
-    check_answer(r);
-  } catch (const serve::BadRequest& e) {
-    serve_fuzz::check_refusal(e);
+  // Against a one-index-per-table model and a multi-hot one (dcn, transformed features).
+  for (const serve::ModelSignature* m : {&model(), &serve_fuzz::multi_hot_model()}) {
+    try {
+      const serve::InferRequest r = serve::parse_http_request(body, header_length, *m);
+      serve_fuzz::check_request(r, *m);
+      check_answer(r);
+    } catch (const serve::BadRequest& e) {
+      serve_fuzz::check_refusal(e);
+    }
   }
   return 0;
 }

@@ -11,7 +11,9 @@
 #   fuzz.serve_http  REST inference bodies, JSON and binary-data extension,
 #                through parse_http_request and http_response (cluster/serve)
 #   fuzz.serve_grpc  serialized ModelInferRequest messages through
-#                parse_grpc_request and grpc_response (cluster/serve)
+#                parse_grpc_request and grpc_response (cluster/serve); both
+#                serve targets parse each input for a one-hot model and for a
+#                multi-hot one (per-table bags, transformed dense features)
 #   fuzz.multi_hot  dlrm-v2 multi-hot files (the .npz's zip directory, the
 #                .npy headers) through Dataset::open_multi_hot, then every
 #                held bag, label and dense value (cluster/datasets)
