@@ -110,7 +110,7 @@ void write_calibration(const std::filesystem::path& dir, const DenseLayers& laye
   Calibrator bottom(layers.bottom), top(layers.top);
   bottom.observe(uniform_input(n, layers.bottom.front().in, 0.0f, 3.0f, 21).data(), n);
   top.observe(uniform_input(n, layers.top.front().in, -1.0f, 1.0f, 22).data(), n);
-  ModelCalibration calibration{bottom.ranges(), top.ranges(), {}};
+  ModelCalibration calibration{bottom.ranges(), top.ranges(), {}, std::nullopt};
   if (with_cross) {
     CrossCalibrator cross(layers.cross);
     cross.observe(uniform_input(n, layers.cross.front().width, -1.0f, 1.0f, 23).data(), n);

@@ -35,7 +35,7 @@ std::filesystem::path calibrate_model(const CalibrateOptions& options) {
     if (cross) cross->observe(chunk.cross_in, chunk.batch);
     top.observe(chunk.top_in, chunk.batch);
   });
-  dense::ModelCalibration calibration{bottom.ranges(), top.ranges(), cross ? cross->ranges() : dense::ActivationRanges{}};
+  dense::ModelCalibration calibration{bottom.ranges(), top.ranges(), cross ? cross->ranges() : dense::ActivationRanges{}, std::nullopt};
   auto path = dense::calibration_path(options.model);
   dense::save_calibration(calibration, path);
   spdlog::info("calibrated the MLPs{} of {} on {} samples of {}: wrote {}", cross ? " and cross network" : "", options.model.string(), n,

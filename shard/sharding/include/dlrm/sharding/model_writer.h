@@ -28,5 +28,8 @@ struct WriteOptions {
 // make_plan), an existing `out` without `overwrite`, and any source or write
 // error (naming the file).
 model::Manifest write_model(ModelSource& source, const WriteOptions& options, const std::filesystem::path& out);
+// The same files written straight into `dir`, an existing directory the caller
+// stages (its own StagedDir, with more files of its own beside the model).
+model::Manifest write_model_into(ModelSource& source, const WriteOptions& options, const std::filesystem::path& dir);
 
 }  // namespace dlrm::sharding
