@@ -6,6 +6,8 @@
 //   dlrm-shard import --from PATH [--hotness dlrm-v2|LIST] --shards N [same options] --out DIR
 //   dlrm-shard inspect DIR [--json]
 //   dlrm-shard verify DIR
+//   dlrm-shard calibrate --model DIR --data SAMPLES
+//   dlrm-shard tune-precision --model FP32DIR --data LABELLED [--auc-budget B] [--objective bytes|speed] --out DIR
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -27,6 +29,7 @@
 #include "dlrm/sharding/model_writer.h"
 #include "dlrm/sharding/plan.h"
 #include "dlrm/sharding/source.h"
+#include "dlrm_shard_tune.h"
 
 
 namespace fs = std::filesystem;
@@ -314,15 +317,7 @@ struct WriteArgs {
     DLRM_CHECK(row_cap >= 0, "--row-cap must be >= 0 (0 keeps every row), got {}", row_cap);
     options.overwrite = force;
     options.progress = !no_progress;
-    std::error_code ec;
-    if (!dry_run && fs::exists(out, ec)) {
-      DLRM_CHECK(force, "output {} already exists; remove it, choose another --out, or pass --force to replace it",
-                 out);
-      // --force replaces a model directory, never some other directory named by mistake.
-      DLRM_CHECK(fs::is_regular_file(fs::path(out) / kManifestName, ec),
-                 "--force replaces only a model directory, and {} has no {}; remove it yourself if it should go", out,
-                 kManifestName);
-    }
+    if (!dry_run) check_output_dir(out, force);
     return options;
   }
 };
@@ -510,7 +505,7 @@ int main(int argc, char** argv) {
   dlrm::init_logging("dlrm-shard");
   dlrm::install_interrupt_handler();
 
-  CLI::App app{"dlrm-shard: plan, write, inspect and verify sharded DLRM models"};
+  CLI::App app{"dlrm-shard: plan, write, inspect, verify, calibrate and tune sharded DLRM models"};
   app.set_version_flag("--version", "dlrm-shard " DLRM_VERSION);
   app.require_subcommand(1);
   SynthCommand synth;
@@ -518,15 +513,18 @@ int main(int argc, char** argv) {
   InspectCommand inspect;
   VerifyCommand verify;
   CalibrateCommand calibrate;
+  TunePrecisionCommand tune;
   CLI::App* synth_cmd = synth.add_to(app);
   CLI::App* import_cmd = import.add_to(app);
   CLI::App* inspect_cmd = inspect.add_to(app);
   CLI::App* verify_cmd = verify.add_to(app);
   CLI::App* calibrate_cmd = calibrate.add_to(app);
+  CLI::App* tune_cmd = tune.add_to(app);
 
   try {
     app.parse(argc, argv);
     if (*calibrate_cmd) return calibrate.run();
+    if (*tune_cmd) return tune.run();
     if (*synth_cmd) return synth.run();
     if (*import_cmd) return import.run();
     if (*inspect_cmd) return inspect.run();

@@ -140,6 +140,16 @@ model::Manifest write_model_into(ModelSource& source, const WriteOptions& option
   return manifest;
 }
 
+void check_output_dir(const fs::path& out, bool overwrite) {
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  DLRM_CHECK(overwrite, "output {} already exists; remove it, choose another --out, or pass --force to replace it",
+             out.string());
+  DLRM_CHECK(fs::is_regular_file(out / model::kManifestName, ec),
+             "--force replaces only a model directory, and {} has no {}; remove it yourself if it should go",
+             out.string(), model::kManifestName);
+}
+
 model::Manifest write_model(ModelSource& source, const WriteOptions& options, const fs::path& out) {
   source.arch().validate();
   StagedDir dir(out, options.overwrite);
