@@ -79,6 +79,7 @@ class Search {
       result_.truncated = true;
       return std::nullopt;
     }
+    check_interrupted();  // Ctrl-C stops between evaluations; nothing is written
     Trial trial;
     trial.index = static_cast<int>(result_.trials.size()) + 1;
     trial.stage = stage;
