@@ -167,7 +167,7 @@ std::string model_line(const fs::path& model, const dlrm::model::Manifest& manif
   uint64_t total = 0;
   for (auto b : needs.shard_bytes) total += b;
   return fmt::format("model {}: {} shards, {} of embeddings ({}), dense weights {}", model.string(),
-                     manifest.num_shards(), dlrm::format_binary_bytes(total), dlrm::to_string(manifest.dtype),
+                     manifest.num_shards(), dlrm::format_binary_bytes(total), manifest.storage_summary(),
                      dlrm::format_binary_bytes(needs.dense_bytes));
 }
 

@@ -215,7 +215,7 @@ Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
     setup.mlps.emplace(opt.cluster.model, setup.manifest, opt.cluster.mlp);
   }
   if (opt.cluster.mlp != ElementType::kFp32 || opt.cluster.pooled_type != ElementType::kFp32 ||
-      opt.cluster.interaction != ElementType::kFp32 || setup.manifest.dtype != ElementType::kFp32) {
+      opt.cluster.interaction != ElementType::kFp32 || !setup.manifest.all_fp32()) {
     setup.tolerance = kQuantizedTolerance;
   }
   opt.cluster.quiet = true;

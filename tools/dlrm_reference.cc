@@ -2,7 +2,7 @@
 // cluster is checked against.
 //
 //   dlrm-reference --model DIR --data FILE --out REF.npy [--kernels ref|fast]
-//                  [--fold-indices] [--limit N] [--no-verify]
+//                  [--mlp fp32|int8] [--fold-indices] [--limit N] [--no-verify]
 //
 // Writes float32 predictions [N] (after the sigmoid) as .npy, staged and
 // renamed when complete; logs samples/s and the AUC when labels hold both classes.
@@ -41,6 +41,7 @@ struct Args {
   fs::path data;
   fs::path out;
   std::string kernels = "ref";
+  std::string mlp = "fp32";
   bool fold_indices = false;
   int64_t limit = 0;
   bool verify = true;
@@ -54,9 +55,11 @@ void run(const Args& args) {
   DLRM_CHECK(fs::is_directory(out_dir, ec) && ::access(out_dir.c_str(), W_OK) == 0,
              "cannot write --out {}: directory {} does not exist or is not writable", args.out.string(),
              out_dir.string());
-  const Kernels kernels = args.kernels == "fast" ? Kernels::kFast : Kernels::kRef;
+  const ElementType mlp = args.mlp == "int8" ? ElementType::kInt8 : ElementType::kFp32;
+  // int8 MLPs run on oneDNN (as dlrm-cluster --mlp int8 serves them).
+  const Kernels kernels = args.kernels == "fast" || mlp == ElementType::kInt8 ? Kernels::kFast : Kernels::kRef;
 
-  ReferenceModel model = ReferenceModel::load(args.model, kernels, args.verify);
+  ReferenceModel model = ReferenceModel::load(args.model, kernels, args.verify, mlp);
   const model::ModelArch& arch = model.manifest().arch;
   const DataShape shape{arch.dense_features, arch.num_tables(), arch.hotness};
   int64_t n = count_samples(args.data, shape);
@@ -69,9 +72,10 @@ void run(const Args& args) {
   // Only the samples predicted are read (mapped, or read from an .npz).
   const SampleData held = open_samples(args.data, shape, 0, n);
   const Dataset& data = held.data();
-  spdlog::info("predicting {} samples of {} with model {} ({} tables, {} shards, {} kernels{})", n,
+  spdlog::info("predicting {} samples of {} with model {} ({} tables, {} shards, {} tables, {} kernels, {} MLPs{})", n,
                args.data.string(), args.model.string(), arch.num_tables(), model.manifest().num_shards(),
-               args.kernels, args.fold_indices ? ", indices folded modulo table rows" : "");
+               model.manifest().storage_summary(), kernels == Kernels::kFast ? "fast" : "ref", args.mlp,
+               args.fold_indices ? ", indices folded modulo table rows" : "");
 
   std::vector<float> predictions(static_cast<size_t>(n));
   Progress progress("predict", static_cast<uint64_t>(n), "samples");
@@ -115,6 +119,11 @@ int main(int argc, char** argv) {
   app.add_option("--out", args.out, "output predictions, float32 .npy [N]")->required();
   app.add_option("--kernels", args.kernels, "ref: plain scalar kernels; fast: oneDNN MLPs and fast interaction")
       ->check(CLI::IsMember({"ref", "fast"}))
+      ->capture_default_str();
+  app.add_option("--mlp", args.mlp,
+                 "MLP precision: fp32, or int8 as dlrm-cluster --mlp int8 serves it (calibration.json of the model; "
+                 "implies --kernels fast)")
+      ->check(CLI::IsMember({"fp32", "int8"}))
       ->capture_default_str();
   app.add_flag("--fold-indices", args.fold_indices, "map indices outside a table to index mod rows");
   app.add_option("--limit", args.limit, "predict only the first N samples");

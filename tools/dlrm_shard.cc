@@ -1,11 +1,13 @@
 // dlrm-shard: plans, writes, inspects and verifies sharded DLRM models.
 //
 //   dlrm-shard synth --preset terabyte-40m [--row-cap N] --shards N [--dtype fp32|fp16|int8|int4] [--seed S]
-//                    [--plan auto|table|row|column] [--column-splits K] [--max-shard-bytes B] [--force]
-//                    [--dry-run] --out DIR
+//                    [--table-dtype T=TYPE]... [--plan auto|table|row|column] [--column-splits K]
+//                    [--max-shard-bytes B] [--force] [--dry-run] --out DIR
 //   dlrm-shard import --from PATH [--hotness dlrm-v2|LIST] --shards N [same options] --out DIR
 //   dlrm-shard inspect DIR [--json]
 //   dlrm-shard verify DIR
+//   dlrm-shard calibrate --model DIR --data SAMPLES
+//   dlrm-shard tune-precision --model FP32DIR --data LABELLED [--auc-budget B] [--objective bytes|speed] --out DIR
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -27,6 +29,7 @@
 #include "dlrm/sharding/model_writer.h"
 #include "dlrm/sharding/plan.h"
 #include "dlrm/sharding/source.h"
+#include "dlrm_shard_tune.h"
 
 
 namespace fs = std::filesystem;
@@ -44,13 +47,16 @@ std::string join(const std::vector<T>& items, const std::string& sep) {
   return out;
 }
 
-// "t5" (whole table), "t9[0,250000)" (row range), "t3[0,1000)c[0,64)" (column block).
-std::string slice_label(const Slice& slice, const ModelArch& arch) {
+// "t5" (whole table), "t9[0,250000)" (row range), "t3[0,1000)c[0,64)" (column
+// block); a mixed model adds the table's storage type ("t5:int4").
+std::string slice_label(const Slice& slice, const Manifest& m) {
+  const ModelArch& arch = m.arch;
   bool all_rows = slice.row_begin == 0 && slice.row_end == arch.table_rows[slice.table];
   bool all_cols = slice.col_begin == 0 && slice.col_end == arch.dim;
   std::string s = fmt::format("t{}", slice.table);
   if (!all_rows || !all_cols) s += fmt::format("[{},{})", slice.row_begin, slice.row_end);
   if (!all_cols) s += fmt::format("c[{},{})", slice.col_begin, slice.col_end);
+  if (m.mixed()) s += std::string(":") + to_string(m.table_dtype(slice.table));
   return s;
 }
 
@@ -100,16 +106,24 @@ void print_summary(const Manifest& m, const fs::path& dir) {
     std::printf("hotness   %s lookups per pair (%s)\n", group_digits(static_cast<uint64_t>(a.lookups_per_pair())).c_str(),
                 join(a.hotness, ",").c_str());
   }
-  std::printf("storage   %s (%s, %s B per row of dim %d), plan %s, %d shards, largest/mean shard %.3f\n",
-              to_string(m.dtype), dtype_description(m.dtype), group_digits(row_stride(m.dtype, a.dim)).c_str(),
-              a.dim, m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
+  if (m.mixed()) {
+    std::printf("storage   %s per table, plan %s, %d shards, largest/mean shard %.3f\n", m.storage_summary().c_str(),
+                m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
+    std::vector<std::string> types;
+    for (int t = 0; t < a.num_tables(); ++t) types.push_back(fmt::format("t{} {}", t, to_string(m.table_dtype(t))));
+    std::printf("tables    %s\n", join(types, ", ").c_str());
+  } else {
+    std::printf("storage   %s (%s, %s B per row of dim %d), plan %s, %d shards, largest/mean shard %.3f\n",
+                to_string(m.dtype), dtype_description(m.dtype), group_digits(row_stride(m.dtype, a.dim)).c_str(),
+                a.dim, m.plan.c_str(), m.num_shards(), plan_imbalance(m.shards));
+  }
   std::printf("dense     %s, %s\n\n", m.dense_file.c_str(), dlrm::format_bytes(static_cast<double>(m.dense_bytes)).c_str());
 
   std::vector<std::vector<std::string>> rows = {{"shard", "file", "bytes", "rows", "tables", "row ranges"}};
   uint64_t total_bytes = 0, total_rows = 0;
   for (const auto& info : m.shards) {
     std::vector<std::string> labels;
-    for (const auto& s : info.slices) labels.push_back(slice_label(s, a));
+    for (const auto& s : info.slices) labels.push_back(slice_label(s, m));
     rows.push_back({std::to_string(info.shard), info.file, dlrm::format_bytes(static_cast<double>(info.embedding_bytes)),
                     group_digits(rows_of(info)), std::to_string(num_tables_of(info)), join(labels, " ")});
     total_bytes += info.embedding_bytes;
@@ -144,6 +158,10 @@ void print_json(const Manifest& m, const fs::path& dir) {
   w.field("source", m.source);
   w.field("dtype", to_string(m.dtype));
   w.field("row_bytes", row_stride(m.dtype, a.dim));
+  w.field("mixed", m.mixed());
+  std::vector<std::string> table_dtypes;
+  for (int t = 0; t < a.num_tables(); ++t) table_dtypes.push_back(to_string(m.table_dtype(t)));
+  w.field("table_dtypes", table_dtypes);
   w.field("plan", m.plan);
   w.field("num_shards", m.num_shards());
   w.field_fixed("imbalance", plan_imbalance(m.shards), 6);
@@ -222,6 +240,7 @@ class NamedSource final : public ModelSource {
 struct WriteArgs {
   int shards = 0;
   std::string dtype = "fp32";
+  std::vector<std::string> table_dtype;
   int64_t row_cap = 0;
   std::string plan = "auto";
   int column_splits = 2;
@@ -238,6 +257,9 @@ struct WriteArgs {
                     "row storage: fp32, fp16, int8 (row-wise 8-bit codes + fp32 scale/bias) or int4 (row-wise "
                     "4-bit codes + fp16 scale/bias)")
         ->capture_default_str();
+    cmd->add_option("--table-dtype", table_dtype,
+                    "T=TYPE: store table T as TYPE instead of --dtype (repeat for more tables: one model may mix "
+                    "fp32, fp16, int8 and int4 tables)");
     cmd->add_option("--row-cap", row_cap, "keep at most N rows of every table (0: all)")->capture_default_str();
     cmd->add_option("--plan", plan, "auto, table, row or column")->capture_default_str();
     cmd->add_option("--column-splits", column_splits, "column blocks per table for --plan column (must divide dim)")
@@ -251,6 +273,32 @@ struct WriteArgs {
                   "write only manifest.json (no shard files): enough for dlrm-launch --dry-run of a model too big "
                   "to write here");
     cmd->add_option("--out", out, "model directory to write")->required();
+  }
+
+  // --table-dtype T=TYPE... as one storage type per table (empty: none given).
+  std::vector<ElementType> table_dtypes(const ModelArch& arch, ElementType fallback) const {
+    if (table_dtype.empty()) return {};
+    std::vector<ElementType> types(static_cast<size_t>(arch.num_tables()), fallback);
+    for (const std::string& item : table_dtype) {
+      const size_t eq = item.find('=');
+      int table = -1;
+      try {
+        size_t used = 0;
+        table = eq == std::string::npos ? -1 : std::stoi(item.substr(0, eq), &used);
+        if (used != eq) table = -1;
+      } catch (const std::exception&) {
+        table = -1;
+      }
+      DLRM_CHECK(table >= 0, "--table-dtype '{}': expected T=TYPE, a table number and a storage type (3=int4)", item);
+      DLRM_CHECK(table < arch.num_tables(), "--table-dtype '{}': the model has tables 0..{}", item,
+                 arch.num_tables() - 1);
+      try {
+        types[static_cast<size_t>(table)] = parse_storage_type(item.substr(eq + 1));
+      } catch (const dlrm::Error& e) {
+        DLRM_FAIL("--table-dtype '{}' (table {}): {}", item, table, e.what());
+      }
+    }
+    return types;
   }
 
   // Everything about the request that can be checked before any work starts.
@@ -269,15 +317,7 @@ struct WriteArgs {
     DLRM_CHECK(row_cap >= 0, "--row-cap must be >= 0 (0 keeps every row), got {}", row_cap);
     options.overwrite = force;
     options.progress = !no_progress;
-    std::error_code ec;
-    if (!dry_run && fs::exists(out, ec)) {
-      DLRM_CHECK(force, "output {} already exists; remove it, choose another --out, or pass --force to replace it",
-                 out);
-      // --force replaces a model directory, never some other directory named by mistake.
-      DLRM_CHECK(fs::is_regular_file(fs::path(out) / kManifestName, ec),
-                 "--force replaces only a model directory, and {} has no {}; remove it yourself if it should go", out,
-                 kManifestName);
-    }
+    if (!dry_run) check_output_dir(out, force);
     return options;
   }
 };
@@ -289,6 +329,7 @@ Manifest planned_manifest(ModelSource& source, const WriteOptions& options, cons
   manifest.source = source.describe();
   manifest.arch = source.arch();
   manifest.dtype = options.plan.dtype;
+  manifest.table_dtypes = normalize_table_dtypes(options.plan.table_dtypes, options.plan.dtype);
   manifest.plan = to_string(options.plan.kind);
   manifest.shards = make_plan(manifest.arch, options.plan);
   for (auto& info : manifest.shards) info.file = fmt::format("shard-{:03d}.bin", info.shard);
@@ -354,6 +395,7 @@ struct SynthCommand {
   int run() const {
     WriteOptions options = write_args.options();
     ModelArch arch = make_preset(preset, write_args.row_cap);
+    options.plan.table_dtypes = write_args.table_dtypes(arch, options.plan.dtype);
     std::string description = fmt::format("synth preset={}{} seed={}", preset,
                                           write_args.row_cap > 0 ? fmt::format(" row_cap={}", write_args.row_cap) : "",
                                           seed);
@@ -382,6 +424,7 @@ struct ImportCommand {
   int run() const {
     WriteOptions options = write_args.options();
     auto source = open_import_source(from, write_args.row_cap, hotness);
+    options.plan.table_dtypes = write_args.table_dtypes(source->arch(), options.plan.dtype);
     return write(*source, options, write_args);
   }
 };
@@ -462,7 +505,7 @@ int main(int argc, char** argv) {
   dlrm::init_logging("dlrm-shard");
   dlrm::install_interrupt_handler();
 
-  CLI::App app{"dlrm-shard: plan, write, inspect and verify sharded DLRM models"};
+  CLI::App app{"dlrm-shard: plan, write, inspect, verify, calibrate and tune sharded DLRM models"};
   app.set_version_flag("--version", "dlrm-shard " DLRM_VERSION);
   app.require_subcommand(1);
   SynthCommand synth;
@@ -470,15 +513,18 @@ int main(int argc, char** argv) {
   InspectCommand inspect;
   VerifyCommand verify;
   CalibrateCommand calibrate;
+  TunePrecisionCommand tune;
   CLI::App* synth_cmd = synth.add_to(app);
   CLI::App* import_cmd = import.add_to(app);
   CLI::App* inspect_cmd = inspect.add_to(app);
   CLI::App* verify_cmd = verify.add_to(app);
   CLI::App* calibrate_cmd = calibrate.add_to(app);
+  CLI::App* tune_cmd = tune.add_to(app);
 
   try {
     app.parse(argc, argv);
     if (*calibrate_cmd) return calibrate.run();
+    if (*tune_cmd) return tune.run();
     if (*synth_cmd) return synth.run();
     if (*import_cmd) return import.run();
     if (*inspect_cmd) return inspect.run();

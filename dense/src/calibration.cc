@@ -229,6 +229,13 @@ void save_calibration(const ModelCalibration& calibration, const fs::path& file)
   write_ranges(w, "bottom", calibration.bottom);
   write_ranges(w, "top", calibration.top);
   if (!calibration.cross.layers.empty()) write_ranges(w, "cross", calibration.cross);
+  if (calibration.fp32_layers) {
+    w.begin_object("fp32_layers");
+    w.field("bottom", calibration.fp32_layers->bottom);
+    w.field("top", calibration.fp32_layers->top);
+    w.field("cross", calibration.fp32_layers->cross);
+    w.end_object();
+  }
   w.end_object();
   w.end_object();
   std::string text = w.str();
@@ -256,15 +263,45 @@ ModelCalibration load_calibration(const fs::path& file) {
   calibration.bottom = read_ranges(v["bottom"]);
   calibration.top = read_ranges(v["top"]);
   if (v.has("cross")) calibration.cross = read_ranges(v["cross"]);  // dcn models only
+  if (v.has("fp32_layers")) {
+    const JsonValue f = v["fp32_layers"];
+    calibration.fp32_layers = Fp32Layers{f["bottom"].get<std::vector<int>>(), f["top"].get<std::vector<int>>(),
+                                         f["cross"].get<std::vector<int>>()};
+  }
   check_values(calibration.bottom, file.string() + " (bottom MLP)");
   check_values(calibration.top, file.string() + " (top MLP)");
   check_values(calibration.cross, file.string() + " (cross network)");
   return calibration;
 }
 
+namespace {
+
+// fp32_layers.<what>: ascending, unique indices below `layers`.
+void check_layer_list(const std::vector<int>& list, size_t layers, const char* what, const fs::path& file) {
+  for (size_t k = 0; k < list.size(); ++k) {
+    DLRM_CHECK(list[k] >= 0 && static_cast<size_t>(list[k]) < layers,
+               "{}: fp32_layers.{} names layer {} but there are layers 0..{}; calibrate the model again", file.string(),
+               what, list[k], layers - 1);
+    DLRM_CHECK(k == 0 || list[k] > list[k - 1], "{}: fp32_layers.{} must list each layer once, ascending",
+               file.string(), what);
+  }
+}
+
+}  // namespace
+
 void check_model_calibration(const ModelCalibration& calibration, const std::vector<Layer>& bottom,
                              const std::vector<Layer>& top, const std::vector<CrossLayer>& cross,
                              const fs::path& file) {
+  if (calibration.fp32_layers) {
+    check_layer_list(calibration.fp32_layers->bottom, bottom.size(), "bottom", file);
+    check_layer_list(calibration.fp32_layers->top, top.size(), "top", file);
+    check_layer_list(calibration.fp32_layers->cross, cross.size(), "cross", file);
+    const size_t n = calibration.fp32_layers->cross.size();
+    DLRM_CHECK(n == 0 || n == cross.size(),
+               "{}: fp32_layers.cross lists {} of the {} cross layers; the int8 cross network runs in int8 or fp32 "
+               "as a whole, so list none or all",
+               file.string(), n, cross.size());
+  }
   check_ranges(calibration.bottom, bottom, file.string() + " (bottom MLP)");
   check_ranges(calibration.top, top, file.string() + " (top MLP)");
   if (cross.empty()) {

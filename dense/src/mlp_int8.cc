@@ -43,7 +43,9 @@ QuantizedMlp quantize_mlp(const std::vector<Layer>& layers, const ActivationRang
     ql.in = layer.in;
     ql.out = layer.out;
     ql.act = layer.act;
-    ql.int8 = !(options.last_layer_fp32 && l + 1 == n) && !(options.first_layer_fp32 && l == 0);
+    const bool fallback = std::find(options.fp32_layers.begin(), options.fp32_layers.end(), static_cast<int>(l)) !=
+                          options.fp32_layers.end();
+    ql.int8 = !(options.last_layer_fp32 && l + 1 == n) && !(options.first_layer_fp32 && l == 0) && !fallback;
     if (!ql.int8) {
       ql.fp32 = layer;
       continue;

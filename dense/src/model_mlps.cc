@@ -81,24 +81,46 @@ struct DenseMlps::Impl {
 DenseMlps::DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, ElementType precision)
     : impl_(std::make_unique<Impl>()) {
   DLRM_CHECK(kMlpTypes.contains(precision), "MLP precision {}; choose {}", to_string(precision), kMlpTypes.names());
-  DenseLayers layers = load_dense_layers(dir, manifest);
+  std::optional<ModelCalibration> calibration;
+  const auto path = dense::calibration_path(dir);
+  if (precision == ElementType::kInt8) {
+    DLRM_CHECK(std::filesystem::exists(path),
+               "--mlp int8 needs {}; calibrate the model first: dlrm-shard calibrate --model {} --data SAMPLES",
+               path.string(), dir.string());
+    calibration = dense::load_calibration(path);
+  }
+  *this = DenseMlps(load_dense_layers(dir, manifest), precision, calibration ? &*calibration : nullptr, path.string());
+}
+
+DenseMlps::DenseMlps(DenseLayers layers, ElementType precision, const ModelCalibration* calibration,
+                     const std::string& source)
+    : impl_(std::make_unique<Impl>()) {
+  DLRM_CHECK(kMlpTypes.contains(precision), "MLP precision {}; choose {}", to_string(precision), kMlpTypes.names());
   if (precision == ElementType::kFp32) {
     impl_->bottom32.emplace(std::move(layers.bottom));
     impl_->top32.emplace(std::move(layers.top));
     if (!layers.cross.empty()) impl_->cross32.emplace(std::move(layers.cross));
     return;
   }
-  const auto path = dense::calibration_path(dir);
-  DLRM_CHECK(std::filesystem::exists(path),
-             "--mlp int8 needs {}; calibrate the model first: dlrm-shard calibrate --model {} --data SAMPLES",
-             path.string(), dir.string());
-  dense::ModelCalibration calibration = dense::load_calibration(path);
-  dense::check_model_calibration(calibration, layers.bottom, layers.top, layers.cross, path);
+  DLRM_CHECK(calibration != nullptr, "int8 MLPs need a calibration ({})", source);
+  dense::check_model_calibration(*calibration, layers.bottom, layers.top, layers.cross, source);
   dense::MlpInt8Options bottom_options;
-  bottom_options.first_layer_fp32 = true;  // 13 log1p features: cheap in fp32, costly in accuracy as int8
-  impl_->bottom8.emplace(layers.bottom, calibration.bottom, bottom_options);
-  impl_->top8.emplace(layers.top, calibration.top, dense::MlpInt8Options{});
-  if (!layers.cross.empty()) impl_->cross8.emplace(layers.cross, calibration.cross, dense::CrossNetInt8Options{});
+  dense::MlpInt8Options top_options;
+  bool cross_fp32 = false;
+  if (calibration->fp32_layers) {  // the layers named stay fp32, no others
+    bottom_options.last_layer_fp32 = top_options.last_layer_fp32 = false;
+    bottom_options.fp32_layers = calibration->fp32_layers->bottom;
+    top_options.fp32_layers = calibration->fp32_layers->top;
+    cross_fp32 = !calibration->fp32_layers->cross.empty();
+  } else {
+    bottom_options.first_layer_fp32 = true;  // 13 log1p features: cheap in fp32, costly in accuracy as int8
+  }
+  impl_->bottom8.emplace(layers.bottom, calibration->bottom, bottom_options);
+  impl_->top8.emplace(layers.top, calibration->top, top_options);
+  if (!layers.cross.empty() && cross_fp32) impl_->cross32.emplace(std::move(layers.cross));
+  if (!layers.cross.empty() && !cross_fp32) {
+    impl_->cross8.emplace(layers.cross, calibration->cross, dense::CrossNetInt8Options{});
+  }
 }
 
 DenseMlps::DenseMlps(DenseMlps&&) noexcept = default;

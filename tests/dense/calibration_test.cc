@@ -266,7 +266,7 @@ ModelCalibration sample_calibration() {
   bottom.observe(x.data(), 2000);
   Calibrator top(identity_layers(), {.method = RangeMethod::kMse});
   top.observe(x.data(), 1024);
-  return ModelCalibration{bottom.ranges(), top.ranges(), {}};
+  return ModelCalibration{bottom.ranges(), top.ranges(), {}, std::nullopt};
 }
 
 void expect_same(const ActivationRanges& a, const ActivationRanges& b) {

@@ -172,13 +172,17 @@ std::vector<float> case_input(const Int8Case& c, int batch, uint32_t seed) {
   return uniform_input(batch, c.widths.front(), c.signed_input ? -1.0f : 0.0f, 1.0f, seed);
 }
 
-// Which layers run in fp32: none, the last, the first and the last.
+// Which layers run in fp32: none, the last, the first and the last; per-layer
+// fallback (fp32_layers): layer 1 between int8 layers (dequantise, fp32,
+// quantise again), and layers 1 and 2 in a row before an int8 last layer.
 const MlpInt8Options kPrecisions[] = {
     {.last_layer_fp32 = false},
     {.last_layer_fp32 = true},
     {.first_layer_fp32 = true, .last_layer_fp32 = true},
+    {.last_layer_fp32 = true, .fp32_layers = {1}},
+    {.last_layer_fp32 = false, .fp32_layers = {1, 2}},
 };
-const char* const kPrecisionNames[] = {"all_int8", "fp32_last", "fp32_first_last"};
+const char* const kPrecisionNames[] = {"all_int8", "fp32_last", "fp32_first_last", "fallback_1", "fallback_1_2"};
 
 class MlpInt8VsRef : public ::testing::TestWithParam<std::tuple<int, int, int>> {};
 
@@ -195,6 +199,11 @@ TEST_P(MlpInt8VsRef, WithinDerivedBound) {
   std::vector<float> src = case_input(c, batch, seed + 2);
   for (float& v : src) v *= 1.5f;
   QuantizedMlp q = quantize_mlp(layers, ranges, options);
+  for (int l : options.fp32_layers) {
+    if (static_cast<size_t>(l) < q.layers.size()) {
+      ASSERT_FALSE(q.layers[l].int8) << "layer " << l << " falls back";
+    }
+  }
   std::vector<float> ref(static_cast<size_t>(batch) * c.widths.back());
   MlpInt8Trace trace;
   mlp_int8_forward_ref(q, src.data(), batch, ref.data(), &trace);
@@ -211,7 +220,8 @@ TEST_P(MlpInt8VsRef, WithinDerivedBound) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MlpInt8VsRef,
                          ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kCases))),
-                                            ::testing::Values(1, 7, 256, 300), ::testing::Range(0, 3)),
+                                            ::testing::Values(1, 7, 256, 300),
+                                            ::testing::Range(0, static_cast<int>(std::size(kPrecisions)))),
                          [](const ::testing::TestParamInfo<std::tuple<int, int, int>>& info) {
                            return std::string(kCases[std::get<0>(info.param)].name) + "_batch" +
                                   std::to_string(std::get<1>(info.param)) + "_" +

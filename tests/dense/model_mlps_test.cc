@@ -17,6 +17,7 @@
 #include "dlrm/dense/cross_net.h"
 #include "dlrm/dense/cross_net_int8.h"
 #include "dlrm/dense/mlp.h"
+#include "dlrm/dense/mlp_int8.h"
 #include "dlrm/model/dense_file.h"
 #include "dlrm/model/manifest.h"
 #include "mlp_test_util.h"
@@ -110,7 +111,7 @@ void write_calibration(const std::filesystem::path& dir, const DenseLayers& laye
   Calibrator bottom(layers.bottom), top(layers.top);
   bottom.observe(uniform_input(n, layers.bottom.front().in, 0.0f, 3.0f, 21).data(), n);
   top.observe(uniform_input(n, layers.top.front().in, -1.0f, 1.0f, 22).data(), n);
-  ModelCalibration calibration{bottom.ranges(), top.ranges(), {}};
+  ModelCalibration calibration{bottom.ranges(), top.ranges(), {}, std::nullopt};
   if (with_cross) {
     CrossCalibrator cross(layers.cross);
     cross.observe(uniform_input(n, layers.cross.front().width, -1.0f, 1.0f, 23).data(), n);
@@ -150,6 +151,53 @@ TEST(DenseMlps, DcnModelServesItsCrossNetworkAtEachPrecision) {
   CrossNetInt8(layers.cross, calibration.cross).forward(x0.data(), batch, want.data());
   EXPECT_EQ(got, want);
   EXPECT_ERROR_WITH(int8.cross(x0.data(), batch, const_cast<float*>(x0.data())), "overlaps x0");
+}
+
+// calibration.json's fp32_layers (per-layer fallback) round-trips, is checked
+// against the model, and DenseMlps serves exactly those layers in fp32: the
+// same outputs as an MlpInt8 built with those options; a cross network listed
+// whole runs in fp32 (CrossNet's outputs).
+TEST(DenseMlps, Fp32LayersOfTheCalibrationAreServedInFp32) {
+  TempDir dir;
+  const model::Manifest manifest = manifest_of("small-v2");
+  model::write_dense_file(dir / "dense.bin", random_tensors(manifest.arch, 17));
+  const DenseLayers layers = load_dense_layers(dir.path(), manifest);
+  write_calibration(dir.path(), layers, true);
+  const auto path = calibration_path(dir.path());
+  ModelCalibration calibration = load_calibration(path);
+  EXPECT_FALSE(calibration.fp32_layers.has_value());
+  calibration.fp32_layers = Fp32Layers{{0}, {1, 2}, {0, 1}};  // top: 3 layers (64, 32, 1)
+  save_calibration(calibration, path);
+  const ModelCalibration read = load_calibration(path);
+  ASSERT_TRUE(read.fp32_layers.has_value());
+  EXPECT_EQ(read.fp32_layers->bottom, std::vector<int>{0});
+  EXPECT_EQ(read.fp32_layers->top, (std::vector<int>{1, 2}));
+  EXPECT_EQ(read.fp32_layers->cross, (std::vector<int>{0, 1}));
+
+  DenseMlps mlps(dir.path(), manifest, ElementType::kInt8);
+  const int batch = 33;
+  const std::vector<float> top_in = uniform_input(batch, 432, -1.0f, 1.0f, 18);
+  std::vector<float> got(batch, -1.0f), want(batch, -2.0f);
+  mlps.prepare(batch);
+  mlps.top(top_in.data(), batch, got.data());
+  MlpInt8(layers.top, read.top, {.last_layer_fp32 = false, .fp32_layers = {1, 2}}).forward(top_in.data(), batch,
+                                                                                           want.data());
+  EXPECT_EQ(got, want);
+  const std::vector<float> x0 = uniform_input(batch, 432, -1.0f, 1.0f, 19);
+  std::vector<float> cross_got(x0.size(), -1.0f), cross_want(x0.size(), -2.0f);
+  mlps.cross(x0.data(), batch, cross_got.data());
+  CrossNet(layers.cross).forward(x0.data(), batch, cross_want.data());
+  EXPECT_EQ(cross_got, cross_want);
+
+  // Layers that do not exist, repeats, and half a cross network are refused naming the file.
+  for (const auto& [bad, what] : std::vector<std::pair<Fp32Layers, std::string>>{
+           {Fp32Layers{{2}, {}, {}}, "fp32_layers.bottom names layer 2"},
+           {Fp32Layers{{}, {1, 1}, {}}, "each layer once"},
+           {Fp32Layers{{}, {}, {1}}, "lists 1 of the 2 cross layers"}}) {
+    calibration.fp32_layers = bad;
+    save_calibration(calibration, path);
+    EXPECT_ERROR_WITH(DenseMlps(dir.path(), manifest, ElementType::kInt8), path.string(), what);
+  }
 }
 
 TEST(DenseMlps, DotModelHasNoCrossNetwork) {

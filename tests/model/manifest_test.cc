@@ -57,6 +57,76 @@ TEST(ShardManifest, RoundTrip) {
   EXPECT_EQ(read.dense_checksum, m.dense_checksum);
 }
 
+// A model of mixed tables: table t as kTypes[t % 4], the default int8.
+Manifest mixed_manifest() {
+  Manifest m = sample_manifest();
+  m.dtype = ElementType::kInt8;
+  const ElementType kTypes[] = {ElementType::kFp32, ElementType::kFp16, ElementType::kInt8, ElementType::kInt4};
+  for (int t = 0; t < m.arch.num_tables(); ++t) m.table_dtypes.push_back(kTypes[t % 4]);
+  return m;
+}
+
+TEST(ShardManifest, MixedTablesRoundTrip) {
+  TempDir dir;
+  Manifest m = mixed_manifest();
+  save_manifest(m, dir.path());
+  EXPECT_NE(test::read_file(dir / kManifestName).find("\"table_dtypes\""), std::string::npos);
+  Manifest read = load_manifest(dir.path());
+  EXPECT_EQ(read.dtype, ElementType::kInt8);
+  ASSERT_EQ(read.table_dtypes, m.table_dtypes);
+  EXPECT_TRUE(read.mixed());
+  EXPECT_FALSE(read.all_fp32());
+  EXPECT_EQ(read.table_dtype(5), ElementType::kFp16);
+  EXPECT_EQ(read.storage_summary(), "mixed (7 fp32, 7 fp16, 6 int8, 6 int4)");
+}
+
+TEST(ShardManifest, UniformTablesWriteNoTableDtypes) {
+  TempDir dir;
+  Manifest m = sample_manifest();
+  m.dtype = ElementType::kInt4;
+  m.table_dtypes.assign(static_cast<size_t>(m.arch.num_tables()), ElementType::kInt4);
+  save_manifest(m, dir.path());
+  // A uniform model's manifest is what older versions wrote and read.
+  EXPECT_EQ(test::read_file(dir / kManifestName).find("table_dtypes"), std::string::npos);
+  Manifest read = load_manifest(dir.path());
+  EXPECT_TRUE(read.table_dtypes.empty());
+  EXPECT_FALSE(read.mixed());
+  EXPECT_EQ(read.table_dtype(25), ElementType::kInt4);
+  EXPECT_EQ(read.storage_summary(), "int4");
+}
+
+TEST(ShardManifest, OldManifestWithoutTableDtypesLoads) {
+  TempDir dir;
+  Manifest m = sample_manifest();
+  m.dtype = ElementType::kFp16;
+  save_manifest(m, dir.path());
+  std::string text = test::read_file(dir / kManifestName);
+  ASSERT_EQ(text.find("table_dtypes"), std::string::npos);
+  Manifest read = load_manifest(dir.path());
+  for (int t = 0; t < read.arch.num_tables(); ++t) EXPECT_EQ(read.table_dtype(t), ElementType::kFp16);
+  EXPECT_TRUE(read.all_fp32() == false);
+}
+
+TEST(ShardManifest, BadTableDtypeRejectedNamingTheTable) {
+  TempDir dir;
+  save_manifest(mixed_manifest(), dir.path());
+  fs::path path = dir / kManifestName;
+  const std::string good = test::read_file(path);
+  // Table 6 is the third "int8" entry of the list (tables 2, 6, 10, ...).
+  std::string text = good;
+  size_t at = text.find("\"table_dtypes\"");
+  for (int k = 0; k < 2; ++k) at = text.find("\"int8\"", at + 1);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 6, "\"int3\"");
+  test::write_file(path, text);
+  EXPECT_ERROR_WITH(load_manifest(dir.path()), path.string(), "table_dtypes[6]", "table 6", "int3", "int4");
+  // One storage type too few.
+  text = std::regex_replace(good, std::regex("\"table_dtypes\": \\[\\s*\"fp32\","), "\"table_dtypes\": [");
+  ASSERT_TRUE(text != good) << "the first table_dtypes entry was not found";
+  test::write_file(path, text);
+  EXPECT_ERROR_WITH(load_manifest(dir.path()), path.string(), "25 storage types", "26 tables");
+}
+
 TEST(ShardManifest, OtherFormatVersionRejected) {
   TempDir dir;
   save_manifest(sample_manifest(), dir.path());

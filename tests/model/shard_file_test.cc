@@ -150,6 +150,63 @@ TEST(ShardFile, ManifestDifferencesDetected) {
   EXPECT_ERROR_WITH(check_against_manifest(file, good, 1), path.string(), "shard 2");
 }
 
+// A shard of a mixed model: each slice in its own storage type (version 2),
+// read back slice by slice and checked against a manifest of per-table types.
+TEST(ShardFile, MixedSliceTypesRoundTrip) {
+  TempDir dir;
+  fs::path path = dir / "shard-002.bin";
+  const ShardInfo info = sample_info();  // tables 0, 1, 3
+  const std::vector<ElementType> types = {ElementType::kInt4, ElementType::kFp32, ElementType::kFp16};
+  {
+    ShardFileWriter writer(path, types, 24, info);
+    for (size_t s = 0; s < info.slices.size(); ++s) {
+      const Slice& slice = info.slices[s];
+      ASSERT_EQ(writer.row_stride(static_cast<int>(s)), row_stride(types[s], slice.cols()));
+      std::vector<float> values;
+      for (int64_t r = 0; r < slice.rows(); ++r) {
+        for (int c = 0; c < slice.cols(); ++c) values.push_back(cell(0, r, c) / 1e5f);
+      }
+      std::vector<uint8_t> rows(writer.row_stride(static_cast<int>(s)) * slice.rows(), 0);
+      ASSERT_EQ(encode_rows(types[s], values.data(), slice.rows(), slice.cols(), rows.data()).bad_rows, 0);
+      writer.append_rows(rows.data(), slice.rows());
+    }
+    writer.finish();
+  }
+  ShardFile file = ShardFile::open(path, {.verify = true});
+  EXPECT_EQ(file.header().version, kShardFormatVersionMixed);
+  EXPECT_EQ(file.storage_type(), ElementType::kInt4);  // the first slice's
+  for (int s = 0; s < 3; ++s) {
+    EXPECT_EQ(file.slice_type(s), types[s]) << "slice " << s;
+    EXPECT_EQ(file.slice_view(s).type, types[s]);
+    EXPECT_EQ(file.slice_view(s).stride, row_stride(types[s], info.slices[s].cols()));
+    EXPECT_EQ(file.slices()[s].storage_type, storage_code(types[s]));
+  }
+  Manifest m;
+  m.arch = make_preset("small");
+  m.arch.dim = 24;
+  m.shards.resize(3);
+  for (int s = 0; s < 3; ++s) m.shards[s].shard = s;
+  m.shards[2] = info;
+  for (size_t s = 0; s < info.slices.size(); ++s) {
+    m.shards[2].embedding_bytes += info.slices[s].rows() * row_stride(types[s], info.slices[s].cols());
+  }
+  m.shards[2].checksum = checksum_hex(file.header().data_checksum);
+  m.shards[2].file_bytes = fs::file_size(path);
+  m.dtype = ElementType::kFp32;
+  m.table_dtypes.assign(static_cast<size_t>(m.arch.num_tables()), ElementType::kFp32);
+  m.table_dtypes[0] = ElementType::kInt4;
+  m.table_dtypes[3] = ElementType::kFp16;
+  EXPECT_NO_THROW(check_against_manifest(file, m, 2));
+  m.table_dtypes[3] = ElementType::kInt8;
+  EXPECT_ERROR_WITH(check_against_manifest(file, m, 2), path.string(), "slice 2 (table 3) stores fp16",
+                    "table 3 is int8");
+  // A uniform shard is still written as version 1 with zero slice types.
+  write_sample(dir / "uniform.bin", info, 24);
+  ShardFile uniform = ShardFile::open(dir / "uniform.bin");
+  EXPECT_EQ(uniform.header().version, kShardFormatVersion);
+  for (const ShardSliceRecord& r : uniform.slices()) EXPECT_EQ(r.storage_type, 0u);
+}
+
 TEST(ShardFile, WriterRejectsTooManyRowsAndIncompleteShards) {
   TempDir dir;
   ShardInfo info;
@@ -209,10 +266,10 @@ const Corruption kCorruptions[] = {
      "bad magic"},
     {"other_version",
      [](const fs::path& p, const ShardFileHeader&) {
-       uint32_t version = kShardFormatVersion + 1;
+       uint32_t version = kShardFormatVersionMixed + 1;
        test::overwrite(p, offsetof(ShardFileHeader, version), &version, 4);
      },
-     true, "format version 2"},
+     true, "format version 3"},
 };
 
 class ShardFileCorruption : public ::testing::TestWithParam<Corruption> {};

@@ -317,3 +317,45 @@ TEST(ShardPlan, KindNamesRoundTrip) {
 
 }  // namespace
 }  // namespace dlrm::sharding
+
+namespace dlrm::sharding {
+namespace {
+
+// Per-table storage types: every plan kind weighs each slice by its own
+// table's row stride, so the shards' bytes add up to the mixed model's, and
+// the auto plan balances those bytes (not rows).
+TEST(ShardPlan, MixedTableTypesWeighEachTableByItsStride) {
+  const model::ModelArch arch = model::make_preset("terabyte-40m", 100000);
+  const ElementType kTypes[] = {ElementType::kFp32, ElementType::kFp16, ElementType::kInt8, ElementType::kInt4};
+  PlanOptions options;
+  options.shards = 3;
+  for (int t = 0; t < arch.num_tables(); ++t) options.table_dtypes.push_back(kTypes[t % 4]);
+  uint64_t want = 0;
+  for (int t = 0; t < arch.num_tables(); ++t) {
+    want += static_cast<uint64_t>(arch.table_rows[t]) * model::row_stride(options.table_dtypes[t], arch.dim);
+  }
+  for (PlanKind kind : {PlanKind::kAuto, PlanKind::kTable, PlanKind::kRow, PlanKind::kColumn}) {
+    options.kind = kind;
+    const std::vector<model::ShardInfo> shards = make_plan(arch, options);
+    uint64_t total = 0;
+    for (const model::ShardInfo& info : shards) {
+      uint64_t bytes = 0;
+      for (const model::Slice& s : info.slices) {
+        bytes += static_cast<uint64_t>(s.rows()) * model::row_stride(options.table_dtypes[s.table], s.cols());
+      }
+      EXPECT_EQ(info.embedding_bytes, bytes) << to_string(kind) << " shard " << info.shard;
+      total += bytes;
+    }
+    if (kind != PlanKind::kColumn) {  // column blocks carry their own scale, bias and padding
+      EXPECT_EQ(total, want) << to_string(kind);
+    }
+    if (kind == PlanKind::kAuto) {
+      EXPECT_LT(plan_imbalance(shards), 1.04) << "auto balances the mixed bytes";
+    }
+  }
+  options.table_dtypes.pop_back();
+  EXPECT_ERROR_WITH(make_plan(arch, options), "25 table storage types", "26 tables");
+}
+
+}  // namespace
+}  // namespace dlrm::sharding

@@ -56,11 +56,9 @@ struct ReferenceModel::Impl {
   std::vector<TableIndex> tables;
   std::vector<dense::Layer> bottom_layers;
   std::vector<dense::Layer> top_layers;
-  std::optional<dense::Mlp> bottom_mlp;  // kFast only
-  std::optional<dense::Mlp> top_mlp;
+  std::optional<dense::DenseMlps> mlps;  // kFast only: MLPs and cross network
   dense::InteractionShape interaction;
   std::vector<dense::CrossLayer> cross_layers;  // dcn
-  std::optional<dense::CrossNet> cross_net;     // dcn, kFast only
 
   // Working buffers for one chunk.
   std::vector<float> dense_in;  // [kChunk, dense_features]
@@ -185,7 +183,9 @@ ReferenceModel::ReferenceModel(ReferenceModel&&) noexcept = default;
 ReferenceModel& ReferenceModel::operator=(ReferenceModel&&) noexcept = default;
 ReferenceModel::~ReferenceModel() = default;
 
-ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool verify) {
+ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool verify, ElementType mlp) {
+  DLRM_CHECK(mlp == ElementType::kFp32 || kernels == Kernels::kFast,
+             "the reference runs {} MLPs with the fast kernels only (oneDNN); use the fast kernels", to_string(mlp));
   ReferenceModel model;
   Impl& m = *model.impl_;
   m.dir = dir;
@@ -200,10 +200,10 @@ ReferenceModel ReferenceModel::load(const fs::path& dir, Kernels kernels, bool v
   m.cross_layers = std::move(dense_layers.cross);
   m.interaction = dense::InteractionShape{arch.num_tables(), arch.dim, arch.interaction_self};
   DLRM_ASSERT(arch.dcn() || m.interaction.width() == arch.top_input_width());
-  if (kernels == Kernels::kFast) {
-    m.bottom_mlp.emplace(m.bottom_layers);
-    m.top_mlp.emplace(m.top_layers);
-    if (arch.dcn()) m.cross_net.emplace(m.cross_layers);
+  if (kernels == Kernels::kFast && mlp == ElementType::kFp32) {
+    m.mlps.emplace(dense::DenseLayers{m.bottom_layers, m.top_layers, m.cross_layers}, mlp, nullptr, dir.string());
+  } else if (kernels == Kernels::kFast) {
+    m.mlps.emplace(dir, m.manifest, mlp);
   }
 
   // Shard files, mapped; rows are found through the per-table band index.
@@ -250,7 +250,7 @@ void ReferenceModel::run(const datasets::Dataset& data, int64_t begin, int64_t n
     if (ref) {
       dense::mlp_forward_ref(m.bottom_layers, m.dense_in.data(), batch, m.bottom_out.data());
     } else {
-      m.bottom_mlp->forward(m.dense_in.data(), batch, m.bottom_out.data());
+      m.mlps->bottom(m.dense_in.data(), batch, m.bottom_out.data());
     }
     const float* cross_in = nullptr;
     if (arch.dcn()) {  // x0 = [bottom output, pooled rows of tables 0 .. T-1]
@@ -263,7 +263,7 @@ void ReferenceModel::run(const datasets::Dataset& data, int64_t begin, int64_t n
       if (ref) {
         dense::cross_net_forward_ref(m.cross_layers, cross_in, batch, m.top_in.data());
       } else {
-        m.cross_net->forward(cross_in, batch, m.top_in.data());
+        m.mlps->cross(cross_in, batch, m.top_in.data());
       }
     } else {
       m.gather(data, first, batch, fold_indices, m.emb.data(), int64_t{arch.num_tables()} * arch.dim);
@@ -275,7 +275,7 @@ void ReferenceModel::run(const datasets::Dataset& data, int64_t begin, int64_t n
       }
     }
     if (top && ref) dense::mlp_forward_ref(m.top_layers, m.top_in.data(), batch, m.top_out.data());
-    if (top && !ref) m.top_mlp->forward(m.top_in.data(), batch, m.top_out.data());
+    if (top && !ref) m.mlps->top(m.top_in.data(), batch, m.top_out.data());
     sink(ChunkInputs{done, batch, m.dense_in.data(), cross_in, m.top_in.data()});
   }
 }
@@ -289,6 +289,31 @@ void ReferenceModel::predict(const datasets::Dataset& data, int64_t begin, int64
 void ReferenceModel::features(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices,
                               const ChunkSink& sink) {
   run(data, begin, n, fold_indices, /*top=*/false, sink);
+}
+
+void ReferenceModel::use_mlps(dense::DenseMlps mlps) {
+  DLRM_CHECK(impl_->kernels == Kernels::kFast, "ReferenceModel::use_mlps: the model runs the _ref kernels");
+  impl_->mlps.emplace(std::move(mlps));
+}
+
+void ReferenceModel::replace_table(int table, const std::vector<ColumnBlock>& blocks) {
+  Impl& m = *impl_;
+  const model::ModelArch& arch = m.manifest.arch;
+  DLRM_CHECK(table >= 0 && table < arch.num_tables(), "replace_table: no table {} (the model has {})", table,
+             arch.num_tables());
+  Band band;
+  band.row_end = arch.table_rows[table];
+  int next_col = 0;
+  for (const ColumnBlock& block : blocks) {
+    DLRM_CHECK(block.col_begin == next_col && block.rows.num_rows == band.row_end && block.rows.cols > 0,
+               "replace_table: table {} needs blocks of {} rows tiling columns [0, {}) in order", table, band.row_end,
+               arch.dim);
+    band.pieces.push_back(Piece{block.rows, 0, block.col_begin});
+    next_col += block.rows.cols;
+  }
+  DLRM_CHECK(next_col == arch.dim, "replace_table: table {}'s blocks cover {} of {} columns", table, next_col,
+             arch.dim);
+  m.tables[table] = TableIndex{{0}, {std::move(band)}};
 }
 
 const std::vector<dense::Layer>& ReferenceModel::bottom_layers() const { return impl_->bottom_layers; }

@@ -139,7 +139,7 @@ void start_job(Job& job, bool with_front) {
     name_ranks(job, hosts);
     spdlog::info("model {}: {} tables, dim {}, {} shards ({} plan, {}); {} dense ranks{}, batch {}",
                  job.opt.model.string(), job.manifest.arch.num_tables(), job.manifest.arch.dim,
-                 job.manifest.num_shards(), job.manifest.plan, to_string(job.manifest.dtype),
+                 job.manifest.num_shards(), job.manifest.plan, job.manifest.storage_summary(),
                  job.roles.dense_ranks(), with_front ? ", a front (rank 0)" : "", job.opt.batch);
   }
   job.dense = !job.front && job.roles.my_role() == Role::kDense;
@@ -170,7 +170,7 @@ void describe_run(const Job& job, Transport transport, Report& report) {
   const ClusterOptions& opt = job.opt;
   report.model = opt.model.string();
   report.data = opt.data.string();
-  report.dtype = to_string(job.manifest.dtype);
+  report.dtype = job.manifest.storage_summary();
   report.plan = job.manifest.plan;
   report.mlp = to_string(opt.mlp);
   report.interaction = to_string(opt.interaction);
@@ -188,7 +188,7 @@ int write_outputs(const Job& job, const Report& report, const std::vector<float>
   if (!opt.quiet) std::cout << report_table(report) << std::flush;
   if (!opt.out.empty()) spdlog::info("predictions written to {}", opt.out.string());
   if (!opt.report.empty()) spdlog::info("report written to {}", opt.report.string());
-  const bool quantized = job.manifest.dtype != ElementType::kFp32 || opt.mlp != ElementType::kFp32;
+  const bool quantized = !job.manifest.all_fp32() || opt.mlp != ElementType::kFp32;
   if (report.auc_within_budget && !*report.auc_within_budget) {
     spdlog::error("accuracy budget exceeded: AUC {:.6f} is below {:.6f} = (1 - {}) x the reference's AUC {:.6f} "
                   "({} tables, {} MLPs); use a wider storage type, recalibrate, or raise --auc-budget",

@@ -134,6 +134,38 @@ ModelArch make_preset(const std::string& name, int64_t row_cap) {
   return arch;
 }
 
+bool Manifest::mixed() const {
+  for (int t = 1; t < arch.num_tables(); ++t) {
+    if (table_dtype(t) != table_dtype(0)) return true;
+  }
+  return false;
+}
+
+bool Manifest::all_fp32() const {
+  for (int t = 0; t < arch.num_tables(); ++t) {
+    if (table_dtype(t) != ElementType::kFp32) return false;
+  }
+  return true;
+}
+
+std::string Manifest::storage_summary() const {
+  if (!mixed()) return to_string(table_dtype(0));
+  std::string out;
+  for (ElementType type : {ElementType::kFp32, ElementType::kFp16, ElementType::kInt8, ElementType::kInt4}) {
+    int n = 0;
+    for (int t = 0; t < arch.num_tables(); ++t) n += table_dtype(t) == type ? 1 : 0;
+    if (n > 0) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n, to_string(type));
+  }
+  return "mixed (" + out + ")";
+}
+
+std::vector<ElementType> normalize_table_dtypes(const std::vector<ElementType>& table_dtypes, ElementType dtype) {
+  for (ElementType type : table_dtypes) {
+    if (type != dtype) return table_dtypes;
+  }
+  return {};
+}
+
 namespace {
 
 void write_arch(JsonWriter& w, const ModelArch& arch) {
@@ -224,6 +256,21 @@ Manifest read_manifest(const JsonValue& v, const fs::path& path) {
   } catch (const Error& e) {
     v["dtype"].fail(e.what());
   }
+  if (v.has("table_dtypes")) {
+    const JsonValue& list = v["table_dtypes"];
+    const std::vector<JsonValue> items = list.items();
+    DLRM_CHECK(items.size() == manifest.arch.table_rows.size(),
+               "{}: table_dtypes lists {} storage types but the model has {} tables; give one per table", path.string(),
+               items.size(), manifest.arch.table_rows.size());
+    for (size_t t = 0; t < items.size(); ++t) {
+      try {
+        manifest.table_dtypes.push_back(parse_storage_type(items[t].get<std::string>()));
+      } catch (const Error& e) {
+        items[t].fail(fmt::format("table {}: {}", t, e.what()));
+      }
+    }
+    manifest.table_dtypes = normalize_table_dtypes(manifest.table_dtypes, manifest.dtype);
+  }
   manifest.plan = v["plan"].get<std::string>();
   manifest.dense_file = v["dense_file"].get<std::string>();
   manifest.dense_bytes = v["dense_bytes"].get<uint64_t>();
@@ -243,6 +290,15 @@ void save_manifest(const Manifest& manifest, const fs::path& dir) {
   w.field("source", manifest.source);
   write_arch(w, manifest.arch);
   w.field("dtype", to_string(manifest.dtype));
+  const std::vector<ElementType> table_dtypes = normalize_table_dtypes(manifest.table_dtypes, manifest.dtype);
+  if (!table_dtypes.empty()) {
+    DLRM_CHECK(table_dtypes.size() == manifest.arch.table_rows.size(),
+               "save_manifest: {} table storage types for {} tables (an internal error)", table_dtypes.size(),
+               manifest.arch.table_rows.size());
+    std::vector<std::string> names;
+    for (ElementType type : table_dtypes) names.push_back(to_string(type));
+    w.field("table_dtypes", names);
+  }
   w.field("plan", manifest.plan);
   w.field("dense_file", manifest.dense_file);
   w.field("dense_bytes", manifest.dense_bytes);

@@ -43,15 +43,25 @@ constexpr char kTruncatedAdvice[] = "re-create the model with dlrm-shard";
 
 // ---------------------------------------------------------------- writer
 
-ShardFileWriter::ShardFileWriter(const fs::path& path, ElementType type, int dim, const ShardInfo& info) {
+ShardFileWriter::ShardFileWriter(const fs::path& path, ElementType type, int dim, const ShardInfo& info)
+    : ShardFileWriter(path, std::vector<ElementType>(info.slices.size(), type), dim, info) {}
+
+ShardFileWriter::ShardFileWriter(const fs::path& path, const std::vector<ElementType>& slice_types, int dim,
+                                 const ShardInfo& info) {
   DLRM_CHECK(!info.slices.empty(), "shard {} has no slices; nothing to write to {}", info.shard, path.string());
+  DLRM_ASSERT(slice_types.size() == info.slices.size());
+  const bool mixed = std::any_of(slice_types.begin(), slice_types.end(),
+                                 [&](ElementType t) { return t != slice_types.front(); });
   uint64_t offset = 0;
-  for (const Slice& slice : info.slices) {
+  for (size_t k = 0; k < info.slices.size(); ++k) {
+    const Slice& slice = info.slices[k];
+    const ElementType type = slice_types[k];
     DLRM_ASSERT(slice.rows() > 0 && slice.cols() > 0 && slice.col_end <= dim);
     ShardSliceRecord record{};
     record.table = static_cast<uint32_t>(slice.table);
     record.col_begin = static_cast<uint32_t>(slice.col_begin);
     record.col_end = static_cast<uint32_t>(slice.col_end);
+    record.storage_type = mixed ? storage_code(type) : 0;
     record.row_begin = static_cast<uint64_t>(slice.row_begin);
     record.row_end = static_cast<uint64_t>(slice.row_end);
     record.row_stride = model::row_stride(type, slice.cols());
@@ -61,8 +71,8 @@ ShardFileWriter::ShardFileWriter(const fs::path& path, ElementType type, int dim
     records_.push_back(record);
   }
   std::memcpy(header_.magic, kShardMagic, sizeof(kShardMagic));
-  header_.version = kShardFormatVersion;
-  header_.storage_type = storage_code(type);
+  header_.version = mixed ? kShardFormatVersionMixed : kShardFormatVersion;
+  header_.storage_type = storage_code(slice_types.front());
   header_.dim = static_cast<uint32_t>(dim);
   header_.shard = static_cast<uint32_t>(info.shard);
   header_.num_slices = static_cast<uint32_t>(records_.size());
@@ -197,10 +207,10 @@ ShardFile ShardFile::open(const fs::path& path, const Options& options) {
   read_exact(fd.fd, path, &h, sizeof(h), 0, "the header", kTruncatedAdvice);
   DLRM_CHECK(std::memcmp(h.magic, kShardMagic, sizeof(kShardMagic)) == 0,
              "{} is not a dlrm shard file (bad magic); expected a shard-NNN.bin written by dlrm-shard", name);
-  DLRM_CHECK(h.version == kShardFormatVersion,
-             "shard file {} has format version {} but this build reads version {}; re-shard the model with "
+  DLRM_CHECK(h.version == kShardFormatVersion || h.version == kShardFormatVersionMixed,
+             "shard file {} has format version {} but this build reads versions {} and {}; re-shard the model with "
              "this dlrm-shard",
-             name, h.version, kShardFormatVersion);
+             name, h.version, kShardFormatVersion, kShardFormatVersionMixed);
   constexpr uint32_t kMaxSlices = 1u << 20;
   DLRM_CHECK(h.num_slices > 0 && h.num_slices <= kMaxSlices && h.header_bytes == header_bytes_for(h.num_slices),
              "shard file {} has a corrupted header (header_bytes {} for {} slices); re-create the model", name,
@@ -222,12 +232,22 @@ ShardFile ShardFile::open(const fs::path& path, const Options& options) {
 
   const std::optional<ElementType> stored = storage_type_of_code(h.storage_type);
   DLRM_CHECK(stored.has_value(), "shard file {} has unknown storage type {}", name, h.storage_type);
-  const ElementType type = *stored;
   file.slices_.resize(h.num_slices);
   std::memcpy(file.slices_.data(), block.data() + sizeof(h), h.num_slices * sizeof(ShardSliceRecord));
   uint64_t offset = 0;
   for (uint32_t s = 0; s < h.num_slices; ++s) {
     const ShardSliceRecord& r = file.slices_[s];
+    std::optional<ElementType> slice_stored = *stored;
+    if (h.version == kShardFormatVersionMixed) {
+      slice_stored = storage_type_of_code(r.storage_type);
+    } else {
+      DLRM_CHECK(r.storage_type == 0, "shard file {}: slice {} has storage type {} in a version {} file", name, s,
+                 r.storage_type, h.version);
+    }
+    DLRM_CHECK(slice_stored.has_value(), "shard file {}: slice {} has unknown storage type {}", name, s,
+               r.storage_type);
+    const ElementType type = *slice_stored;
+    file.slice_types_.push_back(type);
     DLRM_CHECK(r.col_begin < r.col_end && r.col_end <= h.dim && r.row_begin < r.row_end,
                "shard file {}: slice {} is empty or outside the {} columns", name, s, h.dim);
     DLRM_CHECK(r.row_stride == row_stride(type, static_cast<int>(r.col_end - r.col_begin)),
@@ -262,6 +282,7 @@ ShardFile& ShardFile::operator=(ShardFile&& other) noexcept {
     path_ = std::move(other.path_);
     header_ = other.header_;
     slices_ = std::move(other.slices_);
+    slice_types_ = std::move(other.slice_types_);
     map_ = std::exchange(other.map_, nullptr);
     map_bytes_ = std::exchange(other.map_bytes_, 0);
     data_ = std::exchange(other.data_, nullptr);
@@ -310,8 +331,6 @@ void check_against_manifest(const ShardFile& file, const Manifest& manifest, int
   const char* advice = "the model directory is inconsistent; re-create it with dlrm-shard";
   DLRM_CHECK(h.shard == static_cast<uint32_t>(shard), "{} holds shard {} but the manifest lists it as shard {}; {}",
              name, h.shard, shard, advice);
-  DLRM_CHECK(file.storage_type() == manifest.dtype, "{} stores {} but the manifest says {}; {}", name,
-             to_string(file.storage_type()), to_string(manifest.dtype), advice);
   DLRM_CHECK(h.dim == static_cast<uint32_t>(manifest.arch.dim), "{} has dim {} but the manifest says {}; {}", name,
              h.dim, manifest.arch.dim, advice);
   DLRM_CHECK(file.slices().size() == info.slices.size(), "{} holds {} slices but the manifest lists {}; {}", name,
@@ -328,6 +347,10 @@ void check_against_manifest(const ShardFile& file, const Manifest& manifest, int
                "[{}, {}) columns [{}, {}); {}",
                name, s, r.table, r.row_begin, r.row_end, r.col_begin, r.col_end, m.table, m.row_begin, m.row_end,
                m.col_begin, m.col_end, advice);
+    const ElementType want = manifest.table_dtype(m.table);
+    DLRM_CHECK(file.slice_type(static_cast<int>(s)) == want,
+               "{}: slice {} (table {}) stores {} but the manifest says table {} is {}; {}", name, s, m.table,
+               to_string(file.slice_type(static_cast<int>(s))), m.table, to_string(want), advice);
     embedding_bytes += (r.row_end - r.row_begin) * r.row_stride;
   }
   DLRM_CHECK(embedding_bytes == info.embedding_bytes, "{} holds {} embedding bytes but the manifest says {}; {}",

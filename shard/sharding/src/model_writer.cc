@@ -73,18 +73,22 @@ uint64_t dense_bytes_estimate(const model::ModelArch& arch) {
 
 }  // namespace
 
-model::Manifest write_model(ModelSource& source, const WriteOptions& options, const fs::path& out) {
+model::Manifest write_model_into(ModelSource& source, const WriteOptions& options, const fs::path& dir) {
   const model::ModelArch& arch = source.arch();
   arch.validate();
   const ElementType dtype = options.plan.dtype;
   DLRM_CHECK(model::kStorageTypes.contains(dtype), "write_model: {} is not a storage type (an internal error)",
              to_string(dtype));
+  DLRM_CHECK(options.plan.table_dtypes.empty() || options.plan.table_dtypes.size() == arch.table_rows.size(),
+             "{} table storage types given for a model of {} tables", options.plan.table_dtypes.size(),
+             arch.num_tables());
 
   model::Manifest manifest;
   manifest.producer = std::string("dlrm-shard ") + DLRM_VERSION;
   manifest.source = source.describe();
   manifest.arch = arch;
   manifest.dtype = dtype;
+  manifest.table_dtypes = model::normalize_table_dtypes(options.plan.table_dtypes, dtype);
   manifest.plan = to_string(options.plan.kind);
   manifest.shards = make_plan(arch, options.plan);
   model::check_plan(arch, manifest.shards);
@@ -92,15 +96,17 @@ model::Manifest write_model(ModelSource& source, const WriteOptions& options, co
   uint64_t embedding_bytes = 0;
   for (const auto& info : manifest.shards) embedding_bytes += info.embedding_bytes;
   spdlog::info("plan {}: {} shards, {} of {} embeddings, largest/mean shard {:.3f}", manifest.plan,
-               manifest.num_shards(), format_bytes(embedding_bytes), to_string(dtype),
+               manifest.num_shards(), format_bytes(embedding_bytes), manifest.storage_summary(),
                plan_imbalance(manifest.shards));
 
-  StagedDir dir(out, options.overwrite);
   Progress progress("writing shards", embedding_bytes + dense_bytes_estimate(arch), "B", options.progress);
 
   // One pair of bounded buffers for the whole model: at most chunk_bytes of
   // rows (fp32 as read, or encoded) are in memory at any time, whatever the model size.
-  const uint64_t max_stride = model::row_stride(dtype, arch.dim);
+  uint64_t max_stride = 0;
+  for (int t = 0; t < arch.num_tables(); ++t) {
+    max_stride = std::max(max_stride, model::row_stride(manifest.table_dtype(t), arch.dim));
+  }
   const uint64_t max_row_bytes = std::max<uint64_t>(max_stride, static_cast<uint64_t>(arch.dim) * sizeof(float));
   const int64_t chunk_rows = std::max<int64_t>(1, static_cast<int64_t>(options.chunk_bytes / max_row_bytes));
   std::vector<float> values(static_cast<size_t>(chunk_rows) * arch.dim);
@@ -108,10 +114,12 @@ model::Manifest write_model(ModelSource& source, const WriteOptions& options, co
 
   for (model::ShardInfo& info : manifest.shards) {
     info.file = shard_file_name(info.shard);
-    model::ShardFileWriter writer(dir.staging_path() / info.file, dtype, arch.dim, info);
+    std::vector<ElementType> slice_types;
+    for (const model::Slice& slice : info.slices) slice_types.push_back(manifest.table_dtype(slice.table));
+    model::ShardFileWriter writer(dir / info.file, slice_types, arch.dim, info);
     for (size_t s = 0; s < info.slices.size(); ++s) {
-      write_slice(source, info.slices[s], dtype, writer.row_stride(static_cast<int>(s)), chunk_rows, values, encoded,
-                  writer, progress);
+      write_slice(source, info.slices[s], slice_types[s], writer.row_stride(static_cast<int>(s)), chunk_rows, values,
+                  encoded, writer, progress);
     }
     info.checksum = checksum_hex(writer.finish());
     info.file_bytes = writer.file_bytes();
@@ -122,14 +130,31 @@ model::Manifest write_model(ModelSource& source, const WriteOptions& options, co
     tensors.push_back({spec.name, spec.shape, source.read_dense(spec.name, spec.shape)});
     progress.add(tensors.back().values.size() * sizeof(float));
   }
-  model::DenseFileInfo dense = model::write_dense_file(dir.staging_path() / manifest.dense_file, tensors);
+  model::DenseFileInfo dense = model::write_dense_file(dir / manifest.dense_file, tensors);
   manifest.dense_bytes = dense.file_bytes;
   manifest.dense_checksum = checksum_hex(dense.data_checksum);
 
-  model::save_manifest(manifest, dir.staging_path());
+  model::save_manifest(manifest, dir);
   check_interrupted();
-  dir.commit();
   progress.finish();
+  return manifest;
+}
+
+void check_output_dir(const fs::path& out, bool overwrite) {
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  DLRM_CHECK(overwrite, "output {} already exists; remove it, choose another --out, or pass --force to replace it",
+             out.string());
+  DLRM_CHECK(fs::is_regular_file(out / model::kManifestName, ec),
+             "--force replaces only a model directory, and {} has no {}; remove it yourself if it should go",
+             out.string(), model::kManifestName);
+}
+
+model::Manifest write_model(ModelSource& source, const WriteOptions& options, const fs::path& out) {
+  source.arch().validate();
+  StagedDir dir(out, options.overwrite);
+  model::Manifest manifest = write_model_into(source, options, dir.staging_path());
+  dir.commit();
   return manifest;
 }
 

@@ -37,15 +37,29 @@ constexpr int kMaxShards = 1 << 16;
 // fraction above the mean; only larger tables are split (auto plan).
 constexpr double kWholeTableSlack = 0.03;
 
+// The storage type of every table.
+using TableTypes = std::vector<ElementType>;
+
+TableTypes table_types(const model::ModelArch& arch, const PlanOptions& options) {
+  if (options.table_dtypes.empty()) return TableTypes(static_cast<size_t>(arch.num_tables()), options.dtype);
+  DLRM_CHECK(options.table_dtypes.size() == static_cast<size_t>(arch.num_tables()),
+             "{} table storage types given for a model of {} tables", options.table_dtypes.size(), arch.num_tables());
+  for (size_t t = 0; t < options.table_dtypes.size(); ++t) {
+    DLRM_CHECK(model::kStorageTypes.contains(options.table_dtypes[t]), "table {}: {} is not a storage type; choose {}",
+               t, to_string(options.table_dtypes[t]), model::kStorageTypes.names());
+  }
+  return options.table_dtypes;
+}
+
 // Shards under construction with their byte loads.
 class PlanBuilder {
  public:
-  PlanBuilder(int shards, ElementType dtype) : shards_(shards), load_(shards, 0), dtype_(dtype) {
+  PlanBuilder(int shards, const TableTypes& types) : shards_(shards), load_(shards, 0), types_(types) {
     for (int s = 0; s < shards; ++s) shards_[s].shard = s;
   }
 
   uint64_t slice_bytes(const model::Slice& slice) const {
-    return static_cast<uint64_t>(slice.rows()) * model::row_stride(dtype_, slice.cols());
+    return static_cast<uint64_t>(slice.rows()) * model::row_stride(types_[slice.table], slice.cols());
   }
   void add(int shard, const model::Slice& slice) {
     shards_[shard].slices.push_back(slice);
@@ -54,7 +68,7 @@ class PlanBuilder {
   // Extends the last slice of `shard` to row_end (it must be the adjacent range).
   void extend_last(int shard, int64_t row_end) {
     model::Slice& last = shards_[shard].slices.back();
-    load_[shard] += static_cast<uint64_t>(row_end - last.row_end) * model::row_stride(dtype_, last.cols());
+    load_[shard] += static_cast<uint64_t>(row_end - last.row_end) * model::row_stride(types_[last.table], last.cols());
     last.row_end = row_end;
   }
   int least_loaded() const {
@@ -121,7 +135,7 @@ class PlanBuilder {
  private:
   std::vector<model::ShardInfo> shards_;
   std::vector<uint64_t> load_;
-  ElementType dtype_;
+  const TableTypes& types_;
 };
 
 model::Slice whole_table(const model::ModelArch& arch, int table) {
@@ -137,18 +151,18 @@ std::vector<int> tables_by_size(const model::ModelArch& arch) {
   return order;
 }
 
-std::vector<model::ShardInfo> plan_table(const model::ModelArch& arch, int shards, ElementType dtype) {
+std::vector<model::ShardInfo> plan_table(const model::ModelArch& arch, int shards, const TableTypes& types) {
   DLRM_CHECK(shards <= arch.num_tables(),
              "plan table: {} shards but the model has only {} tables, so some shard would hold "
              "nothing; use --plan auto or --plan row, or at most {} shards",
              shards, arch.num_tables(), arch.num_tables());
-  PlanBuilder builder(shards, dtype);
+  PlanBuilder builder(shards, types);
   for (int t : tables_by_size(arch)) builder.add(builder.least_loaded(), whole_table(arch, t));
   return builder.finish();
 }
 
-std::vector<model::ShardInfo> plan_row(const model::ModelArch& arch, int shards, ElementType dtype) {
-  PlanBuilder builder(shards, dtype);
+std::vector<model::ShardInfo> plan_row(const model::ModelArch& arch, int shards, const TableTypes& types) {
+  PlanBuilder builder(shards, types);
   for (int t : tables_by_size(arch)) {
     int64_t rows = arch.table_rows[t];
     if (rows >= shards) {
@@ -166,7 +180,7 @@ std::vector<model::ShardInfo> plan_row(const model::ModelArch& arch, int shards,
   return builder.finish();
 }
 
-std::vector<model::ShardInfo> plan_column(const model::ModelArch& arch, int shards, ElementType dtype, int splits) {
+std::vector<model::ShardInfo> plan_column(const model::ModelArch& arch, int shards, const TableTypes& types, int splits) {
   DLRM_CHECK(splits >= 1 && splits <= arch.dim && arch.dim % splits == 0,
              "plan column: --column-splits {} must divide the embedding dim {} (try {})", splits, arch.dim,
              arch.dim % 2 == 0 ? 2 : 1);
@@ -176,7 +190,7 @@ std::vector<model::ShardInfo> plan_column(const model::ModelArch& arch, int shar
              "would hold nothing; use more --column-splits, fewer --shards, or --plan auto",
              arch.num_tables(), splits, blocks, shards);
   int cols = arch.dim / splits;
-  PlanBuilder builder(shards, dtype);
+  PlanBuilder builder(shards, types);
   for (int t : tables_by_size(arch)) {
     for (int k = 0; k < splits; ++k) {
       model::Slice slice = whole_table(arch, t);
@@ -194,17 +208,21 @@ std::vector<model::ShardInfo> plan_column(const model::ModelArch& arch, int shar
 // mean. Every cut fills a shard to the mean, so there are at most `shards`
 // cuts in all, and no shard ends above mean * (1 + slack) (plus < shards rows
 // of rounding). A shard byte limit (0: none) lowers the whole-table bound.
-std::vector<model::ShardInfo> plan_auto(const model::ModelArch& arch, int shards, ElementType dtype, uint64_t limit) {
-  uint64_t stride = model::row_stride(dtype, arch.dim);
-  uint64_t total = arch.total_rows() * stride;
+std::vector<model::ShardInfo> plan_auto(const model::ModelArch& arch, int shards, const TableTypes& types,
+                                        uint64_t limit) {
+  uint64_t total = 0;
+  for (int t = 0; t < arch.num_tables(); ++t) {
+    total += static_cast<uint64_t>(arch.table_rows[t]) * model::row_stride(types[t], arch.dim);
+  }
   double mean = static_cast<double>(total) / shards;
   auto fill_target = static_cast<uint64_t>(std::ceil(mean));
   double whole_limit = mean * (1.0 + kWholeTableSlack);
   if (limit > 0) whole_limit = std::min(whole_limit, static_cast<double>(limit));
 
-  PlanBuilder builder(shards, dtype);
+  PlanBuilder builder(shards, types);
   for (int t : tables_by_size(arch)) {
     int64_t rows = arch.table_rows[t];
+    const uint64_t stride = model::row_stride(types[t], arch.dim);
     int s = builder.least_loaded();
     if (static_cast<double>(builder.load(s) + rows * stride) <= whole_limit) {
       builder.add(s, whole_table(arch, t));
@@ -240,11 +258,12 @@ std::vector<model::ShardInfo> plan_auto(const model::ModelArch& arch, int shards
 }
 
 std::vector<model::ShardInfo> plan_for(const model::ModelArch& arch, const PlanOptions& options, int shards) {
+  const TableTypes types = table_types(arch, options);
   switch (options.kind) {
-    case PlanKind::kAuto: return plan_auto(arch, shards, options.dtype, options.max_shard_bytes);
-    case PlanKind::kTable: return plan_table(arch, shards, options.dtype);
-    case PlanKind::kRow: return plan_row(arch, shards, options.dtype);
-    case PlanKind::kColumn: return plan_column(arch, shards, options.dtype, options.column_splits);
+    case PlanKind::kAuto: return plan_auto(arch, shards, types, options.max_shard_bytes);
+    case PlanKind::kTable: return plan_table(arch, shards, types);
+    case PlanKind::kRow: return plan_row(arch, shards, types);
+    case PlanKind::kColumn: return plan_column(arch, shards, types, options.column_splits);
   }
   DLRM_ASSERT(false);
   return {};

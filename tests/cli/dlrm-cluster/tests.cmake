@@ -57,6 +57,20 @@ add_test(NAME cluster_mpi.quantized
 set_tests_properties(cluster_mpi.quantized PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
   PROCESSORS 2 LABELS mpi TIMEOUT 300)
 
+# Mixed per-table storage (fp32, fp16, int8 and int4 tables in one model) at
+# several plans and rank counts, against its own reference and against fp32.
+foreach(item table:2:3 row:2:4 column:2:4 auto:3:5)
+  string(REPLACE ":" ";" cfg ${item})
+  list(GET cfg 0 plan)
+  list(GET cfg 1 shards)
+  list(GET cfg 2 ranks)
+  add_test(NAME cluster_mpi.mixed.${plan}.s${shards}.n${ranks}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/mixed.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK} small ${plan} ${shards}
+            ${ranks})
+  set_tests_properties(cluster_mpi.mixed.${plan}.s${shards}.n${ranks} PROPERTIES FIXTURES_REQUIRED cluster_mpi
+    ENVIRONMENT "${DLRM_MPI_ENV}" PROCESSORS 2 LABELS mpi TIMEOUT 300)
+endforeach()
+
 # Scenario runs (rank 0 is the front): accuracy mode equal to file mode over
 # several plans and rank counts (plan:shards:ranks, ranks counting the
 # front), VALID far below capacity, INVALID far above it, --find-peak,
@@ -114,6 +128,10 @@ add_test(NAME cluster_dcn.agreement
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_run.py agreement ${DLRM_DCN_WORK})
 set_tests_properties(cluster_dcn.agreement PROPERTIES FIXTURES_REQUIRED cluster_dcn DEPENDS "${runs}"
   LABELS "mpi;dcn")
+add_test(NAME cluster_dcn.mixed.row.s2.n4
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/mixed.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_DCN_WORK} small-v2 row 2 4)
+set_tests_properties(cluster_dcn.mixed.row.s2.n4 PROPERTIES FIXTURES_REQUIRED cluster_dcn
+  ENVIRONMENT "${DLRM_MPI_ENV}" PROCESSORS 2 LABELS "mpi;dcn" TIMEOUT 300)
 add_test(NAME cluster_dcn.scenario.accuracy.row.s2.n5
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/scenario.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_DCN_WORK} accuracy row 2 5)
 set_tests_properties(cluster_dcn.scenario.accuracy.row.s2.n5 PROPERTIES FIXTURES_REQUIRED cluster_dcn

@@ -60,6 +60,25 @@ if "$BIN/dlrm-launch" --model "$WORK/v2-fp32" --run-dir "$WORK/run-v2f" --hostfi
 fi
 expect "$WORK/v2f.out" "does not fit the memory"
 
+echo "== mixed per-table storage: DLRM-v2's six large tables in int4, the 20 others in fp32, planned per table"
+# int4: 203,067,956 rows x 68 B; fp32: 1,116,632 rows x 512 B; 14,380,336,592 B = 13.4 GiB in all.
+small=()
+for t in 1 2 3 4 5 6 7 8 11 12 13 14 15 16 17 18 22 23 24 25; do small+=(--table-dtype "$t=fp32"); done
+"$SHARD_TOOL" synth --plan-only --preset dlrm-v2 --dtype int4 "${small[@]}" --shards 2 --out "$WORK/v2-mixed" >/dev/null
+"$BIN/dlrm-launch" --model "$WORK/v2-mixed" --run-dir "$WORK/run-v2m" --hostfile "$WORK/one.hostfile" --dry-run \
+  --topology localhost='numa=1 cores_per_numa=2 mem_per_numa=24G' -- --data /data/day_23 > "$WORK/v2m.out"
+cat "$WORK/v2m.out"
+expect "$WORK/v2m.out" "2 shards, 13.4 GiB of embeddings (mixed (20 fp32, 6 int4))" "6.7 GiB" \
+  "3 ranks on 1 host: 2 shard + 1 dense"
+# Its largest table in fp32 instead (40M x 512 B = 19.1 GiB more than in int4's 2.5 GiB): no longer fits.
+"$SHARD_TOOL" synth --plan-only --preset dlrm-v2 --dtype int4 --table-dtype 0=fp32 --shards 2 \
+  --out "$WORK/v2-mixed-big" >/dev/null
+if "$BIN/dlrm-launch" --model "$WORK/v2-mixed-big" --run-dir "$WORK/run-v2mb" --hostfile "$WORK/one.hostfile" \
+  --dry-run --topology localhost='numa=1 cores_per_numa=2 mem_per_numa=24G' -- --data x > "$WORK/v2mb.out" 2>&1; then
+  cat "$WORK/v2mb.out"; fail "DLRM-v2 with a 40M-row fp32 table (29.5 GiB) planned onto 24 GB"
+fi
+expect "$WORK/v2mb.out" "does not fit the memory" "29.5 GiB of rows"
+
 echo "== namespace test hosts, no topology given"
 "$BIN/dlrm-launch" --model "$WORK/small2" --run-dir "$WORK/run-netns" --hostfile "$HOSTFILES/netns.hostfile" --dry-run \
   --mpirun-arg "--mca routed direct" -- --data x > "$WORK/netns.out"

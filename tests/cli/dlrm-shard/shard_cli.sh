@@ -222,6 +222,17 @@ case "$CASE" in
     expect_error --dtype "'int3'" fp32 fp16 int8 int4
     expect_nothing_left "$OUT"
     ;;
+  table_dtype_bad)
+    run synth --preset small --shards 2 --table-dtype 26=int4 --out "$OUT"
+    expect_error --table-dtype "'26=int4'" "tables 0..25"
+    expect_nothing_left "$OUT"
+    run synth --preset small --shards 2 --table-dtype 3=int3 --out "$OUT"
+    expect_error --table-dtype "table 3" "'int3'" fp32 int4
+    expect_nothing_left "$OUT"
+    run synth --preset small --shards 2 --table-dtype x=int4 --out "$OUT"
+    expect_error --table-dtype "T=TYPE"
+    expect_nothing_left "$OUT"
+    ;;
   preset_unknown)
     run synth --preset huge --shards 2 --out "$OUT"
     expect_error huge terabyte-40m

@@ -4,7 +4,7 @@ if(TARGET dlrm-shard)
     synth_inspect_verify plans_and_trailing_slash import_npy
     verify_flipped_data_byte verify_flipped_header_byte verify_truncated verify_flipped_dense_byte
     verify_manifest_version verify_missing_dir inspect_not_a_model
-    dtype_int4_writes_verifies dtype_quantized_plans dtype_unknown preset_unknown zero_shards more_shards_than_rows
+    dtype_int4_writes_verifies dtype_quantized_plans dtype_unknown table_dtype_bad preset_unknown zero_shards more_shards_than_rows
     table_plan_too_many_shards column_splits_not_dividing plan_unknown
     max_shard_bytes_too_small max_shard_bytes_bad_size max_shard_bytes_suffixes out_exists
     import_missing_path import_bad_npy import_npy_bad_shape import_npy_unexpected_file import_npy_empty_dir
@@ -25,4 +25,15 @@ if(TARGET dlrm-shard AND TARGET dlrm-data)
       ${CMAKE_CURRENT_BINARY_DIR}/import_bad_input)
   set_tests_properties(shard_cli.import_bad_input PROPERTIES FIXTURES_REQUIRED formats_fixtures SKIP_RETURN_CODE 77
     LABELS "cli;formats" TIMEOUT 300)
+endif()
+
+# dlrm-shard tune-precision: both model families tuned at budget 0.001 and
+# re-evaluated independently by dlrm-reference; bad inputs refused.
+if(TARGET dlrm-shard AND TARGET dlrm-data AND TARGET dlrm-reference)
+  foreach(case dot dcn bad_input)
+    add_test(NAME shard_cli.tune_precision.${case}
+      COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tune_precision.sh $<TARGET_FILE_DIR:dlrm-shard>
+              ${CMAKE_CURRENT_BINARY_DIR}/tune_precision ${case})
+    set_tests_properties(shard_cli.tune_precision.${case} PROPERTIES LABELS cli PROCESSORS 2 TIMEOUT 300)
+  endforeach()
 endif()

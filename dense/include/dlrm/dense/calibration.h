@@ -36,12 +36,17 @@
 //     "bottom": {"samples": N, "method": "max"|"percentile"|"mse", "percentile": p,
 //                "layers": [{"width", "min", "max", "abs_max", "clip", "mean": [width]}, ...]},
 //     "top": {...},
-//     "cross": {...}}}   (dcn models only: 2 entries per cross layer, as above)
+//     "cross": {...},    (dcn models only: 2 entries per cross layer, as above)
+//     "fp32_layers": {"bottom": [0], "top": [4], "cross": []}}}
+//                        (optional: the layers --mlp int8 serves in fp32, by
+//                         index; absent: DenseMlps' defaults. cross lists no
+//                         layer or every layer)
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,10 +92,19 @@ struct ActivationRanges {
 
 // Both MLPs of a DLRM model, and its cross network (dcn models; no layers
 // for dot models).
+// Which layers an int8 model serves in fp32 (per-layer fallback: dlrm-shard
+// tune-precision chooses them), by index in each MLP and cross network.
+struct Fp32Layers {
+  std::vector<int> bottom;
+  std::vector<int> top;
+  std::vector<int> cross;
+};
+
 struct ModelCalibration {
   ActivationRanges bottom;
   ActivationRanges top;
   ActivationRanges cross;  // layers[2l]: x_l, layers[2l + 1]: t_l (CrossCalibrator)
+  std::optional<Fp32Layers> fp32_layers = std::nullopt;  // unset: DenseMlps' defaults
 };
 
 // Throws dlrm::Error naming `what` unless `ranges` has one entry per layer
@@ -162,7 +176,8 @@ void save_calibration(const ModelCalibration& calibration, const std::filesystem
 ModelCalibration load_calibration(const std::filesystem::path& file);
 // check_ranges for both MLPs and check_cross_ranges for the cross network,
 // naming `file` in the message; `cross` empty (a dot model) requires a
-// calibration without cross ranges.
+// calibration without cross ranges. fp32_layers, when set, must name layers
+// that exist, each once, ascending, and list no cross layer or all of them.
 void check_model_calibration(const ModelCalibration& calibration, const std::vector<Layer>& bottom,
                              const std::vector<Layer>& top, const std::vector<CrossLayer>& cross,
                              const std::filesystem::path& file);

@@ -16,7 +16,7 @@
 // activation is ReLU or none; any other boundary goes through fp32. With
 // last_layer_fp32 the last layer runs in fp32 on the dequantised output of
 // the layer before; with first_layer_fp32 the first layer runs in fp32 and its
-// output is quantised.
+// output is quantised; the layers of fp32_layers likewise.
 //
 // mlp_int8_forward_ref (scalar loops; oneDNN 2.6's int8 inner product in the
 // same order of float operations):
@@ -52,6 +52,10 @@ struct MlpInt8Options {
   bool first_layer_fp32 = false;
   // Run the last layer (and its sigmoid) in fp32.
   bool last_layer_fp32 = true;
+  // Further layers to run in fp32, by index (per-layer fallback): an fp32
+  // layer between int8 layers takes the dequantised output of the one before
+  // and its output is quantised for the one after.
+  std::vector<int> fp32_layers = {};
   // Fold the mean error of the rounded weights into the bias (see above).
   bool bias_correction = true;
   int64_t min_calibration_samples = kMinCalibrationSamples;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dlrm/common/element_type.h"
+#include "dlrm/dense/calibration.h"
 #include "dlrm/dense/cross_net.h"
 #include "dlrm/dense/mlp.h"
 #include "dlrm/model/manifest.h"
@@ -31,11 +32,16 @@ inline constexpr ElementTypes kMlpTypes{ElementType::kFp32, ElementType::kInt8};
 // The bottom and top MLPs of a model, and the cross network of a dcn model,
 // ready to serve at one precision (CrossNet or CrossNetInt8 for the cross
 // network). int8 reads <model>/calibration.json (dlrm-shard calibrate) and
-// keeps the bottom MLP's first layer (13 log1p features) and the top MLP's
-// last layer with its sigmoid in fp32.
+// keeps in fp32 the layers its fp32_layers names, by default the bottom MLP's
+// first layer (13 log1p features) and the top MLP's last layer with its
+// sigmoid.
 class DenseMlps {
  public:
   DenseMlps(const std::filesystem::path& dir, const model::Manifest& manifest, ElementType precision);
+  // The same from layers in memory; int8 needs `calibration` (checked against
+  // the layers, naming `source` in errors), fp32 ignores it.
+  DenseMlps(DenseLayers layers, ElementType precision, const ModelCalibration* calibration,
+            const std::string& source);
   DenseMlps(DenseMlps&&) noexcept;
   DenseMlps& operator=(DenseMlps&&) noexcept;
   ~DenseMlps();

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <filesystem>
 
+#include "dlrm/datasets/dataset.h"
 #include "dlrm/dense/calibration.h"
+#include "dlrm/reference/reference_model.h"
 
 namespace dlrm::reference {
 
@@ -17,6 +19,11 @@ struct CalibrateOptions {
   dense::CalibratorOptions calibrator;
   bool fold_indices = false;
 };
+
+// The ranges of samples [0, n) of `data` through the fp32 model `reference`
+// (bottom and top MLP, and the cross network of a dcn model), in memory.
+dense::ModelCalibration calibrate(ReferenceModel& reference, const datasets::Dataset& data, int64_t n,
+                                  const dense::CalibratorOptions& options, bool fold_indices);
 
 // Returns the calibration file written. Throws naming the data file when it
 // holds too few samples, and the model when its rows or weights are bad.

@@ -7,7 +7,9 @@
 // then bottom MLP, the interaction (dot, or for a dcn model the cross network
 // on x0 = [bottom output, pooled rows]), top MLP and sigmoid:
 //   Kernels::kRef  every stage with the plain _ref kernels
-//   Kernels::kFast oneDNN MLPs and the fast interaction (same maths)
+//   Kernels::kFast oneDNN MLPs and the fast interaction (same maths); with
+//                  int8 MLPs (dense::DenseMlps, calibration.json) as dlrm-cluster
+//                  --mlp int8 serves them
 #pragma once
 
 #include <cstdint>
@@ -17,8 +19,10 @@
 #include <vector>
 
 #include "dlrm/datasets/dataset.h"
+#include "dlrm/common/element_type.h"
 #include "dlrm/dense/cross_net.h"
 #include "dlrm/dense/mlp.h"
+#include "dlrm/dense/model_mlps.h"
 #include "dlrm/model/manifest.h"
 
 namespace dlrm::reference {
@@ -28,7 +32,9 @@ enum class Kernels { kRef, kFast };
 class ReferenceModel {
  public:
   // Loads manifest, dense.bin and maps every shard file (verify: checksums).
-  static ReferenceModel load(const std::filesystem::path& dir, Kernels kernels, bool verify = true);
+  // mlp kInt8 (kFast only) reads <dir>/calibration.json.
+  static ReferenceModel load(const std::filesystem::path& dir, Kernels kernels, bool verify = true,
+                             ElementType mlp = ElementType::kFp32);
   ReferenceModel(ReferenceModel&&) noexcept;
   ReferenceModel& operator=(ReferenceModel&&) noexcept;
   ~ReferenceModel();
@@ -52,6 +58,19 @@ class ReferenceModel {
   };
   using ChunkSink = std::function<void(const ChunkInputs&)>;
   void features(const datasets::Dataset& data, int64_t begin, int64_t n, bool fold_indices, const ChunkSink& sink);
+
+  // kFast: serve the dense stages (MLPs, cross network) with `mlps` from now
+  // on, e.g. int8 ones with other fp32 layers (precision tuning).
+  void use_mlps(dense::DenseMlps mlps);
+  // Serve table `table` from `blocks` from now on instead of the shard files:
+  // each block holds every row of the table for columns [col_begin,
+  // col_begin + rows.cols); together they tile [0, dim). The caller keeps the
+  // rows alive while the model uses them. Throws unless they fit the table.
+  struct ColumnBlock {
+    int col_begin = 0;
+    model::RowsView rows;
+  };
+  void replace_table(int table, const std::vector<ColumnBlock>& blocks);
 
   // The model's MLP layers (loaded and checksummed with the model).
   const std::vector<dense::Layer>& bottom_layers() const;

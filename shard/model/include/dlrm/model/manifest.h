@@ -16,6 +16,9 @@
 //              "cross_layers": 3, "cross_rank": 512,     (dcn only; optional for dot)
 //              "hotness": [lookups per pair of each table]},  (optional: all 1)
 //     "dtype": "fp32"|"fp16"|"int8"|"int4", "plan": "auto"|"table"|"row"|"column",
+//     "table_dtypes": ["int4", "fp32", ...],   (optional: one storage type per
+//                      table; absent, every table is stored as "dtype". Written
+//                      only when some table differs from "dtype")
 //     "dense_file": "dense.bin", "dense_bytes": N, "dense_checksum": "16 hex digits",
 //     "shards": [{"shard": s, "file": "shard-000.bin", "file_bytes": N, "embedding_bytes": N,
 //                 "checksum": "16 hex digits",
@@ -104,7 +107,10 @@ struct Manifest {
   std::string producer;     // "dlrm-shard 0.1.0"
   std::string source;       // "synth preset=terabyte-40m seed=1" or "import PATH"
   ModelArch arch;
-  ElementType dtype = ElementType::kFp32;  // how every shard's rows are stored (row_codec.h)
+  // How rows are stored (row_codec.h): table t as table_dtypes[t], or every
+  // table as dtype when table_dtypes is empty (one model may mix storage types).
+  ElementType dtype = ElementType::kFp32;
+  std::vector<ElementType> table_dtypes;
   std::string plan;         // "auto", "table", "row", "column"
   std::vector<ShardInfo> shards;
   std::string dense_file = "dense.bin";
@@ -112,7 +118,21 @@ struct Manifest {
   std::string dense_checksum;
 
   int num_shards() const { return static_cast<int>(shards.size()); }
+  ElementType table_dtype(int table) const {
+    return table_dtypes.empty() ? dtype : table_dtypes[static_cast<size_t>(table)];
+  }
+  // True when the tables are not all stored alike.
+  bool mixed() const;
+  // True when every table is stored in fp32.
+  bool all_fp32() const;
+  // "int8" for a uniform model; "mixed (3 fp32, 23 int4)" otherwise (types in
+  // kStorageTypes order).
+  std::string storage_summary() const;
 };
+
+// Per-table storage types as table_dtypes keeps them: empty when every entry
+// equals `dtype` (a uniform model), else one per table.
+std::vector<ElementType> normalize_table_dtypes(const std::vector<ElementType>& table_dtypes, ElementType dtype);
 
 inline constexpr const char* kManifestName = "manifest.json";
 
@@ -121,7 +141,9 @@ void save_manifest(const Manifest& manifest, const std::filesystem::path& dir);
 // Reads dir/manifest.json, then checks it: arch.validate(), shards numbered
 // 0..n-1, check_plan. Throws naming the file (and the field) when the
 // directory or file is missing, the JSON is malformed or lacks a field, its
-// format_version is not kFormatVersion ("re-shard the model"), or a check fails.
+// format_version is not kFormatVersion ("re-shard the model"), a table's
+// storage type is unknown or table_dtypes does not list one per table (naming
+// the table), or a check fails.
 Manifest load_manifest(const std::filesystem::path& dir);
 
 // Throws unless every cell of every table is covered exactly once and every

@@ -8,8 +8,12 @@
 //                       (header_bytes is a multiple of 4096, so rows in an mmap
 //                       are 64-byte aligned too)
 // Stored rows are laid out as the row-layout table of dlrm/model/row_codec.h
-// says for storage_type; each ShardSliceRecord records its row_stride
-// (= row_stride(storage_type, col_end - col_begin)).
+// says for the slice's storage type; each ShardSliceRecord records its
+// row_stride (= row_stride(type, col_end - col_begin)). The slice's type:
+//   version 1  the header's storage_type (every slice alike); records' storage_type 0
+//   version 2  the record's storage_type (a shard of a mixed model); the header's
+//              is its first slice's
+// A shard whose slices are all of one type is written as version 1.
 // data_checksum is XXH3-64 over the data section; header_checksum is XXH3-64
 // over [0, header_bytes) with the header_checksum field zeroed.
 // The file is written under a staged name and renamed when complete.
@@ -31,7 +35,8 @@ class StagedFile;
 namespace dlrm::model {
 
 inline constexpr char kShardMagic[8] = {'D', 'L', 'R', 'M', 'S', 'H', 'R', 'D'};
-inline constexpr uint32_t kShardFormatVersion = 1;
+inline constexpr uint32_t kShardFormatVersion = 1;       // one storage type per file
+inline constexpr uint32_t kShardFormatVersionMixed = 2;  // one storage type per slice
 
 struct ShardFileHeader {
   char magic[8];
@@ -52,7 +57,7 @@ struct ShardSliceRecord {
   uint32_t table;
   uint32_t col_begin;
   uint32_t col_end;
-  uint32_t reserved;
+  uint32_t storage_type;  // version 2: the slice's ElementType code; version 1: 0
   uint64_t row_begin;
   uint64_t row_end;
   uint64_t row_stride;   // bytes per stored row
@@ -64,6 +69,9 @@ static_assert(sizeof(ShardSliceRecord) == 48);
 class ShardFileWriter {
  public:
   ShardFileWriter(const std::filesystem::path& path, ElementType type, int dim, const ShardInfo& info);
+  // slice_types[s]: the storage type of info.slices[s].
+  ShardFileWriter(const std::filesystem::path& path, const std::vector<ElementType>& slice_types, int dim,
+                  const ShardInfo& info);
   ~ShardFileWriter();
   // Appends `rows` rows of the current slice, already encoded (row_stride bytes each).
   void append_rows(const void* src, int64_t rows);
@@ -106,14 +114,17 @@ class ShardFile {
 
   const ShardFileHeader& header() const { return header_; }
   const std::vector<ShardSliceRecord>& slices() const { return slices_; }
+  // The header's storage type: every slice's in a version 1 file, the first
+  // slice's in a version 2 file (use slice_type).
   ElementType storage_type() const { return *storage_type_of_code(header_.storage_type); }
+  ElementType slice_type(int s) const { return slice_types_[static_cast<size_t>(s)]; }
   // First byte of slice `s`'s rows.
   const uint8_t* slice_rows(int s) const { return data_ + slices_[s].data_offset; }
   // Slice `s`'s rows as the embedding-bag kernels read them.
   RowsView slice_view(int s) const {
     const ShardSliceRecord& rec = slices_[s];
     return {slice_rows(s), rec.row_stride, static_cast<int64_t>(rec.row_end - rec.row_begin),
-            static_cast<int>(rec.col_end - rec.col_begin), storage_type()};
+            static_cast<int>(rec.col_end - rec.col_begin), slice_type(s)};
   }
   uint64_t data_bytes() const { return header_.data_bytes; }
   const std::filesystem::path& path() const { return path_; }
@@ -128,13 +139,14 @@ class ShardFile {
   std::filesystem::path path_;
   ShardFileHeader header_{};
   std::vector<ShardSliceRecord> slices_;
+  std::vector<ElementType> slice_types_;
   void* map_ = nullptr;
   size_t map_bytes_ = 0;
   const uint8_t* data_ = nullptr;
 };
 
-// Checks a ShardFile against the manifest's entry for it (slices, dtype, dim,
-// checksum); throws naming the file and the first difference.
+// Checks a ShardFile against the manifest's entry for it (slices, each
+// slice's storage type against its table's, dim, checksum); throws naming the file and the first difference.
 void check_against_manifest(const ShardFile& file, const Manifest& manifest, int shard);
 
 }  // namespace dlrm::model

@@ -28,5 +28,12 @@ struct WriteOptions {
 // make_plan), an existing `out` without `overwrite`, and any source or write
 // error (naming the file).
 model::Manifest write_model(ModelSource& source, const WriteOptions& options, const std::filesystem::path& out);
+// Throws unless `out` can take a new model: it does not exist, or `overwrite`
+// and it is a model directory (holds manifest.json); --force replaces a model,
+// never another directory named by mistake.
+void check_output_dir(const std::filesystem::path& out, bool overwrite);
+// The same files written straight into `dir`, an existing directory the caller
+// stages (its own StagedDir, with more files of its own beside the model).
+model::Manifest write_model_into(ModelSource& source, const WriteOptions& options, const std::filesystem::path& dir);
 
 }  // namespace dlrm::sharding

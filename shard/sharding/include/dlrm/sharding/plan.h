@@ -9,7 +9,7 @@
 //   auto    whole onto the least-loaded shard while that stays <= mean * 1.03
 //           (and <= max_shard_bytes); otherwise the table is cut into row
 //           ranges filling the least-loaded shards up to the mean
-// Loads are bytes: rows * row_stride(dtype, cols). Every shard gets at least
+// Loads are bytes: rows * row_stride(type of the slice's table, cols). Every shard gets at least
 // one slice, and every plan covers every (table, row, column) exactly once
 // (check_plan).
 #pragma once
@@ -30,6 +30,7 @@ struct PlanOptions {
   PlanKind kind = PlanKind::kAuto;
   int shards = 1;
   ElementType dtype = ElementType::kFp32;
+  std::vector<ElementType> table_dtypes;  // one per table, or empty: every table is dtype
   uint64_t max_shard_bytes = 0;  // 0: unlimited
   int column_splits = 2;         // for kColumn; must divide arch.dim
 };

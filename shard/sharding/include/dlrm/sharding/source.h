@@ -34,4 +34,11 @@ class ModelSource {
 // (normal, std sqrt(2/(in+out)) for weights, sqrt(1/out) for biases).
 std::unique_ptr<ModelSource> make_synth_source(const model::ModelArch& arch, uint64_t seed);
 
+// The weights of a model directory written by dlrm-shard (re-sharding it, or
+// storing its tables in other types): rows decoded from its shard files
+// (decode_row of each slice's storage type; exact for fp32 models), dense
+// tensors from dense.bin. Files are checked against the manifest (and their
+// checksums when verify) at open; throws naming the file.
+std::unique_ptr<ModelSource> open_model_dir_source(const std::filesystem::path& dir, bool verify = true);
+
 }  // namespace dlrm::sharding
