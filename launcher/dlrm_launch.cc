@@ -26,6 +26,7 @@
 #include "dlrm/launcher/layout.h"
 #include "dlrm/launcher/mpirun.h"
 #include "dlrm/launcher/topology.h"
+#include "dlrm/launcher/work.h"
 #include "dlrm/model/manifest.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +42,7 @@ struct Args {
   std::vector<std::string> topology;
   std::string topology_file;
   LayoutOptions layout;
+  std::string shard_cores = "auto";
   std::string transport = "auto";
   std::string tcp_if;
   std::string mpirun = "mpirun";
@@ -126,14 +128,6 @@ void write_text(const fs::path& path, const std::string& text) {
   DLRM_CHECK(out.good(), "cannot write {}", path.string());
 }
 
-// The embedding bytes of each shard and the dense weights' bytes.
-ModelNeeds model_needs(const dlrm::model::Manifest& manifest) {
-  ModelNeeds needs;
-  for (const auto& info : manifest.shards) needs.shard_bytes.push_back(info.embedding_bytes);
-  needs.dense_bytes = manifest.dense_bytes;
-  return needs;
-}
-
 // The mpirun command's settings from the options (hostfile and rankfile
 // paths left empty). Refuses a missing dlrm-cluster (unless a dry run) and
 // --model after --; warns about --threads after --.
@@ -198,6 +192,8 @@ int launch(const Args& args) {
   // A scenario run and dlrm-serve have a front (rank 0).
   const bool serving = fs::path(args.program).filename() == "dlrm-serve";
   layout_options.front = serving || scenario_run(args.cluster_args);
+  layout_options.shard_cores = parse_shard_cores(args.shard_cores);
+  layout_options.int8_mlp = program_option(args.cluster_args, "--mlp") == "int8";
   Layout layout = choose_layout(hostfile, topologies, needs, layout_options);
   const fs::path model = fs::absolute(args.model);
   CommandOptions command = command_options(args, model);
@@ -271,6 +267,10 @@ int main(int argc, char** argv) {
                  "dense ranks per NUMA node (default: 1 per NUMA node with a core left after the shards)");
   app.add_option("--threads-per-dense", args.layout.threads_per_dense,
                  "OpenMP threads (and cores) per dense rank (default: the node's free cores shared out)");
+  app.add_option("--shard-cores", args.shard_cores,
+                 "whether shard ranks get cores of their own: auto (where the model's pooling work pays for "
+                 "them; the layout's notes give the figures), own, or shared (with the dense ranks)")
+      ->capture_default_str();
   app.add_option("--mem-fraction", args.layout.mem_fraction, "share of each NUMA node's memory to plan for")
       ->capture_default_str();
   app.add_option("--transport", args.transport,
