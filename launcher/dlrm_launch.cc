@@ -26,6 +26,7 @@
 #include "dlrm/launcher/layout.h"
 #include "dlrm/launcher/mpirun.h"
 #include "dlrm/launcher/topology.h"
+#include "dlrm/launcher/tuned_config.h"
 #include "dlrm/launcher/work.h"
 #include "dlrm/model/manifest.h"
 
@@ -52,8 +53,24 @@ struct Args {
   bool keep_files = false;
   bool dry_run = false;
   bool quiet = false;
+  std::string config;
   std::vector<std::string> cluster_args;
 };
+
+// --config tuned.json: its layout options where the command line gives none,
+// its cluster options before the user's (which win).
+void apply_config(Args& args, const CLI::App& app) {
+  if (args.config.empty()) return;
+  const TunedConfig tuned = read_tuned_config(args.config);
+  if (app.count("--shard-cores") == 0) args.shard_cores = tuned.launch.shard_cores;
+  if (app.count("--dense-per-node") == 0) args.layout.dense_per_node = tuned.launch.dense_per_node;
+  if (app.count("--threads-per-dense") == 0) args.layout.threads_per_dense = tuned.launch.threads_per_dense;
+  args.cluster_args = merge_cluster_args(tuned.cluster, args.cluster_args);
+  std::error_code ec;
+  if (!tuned.model.empty() && !fs::equivalent(tuned.model, args.model, ec)) {
+    spdlog::warn("{} was tuned for the model {}, not {}", args.config, tuned.model, args.model);
+  }
+}
 
 // Topology of every host: --topology, then the topology file, then "*"
 // entries, then hwloc for this machine; other hosts are assumed to be like it.
@@ -286,12 +303,15 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-files", args.keep_files, "keep the temporary hostfile and rankfile");
   app.add_flag("--dry-run", args.dry_run, "print the layout, the rankfile and the mpirun command; run nothing");
   app.add_flag("--quiet", args.quiet, "do not print the layout before running");
+  app.add_option("--config", args.config,
+                 "tuned.json from dlrm-tune: its layout and dlrm-cluster options (the command line's win)");
   try {
     app.parse(split, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
+    apply_config(args, app);
     return launch(args);
   } catch (const std::exception& e) {
     dlrm::report_fatal(e);
