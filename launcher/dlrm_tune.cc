@@ -40,9 +40,12 @@ namespace {
 constexpr int kRefused = 2, kNoneMeetsBound = 3, kInterrupted = 130;
 // A trial's least time besides loading the rows: starting mpirun and the
 // ranks, the bound and the cluster runs, checking, writing (seconds).
-constexpr double kTrialOverheadSeconds = 6;
+constexpr double kTrialOverheadSeconds = 3;
 // Shard ranks load rows at about this rate here (--no-verify: copy into huge pages).
 constexpr double kLoadBytesPerSecond = 1.0e9;
+// A trial that runs this many times longer than the mean so far (and at
+// least kMinTrialCapSeconds) is stopped and recorded as failed.
+constexpr double kHangFactor = 5, kMinTrialCapSeconds = 60;
 
 struct Args {
   std::string hostfile, model, data, out;
@@ -170,12 +173,20 @@ bool run_search(const Args& args, const Plan& plan, TuneResults& results) {
     const std::optional<TrialConfig> best = best_settings(results);
     const int index = static_cast<int>(results.trials.size()) + 1;
     progress.start(index, *next, best ? score(results, *best) : 0, elapsed());
-    TrialRun run = run_trial(plan.runner, *next, index, std::max(left, expected));
+    // A trial may take the budget left, and at most kHangFactor x a trial so far (a hung job).
+    const double cap = ran > 0 ? std::max(kMinTrialCapSeconds, kHangFactor * expected) : args.time_budget_s;
+    const bool budget_bound = left <= cap;
+    TrialRun run = run_trial(plan.runner, *next, index, std::max(1.0, std::min(left, cap)));
     if (run.interrupted || interrupted()) return false;
     DLRM_CHECK(!run.timed_out || !results.trials.empty() || ran > 0,
                "--time-budget-s {} is too short for one trial: the first was stopped after {:.0f} s; give more time",
                args.time_budget_s, run.result.seconds);
-    if (run.timed_out) break;
+    if (run.timed_out && budget_bound) break;
+    if (run.timed_out) {
+      run.result.ok = false;
+      run.result.error = fmt::format("stopped after {:.0f} s, {:.0f}x the mean trial (a hung job?); see its log",
+                                     run.result.seconds, kHangFactor);
+    }
     run.result.layout = plan.labels.at(run.result.config.layout_key());
     ++ran;
     ran_seconds += run.result.seconds;

@@ -38,13 +38,11 @@ std::string layout_label(const launcher::Layout& layout) {
 std::vector<CandidateLayout> candidate_layouts(const launcher::Hostfile& hostfile,
                                                const std::vector<launcher::HostTopology>& topologies,
                                                const launcher::ModelNeeds& model, bool int8_mlp) {
-  int max_cores = 1;
-  for (const auto& t : topologies) {
-    for (const auto& n : t.numa) max_cores = std::max(max_cores, static_cast<int>(n.cores.size()));
-  }
-  const std::vector<TrialConfig> tries = {
-      {.shard_cores = "auto"}, {.shard_cores = "own"}, {.shard_cores = "shared"},
-      {.shard_cores = "shared", .dense_per_node = 2}, {.shard_cores = "own", .threads_per_dense = max_cores}};
+  const std::vector<TrialConfig> tries = {{.shard_cores = "auto"},
+                                          {.shard_cores = "own"},
+                                          {.shard_cores = "shared"},
+                                          {.shard_cores = "shared", .dense_per_node = 2},
+                                          {.shard_cores = "own", .dense_per_node = 2}};
   std::vector<CandidateLayout> out;
   std::set<std::string> seen;
   std::string first_error;

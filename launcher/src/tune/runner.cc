@@ -97,8 +97,8 @@ TrialRun run_trial(const RunnerOptions& o, const PlannedTrial& trial, int index,
   static const launcher::Layout kNoLayout;
   for (const auto& command : trial_commands(o, trial.config, files)) {
     const double left = timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    // timeout stops the command with SIGINT (dlrm-launch passes it on to mpirun), then kills it 20 s later.
-    std::vector<std::string> argv = {"timeout", "-s", "INT", "-k", "20", fmt::format("{:.0f}", std::max(1.0, left)),
+    // timeout stops the command with SIGINT (dlrm-launch passes it on to mpirun), then kills it 5 s later.
+    std::vector<std::string> argv = {"timeout", "-s", "INT", "-k", "5", fmt::format("{:.0f}", std::max(1.0, left)),
                                      "/bin/sh", "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh",
                                      log.string()};
     argv.insert(argv.end(), command.begin(), command.end());
@@ -106,7 +106,7 @@ TrialRun run_trial(const RunnerOptions& o, const PlannedTrial& trial, int index,
     const launcher::MpirunResult r = launcher::run_mpirun(argv, {}, failures);
     run.result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     run.interrupted = r.forwarded_signal != 0;
-    run.timed_out = r.exit_code == 124;
+    run.timed_out = r.exit_code == 124 || r.exit_code == 128 + 9;  // stopped, or killed after it
     if (run.interrupted || run.timed_out) return run;
     if (r.exit_code != 0) {
       run.result.ok = false;

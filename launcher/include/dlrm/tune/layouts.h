@@ -2,9 +2,8 @@
 // each laid out here (choose_layout) so that options giving the same layout
 // are tried once and a hostfile on which none fits is refused before any run.
 //
-//   auto/0/0 (dlrm-launch's default), own/0/0, shared/0/0, shared/2/0
-//   (two dense ranks per NUMA node), own/0/C (shard ranks on cores of their
-//   own, each dense rank with threads on all C cores of its node)
+//   auto/0/0 (dlrm-launch's default), own/0/0, shared/0/0, and the last two
+//   with two dense ranks per NUMA node (shared/2/0, own/2/0)
 #pragma once
 
 #include <string>
