@@ -26,6 +26,8 @@
 #include "dlrm/launcher/layout.h"
 #include "dlrm/launcher/mpirun.h"
 #include "dlrm/launcher/topology.h"
+#include "dlrm/launcher/tuned_config.h"
+#include "dlrm/launcher/work.h"
 #include "dlrm/model/manifest.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +43,7 @@ struct Args {
   std::vector<std::string> topology;
   std::string topology_file;
   LayoutOptions layout;
+  std::string shard_cores = "auto";
   std::string transport = "auto";
   std::string tcp_if;
   std::string mpirun = "mpirun";
@@ -50,8 +53,24 @@ struct Args {
   bool keep_files = false;
   bool dry_run = false;
   bool quiet = false;
+  std::string config;
   std::vector<std::string> cluster_args;
 };
+
+// --config tuned.json: its layout options where the command line gives none,
+// its cluster options before the user's (which win).
+void apply_config(Args& args, const CLI::App& app) {
+  if (args.config.empty()) return;
+  const TunedConfig tuned = read_tuned_config(args.config);
+  if (app.count("--shard-cores") == 0) args.shard_cores = tuned.launch.shard_cores;
+  if (app.count("--dense-per-node") == 0) args.layout.dense_per_node = tuned.launch.dense_per_node;
+  if (app.count("--threads-per-dense") == 0) args.layout.threads_per_dense = tuned.launch.threads_per_dense;
+  args.cluster_args = merge_cluster_args(tuned.cluster, args.cluster_args);
+  std::error_code ec;
+  if (!tuned.model.empty() && !fs::equivalent(tuned.model, args.model, ec)) {
+    spdlog::warn("{} was tuned for the model {}, not {}", args.config, tuned.model, args.model);
+  }
+}
 
 // Topology of every host: --topology, then the topology file, then "*"
 // entries, then hwloc for this machine; other hosts are assumed to be like it.
@@ -126,14 +145,6 @@ void write_text(const fs::path& path, const std::string& text) {
   DLRM_CHECK(out.good(), "cannot write {}", path.string());
 }
 
-// The embedding bytes of each shard and the dense weights' bytes.
-ModelNeeds model_needs(const dlrm::model::Manifest& manifest) {
-  ModelNeeds needs;
-  for (const auto& info : manifest.shards) needs.shard_bytes.push_back(info.embedding_bytes);
-  needs.dense_bytes = manifest.dense_bytes;
-  return needs;
-}
-
 // The mpirun command's settings from the options (hostfile and rankfile
 // paths left empty). Refuses a missing dlrm-cluster (unless a dry run) and
 // --model after --; warns about --threads after --.
@@ -198,6 +209,8 @@ int launch(const Args& args) {
   // A scenario run and dlrm-serve have a front (rank 0).
   const bool serving = fs::path(args.program).filename() == "dlrm-serve";
   layout_options.front = serving || scenario_run(args.cluster_args);
+  layout_options.shard_cores = parse_shard_cores(args.shard_cores);
+  layout_options.int8_mlp = program_option(args.cluster_args, "--mlp") == "int8";
   Layout layout = choose_layout(hostfile, topologies, needs, layout_options);
   const fs::path model = fs::absolute(args.model);
   CommandOptions command = command_options(args, model);
@@ -271,6 +284,10 @@ int main(int argc, char** argv) {
                  "dense ranks per NUMA node (default: 1 per NUMA node with a core left after the shards)");
   app.add_option("--threads-per-dense", args.layout.threads_per_dense,
                  "OpenMP threads (and cores) per dense rank (default: the node's free cores shared out)");
+  app.add_option("--shard-cores", args.shard_cores,
+                 "whether shard ranks get cores of their own: auto (where the model's pooling work pays for "
+                 "them; the layout's notes give the figures), own, or shared (with the dense ranks)")
+      ->capture_default_str();
   app.add_option("--mem-fraction", args.layout.mem_fraction, "share of each NUMA node's memory to plan for")
       ->capture_default_str();
   app.add_option("--transport", args.transport,
@@ -286,12 +303,15 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-files", args.keep_files, "keep the temporary hostfile and rankfile");
   app.add_flag("--dry-run", args.dry_run, "print the layout, the rankfile and the mpirun command; run nothing");
   app.add_flag("--quiet", args.quiet, "do not print the layout before running");
+  app.add_option("--config", args.config,
+                 "tuned.json from dlrm-tune: its layout and dlrm-cluster options (the command line's win)");
   try {
     app.parse(split, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
+    apply_config(args, app);
     return launch(args);
   } catch (const std::exception& e) {
     dlrm::report_fatal(e);

@@ -17,6 +17,8 @@ PACKAGES=(
   libcpp-httplib-dev libssl-dev libgrpc++-dev protobuf-compiler-grpc
   # oracle tests (PyTorch reference) and test tooling
   python3 python3-numpy python3-torch python3-onnx time iproute2 procps
+  # dlrm-tune's plots
+  python3-matplotlib
   # clients of the endpoint's tests and benchmark
   curl hey python3-grpcio python3-grpc-tools
 )

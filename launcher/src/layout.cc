@@ -1,6 +1,8 @@
 #include "dlrm/launcher/layout.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <tuple>
@@ -20,8 +22,9 @@ struct NodeState {
   uint64_t reserved = 0;    // for the front, before any shard
   std::vector<int> shards;  // in placement order
   int dense = 0;
+  bool shards_share = false;  // its shard ranks share the dense ranks' cores (the shard-core rule)
   uint64_t free() const { return capacity > used ? capacity - used : 0; }
-  int free_cores() const { return std::max(0, cores - static_cast<int>(shards.size())); }
+  int free_cores() const { return shards_share ? cores : std::max(0, cores - static_cast<int>(shards.size())); }
 };
 
 uint64_t shard_need(uint64_t bytes) { return bytes + kShardRankOverheadBytes; }
@@ -67,6 +70,39 @@ int place_shards(std::vector<NodeState>& nodes, std::vector<int>& slots_left, co
 }
 
 uint64_t dense_need(const ModelNeeds& model) { return model.dense_bytes + kDenseRankOverheadBytes; }
+
+// The shard-core rule (layout.h) for every NUMA node that holds shards; a
+// note per such node gives the figures and the choice.
+void choose_shard_cores(std::vector<NodeState>& nodes, const Hostfile& hostfile, const ModelNeeds& model,
+                        const LayoutOptions& options, std::vector<std::string>& notes) {
+  int all_cores = 0;
+  for (const auto& node : nodes) all_cores += node.cores;
+  const double mlp_rate = kMlpFlopsPerCoreSecond * (options.int8_mlp ? kInt8MlpSpeedup : 1.0);
+  for (auto& node : nodes) {
+    const int k = static_cast<int>(node.shards.size());
+    if (k == 0 || node.cores == 0) continue;
+    if (!model.work_known()) {
+      node.shards_share = options.shard_cores == ShardCores::kShared;
+      continue;
+    }
+    double pool_bytes = 0;
+    for (int shard : node.shards) pool_bytes += model.shard_pool_bytes_per_pair[shard];
+    const double mlp_us = 1e6 * model.mlp_flops_per_pair / mlp_rate * node.cores / std::max(1, all_cores);
+    const ShardCoreEstimate e = estimate_shard_cores(node.cores, k, 1e6 * pool_bytes / kPoolBytesPerCoreSecond, mlp_us);
+    const bool own = options.shard_cores == ShardCores::kAuto ? e.own : options.shard_cores == ShardCores::kOwn;
+    node.shards_share = !own;
+    const std::string mine = k == 1 ? "a core of its own" : fmt::format("{} of their own", plural(k, "core"));
+    const std::string own_text = std::isfinite(e.own_us) ? fmt::format("{:.2f} us/pair with {}", e.own_us, mine)
+                                                         : fmt::format("{} would leave the dense ranks none", mine);
+    notes.push_back(fmt::format(
+        "{}: {} {} (--shard-cores {}): pooling {:.0f} B/pair ({:.2f} us) against {:.2f} us of MLPs per pair; "
+        "estimated {:.2f} us/pair sharing, {}",
+        node_name(hostfile, node), plural(k, "shard rank"),
+        own ? (k == 1 ? "gets a core of its own" : "get cores of their own")
+            : (k == 1 ? "shares the dense ranks' cores" : "share the dense ranks' cores"),
+        to_string(options.shard_cores), pool_bytes, e.pool_us, e.mlp_us, e.shared_us, own_text));
+  }
+}
 
 uint64_t front_need(const LayoutOptions& options) { return options.front ? kFrontRankOverheadBytes : 0; }
 
@@ -336,15 +372,15 @@ void add_node_ranks(const NodeState& node, const std::vector<int>& cores, const 
                                     .numa = node.numa,
                                     .role = RankRole::kShard,
                                     .shard = shard_ids[j],
-                                    .cores = {cores[j % c]},
+                                    .cores = node.shards_share ? cores : std::vector<int>{cores[j % c]},
                                     .threads = 1,
                                     .memory_bytes = shard_need(model.shard_bytes[shard_ids[j]])});
   }
-  if (k > c) {
+  if (k > c && !node.shards_share) {
     layout.notes.push_back(
         fmt::format("{}: {} share its {} (oversubscribed)", where, plural(k, "shard rank"), plural(c, "core")));
   }
-  const std::vector<int> free_cores(cores.begin() + std::min(k, c), cores.end());
+  const std::vector<int> free_cores(cores.begin() + (node.shards_share ? 0 : std::min(k, c)), cores.end());
   for (auto& binding : bind_dense(d, cores, free_cores, options.threads_per_dense, where, layout.notes)) {
     layout.ranks.push_back(RankPlan{.host = node.host,
                                     .numa = node.numa,
@@ -405,6 +441,37 @@ bool shares_cores(const Layout& layout) {
 
 }  // namespace
 
+ShardCores parse_shard_cores(const std::string& name) {
+  if (name == "auto") return ShardCores::kAuto;
+  if (name == "own") return ShardCores::kOwn;
+  if (name == "shared") return ShardCores::kShared;
+  DLRM_FAIL("unknown --shard-cores '{}'; choose auto, own or shared", name);
+}
+
+const char* to_string(ShardCores mode) {
+  switch (mode) {
+    case ShardCores::kOwn:
+      return "own";
+    case ShardCores::kShared:
+      return "shared";
+    case ShardCores::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+ShardCoreEstimate estimate_shard_cores(int cores, int shards, double pool_us, double mlp_us) {
+  DLRM_ASSERT(cores >= 1 && shards >= 1);
+  ShardCoreEstimate e;
+  e.pool_us = pool_us;
+  e.mlp_us = mlp_us;
+  e.shared_us = mlp_us / cores + pool_us;
+  e.own_us = shards < cores ? std::max(mlp_us / (cores - shards), pool_us / shards)
+                            : std::numeric_limits<double>::infinity();
+  e.own = e.own_us < e.shared_us;
+  return e;
+}
+
 int Layout::dense_ranks() const {
   int n = 0;
   for (const auto& r : ranks) n += r.role == RankRole::kDense ? 1 : 0;
@@ -452,11 +519,13 @@ Layout choose_layout(const Hostfile& hostfile, const std::vector<HostTopology>& 
   check_total_memory(hostfile, topologies, nodes, model, options);
   // 1. Shards, largest first.
   std::vector<int> slots_left = place_all_shards(nodes, hostfile, model, options, layout.notes);
-  // 2. Dense ranks on the cores left.
+  // 2. Whether they get cores of their own.
+  choose_shard_cores(nodes, hostfile, model, options, layout.notes);
+  // 3. Dense ranks on the cores left.
   place_dense(nodes, slots_left, dense_wanted(nodes, hostfile, model, options, layout.notes), hostfile, model,
               layout.notes);
   ensure_one_dense(nodes, slots_left, model);
-  // 3. Cores and threads, node by node.
+  // 4. Cores and threads, node by node.
   for (const auto& node : nodes) {
     add_node_ranks(node, topologies[node.host].numa[node.numa].cores, node_name(hostfile, node), model, options,
                    layout);
@@ -464,6 +533,7 @@ Layout choose_layout(const Hostfile& hostfile, const std::vector<HostTopology>& 
   if (options.front) add_front(nodes.front(), topologies[0].numa[nodes.front().numa].cores, layout);
   number_ranks(layout, static_cast<int>(model.shard_bytes.size()));
   for (const auto& node : nodes) {
+    if (node.shards_share) layout.shared_nodes.push_back(static_cast<int>(layout.nodes.size()));
     layout.nodes.push_back(NodeUse{node.host, node.numa, node.capacity, node.used});
   }
   layout.oversubscribed = shares_cores(layout);

@@ -35,6 +35,19 @@ bool scenario_run(const std::vector<std::string>& program_args) {
                      [](const std::string& a) { return a == "--scenario" || a.rfind("--scenario=", 0) == 0; });
 }
 
+std::string program_option(const std::vector<std::string>& program_args, const std::string& name) {
+  std::string value;
+  for (size_t i = 0; i < program_args.size(); ++i) {
+    const std::string& a = program_args[i];
+    if (a == name && i + 1 < program_args.size()) {
+      value = program_args[i + 1];
+    } else if (a.rfind(name + "=", 0) == 0) {
+      value = a.substr(name.size() + 1);
+    }
+  }
+  return value;
+}
+
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
   std::istringstream in(text);

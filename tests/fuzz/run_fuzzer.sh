@@ -4,7 +4,7 @@
 # corpus. A crash, leak, timeout or out-of-memory fails the test and leaves the
 # input in WORK/crash-*.
 #   run_fuzzer.sh NAME SOURCE_DIR WORK SECONDS
-#   NAME: pickle | tsv | checkpoint | scenario | serve_http | serve_grpc | multi_hot
+#   NAME: pickle | tsv | checkpoint | scenario | serve_http | serve_grpc | multi_hot | tuned_config
 set -euo pipefail
 NAME=$1 SRC=$2 WORK=$3 SECONDS_MAX=$4
 CXX=${FUZZ_CXX:-clang++}
@@ -20,7 +20,7 @@ if ! "$CXX" -fsanitize=fuzzer,address "$WORK/probe.cc" -o "$WORK/probe" 2>"$WORK
 fi
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -I"$SRC/common/include" -I"$SRC/shard/model/include" -I"$SRC/shard/sharding/include" -I"$SRC/shard/import/include"
-  -I"$SRC/cluster/datasets/include" -I"$SRC/cluster/scenario/include")
+  -I"$SRC/cluster/datasets/include" -I"$SRC/cluster/scenario/include" -I"$SRC/launcher/include")
 common=("$SRC/common/src/error.cc")
 unpickler=("$SRC"/shard/import/src/{pickle,pickle_globals,pickle_source,pickle_text,pickle_value}.cc)
 # The protocol library without its generated messages (dense_feature is in dataset.cc).
@@ -68,12 +68,17 @@ case $NAME in
       "${serve[@]}")
     flags+=("${serve_flags[@]}" -I"$proto_out" $(pkg-config --cflags fmt protobuf))
     libs=($(pkg-config --libs fmt protobuf)) ;;
+  tuned_config)
+    sources=("$SRC/tests/fuzz/tuned_config_fuzzer.cc" "$SRC/launcher/src/tuned_config.cc" "$SRC/common/src/json.cc"
+      "${common[@]}")
+    flags+=(-fsanitize-ignorelist="$SRC/tests/fuzz/ubsan_ignorelist.txt" $(pkg-config --cflags fmt))
+    libs=($(pkg-config --libs fmt)) ;;
   *) echo "unknown fuzz target $NAME"; exit 2 ;;
 esac
 # Rebuild only when a source, this script (the flags) or the ignore list changed.
 bin=$WORK/${NAME}_fuzzer
 if [ ! -x "$bin" ] || [ -n "$(find "${sources[@]}" "$SRC/shard" "$SRC/cluster/datasets" "$SRC/cluster/scenario" \
-    "$SRC/cluster/serve" "$SRC/common" "$SRC/tests/fuzz/run_fuzzer.sh" "$SRC/tests/fuzz/ubsan_ignorelist.txt" \
+    "$SRC/cluster/serve" "$SRC/common" "$SRC/launcher/src/tuned_config.cc" "$SRC/tests/fuzz/run_fuzzer.sh" "$SRC/tests/fuzz/ubsan_ignorelist.txt" \
     -newer "$bin" -print -quit)" ]; then
   echo "building $bin"
   # One object per source, compiled on every core, then linked.

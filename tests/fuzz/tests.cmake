@@ -17,9 +17,11 @@
 #   fuzz.multi_hot  dlrm-v2 multi-hot files (the .npz's zip directory, the
 #                .npy headers) through Dataset::open_multi_hot, then every
 #                held bag, label and dense value (cluster/datasets)
+#   fuzz.tuned_config  tuned.json (dlrm-launch --config) through
+#                parse_tuned_config, written back and parsed again
 # DLRM_FUZZ_SECONDS sets the time per target (default 20).
 set(DLRM_FUZZ_SECONDS 20 CACHE STRING "Seconds each libFuzzer target runs under CTest")
-foreach(target pickle tsv checkpoint scenario serve_http serve_grpc multi_hot)
+foreach(target pickle tsv checkpoint scenario serve_http serve_grpc multi_hot tuned_config)
   add_test(NAME fuzz.${target}
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_fuzzer.sh ${target} ${PROJECT_SOURCE_DIR}
       ${CMAKE_CURRENT_BINARY_DIR}/fuzz ${DLRM_FUZZ_SECONDS})

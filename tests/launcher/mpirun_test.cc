@@ -14,6 +14,7 @@
 #include "test_files.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/mpirun.h"
+#include "layout_checks.h"
 
 namespace dlrm::launcher {
 namespace {
@@ -21,7 +22,7 @@ namespace {
 Layout two_host_layout() {
   Hostfile hf = parse_hostfile("10.231.0.11 slots=2\n10.231.0.12 slots=2\n", "netns.hostfile");
   std::vector<HostTopology> topo(2, parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t"));
-  return choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, {});
+  return choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
 }
 
 CommandOptions command_options() {
@@ -58,7 +59,7 @@ TEST(Mpirun, CommandHasRankfileTransportAndOneContextPerThreadCount) {
 TEST(Mpirun, ContextsSplitWhereThreadsChange) {
   Hostfile hf = parse_hostfile("node01 slots=32\n", "h");
   std::vector<HostTopology> topo{parse_topology_spec("numa=2 cores_per_numa=16 mem_per_numa=192G", "t")};
-  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 30, 1 << 30, 1 << 30, 1 << 30}, 1 << 20}, {});
+  Layout layout = choose_layout(hf, topo, model({1 << 30, 1 << 30, 1 << 30, 1 << 30}, 1 << 20), {});
   auto argv = mpirun_command(layout, command_options());
   // shard ranks 0-3 (1 thread), dense ranks 4-5 (14 threads): two contexts.
   int contexts = 1;
@@ -77,7 +78,7 @@ TEST(Mpirun, ContextsSplitWhereThreadsChange) {
 TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
   Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
   std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
-  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, {});
+  Layout layout = choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
   ASSERT_TRUE(layout.oversubscribed);
   auto argv = mpirun_command(layout, command_options());
   EXPECT_GE(index_of(argv, "mpi_yield_when_idle"), 0);
@@ -88,7 +89,7 @@ TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
 TEST(Mpirun, TheUsersMcaSettingReplacesTheLaunchers) {
   Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
   std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
-  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, {});
+  Layout layout = choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
   ASSERT_TRUE(layout.oversubscribed);
   CommandOptions o = command_options();
   o.tcp_if = "10.231.0.0/24";
@@ -124,7 +125,7 @@ TEST(Mpirun, FrontHasItsOwnUnpinnedContext) {
   std::vector<HostTopology> topo(2, parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t"));
   LayoutOptions options;
   options.front = true;
-  Layout layout = choose_layout(hf, topo, ModelNeeds{{1 << 20, 1 << 20}, 1 << 20}, options);
+  Layout layout = choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), options);
   ASSERT_FALSE(layout.oversubscribed);
   CommandOptions o = command_options();
   o.program_args.insert(o.program_args.end(), {"--scenario", "server"});

@@ -40,6 +40,10 @@ struct CommandOptions {
 // `--scenario=X`), whose world rank 0 is the front (LayoutOptions::front).
 bool scenario_run(const std::vector<std::string>& program_args);
 
+// The value of the last `NAME VALUE` or `NAME=VALUE` in a program's
+// arguments (`--mlp int8`), or "" when absent.
+std::string program_option(const std::vector<std::string>& program_args, const std::string& name);
+
 // Splits on spaces and tabs; empty words are dropped.
 std::vector<std::string> split_words(const std::string& text);
 
