@@ -94,7 +94,7 @@ echo "ok: Ctrl-C"
 
 echo "== a latency bound that no trial meets: exit 3, the closest trials, no tuned.json"
 set +e
-"${TUNE[@]}" --time-budget-s 40 --latency-bound-ms 0.001 --server-seconds 0.3 --out "$WORK/lat" > "$WORK/lat.out" 2>&1
+"${TUNE[@]}" --time-budget-s "${DLRM_TUNE_LATENCY_BUDGET_S:-40}" --latency-bound-ms 0.001 --server-seconds 0.3 --out "$WORK/lat" > "$WORK/lat.out" 2>&1
 code=$?
 set -e
 [ $code -eq 3 ] || { cat "$WORK/lat.out"; fail "exit code $code, expected 3"; }
