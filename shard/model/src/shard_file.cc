@@ -142,7 +142,8 @@ namespace {
 // rows are pooled. On a bare-metal host this costs a few TLB misses per huge
 // page; under a hypervisor that shadows the guest's page tables (measured on a
 // Firecracker VM, docs/performance.md "Rows faulted in at load") every page's
-// first read after mprotect exits to the host, and pooling ran ~3x slower
+// first read after mprotect appears to exit to the host (the checksum's read
+// of every byte before the mprotect does not help), and pooling ran ~3x slower
 // (9.9 against 3.6 ms per dlrm-v2 batch) until every row it used had been read
 // once: seconds of a real run. Here it costs 0.04-1 s once, at load.
 void touch_pages(const void* region, uint64_t bytes) {
