@@ -57,5 +57,14 @@ TEST(Format, ShapeString) {
   EXPECT_EQ(shape_string({}), "()");
 }
 
+TEST(Format, CsvField) {
+  EXPECT_EQ(csv_field("t3:int4"), "t3:int4");
+  EXPECT_EQ(csv_field(""), "");
+  EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv_field("see \"x.log\""), "\"see \"\"x.log\"\"\"");
+  EXPECT_EQ(csv_field("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(csv_field("cr\r"), "\"cr\r\"");
+}
+
 }  // namespace
 }  // namespace dlrm

@@ -63,8 +63,6 @@ double written_auc(const fs::path& dir, const EvaluatorOptions& options, int64_t
   return roc_auc(predictions.data(), labels.data(), n);
 }
 
-std::string csv_field(const std::string& s) { return s.find(',') == std::string::npos ? s : "\"" + s + "\""; }
-
 void write_trials_csv(const std::vector<Trial>& trials, const fs::path& path) {
   std::string text = "trial,stage,change,tables,mlp,embedding_bytes,auc,relative_loss,within_budget,accepted\n";
   for (const Trial& t : trials) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "dlrm/common/format.h"
 #include "dlrm/common/json.h"
 
 namespace dlrm::tune {
@@ -95,13 +96,6 @@ TrialResult read_trial(const JsonValue& v) {
   t.peak_qps = optional_number(v["peak_qps"]);
   if (!v["valid"].is_null()) t.valid = v["valid"].get<bool>();
   return t;
-}
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char ch : text) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return out + "\"";
 }
 
 std::string optional_text(const std::optional<double>& v) { return v ? fmt::format("{}", *v) : ""; }

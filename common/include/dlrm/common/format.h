@@ -31,4 +31,8 @@ std::string plural(int64_t n, const std::string& word);
 // "(3, 4)", "(5,)": a tensor shape as Python prints it.
 std::string shape_string(const std::vector<int64_t>& shape);
 
+// One CSV field (RFC 4180): as is, or quoted with inner quotes doubled when it
+// holds a comma, a quote or a line break.
+std::string csv_field(const std::string& text);
+
 }  // namespace dlrm
