@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/json_exact.h"
 
 namespace dlrm {
 
@@ -112,10 +113,7 @@ JsonDocument JsonDocument::parse(std::string_view text, const std::string& sourc
   JsonDocument doc;
   doc.name_ = source_name;
   doc.source_ = std::move(source);
-  // Full precision: the default parse may miss the nearest double by an ulp,
-  // so a number written with Grisu2's shortest digits would not read back to
-  // itself (found by fuzz.tuned_config).
-  rapidjson::ParseResult ok = doc.doc_->Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+  rapidjson::ParseResult ok = parse_json_exact(*doc.doc_, text);  // numbers to the nearest double
   if (!ok) {
     std::string error = rapidjson::GetParseError_En(ok.Code());  // "The document is empty."
     if (!error.empty() && error.back() == '.') error.pop_back();

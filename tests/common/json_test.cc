@@ -166,6 +166,39 @@ TEST(JsonDocument, NumbersReadToTheNearestDouble) {
   }
 }
 
+// Integers keep rapidjson's types; past 64 bits, below the double range and
+// long runs of zeros (rapidjson's full-precision parse read out of bounds on
+// those) read as doubles; past the double range is refused.
+TEST(JsonDocument, NumberEdges) {
+  std::vector<JsonDocument> docs;  // a JsonValue refers into its document
+  auto read = [&docs](const std::string& number) {
+    docs.push_back(JsonDocument::parse("{\"x\": " + number + "}", "mem.json"));
+    return docs.back().root()["x"];
+  };
+  EXPECT_EQ(read("18446744073709551615").get<uint64_t>(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(read("-9223372036854775808").get<int64_t>(), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(read("-7").get<int>(), -7);
+  EXPECT_EQ(read("-0").get<int>(), 0);
+  EXPECT_EQ(read("18446744073709551616").get<double>(), 18446744073709551616.0);
+  EXPECT_THROW(read("18446744073709551616").get<uint64_t>(), Error);  // a double, not an integer
+  EXPECT_EQ(read("1e-400").get<double>(), 0.0);
+  EXPECT_EQ(read("4e-324").get<double>(), std::numeric_limits<double>::denorm_min());
+  EXPECT_EQ(read("0." + std::string(3000, '0') + "184073709").get<double>(), 0.0);
+  EXPECT_EQ(read("1" + std::string(300, '0') + "e-300").get<double>(), 1.0);
+  // rapidjson refuses more integer digits than a double's range, whatever the exponent.
+  EXPECT_THROW(read("1" + std::string(400, '0') + "e-400"), Error);
+  try {
+    read("1e999");
+    ADD_FAILURE() << "1e999 was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mem.json is not a valid"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Number too big"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read("01"), Error);  // the grammar is still rapidjson's
+  EXPECT_THROW(read("1."), Error);
+  EXPECT_THROW(read("-"), Error);
+}
+
 TEST(JsonDocument, ErrorsNameTheSourceTheFieldAndWhatToDo) {
   const JsonSource source{"manifest", "re-create the model"};
   EXPECT_ERROR_WITH(JsonDocument::parse("{\"a\": ", "m.json", source), "m.json is not a valid manifest (",

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dlrm/common/json_exact.h"
 #include "dlrm/serve/protocol.h"
 
 namespace serve_fuzz {
@@ -41,9 +42,9 @@ inline const serve::ModelSignature& multi_hot_model() {
 // The text as JSON; a parse error traps.
 inline rapidjson::Document parse_json(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag |
-            rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (doc.HasParseError()) __builtin_trap();
+  if (!dlrm::parse_json_exact<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(doc, text)) {
+    __builtin_trap();
+  }
   return doc;
 }
 

@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 
+#include "dlrm/common/json_exact.h"
 #include "dlrm/serve/protocol.h"
 #include "serve_test.h"
 
@@ -16,8 +17,8 @@ namespace {
 
 rapidjson::Document parse(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << "offset " << doc.GetErrorOffset() << " in " << text.substr(0, 300);
+  const rapidjson::ParseResult ok = parse_json_exact<rapidjson::kParseValidateEncodingFlag>(doc, text);
+  EXPECT_FALSE(ok.IsError()) << "offset " << ok.Offset() << " in " << text.substr(0, 300);
   return doc;
 }
 

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "dlrm/common/json_exact.h"
 #include "tensor_check.h"
 
 namespace dlrm::serve {
@@ -224,10 +225,11 @@ rapidjson::Document parse_json(std::string_view text) {
                                  static_cast<const char*>(nul) - text.data()));
   }
   rapidjson::Document doc;
-  doc.Parse<kParseFlags>(text.data(), text.size());
-  if (doc.HasParseError()) {
+  // Numbers to the nearest double: an FP64 feature is rounded once, to fp32.
+  const rapidjson::ParseResult ok = parse_json_exact<kParseFlags>(doc, text);
+  if (!ok) {
     throw BadRequest(fmt::format("request body is not valid JSON: {} (at byte {})",
-                                 rapidjson::GetParseError_En(doc.GetParseError()), doc.GetErrorOffset()));
+                                 rapidjson::GetParseError_En(ok.Code()), ok.Offset()));
   }
   if (!doc.IsObject()) throw BadRequest(fmt::format("request body must be a JSON object, found {}", kind_of(doc)));
   return doc;
