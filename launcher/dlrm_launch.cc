@@ -156,6 +156,9 @@ CommandOptions command_options(const Args& args, const fs::path& model) {
   for (const auto& arg : args.mpirun_args) {
     for (auto& word : split_words(arg)) command.mpirun_args.push_back(word);
   }
+  for (const char* name : kOpenMpWaitVariables) {
+    if (std::getenv(name) != nullptr) command.user_openmp_wait.push_back(name);
+  }
   command.program = args.program.empty() ? default_program() : fs::absolute(args.program);
   DLRM_CHECK(args.dry_run || fs::exists(command.program),
              "{} does not exist; build dlrm-cluster next to dlrm-launch or pass --program PATH",

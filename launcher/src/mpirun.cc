@@ -109,9 +109,14 @@ std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptio
     argv.insert(argv.end(), {"-np", std::to_string(end - begin), "-x", shard_ranks, "-x",
                              "OMP_NUM_THREADS=" + std::to_string(first.threads)});
     if (pinned(first)) argv.insert(argv.end(), {"-x", "OMP_PROC_BIND=close", "-x", "OMP_PLACES=cores"});
-    // Ranks share cores: OpenMP threads that spin at barriers would take them
-    // from the rank whose turn it is (the GNU default spins for a while).
-    if (layout.oversubscribed) argv.insert(argv.end(), {"-x", "OMP_WAIT_POLICY=passive"});
+    // Ranks share cores: OpenMP threads that spin long at barriers would take
+    // them from the rank whose turn it is (the GNU default spins ~3 ms), and
+    // ones that never spin slow the MLPs (kSharedCoreSpinCount). The user's
+    // own setting wins.
+    if (layout.oversubscribed && options.user_openmp_wait.empty()) {
+      argv.insert(argv.end(), {"-x", "GOMP_SPINCOUNT=" + std::to_string(kSharedCoreSpinCount)});
+    }
+    for (const std::string& name : options.user_openmp_wait) argv.insert(argv.end(), {"-x", name});
     argv.push_back(options.program.string());
     argv.insert(argv.end(), options.program_args.begin(), options.program_args.end());
     begin = end;

@@ -83,7 +83,31 @@ TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
   auto argv = mpirun_command(layout, command_options());
   EXPECT_GE(index_of(argv, "mpi_yield_when_idle"), 0);
   EXPECT_LT(index_of(argv, "OMP_PROC_BIND=close"), 0);
-  EXPECT_GE(index_of(argv, "OMP_WAIT_POLICY=passive"), 0) << "OpenMP threads must not spin on shared cores";
+  EXPECT_GE(index_of(argv, "GOMP_SPINCOUNT=30000"), 0) << "OpenMP threads must not spin long on shared cores";
+  EXPECT_LT(index_of(argv, "OMP_WAIT_POLICY=passive"), 0) << "nor never: that slows the MLPs";
+}
+
+// The user's OpenMP wait variables go to every rank instead of the launcher's
+// spin count; a layout with cores to itself sets neither.
+TEST(Mpirun, TheUsersOpenMpWaitReplacesTheLaunchers) {
+  Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
+  std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
+  Layout layout = choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
+  ASSERT_TRUE(layout.oversubscribed);
+  CommandOptions o = command_options();
+  o.user_openmp_wait = {"OMP_WAIT_POLICY"};
+  auto argv = mpirun_command(layout, o);
+  EXPECT_LT(index_of(argv, "GOMP_SPINCOUNT=30000"), 0);
+  const int contexts = static_cast<int>(std::count(argv.begin(), argv.end(), ":")) + 1;
+  EXPECT_EQ(std::count(argv.begin(), argv.end(), "OMP_WAIT_POLICY"), contexts) << "forwarded in every app context";
+  EXPECT_EQ(argv[index_of(argv, "OMP_WAIT_POLICY") - 1], "-x");
+
+  std::vector<HostTopology> big{parse_topology_spec("numa=1 cores_per_numa=8 mem_per_numa=4G", "t")};
+  Layout roomy = choose_layout(hf, big, model({1 << 20, 1 << 20}, 1 << 20), {});
+  ASSERT_FALSE(roomy.oversubscribed);
+  argv = mpirun_command(roomy, command_options());
+  EXPECT_LT(index_of(argv, "GOMP_SPINCOUNT=30000"), 0);
+  EXPECT_LT(index_of(argv, "OMP_WAIT_POLICY"), 0);
 }
 
 TEST(Mpirun, TheUsersMcaSettingReplacesTheLaunchers) {

@@ -14,7 +14,7 @@ rm -rf "$T" && mkdir -p "$T"
 cp -r "$WORK/model-table-2" "$T/model"
 "$BIN/dlrm-shard" calibrate --model "$T/model" --data "$WORK/data.bin" 2>/dev/null
 "$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$WORK/data.bin" --batch 128 --threads 1 --warmup 2 \
-  --mlp-batches 20 --repeat 2 --check 256 --mlp int8 --exchange-dtype bf16 --interaction bf16 --json "$T/bench.json" \
+  --mlp-batches 20 --bound-windows 4 --repeat 2 --check 256 --mlp int8 --exchange-dtype bf16 --interaction bf16 --json "$T/bench.json" \
   > "$T/bench.log" 2>&1 || { echo "FAIL: dlrm-bench exited $?"; cat "$T/bench.log"; exit 1; }
 cat "$T/bench.log" | grep -v "\] \[info\]"
 # Quantized and without --reference: the unchecked accuracy budget is said
@@ -35,6 +35,14 @@ for t in trials:
     if not (t["mlp_bound_pairs_per_s"] > 0 and t["cluster_pairs_per_s"] > 0
             and abs(t["ratio"] - t["cluster_pairs_per_s"] / t["mlp_bound_pairs_per_s"]) < 1e-9):
         problems.append(f"inconsistent trial {t}")
+    # The bound is the fastest of the windows: at least the median window and
+    # every window together (1e-9: the rates are divisions of the same sums).
+    best, median, whole = (t[k] for k in ("mlp_bound_pairs_per_s", "mlp_bound_median_window_pairs_per_s",
+                                          "mlp_bound_whole_pairs_per_s"))
+    if not (best * (1 + 1e-9) >= median > 0 and best * (1 + 1e-9) >= whole > 0):
+        problems.append(f"bound: fastest window {best}, median window {median}, all together {whole}")
+if b.get("mlp_bound_windows") != 4:  # --mlp-batches 20 --bound-windows 4
+    problems.append(f"mlp_bound_windows = {b.get('mlp_bound_windows')!r}, want 4")
 # The reported figures are those of one of the trials, the one with the median (here: lower) ratio.
 if trials and min(t["ratio"] for t in trials) != b["ratio"]:
     problems.append(f"ratio {b['ratio']} is not the median-trial ratio of {[t['ratio'] for t in trials]}")
@@ -62,14 +70,14 @@ np.savez(sys.argv[2], dense=r[:, 1:14], sparse=r[:, 14:], labels=r[:, 0])" "$WOR
 "$PY" - "$T/bench-npz.json" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))
-want = {"batch": 3000, "pairs": 3000, "check_samples": 256, "correct": True}
+want = {"batch": 3000, "pairs": 3000, "check_samples": 256, "correct": True, "mlp_bound_windows": 5}
 problems = [f"{k} = {b.get(k)!r}, want {v!r}" for k, v in want.items() if b.get(k) != v]
 if problems:
     sys.exit("FAIL (.npz, huge --batch): " + "; ".join(problems))
 print(f"ok: .npz data, --batch 10^8 run as batches of {b['batch']}, check {b['check_max_abs_diff']:.2g}")
 PY
 failures=0
-for opt in "--repeat 0" "--interaction fp16"; do
+for opt in "--repeat 0" "--interaction fp16" "--bound-windows 0" "--mlp-batches 0"; do
   expect_refused "$opt" "$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$WORK/data.bin" \
     --json "$T/bench-bad.json" || failures=$((failures + 1))
 done

@@ -50,8 +50,8 @@ echo "== dry run: the command runs dlrm-serve, rank 0 the front"
   --run-dir "$WORK/run-dry" --dry-run -- "${SERVE_ARGS[@]}" > "$WORK/dry.out" 2>&1 || { cat "$WORK/dry.out"; fail "dry run"; }
 expect "$WORK/dry.out" "localhost 0       0 front -" \
   "4 ranks on 1 host: 1 front + 2 shard + 1 dense; DLRM_SHARD_RANKS=1,2" "rank 0=localhost slot=" \
-  "-np 3 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=1 -x OMP_WAIT_POLICY=passive $BIN/dlrm-serve" \
-  "-np 1 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=2 -x OMP_WAIT_POLICY=passive $BIN/dlrm-serve" \
+  "-np 3 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=1 -x GOMP_SPINCOUNT=30000 $BIN/dlrm-serve" \
+  "-np 1 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=2 -x GOMP_SPINCOUNT=30000 $BIN/dlrm-serve" \
   "$BIN/dlrm-serve --model $WORK/model --http 127.0.0.1:0 --grpc 127.0.0.1:0 --endpoint-file $WORK/endpoint.json"
 # With cores to spare the front is an app context of its own: one rank, not pinned, first.
 "$BIN/dlrm-launch" --hostfile "$WORK/hostfile" --model "$WORK/model" --program "$BIN/dlrm-serve" \

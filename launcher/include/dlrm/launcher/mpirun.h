@@ -34,7 +34,20 @@ struct CommandOptions {
   std::vector<std::string> mpirun_args;   // extra mpirun words (--mpirun-arg, split on spaces)
   std::filesystem::path program;          // dlrm-cluster (absolute)
   std::vector<std::string> program_args;  // its arguments (with --model)
+  // OpenMP wait variables set in the launcher's environment
+  // (kOpenMpWaitVariables): passed on to every rank instead of the
+  // launcher's own GOMP_SPINCOUNT.
+  std::vector<std::string> user_openmp_wait;
 };
+
+// The variables that say how OpenMP threads wait at a barrier.
+inline constexpr const char* kOpenMpWaitVariables[] = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"};
+// Ranks that share cores: an OpenMP helper spins this many rounds (libgomp's
+// GOMP_SPINCOUNT; its default is 300000, OMP_WAIT_POLICY=passive is 0) before
+// it sleeps. Enough for the microseconds between oneDNN primitives (passive
+// waiting made the fp32 DLRM MLPs at 2 threads 9-17% slower), short against
+// a batch, and the long waits (for pooled rows) sleep at once anyway.
+inline constexpr int kSharedCoreSpinCount = 30000;
 
 // Whether dlrm-cluster's arguments ask for a scenario run (`--scenario X` or
 // `--scenario=X`), whose world rank 0 is the front (LayoutOptions::front).
@@ -55,7 +68,9 @@ std::set<std::string> mca_keys(const std::vector<std::string>& args);
 
 // The mpirun command. The launcher's own MCA settings (btl, the TCP
 // interfaces, mpi_yield_when_idle) give way to the same parameter in
-// options.mpirun_args: mpirun refuses a parameter given twice.
+// options.mpirun_args: mpirun refuses a parameter given twice. Ranks that
+// share cores get GOMP_SPINCOUNT=kSharedCoreSpinCount, or the user's
+// OpenMP wait variables (options.user_openmp_wait) forwarded with -x.
 std::vector<std::string> mpirun_command(const Layout& layout, const CommandOptions& options);
 
 // Variables mpirun itself needs: OMPI_ALLOW_RUN_AS_ROOT(+_CONFIRM)=1 as root.
