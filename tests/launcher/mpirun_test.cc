@@ -1,5 +1,6 @@
 // The mpirun command, shell quoting, reading Open MPI's failure reports, and
 // running a (stand-in) mpirun: exit codes and signal forwarding.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -75,10 +76,16 @@ TEST(Mpirun, ContextsSplitWhereThreadsChange) {
   EXPECT_EQ(index_of(argv, "btl") + 1, index_of(argv, "self,vader")) << "one host: shared memory only";
 }
 
-TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
+// Two shards and a dense rank on one host of `cores` cores (2: ranks share them).
+Layout two_shards_layout(int cores = 2) {
   Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
-  std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
-  Layout layout = choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
+  std::vector<HostTopology> topo{
+      parse_topology_spec(fmt::format("numa=1 cores_per_numa={} mem_per_numa=4G", cores), "t")};
+  return choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
+}
+
+TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
+  Layout layout = two_shards_layout();
   ASSERT_TRUE(layout.oversubscribed);
   auto argv = mpirun_command(layout, command_options());
   EXPECT_GE(index_of(argv, "mpi_yield_when_idle"), 0);
@@ -90,9 +97,7 @@ TEST(Mpirun, OversubscribedLayoutYieldsAndDoesNotPin) {
 // The user's OpenMP wait variables go to every rank instead of the launcher's
 // spin count; a layout with cores to itself sets neither.
 TEST(Mpirun, TheUsersOpenMpWaitReplacesTheLaunchers) {
-  Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
-  std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
-  Layout layout = choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
+  Layout layout = two_shards_layout();
   ASSERT_TRUE(layout.oversubscribed);
   CommandOptions o = command_options();
   o.user_openmp_wait = {"OMP_WAIT_POLICY"};
@@ -102,8 +107,7 @@ TEST(Mpirun, TheUsersOpenMpWaitReplacesTheLaunchers) {
   EXPECT_EQ(std::count(argv.begin(), argv.end(), "OMP_WAIT_POLICY"), contexts) << "forwarded in every app context";
   EXPECT_EQ(argv[index_of(argv, "OMP_WAIT_POLICY") - 1], "-x");
 
-  std::vector<HostTopology> big{parse_topology_spec("numa=1 cores_per_numa=8 mem_per_numa=4G", "t")};
-  Layout roomy = choose_layout(hf, big, model({1 << 20, 1 << 20}, 1 << 20), {});
+  Layout roomy = two_shards_layout(8);
   ASSERT_FALSE(roomy.oversubscribed);
   argv = mpirun_command(roomy, command_options());
   EXPECT_LT(index_of(argv, "GOMP_SPINCOUNT=30000"), 0);
@@ -111,9 +115,7 @@ TEST(Mpirun, TheUsersOpenMpWaitReplacesTheLaunchers) {
 }
 
 TEST(Mpirun, TheUsersMcaSettingReplacesTheLaunchers) {
-  Hostfile hf = parse_hostfile("localhost slots=4\n", "h");
-  std::vector<HostTopology> topo{parse_topology_spec("numa=1 cores_per_numa=2 mem_per_numa=4G", "t")};
-  Layout layout = choose_layout(hf, topo, model({1 << 20, 1 << 20}, 1 << 20), {});
+  Layout layout = two_shards_layout();
   ASSERT_TRUE(layout.oversubscribed);
   CommandOptions o = command_options();
   o.tcp_if = "10.231.0.0/24";
