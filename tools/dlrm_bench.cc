@@ -136,8 +136,8 @@ Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const 
   bound.pairs = static_cast<int64_t>(opt.mlp_batches) * batch * roles.dense_ranks();
   for (double s : seconds) bound.seconds += s;
   bound.whole_pairs_per_s = bound.seconds > 0 ? bound.pairs / bound.seconds : 0;
-  bound.pairs_per_s = *std::max_element(rates.begin(), rates.end());
   std::sort(rates.begin(), rates.end());
+  bound.pairs_per_s = rates.back();
   bound.median_pairs_per_s = rates[(windows - 1) / 2];
   return bound;
 }
