@@ -46,6 +46,8 @@ printf 'localhost slots=3\n' > "$WORK/hostfile"
 SERVE_ARGS=(--http 127.0.0.1:0 --grpc 127.0.0.1:0 --endpoint-file "$WORK/endpoint.json")
 
 echo "== dry run: the command runs dlrm-serve, rank 0 the front"
+# The command below is the launcher's own: a caller's OpenMP wait variables would replace its spin count.
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT
 "$BIN/dlrm-launch" --hostfile "$WORK/hostfile" --model "$WORK/model" --program "$BIN/dlrm-serve" \
   --run-dir "$WORK/run-dry" --dry-run -- "${SERVE_ARGS[@]}" > "$WORK/dry.out" 2>&1 || { cat "$WORK/dry.out"; fail "dry run"; }
 expect "$WORK/dry.out" "localhost 0       0 front -" \
