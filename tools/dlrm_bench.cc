@@ -40,6 +40,7 @@
 #include "dlrm/common/log.h"
 #include "dlrm/common/staged_output.h"
 #include "dlrm/dense/mlp.h"
+#include "dlrm/dense/peak.h"
 #include "dlrm/model/manifest.h"
 #include "mpi_program.h"
 
@@ -142,14 +143,26 @@ Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const 
   return bound;
 }
 
+// The fp32 FMA peak of the dense ranks' cores (dense/peak.h): every dense
+// rank on its threads at once, as the bound runs; shard ranks sleep.
+struct Peak {
+  double flops_per_s = 0;  // summed over the dense ranks
+  std::string instruction;
+  double seconds = 0;
+};
+
 struct Trial {
   Bound bound;
   double cluster_pairs_per_s = 0;
   double ratio() const { return bound.pairs_per_s > 0 ? cluster_pairs_per_s / bound.pairs_per_s : 0; }
 };
 
+// The bound in FLOP/s: 2 per multiply-add of the MLPs (and cross network).
+double bound_flops(const Bound& bound, int64_t macs_per_pair) { return bound.pairs_per_s * 2.0 * macs_per_pair; }
+
 std::string bench_json(const BenchOptions& opt, const Bound& bound, const ClusterOutcome& run, double check_diff,
-                       int64_t checked, int threads, double tolerance, const std::vector<Trial>& trials) {
+                       int64_t checked, int threads, double tolerance, const std::vector<Trial>& trials,
+                       const Peak& peak, int64_t macs_per_pair) {
   const Report& r = run.report;
   JsonWriter w;
   w.begin_object();
@@ -164,6 +177,11 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.field("mlp_bound_windows", bound.windows);
   w.field("mlp_bound_median_window_pairs_per_s", bound.median_pairs_per_s);
   w.field("mlp_bound_whole_pairs_per_s", bound.whole_pairs_per_s);
+  w.field("dense_macs_per_pair", macs_per_pair);
+  w.field("mlp_bound_gflops", bound_flops(bound, macs_per_pair) / 1e9);
+  w.field("fma_peak_gflops", peak.flops_per_s / 1e9);
+  w.field("fma_peak_instruction", peak.instruction);
+  w.field("mlp_bound_fraction_of_fma_peak", peak.flops_per_s > 0 ? bound_flops(bound, macs_per_pair) / peak.flops_per_s : 0);
   w.field("cluster_pairs_per_s", r.pairs_per_s);
   w.field("ratio", bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
   w.field("correct", check_diff <= tolerance);
@@ -247,6 +265,25 @@ Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
   return setup;
 }
 
+Peak measure_peak(const Setup& setup, MPI_Comm comm) {
+  constexpr double kSeconds = 0.3;
+  Peak peak;
+  peak.seconds = kSeconds;
+  check_mpi(MPI_Barrier(comm), "barrier");
+  if (setup.mlps) {
+    omp_set_num_threads(setup.threads);
+    const PeakRate rate = measure_fma_peak(kSeconds);
+    peak.flops_per_s = rate.ops_per_s;
+    peak.instruction = rate.instruction;
+  }
+  MPI_Request request;
+  check_mpi(MPI_Ibarrier(comm, &request), "barrier");
+  wait_idle(&request);
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &peak.flops_per_s, 1, MPI_DOUBLE, MPI_SUM, comm), "allreduce");
+  if (peak.instruction.empty()) peak.instruction = fma_peak_instruction();  // the same build on every rank
+  return peak;
+}
+
 // Alternating trials of bound and cluster; returns every trial, and the
 // outcome of the one with the median ratio (on rank 0).
 std::vector<Trial> run_trials(BenchOptions& opt, Setup& setup, int rank, MPI_Comm comm, int& median,
@@ -294,7 +331,8 @@ double check_against_ref(const BenchOptions& opt, const Setup& setup, const Clus
 
 // The table for people.
 void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r, const std::vector<Trial>& trials,
-                   int dense_threads, double check_diff, int64_t checked, double tolerance) {
+                   int dense_threads, double check_diff, int64_t checked, double tolerance, const Peak& peak,
+                   int64_t macs_per_pair) {
   const double ratio = bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0;
   std::printf("dlrm-bench: %s, %d shard + %d dense ranks x %d threads, batch %d, %s tables, %s MLPs, %s interaction\n",
               opt.cluster.model.c_str(), r.shards, r.dense_ranks, dense_threads, opt.cluster.batch, r.dtype.c_str(),
@@ -321,6 +359,15 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
     std::printf("  trials: %zu, the median shown; ratios%s (bound %.0f..%.0f, cluster %.0f..%.0f pairs/s)\n",
                 trials.size(), list.c_str(), *bound_min, *bound_max, *cluster_min, *cluster_max);
   }
+  if (peak.flops_per_s > 0) {
+    // int8 MLPs multiply int8 values: against the fp32 FMA peak they can exceed 1.
+    const double flops = bound_flops(bound, macs_per_pair);
+    std::printf("  MLP-only bound: %.0f GFLOP/s (%s multiply-adds per pair), %.2f of the fp32 FMA peak of the dense "
+                "ranks' cores, %.0f GFLOP/s (%s)%s\n",
+                flops / 1e9, group_digits(static_cast<uint64_t>(macs_per_pair)).c_str(), flops / peak.flops_per_s,
+                peak.flops_per_s / 1e9, peak.instruction.c_str(),
+                opt.cluster.mlp == ElementType::kFp32 ? "" : "; int8 products, so above 1 is possible");
+  }
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
   std::printf("  exchange: %.0f bytes/pair (indices %.0f out, rows %.0f back), minimum %.0f (%.3fx), pooled rows as %s by %s\n",
@@ -341,6 +388,8 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
 int run(BenchOptions& opt, int rank, int size) {
   MPI_Comm comm = MPI_COMM_WORLD;
   Setup setup = prepare(opt, rank, size, comm);
+  const Peak peak = measure_peak(setup, comm);
+  const int64_t macs_per_pair = setup.manifest.arch.dense_macs_per_pair();
   int median = 0;
   ClusterOutcome outcome;
   const std::vector<Trial> trials = run_trials(opt, setup, rank, comm, median, outcome);
@@ -352,10 +401,11 @@ int run(BenchOptions& opt, int rank, int size) {
     if (entry.role == Role::kDense) dense_threads = entry.threads;
   }
   const Bound& bound = trials[median].bound;
-  print_summary(opt, bound, outcome.report, trials, dense_threads, check_diff, checked, setup.tolerance);
+  print_summary(opt, bound, outcome.report, trials, dense_threads, check_diff, checked, setup.tolerance, peak,
+                macs_per_pair);
   if (!opt.json.empty()) {
-    write_text_file(opt.json,
-                    bench_json(opt, bound, outcome, check_diff, checked, dense_threads, setup.tolerance, trials));
+    write_text_file(opt.json, bench_json(opt, bound, outcome, check_diff, checked, dense_threads, setup.tolerance,
+                                         trials, peak, macs_per_pair));
   }
   return check_diff <= setup.tolerance ? 0 : 1;
 }

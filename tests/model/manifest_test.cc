@@ -170,6 +170,17 @@ TEST(ShardManifest, DlrmV2Preset) {
   EXPECT_EQ(dot.lookups_per_pair(), 26);
 }
 
+TEST(ShardManifest, DenseMacsPerPair) {
+  // terabyte: bottom 13-512-256-128, top 479-1024-1024-512-256-1 (as dense::mlp_macs counts them).
+  const int64_t bottom = 13 * 512 + 512 * 256 + 256 * 128;
+  EXPECT_EQ(make_preset("terabyte-40m").dense_macs_per_pair(),
+            bottom + 479 * 1024 + 1024 * 1024 + 1024 * 512 + 512 * 256 + 256 * 1);
+  EXPECT_EQ(make_preset("terabyte-40m").dense_macs_per_pair(), 170496 + 2194688);  // mlp_test.cc's figures
+  // dlrm-v2: the same bottom, 3 cross layers of 2 x 512 x 3456, top from 3456.
+  EXPECT_EQ(make_preset("dlrm-v2").dense_macs_per_pair(),
+            bottom + int64_t{10616832} + 3456 * 1024 + 1024 * 1024 + 1024 * 512 + 512 * 256 + 256 * 1);
+}
+
 TEST(ShardManifest, DcnDenseTensors) {
   ModelArch arch = make_preset("dlrm-v2");
   auto specs = dense_tensor_specs(arch);

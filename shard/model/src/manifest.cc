@@ -28,6 +28,20 @@ int64_t ModelArch::lookups_per_pair() const {
   return n;
 }
 
+int64_t ModelArch::dense_macs_per_pair() const {
+  int64_t macs = 0;
+  auto chain = [&macs](int64_t in, const std::vector<int>& widths) {
+    for (int out : widths) {
+      macs += in * out;
+      in = out;
+    }
+  };
+  chain(dense_features, bottom_mlp);
+  chain(top_input_width(), top_mlp);
+  if (dcn()) macs += int64_t{2} * cross_layers * cross_rank * cross_width();
+  return macs;
+}
+
 void ModelArch::validate() const {
   DLRM_CHECK(dense_features > 0, "model: dense_features must be positive, got {}", dense_features);
   DLRM_CHECK(dim > 0, "model: embedding dim must be positive, got {}", dim);

@@ -21,10 +21,31 @@ cat "$T/bench.log" | grep -v "\] \[info\]"
 # once, not once per trial.
 warnings=$(grep -c "the accuracy budget was not checked" "$T/bench.log" || true)
 [ "$warnings" -eq 1 ] || { echo "FAIL: the unchecked-budget warning appeared $warnings times, want once"; exit 1; }
-"$PY" - "$T/bench.json" <<'PY'
+"$PY" - "$T/bench.json" "$T/model/manifest.json" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))
 problems = []
+# Multiply-adds per pair from the manifest: bottom MLP from the dense
+# features, top MLP from the interaction's width (dot: dim + F(F-1)/2 pairs).
+a = json.load(open(sys.argv[2]))["dlrm_model"]["arch"]
+def chain(width, outs):
+    macs = 0
+    for out in outs:
+        macs, width = macs + width * out, out
+    return macs
+features = len(a["table_rows"]) + 1
+top_in = a["dim"] + (features * (features + 1) // 2 if a["interaction_self"] else features * (features - 1) // 2)
+macs = chain(a["dense_features"], a["bottom_mlp"]) + chain(top_in, a["top_mlp"])
+if a["interaction"] != "dot" or b.get("dense_macs_per_pair") != macs:
+    problems.append(f"dense_macs_per_pair {b.get('dense_macs_per_pair')}, want {macs} ({a['interaction']})")
+# The bound in GFLOP/s and against the FMA peak: the same figures, divided
+# (1e-9: rounding of the divisions only). The peak only has to exist here.
+flops = b["mlp_bound_pairs_per_s"] * 2 * macs
+if abs(b["mlp_bound_gflops"] * 1e9 - flops) > 1e-9 * flops:
+    problems.append(f"mlp_bound_gflops {b['mlp_bound_gflops']} vs {flops / 1e9}")
+if not (b["fma_peak_gflops"] > 0 and b["fma_peak_instruction"]
+        and abs(b["mlp_bound_fraction_of_fma_peak"] * b["fma_peak_gflops"] - b["mlp_bound_gflops"]) <= 1e-9 * b["mlp_bound_gflops"]):
+    problems.append(f"peak {b['fma_peak_gflops']} ({b['fma_peak_instruction']!r}), fraction {b['mlp_bound_fraction_of_fma_peak']}")
 want = {"mlp": "int8", "interaction": "bf16", "exchange_type": "bf16", "exchange_transport": "shm", "shards": 2,
         "dense_ranks": 1, "pairs": 3000, "check_samples": 256, "correct": True}
 problems += [f"{k} = {b.get(k)!r}, want {v!r}" for k, v in want.items() if b.get(k) != v]

@@ -65,6 +65,10 @@ struct ModelArch {
   // Lookups per pair in table t (hotness[t], or 1), and in all tables.
   int table_hotness(int t) const { return hotness.empty() ? 1 : hotness[static_cast<size_t>(t)]; }
   int64_t lookups_per_pair() const;
+  // Multiply-adds of the bottom MLP, the cross network (dcn: W and V of each
+  // layer) and the top MLP for one pair; biases and the dot interaction left
+  // out (dense::mlp_macs, dense::cross_net_macs).
+  int64_t dense_macs_per_pair() const;
   uint64_t total_rows() const;
   // Throws dlrm::Error naming the inconsistent field.
   void validate() const;
