@@ -143,12 +143,16 @@ Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const 
   return bound;
 }
 
-// The fp32 FMA peak of the dense ranks' cores (dense/peak.h): every dense
-// rank on its threads at once, as the bound runs; shard ranks sleep.
+// The arithmetic peaks of the dense ranks' cores (dense/peak.h): every dense
+// rank on its threads at once, as the bound runs, after each trial's bound;
+// shard ranks sleep. Summed over the dense ranks; the fastest window of all
+// trials, as the bound is the fastest of its windows.
 struct Peak {
-  double flops_per_s = 0;  // summed over the dense ranks
-  std::string instruction;
-  double seconds = 0;
+  double fma_flops_per_s = 0;
+  double vnni_ops_per_s = 0;  // 0: no AVX512-VNNI in this build
+  std::string fma_instruction, vnni_instruction;
+  // The peak of the MLPs' precision: fp32 FMAs, or int8 VPDPBUSD for --mlp int8.
+  double of(ElementType mlp) const { return mlp == ElementType::kInt8 ? vnni_ops_per_s : fma_flops_per_s; }
 };
 
 struct Trial {
@@ -157,8 +161,9 @@ struct Trial {
   double ratio() const { return bound.pairs_per_s > 0 ? cluster_pairs_per_s / bound.pairs_per_s : 0; }
 };
 
-// The bound in FLOP/s: 2 per multiply-add of the MLPs (and cross network).
-double bound_flops(const Bound& bound, int64_t macs_per_pair) { return bound.pairs_per_s * 2.0 * macs_per_pair; }
+// The bound in operations per second: 2 per multiply-add of the MLPs (and
+// cross network), fp32 FLOP or int8 ops.
+double bound_ops(const Bound& bound, int64_t macs_per_pair) { return bound.pairs_per_s * 2.0 * macs_per_pair; }
 
 std::string bench_json(const BenchOptions& opt, const Bound& bound, const ClusterOutcome& run, double check_diff,
                        int64_t checked, int threads, double tolerance, const std::vector<Trial>& trials,
@@ -178,10 +183,13 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.field("mlp_bound_median_window_pairs_per_s", bound.median_pairs_per_s);
   w.field("mlp_bound_whole_pairs_per_s", bound.whole_pairs_per_s);
   w.field("dense_macs_per_pair", macs_per_pair);
-  w.field("mlp_bound_gflops", bound_flops(bound, macs_per_pair) / 1e9);
-  w.field("fma_peak_gflops", peak.flops_per_s / 1e9);
-  w.field("fma_peak_instruction", peak.instruction);
-  w.field("mlp_bound_fraction_of_fma_peak", peak.flops_per_s > 0 ? bound_flops(bound, macs_per_pair) / peak.flops_per_s : 0);
+  w.field("mlp_bound_gops", bound_ops(bound, macs_per_pair) / 1e9);
+  w.field("fma_peak_gflops", peak.fma_flops_per_s / 1e9);
+  w.field("fma_peak_instruction", peak.fma_instruction);
+  w.field("vnni_peak_gops", peak.vnni_ops_per_s / 1e9);
+  w.field("vnni_peak_instruction", peak.vnni_instruction);
+  const double of = peak.of(opt.cluster.mlp);
+  w.field("mlp_bound_fraction_of_peak", of > 0 ? bound_ops(bound, macs_per_pair) / of : 0);
   w.field("cluster_pairs_per_s", r.pairs_per_s);
   w.field("ratio", bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
   w.field("correct", check_diff <= tolerance);
@@ -265,29 +273,32 @@ Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
   return setup;
 }
 
-Peak measure_peak(const Setup& setup, MPI_Comm comm) {
-  constexpr double kSeconds = 0.3;
-  Peak peak;
-  peak.seconds = kSeconds;
+// Called after each trial's bound: the peaks in `peak` rise to the fastest
+// window seen so far.
+void measure_peak(const Setup& setup, MPI_Comm comm, Peak& peak) {
+  constexpr double kSeconds = 0.2;  // each, in 5 windows
+  double fma = 0, vnni = 0;
   check_mpi(MPI_Barrier(comm), "barrier");
   if (setup.mlps) {
     omp_set_num_threads(setup.threads);
-    const PeakRate rate = measure_fma_peak(kSeconds);
-    peak.flops_per_s = rate.ops_per_s;
-    peak.instruction = rate.instruction;
+    fma = measure_fma_peak(kSeconds, 5).ops_per_s;
+    vnni = measure_vnni_peak(kSeconds, 5).ops_per_s;
   }
   MPI_Request request;
   check_mpi(MPI_Ibarrier(comm, &request), "barrier");
   wait_idle(&request);
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &peak.flops_per_s, 1, MPI_DOUBLE, MPI_SUM, comm), "allreduce");
-  if (peak.instruction.empty()) peak.instruction = fma_peak_instruction();  // the same build on every rank
-  return peak;
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &fma, 1, MPI_DOUBLE, MPI_SUM, comm), "allreduce");
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &vnni, 1, MPI_DOUBLE, MPI_SUM, comm), "allreduce");
+  peak.fma_flops_per_s = std::max(peak.fma_flops_per_s, fma);
+  peak.vnni_ops_per_s = std::max(peak.vnni_ops_per_s, vnni);
+  peak.fma_instruction = fma_peak_instruction();  // the same build on every rank
+  peak.vnni_instruction = vnni_peak_instruction();
 }
 
 // Alternating trials of bound and cluster; returns every trial, and the
 // outcome of the one with the median ratio (on rank 0).
 std::vector<Trial> run_trials(BenchOptions& opt, Setup& setup, int rank, MPI_Comm comm, int& median,
-                              ClusterOutcome& outcome) {
+                              ClusterOutcome& outcome, Peak& peak) {
   std::vector<Trial> trials;
   std::vector<ClusterOutcome> outcomes;
   std::vector<std::pair<double, int>> order;
@@ -299,6 +310,7 @@ std::vector<Trial> run_trials(BenchOptions& opt, Setup& setup, int rank, MPI_Com
     Trial trial;
     trial.bound = measure_mlp_bound(opt, setup.mlps ? &*setup.mlps : nullptr, setup.manifest, setup.roles,
                                     setup.threads, comm);
+    measure_peak(setup, comm, peak);
     if (rank == 0) spdlog::info("trial {}/{}: cluster run", k + 1, opt.repeat);
     if (k > 0) {
       opt.cluster.start_time = 0;                 // load time from the start of this trial's run
@@ -359,14 +371,14 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
     std::printf("  trials: %zu, the median shown; ratios%s (bound %.0f..%.0f, cluster %.0f..%.0f pairs/s)\n",
                 trials.size(), list.c_str(), *bound_min, *bound_max, *cluster_min, *cluster_max);
   }
-  if (peak.flops_per_s > 0) {
-    // int8 MLPs multiply int8 values: against the fp32 FMA peak they can exceed 1.
-    const double flops = bound_flops(bound, macs_per_pair);
-    std::printf("  MLP-only bound: %.0f GFLOP/s (%s multiply-adds per pair), %.2f of the fp32 FMA peak of the dense "
-                "ranks' cores, %.0f GFLOP/s (%s)%s\n",
-                flops / 1e9, group_digits(static_cast<uint64_t>(macs_per_pair)).c_str(), flops / peak.flops_per_s,
-                peak.flops_per_s / 1e9, peak.instruction.c_str(),
-                opt.cluster.mlp == ElementType::kFp32 ? "" : "; int8 products, so above 1 is possible");
+  if (const double of = peak.of(opt.cluster.mlp); of > 0) {
+    const bool int8 = opt.cluster.mlp == ElementType::kInt8;
+    const double ops = bound_ops(bound, macs_per_pair);
+    std::printf("  MLP-only bound: %.0f %s (%s multiply-adds per pair), %.2f of the %s peak of the dense ranks' "
+                "cores, %.0f (%s)\n",
+                ops / 1e9, int8 ? "GOP/s" : "GFLOP/s", group_digits(static_cast<uint64_t>(macs_per_pair)).c_str(),
+                ops / of, int8 ? "int8" : "fp32", of / 1e9,
+                (int8 ? peak.vnni_instruction : peak.fma_instruction).c_str());
   }
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
@@ -388,11 +400,11 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
 int run(BenchOptions& opt, int rank, int size) {
   MPI_Comm comm = MPI_COMM_WORLD;
   Setup setup = prepare(opt, rank, size, comm);
-  const Peak peak = measure_peak(setup, comm);
   const int64_t macs_per_pair = setup.manifest.arch.dense_macs_per_pair();
   int median = 0;
   ClusterOutcome outcome;
-  const std::vector<Trial> trials = run_trials(opt, setup, rank, comm, median, outcome);
+  Peak peak;
+  const std::vector<Trial> trials = run_trials(opt, setup, rank, comm, median, outcome, peak);
   if (rank != 0) return 0;
   const int64_t checked = std::min<int64_t>(opt.check, static_cast<int64_t>(outcome.predictions.size()));
   const double check_diff = check_against_ref(opt, setup, outcome, checked);
