@@ -7,6 +7,9 @@
 //    Pairs/s over all dense ranks, in the fastest of --bound-windows windows
 //    (a window's time is its slowest rank's): the best these cores do, not
 //    an average over whatever else the machine ran meanwhile.
+//    After it, the arithmetic peaks of the same cores (dense/peak.h: fp32
+//    FMAs, int8 VNNI), so the bound can be read against what the silicon
+//    does: the fastest of 5 windows over every trial.
 // 2. The cluster itself on the data (after untimed warm-up batches).
 // 3. Correctness: the cluster's predictions against the single-process _ref
 //    path on the first --check samples.
