@@ -235,7 +235,8 @@ struct Setup {
   model::Manifest manifest;
   Roles roles;
   datasets::DataShape shape;
-  int threads = 1;
+  int threads = 1;        // this rank's
+  int dense_threads = 1;  // a dense rank's (the most of any), for rank 0's log
   double tolerance = kTolerance;
   std::optional<DenseMlps> mlps;  // dense ranks: the MLPs of the bound, loaded once for every trial
 };
@@ -256,6 +257,8 @@ Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
   setup.shape = {setup.manifest.arch.dense_features, setup.manifest.arch.num_tables(), setup.manifest.arch.hotness};
   setup.threads = choose_threads(comm, dense, opt.cluster.threads);
   opt.cluster.threads = setup.threads;
+  setup.dense_threads = dense ? setup.threads : 1;
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &setup.dense_threads, 1, MPI_INT, MPI_MAX, comm), "allreduce");
   int64_t samples = 0;
   collective_check(comm, "reading the data", capture([&] {
                      if (dense) samples = count_samples(opt.cluster.data, setup.shape);
@@ -308,7 +311,7 @@ std::vector<Trial> run_trials(BenchOptions& opt, Setup& setup, int rank, MPI_Com
   for (int k = 0; k < opt.repeat; ++k) {
     if (rank == 0) {
       spdlog::info("trial {}/{}: MLP-only bound, {} batches of {} on {} dense ranks x {} threads", k + 1, opt.repeat,
-                   opt.mlp_batches, opt.cluster.batch, setup.roles.dense_ranks(), setup.threads);
+                   opt.mlp_batches, opt.cluster.batch, setup.roles.dense_ranks(), setup.dense_threads);
     }
     Trial trial;
     trial.bound = measure_mlp_bound(opt, setup.mlps ? &*setup.mlps : nullptr, setup.manifest, setup.roles,
