@@ -153,7 +153,6 @@ Bound measure_mlp_bound(const BenchOptions& opt, DenseMlps* mlps_or_null, const 
 struct Peak {
   double fma_flops_per_s = 0;
   double vnni_ops_per_s = 0;  // 0: no AVX512-VNNI in this build
-  std::string fma_instruction, vnni_instruction;
   // The peak of the MLPs' precision: fp32 FMAs, or int8 VPDPBUSD for --mlp int8.
   double of(ElementType mlp) const { return mlp == ElementType::kInt8 ? vnni_ops_per_s : fma_flops_per_s; }
 };
@@ -188,9 +187,9 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.field("dense_macs_per_pair", macs_per_pair);
   w.field("mlp_bound_gops", bound_ops(bound, macs_per_pair) / 1e9);
   w.field("fma_peak_gflops", peak.fma_flops_per_s / 1e9);
-  w.field("fma_peak_instruction", peak.fma_instruction);
+  w.field("fma_peak_instruction", fma_peak_instruction());
   w.field("vnni_peak_gops", peak.vnni_ops_per_s / 1e9);
-  w.field("vnni_peak_instruction", peak.vnni_instruction);
+  w.field("vnni_peak_instruction", vnni_peak_instruction());
   const double of = peak.of(opt.cluster.mlp);
   w.field("mlp_bound_fraction_of_peak", of > 0 ? bound_ops(bound, macs_per_pair) / of : 0);
   w.field("cluster_pairs_per_s", r.pairs_per_s);
@@ -283,22 +282,19 @@ Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
 // window seen so far.
 void measure_peak(const Setup& setup, MPI_Comm comm, Peak& peak) {
   constexpr double kSeconds = 0.2;  // each, in 5 windows
-  double fma = 0, vnni = 0;
+  double rates[2] = {0, 0};  // fp32 FMA, int8 VNNI
   check_mpi(MPI_Barrier(comm), "barrier");
   if (setup.mlps) {
     omp_set_num_threads(setup.threads);
-    fma = measure_fma_peak(kSeconds, 5).ops_per_s;
-    vnni = measure_vnni_peak(kSeconds, 5).ops_per_s;
+    rates[0] = measure_fma_peak(kSeconds, 5).ops_per_s;
+    rates[1] = measure_vnni_peak(kSeconds, 5).ops_per_s;
   }
   MPI_Request request;
   check_mpi(MPI_Ibarrier(comm, &request), "barrier");
   wait_idle(&request);
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &fma, 1, MPI_DOUBLE, MPI_SUM, comm), "allreduce");
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &vnni, 1, MPI_DOUBLE, MPI_SUM, comm), "allreduce");
-  peak.fma_flops_per_s = std::max(peak.fma_flops_per_s, fma);
-  peak.vnni_ops_per_s = std::max(peak.vnni_ops_per_s, vnni);
-  peak.fma_instruction = fma_peak_instruction();  // the same build on every rank
-  peak.vnni_instruction = vnni_peak_instruction();
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, rates, 2, MPI_DOUBLE, MPI_SUM, comm), "allreduce");
+  peak.fma_flops_per_s = std::max(peak.fma_flops_per_s, rates[0]);
+  peak.vnni_ops_per_s = std::max(peak.vnni_ops_per_s, rates[1]);
 }
 
 // Alternating trials of bound and cluster; returns every trial, and the
@@ -384,7 +380,7 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
                 "cores, %.0f (%s)\n",
                 ops / 1e9, int8 ? "GOP/s" : "GFLOP/s", group_digits(static_cast<uint64_t>(macs_per_pair)).c_str(),
                 ops / of, int8 ? "int8" : "fp32", of / 1e9,
-                (int8 ? peak.vnni_instruction : peak.fma_instruction).c_str());
+                int8 ? vnni_peak_instruction() : fma_peak_instruction());
   }
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
