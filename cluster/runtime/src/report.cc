@@ -98,6 +98,7 @@ void write_scenario(JsonWriter& w, const ScenarioReport& report) {
   }
   if (report.peak_qps || !report.trials.empty()) {
     w.field("offline_samples_per_s", report.offline_samples_per_s);
+    w.field("offline_seconds", report.offline_seconds);
     w.field("peak_qps", report.peak_qps);
     w.begin_array("trials");
     for (const ScenarioTrial& t : report.trials) {

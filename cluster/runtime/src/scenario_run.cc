@@ -122,16 +122,17 @@ class FrontDriver {
     return steady_rate(front_.run(s, queries));
   }
 
-  // Queries an offline trial issues at an expected `rate` (queries/s).
-  int64_t offline_queries(double rate) const {
-    const double expected = settings_.target_qps > 0 ? settings_.target_qps : rate;
-    return std::max<int64_t>({settings_.min_query_count, 1,
-                              static_cast<int64_t>(std::ceil(expected * settings_.min_duration_s * kOfflineMargin))});
+  // Queries an offline trial of settings `s` issues: enough for its minimum
+  // duration at s.target_qps, or at the expected `rate` (queries/s) without one.
+  static int64_t offline_queries(const scenario::Settings& s, double rate) {
+    const double expected = s.target_qps > 0 ? s.target_qps : rate;
+    return std::max<int64_t>(
+        {s.min_query_count, 1, static_cast<int64_t>(std::ceil(expected * s.min_duration_s * kOfflineMargin))});
   }
 
   Trial run_one(const scenario::Settings& s, double offline_rate) {
     spdlog::info("{} {}: {}", to_string(s.scenario), to_string(s.mode), s.describe());
-    Trial t = front_.run(s, offline_queries(offline_rate));
+    Trial t = front_.run(s, offline_queries(s, offline_rate));
     // An offline trial sized from a short warm-up can end before the minimum
     // duration; sized again from its own rate, the next one will not.
     for (int again = 0; again < kOfflineResizes && s.scenario == scenario::Scenario::kOffline &&
@@ -140,7 +141,7 @@ class FrontDriver {
          ++again) {
       spdlog::info("offline: {} queries took {:.2f} s, under the {} s minimum; again, sized at {:.1f} queries/s",
                    t.result.queries, t.result.last_completed_s, s.min_duration_s, t.result.samples_per_s);
-      t = front_.run(s, offline_queries(t.result.samples_per_s));
+      t = front_.run(s, offline_queries(s, t.result.samples_per_s));
     }
     return t;
   }
@@ -150,9 +151,11 @@ class FrontDriver {
   Trial find_peak(double offline_rate, ScenarioReport& report) {
     scenario::Settings off = settings_;
     off.scenario = scenario::Scenario::kOffline;
+    off.target_qps = 0;  // sized by the measured rate, not the server's target
     const Trial offline = run_one(off, offline_rate);
     const double rate = offline.result.samples_per_s;
     report.offline_samples_per_s = rate;
+    report.offline_seconds = offline.result.last_completed_s;
     double lo = 0, hi = rate, qps = rate;
     std::optional<Trial> best, last;
     for (int k = 0; k < kPeakTrials && qps > 0; ++k) {
@@ -200,8 +203,8 @@ class FrontDriver {
 std::string peak_lines(const ScenarioReport& report) {
   std::string out = fmt::format("\n================================================\nPeak search\n"
                                 "================================================\n"
-                                "Offline samples per second : {:.2f}\n",
-                                report.offline_samples_per_s);
+                                "Offline samples per second : {:.2f}\nOffline duration (s) : {:.2f}\n",
+                                report.offline_samples_per_s, report.offline_seconds);
   for (const ScenarioTrial& t : report.trials) {
     out += fmt::format("target_qps {:>10.2f} : {:<7}  p99 {:.2f} ms  completed samples/s {:.2f}\n", t.target_qps,
                        t.valid ? "VALID" : "INVALID", t.p99_ms, t.samples_per_s);

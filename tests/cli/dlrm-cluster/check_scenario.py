@@ -137,9 +137,14 @@ def check_single_stream(summary_path, log_path):
     print(f"ok single-stream: {len(recs)} queries one at a time, p90 {percentile(lat, 0.9) / 1e6:.3f} ms")
 
 
-def check_find_peak(report_path, summary_path, bound_ms):
+def check_find_peak(report_path, summary_path, bound_ms, min_duration_s):
     s = json.load(open(report_path))["scenario"]
     trials = s["trials"]
+    # The offline rate the search starts from is an offline trial of its own,
+    # held to the minimum duration like any other (not sized by the server's
+    # --target-qps, which once made it a burst of 1,100 queries).
+    if not s["offline_seconds"] >= min_duration_s:
+        fail(f"find-peak's offline trial ran {s['offline_seconds']} s, under the {min_duration_s} s minimum")
     # One trial is enough only when the offline rate itself is VALID.
     if not trials or (len(trials) == 1 and not trials[0]["valid"]) or not s["offline_samples_per_s"] > 0:
         fail(f"find-peak: {len(trials)} trials, offline rate {s['offline_samples_per_s']}")
@@ -166,6 +171,6 @@ if __name__ == "__main__":
     elif cmd == "single_stream":
         check_single_stream(sys.argv[2], sys.argv[3])
     elif cmd == "find_peak":
-        check_find_peak(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        check_find_peak(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]))
     else:
         fail("usage: see the docstring")

@@ -80,7 +80,7 @@ find_peak)
     --pairs-per-query 1 --latency-bound-ms 10 --min-duration-s 0.5 --report "$OUT/report.json" \
     --summary "$OUT/summary.txt"
   [ $CODE -eq 0 ] || fail "exit $CODE: $(tail -5 "$OUT/run.log")"
-  $CHECK find_peak "$OUT/report.json" "$OUT/summary.txt" 10 || exit 1
+  $CHECK find_peak "$OUT/report.json" "$OUT/summary.txt" 10 0.5 || exit 1
   ;;
 interrupt)
   # Ctrl-C to mpiexec after the first progress line (5 s): the job stops

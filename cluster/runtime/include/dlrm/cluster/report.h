@@ -58,6 +58,7 @@ struct ScenarioTrial {
 struct ScenarioReport {
   scenario::ScenarioResult result;   // the run reported (with --find-peak: the peak's trial)
   double offline_samples_per_s = 0;  // --find-peak: the offline rate the search started from
+  double offline_seconds = 0;        // --find-peak: how long that offline trial ran
   std::vector<ScenarioTrial> trials;
   std::optional<double> peak_qps;
   std::string summary;  // mlperf_log_summary.txt-shaped
