@@ -302,6 +302,8 @@ INSTANTIATE_TEST_SUITE_P(
                       InteractionCase{8, 7, true, 9, 3},        // dim < 16, F = 9
                       InteractionCase{1, 33, false, 5, 0},      // a single pair
                       InteractionCase{0, 16, true, 3, 2},       // only (0,0)
+                      InteractionCase{63, 24, true, 17, 0},     // F = 64, dim not a multiple of 16
+                      InteractionCase{80, 32, false, 21, 3},    // F = 81: a partial last block row
                       // bf16 products: DLRM shapes, dims not a multiple of 32 (zero padding), tiny F.
                       InteractionCase{26, 128, false, 67, 1, ElementType::kBf16},
                       InteractionCase{26, 128, true, 300, 33, ElementType::kBf16},
