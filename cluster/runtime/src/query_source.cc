@@ -27,6 +27,23 @@ QuerySource::~QuerySource() {
     MPI_Cancel(&request_);
     MPI_Request_free(&request_);
   }
+  // The front answers every step before it ends the run, so on the normal
+  // path nothing is left here; on an error path the job is being torn down.
+  for (Sending& s : sending_) wait_idle(&s.request);
+}
+
+// Frees the completions the front has received (all: waits for every one).
+void QuerySource::reap(bool all) {
+  while (!sending_.empty()) {
+    if (all) {
+      wait_idle(&sending_.front().request);
+    } else {
+      int done = 0;
+      check_mpi(MPI_Test(&sending_.front().request, &done, MPI_STATUS_IGNORE), "send of predictions to the front");
+      if (!done) return;
+    }
+    sending_.pop_front();
+  }
 }
 
 void QuerySource::post_receive() {
@@ -45,7 +62,10 @@ bool QuerySource::next(InputBatch& batch) {
   if (request_ != MPI_REQUEST_NULL) wait_idle(&request_);
   request_ = MPI_REQUEST_NULL;
   const int32_t kind = step_[0], n = step_[2];
-  if (kind == kStepEnd) return false;
+  if (kind == kStepEnd) {
+    reap(true);
+    return false;
+  }
   DLRM_CHECK(kind == (samples_ ? kStepBatch : kStepData) && n >= 0 && n <= batch_,
              "a step from the front of kind {} holds {} pairs; expected kind {} and at most {}", kind, n,
              samples_ ? kStepBatch : kStepData, batch_);
@@ -90,11 +110,16 @@ void QuerySource::read_data(InputBatch& batch, const int32_t* payload, int n) {
 
 void QuerySource::complete(const InputBatch& batch, const float* predictions) {
   pairs_ += batch.size;
+  reap(false);
+  if (sending_.size() >= kMaxSending) wait_idle(&sending_.front().request);  // the front is far behind
+  reap(false);
+  Sending& out = sending_.emplace_back();
   const int32_t header[2] = {static_cast<int32_t>(batch.tag), batch.size};
-  done_.resize(sizeof(header) + sizeof(float) * batch.size);
-  std::memcpy(done_.data(), header, sizeof(header));
-  if (batch.size > 0) std::memcpy(done_.data() + sizeof(header), predictions, sizeof(float) * batch.size);
-  check_mpi(MPI_Send(done_.data(), static_cast<int>(done_.size()), MPI_BYTE, front_, kTagDone, world_),
+  out.bytes.resize(sizeof(header) + sizeof(float) * batch.size);
+  std::memcpy(out.bytes.data(), header, sizeof(header));
+  if (batch.size > 0) std::memcpy(out.bytes.data() + sizeof(header), predictions, sizeof(float) * batch.size);
+  check_mpi(MPI_Isend(out.bytes.data(), static_cast<int>(out.bytes.size()), MPI_BYTE, front_, kTagDone, world_,
+                      &out.request),
             "send of predictions to the front");
 }
 
