@@ -235,7 +235,7 @@ struct Setup {
   Roles roles;
   datasets::DataShape shape;
   int threads = 1;        // this rank's
-  int dense_threads = 1;  // a dense rank's (the most of any), for rank 0's log
+  int dense_threads = 1;  // a dense rank's (the most of any), for rank 0's log and report
   double tolerance = kTolerance;
   std::optional<DenseMlps> mlps;  // dense ranks: the MLPs of the bound, loaded once for every trial
 };
@@ -410,10 +410,7 @@ int run(BenchOptions& opt, int rank, int size) {
   if (rank != 0) return 0;
   const int64_t checked = std::min<int64_t>(opt.check, static_cast<int64_t>(outcome.predictions.size()));
   const double check_diff = check_against_ref(opt, setup, outcome, checked);
-  int dense_threads = setup.threads;  // rank 0 is usually a shard rank: report the dense ranks' count
-  for (const auto& entry : outcome.report.ranks) {
-    if (entry.role == Role::kDense) dense_threads = entry.threads;
-  }
+  const int dense_threads = setup.dense_threads;  // rank 0 is usually a shard rank: report the dense ranks' count
   const Bound& bound = trials[median].bound;
   print_summary(opt, bound, outcome.report, trials, dense_threads, check_diff, checked, setup.tolerance, peak,
                 macs_per_pair);
