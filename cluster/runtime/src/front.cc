@@ -39,6 +39,8 @@ class Front::TrialState {
         offline_queries_(offline_queries) {
     if (settings.mode == scenario::Mode::kAccuracy) predictions.assign(samples, std::nanf(""));
     t0 = steady_ns();
+    // The latency log's times are relative to t0; this lets them be lined up with system traces.
+    spdlog::debug("trial clock origin: CLOCK_MONOTONIC {} ns", t0);
   }
 
   int64_t now() const { return steady_ns() - t0; }
