@@ -53,11 +53,26 @@ valid)
     --latency-log "$OUT/latency.csv" --report "$OUT/report.json"
   [ $CODE -eq 0 ] || fail "exit $CODE: $(tail -5 "$OUT/run.log")"
   $CHECK server "$OUT" VALID 100 || exit 1
-  # Single-stream: the next query when the last completes.
-  cluster 4 "$OUT/ss.log" --model "$MODEL" --data "$WORK/data.bin" --scenario single-stream --pairs-per-query 16 \
-    --min-duration-s 1 --summary "$OUT/ss.txt" --latency-log "$OUT/ss.csv"
+  # Single-stream: the next query when the last completes. At debug level the
+  # front logs each trial's start on CLOCK_MONOTONIC (Python's monotonic_ns
+  # reads the same clock): the last trial's origin plus its log's times must
+  # fall between readings taken before and after the run.
+  before=$($PYTHON -c 'import time; print(time.monotonic_ns())')
+  DLRM_LOG_LEVEL=debug cluster 4 "$OUT/ss.log" --model "$MODEL" --data "$WORK/data.bin" --scenario single-stream \
+    --pairs-per-query 16 --min-duration-s 1 --summary "$OUT/ss.txt" --latency-log "$OUT/ss.csv"
+  after=$($PYTHON -c 'import time; print(time.monotonic_ns())')
   [ $CODE -eq 0 ] || fail "single-stream exit $CODE: $(tail -5 "$OUT/ss.log")"
   $CHECK single_stream "$OUT/ss.txt" "$OUT/ss.csv" || exit 1
+  origin=$(sed -n 's/.*trial clock origin: CLOCK_MONOTONIC \([0-9]*\) ns.*/\1/p' "$OUT/ss.log" | tail -1)
+  [ -n "$origin" ] || fail "no 'trial clock origin' line at DLRM_LOG_LEVEL=debug: $(grep -c . "$OUT/ss.log") log lines"
+  $PYTHON - "$OUT/ss.csv" "$origin" "$before" "$after" <<'PY' || fail "the latency log does not line up with CLOCK_MONOTONIC"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+origin, before, after = (int(a) for a in sys.argv[2:5])
+first, last = origin + int(rows[0]["scheduled_ns"]), origin + int(rows[-1]["completed_ns"])
+print(f"trial origin {origin}, run between {before} and {after}: queries from {first} to {last}")
+sys.exit(0 if before < origin <= first <= last < after else 1)
+PY
   # Offline: every query at once.
   cluster 4 "$OUT/off.log" --model "$MODEL" --data "$WORK/data.bin" --scenario offline --min-duration-s 1 \
     --summary "$OUT/off.txt" --report "$OUT/off.json"
