@@ -76,7 +76,6 @@ from queue_ideal import MLPERF_SIZES as SIZES, ideal_peak
 work, layouts = sys.argv[1], sys.argv[2:]
 load = lambda name: json.load(open(f"{work}/{name}.json"))
 
-
 out, rows = {}, []
 for layout in layouts:
     bound = load(f"{layout}-bound")
