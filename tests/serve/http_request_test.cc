@@ -189,6 +189,14 @@ TEST(HttpRequest, MultiHotRefusals) {
   expect_refused(request({tensor("dense", "INT64", 1, 4, "0,0,0,0"), tensor("sparse", "INT64", 1, 6, "0,0,0,0,0,0")}),
                  "datatype INT64 is not accepted (FP32, FP64: this model takes the transformed dense features)", {},
                  model);
+  // An FP64 feature that FP32 cannot hold is refused, not served as inf (found
+  // by fuzz.serve_http). FLT_MAX itself still fits.
+  const std::string sparse = tensor("sparse", "INT64", 1, 6, "0,0,0,0,0,0");
+  expect_refused(request({tensor("dense", "FP64", 1, 4, "0,-1e39,0,0"), sparse}),
+                 "input 'dense' row 0, feature 1: -1e+39 is beyond the range of FP32 (3.40282e+38)", {}, model);
+  const InferRequest edge =
+      parse_http_request(request({tensor("dense", "FP64", 1, 4, "3.4028234663852886e38,0,0,0"), sparse}), {}, model);
+  EXPECT_EQ(edge.dense[0], std::numeric_limits<float>::max());
 }
 
 }  // namespace

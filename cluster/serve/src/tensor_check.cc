@@ -181,8 +181,15 @@ void RequestCheck::store(Input input, std::span<const T> values) {
         if (!std::isfinite(values[i])) [[unlikely]] {
           fail_element(input, static_cast<int64_t>(i), fmt::format("{} is not a finite number", values[i]));
         }
-        dst[i] = model_.dense_transformed ? static_cast<float>(values[i])
-                                          : datasets::dense_feature(static_cast<double>(values[i]));
+        if (!model_.dense_transformed) {
+          dst[i] = datasets::dense_feature(static_cast<double>(values[i]));
+        } else if (std::abs(static_cast<double>(values[i])) <= std::numeric_limits<float>::max()) {
+          dst[i] = static_cast<float>(values[i]);
+        } else [[unlikely]] {  // an FP64 beyond FP32: the model computes in FP32
+          fail_element(input, static_cast<int64_t>(i),
+                       fmt::format("{} is beyond the range of FP32 ({:g}), in which the model computes", values[i],
+                                   std::numeric_limits<float>::max()));
+        }
       } else {
         dst[i] = datasets::dense_feature(static_cast<int64_t>(values[i]));
       }
