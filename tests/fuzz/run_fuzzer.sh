@@ -99,6 +99,10 @@ mkdir -p "$corpus"
 cd "$WORK"
 # Seeds from the source tree first, then the corpus grown by earlier runs.
 # -error_exitcode=1: libFuzzer's default (77) is CTest's skip code here, which
-# would report a crash as a skipped test.
-"$bin" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -error_exitcode=1 \
+# would report a crash as a skipped test. The random seed is fixed, so that a
+# run is repeatable; DLRM_FUZZ_SEED=N explores from another one (0: a new
+# seed every run, libFuzzer's default).
+seed=${DLRM_FUZZ_SEED:-1}
+echo "fuzzing $NAME for ${SECONDS_MAX} s, libFuzzer -seed=$seed (DLRM_FUZZ_SEED to change)"
+"$bin" -seed="$seed" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -error_exitcode=1 \
   "$corpus" "$SRC/tests/fuzz/corpus/$NAME"
