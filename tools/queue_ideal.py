@@ -79,8 +79,8 @@ def main(argv):
     ap.add_argument("--pairs-per-s", type=float, required=True, help="the queue's scoring rate")
     ap.add_argument("--bound-ms", type=float, required=True, help="the p99 latency bound")
     ap.add_argument("--sizes", default="mlperf", help="'mlperf' (DESIGN.md's quantiles) or a fixed pair count")
-    ap.add_argument("--queries", type=int, default=100000)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--queries", type=int, default=100000, help="queries simulated at each rate tried (100000)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the arrivals and sizes (1)")
     a = ap.parse_args(argv)
     if a.pairs_per_s <= 0 or a.bound_ms <= 0 or a.queries < 100:
         ap.error("--pairs-per-s and --bound-ms must be > 0 and --queries at least 100")
