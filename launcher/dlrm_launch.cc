@@ -8,6 +8,7 @@
 // Exit code: mpirun's; 2 when dlrm-launch itself refuses (bad hostfile, the
 // model does not fit, ...).
 #include <CLI/CLI.hpp>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <optional>
 
 #include "dlrm/common/error.h"
@@ -176,6 +178,20 @@ CommandOptions command_options(const Args& args, const fs::path& model) {
   return command;
 }
 
+// Bytes free where Open MPI keeps shared-memory windows (its
+// osc_sm_backing_directory, /dev/shm by default), when the layout's one host
+// is this machine; 0 otherwise (unknown: the pool transport is not chosen).
+uint64_t local_shm_room(const Layout& layout) {
+  if (layout.hosts_used() != 1) return 0;
+  for (const RankPlan& r : layout.ranks) {
+    if (!is_local_host(layout.hostfile.hosts[static_cast<size_t>(r.host)].name)) return 0;
+  }
+  const char* env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
+  const std::string dir = env && *env ? env : "/dev/shm";
+  struct statvfs fs {};
+  return statvfs(dir.c_str(), &fs) == 0 ? static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize : 0;
+}
+
 // "model DIR: N shards, X of embeddings (DTYPE), dense weights Y"
 std::string model_line(const fs::path& model, const dlrm::model::Manifest& manifest, const ModelNeeds& needs) {
   uint64_t total = 0;
@@ -217,6 +233,14 @@ int launch(const Args& args) {
   Layout layout = choose_layout(hostfile, topologies, needs, layout_options);
   const fs::path model = fs::absolute(args.model);
   CommandOptions command = command_options(args, model);
+  {
+    std::string why;
+    const std::string transport = default_exchange_transport(
+        layout, command.program_args, std::accumulate(needs.shard_bytes.begin(), needs.shard_bytes.end(), uint64_t{0}),
+        local_shm_room(layout), why);
+    if (!transport.empty()) command.program_args.insert(command.program_args.end(), {"--exchange-transport", transport});
+    if (!why.empty()) layout.notes.push_back(why);
+  }
 
   fs::path run_dir = make_run_dir(args.run_dir);
   command.hostfile = run_dir / "hostfile";

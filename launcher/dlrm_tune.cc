@@ -100,6 +100,9 @@ Plan make_plan(const Args& args) {
   plan.space.start_batch = std::find(plan.space.batches.begin(), plan.space.batches.end(), 256) != plan.space.batches.end()
                                ? 256 : plan.space.batches[plan.space.batches.size() / 2];
   if (plan.calibrated) plan.space.mlps = {"fp32", "int8"};
+  // One host: the dense ranks may pool the rows themselves (dlrm-launch's
+  // own choice where shard ranks share their cores).
+  if (hostfile.hosts.size() == 1) plan.space.exchange_transports.push_back("pool");
   uint64_t rows = 0;
   for (auto b : needs.shard_bytes) rows += b;
   plan.first_trial_s = kTrialOverheadSeconds + static_cast<double>(rows) / kLoadBytesPerSecond;

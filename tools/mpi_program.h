@@ -30,8 +30,9 @@ inline void add_model_options(CLI::App& app, cluster::ClusterOptions& options) {
       ->each([&options](const std::string& name) { options.pooled_type = parse_element_type(name, cluster::kExchangeTypes, "exchange type"); });
   app.add_option("--exchange-transport",
                  "how pooled rows reach the dense ranks: auto (default: shm when every rank is on one host), "
-                 "alltoall (MPI all-to-all) or shm (shards write into the dense ranks' shared memory)")
-      ->check(CLI::IsMember({"auto", "alltoall", "shm"}))
+                 "alltoall (MPI all-to-all), shm (shards write into the dense ranks' shared memory) or pool "
+                 "(one host: the dense ranks pool from the shards' rows in shared memory themselves)")
+      ->check(CLI::IsMember({"auto", "alltoall", "shm", "pool"}))
       ->each([&options](const std::string& name) { options.transport = cluster::parse_transport(name); });
   app.add_option("--interaction",
                  "products of the dot interaction: fp32 (default), or bf16 (rows rounded to bf16, fp32 sums; "

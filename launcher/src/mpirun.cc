@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 
 namespace dlrm::launcher {
 
@@ -46,6 +47,25 @@ std::string program_option(const std::vector<std::string>& program_args, const s
     }
   }
   return value;
+}
+
+std::string default_exchange_transport(const Layout& layout, const std::vector<std::string>& program_args,
+                                       uint64_t shard_bytes, uint64_t shm_room, std::string& why) {
+  why.clear();
+  const bool given = std::any_of(program_args.begin(), program_args.end(), [](const std::string& a) {
+    return a == "--exchange-transport" || a.rfind("--exchange-transport=", 0) == 0;
+  });
+  if (given || layout.hosts_used() != 1 || layout.shared_nodes.empty()) return "";
+  if (static_cast<double>(shard_bytes) * 1.1 > static_cast<double>(shm_room)) {
+    why = fmt::format("the shard ranks share the dense ranks' cores, but the host's shared memory has {} free for "
+                      "{} of rows: pooled rows go by shared memory (--exchange-transport auto), not pooled by the "
+                      "dense ranks (pool)",
+                      format_binary_bytes(shm_room), format_binary_bytes(shard_bytes));
+    return "";
+  }
+  why = "the shard ranks share the dense ranks' cores on one host: the dense ranks pool the rows themselves from "
+        "the shards' shared memory (--exchange-transport pool; pass another to override)";
+  return "pool";
 }
 
 std::vector<std::string> split_words(const std::string& text) {

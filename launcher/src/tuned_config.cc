@@ -93,7 +93,7 @@ TunedConfig from_document(const JsonDocument& doc) {
   const JsonValue cluster = root["cluster"];
   c.cluster.batch = in_range(cluster["batch"], 1, kMaxTunedBatch);
   c.cluster.exchange_dtype = one_of(cluster["exchange_dtype"], {"fp32", "fp16", "bf16"});
-  c.cluster.exchange_transport = one_of(cluster["exchange_transport"], {"auto", "alltoall", "shm"});
+  c.cluster.exchange_transport = one_of(cluster["exchange_transport"], {"auto", "alltoall", "shm", "pool"});
   c.cluster.mlp = one_of(cluster["mlp"], {"fp32", "int8"});
   if (root.has("measured")) {
     const JsonValue m = root["measured"];

@@ -2,13 +2,16 @@
 // place) against pooling the full tables directly, for hand-made table-,
 // row-, column- and mixed plans.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 
 #include "dlrm/cluster/answers.h"
 #include "dlrm/cluster/routing.h"
+#include "dlrm/shard/embedding_bag.h"
 #include "dlrm/shard/shard_server.h"
 #include "dlrm/common/error.h"
 
@@ -317,6 +320,37 @@ TEST(Routing, RowSplitOneHotSendsEachIndexOnce) {
   for (int s = 0; s < fx.manifest.num_shards(); ++s) floats += builder.response_floats(s);
   // One row back per (sample, table): the minimum.
   EXPECT_EQ(floats, 32 * 4 * kDim);
+}
+
+// A request of kParallelIndices indices or more runs its slices on several
+// threads (shard_server.h): the answers must be the _ref twins', bit for
+// bit, as on one thread; multi-hot (kGeneral) and one-hot (kAllOne,
+// kSparseOne) slices alike.
+TEST(Routing, LargeRequestsServeSlicesInParallelBitIdentical) {
+  const int threads_before = omp_get_max_threads();
+  for (const char* plan : {"table", "row", "column"}) {
+    for (int max_bag : {1, 5}) {
+      Fixture fx(kRows, kDim, plan_named(plan));
+      const Batch batch = random_batch(kRows, 3000, max_bag, kSeed + max_bag);
+      int64_t indices = 0;
+      for (const auto& t : batch.indices) indices += static_cast<int64_t>(t.size());
+      ASSERT_GE(indices, shard::kParallelIndices) << "the batch must be large enough to run in parallel";
+      omp_set_num_threads(2);
+      auto parallel = fx.serve(batch, false);
+      omp_set_num_threads(1);
+      auto serial = fx.serve(batch, false);
+      auto ref = fx.serve(batch, true);
+      for (int s = 0; s < fx.manifest.num_shards(); ++s) {
+        const auto& p = parallel->answers[s];
+        ASSERT_EQ(p.size(), ref->answers[s].size());
+        EXPECT_EQ(std::memcmp(p.data(), ref->answers[s].data(), p.size() * sizeof(float)), 0)
+            << plan << " max_bag " << max_bag << " shard " << s << ": parallel differs from _ref";
+        EXPECT_EQ(std::memcmp(p.data(), serial->answers[s].data(), p.size() * sizeof(float)), 0)
+            << plan << " max_bag " << max_bag << " shard " << s << ": 2 threads differ from 1";
+      }
+    }
+  }
+  omp_set_num_threads(threads_before);
 }
 
 TEST(Routing, ServerRejectsMalformedRequest) {

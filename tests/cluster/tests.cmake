@@ -1,6 +1,6 @@
 # The cluster library: routing and the request format as unit tests, the
 # exchange under mpiexec at several rank counts.
-dlrm_unit_test(test_cluster cluster LIBS dlrm_cluster)
+dlrm_unit_test(test_cluster cluster LIBS dlrm_cluster OpenMP::OpenMP_CXX)
 # The exchange itself, with multi-hot bags, at several rank counts.
 add_executable(test_exchange_mpi ${CMAKE_CURRENT_LIST_DIR}/mpi/exchange_mpi_test.cc)
 target_link_libraries(test_exchange_mpi PRIVATE dlrm_cluster dlrm_sharding GTest::gtest)

@@ -9,6 +9,7 @@
 #include "layout_checks.h"
 #include "dlrm/common/error.h"
 #include "dlrm/launcher/layout.h"
+#include "dlrm/launcher/mpirun.h"
 #include "dlrm/launcher/work.h"
 #include "dlrm/model/manifest.h"
 #include "test_files.h"
@@ -118,6 +119,44 @@ TEST(ShardCoreLayout, TwoCoresTerabyteShares) {
                        "us/pair sharing, 37.08 us/pair with a core of its own"),
             std::string::npos)
       << table;
+}
+
+// Where the shard rank shares the dense ranks' cores on one host, the
+// launcher has the dense ranks pool the rows themselves (pool), unless the
+// user chose a transport, the rows would not fit the host's shared memory,
+// or the shard ranks have cores of their own.
+TEST(ShardCoreLayout, SharedCoresOnOneHostPoolOnTheDenseRanks) {
+  Cluster c = cluster({{"localhost slots=2", "numa=1 cores_per_numa=2 mem_per_numa=16G"}});
+  const ModelNeeds needs = terabyte_needs(1);
+  const uint64_t rows = needs.shard_bytes[0];
+  Layout shared = choose_layout(c.hostfile, c.topologies, needs, {});
+  const std::vector<std::string> args = {"--model", "/m", "--data", "/d.bin"};
+  std::string why;
+  EXPECT_EQ(default_exchange_transport(shared, args, rows, rows * 2, why), "pool");
+  EXPECT_NE(why.find("the dense ranks pool the rows themselves"), std::string::npos) << why;
+  // Room for the rows but not the tenth to spare: auto, and the note says why.
+  EXPECT_EQ(default_exchange_transport(shared, args, rows, rows, why), "");
+  EXPECT_NE(why.find("not pooled by the dense ranks"), std::string::npos) << why;
+  // The user's choice stands, either spelling.
+  for (const auto& given : {std::vector<std::string>{"--exchange-transport", "alltoall"},
+                            std::vector<std::string>{"--exchange-transport=shm"}}) {
+    EXPECT_EQ(default_exchange_transport(shared, given, rows, rows * 2, why), "");
+    EXPECT_EQ(why, "");
+  }
+  LayoutOptions own;
+  own.shard_cores = ShardCores::kOwn;
+  Layout apart = choose_layout(c.hostfile, c.topologies, needs, own);
+  ASSERT_TRUE(apart.shared_nodes.empty());
+  EXPECT_EQ(default_exchange_transport(apart, args, rows, rows * 2, why), "");
+  // Two hosts: the dense ranks cannot read the other host's rows.
+  Cluster two = cluster({{"a slots=2", "numa=1 cores_per_numa=2 mem_per_numa=16G"},
+                         {"b slots=2", "numa=1 cores_per_numa=2 mem_per_numa=16G"}});
+  LayoutOptions sharing;
+  sharing.shard_cores = ShardCores::kShared;
+  const ModelNeeds two_shards = terabyte_needs(2);
+  Layout spread = choose_layout(two.hostfile, two.topologies, two_shards, sharing);
+  ASSERT_EQ(spread.hosts_used(), 2);
+  EXPECT_EQ(default_exchange_transport(spread, args, rows, rows * 4, why), "");
 }
 
 TEST(ShardCoreLayout, ForcedOwnIsTheOldLayout) {

@@ -235,6 +235,17 @@ case "$CASE" in
     [ ! -e "$DIR/pred.npy" ] || fail "a failed run left predictions behind"
     check_no_processes
     ;;
+  pool_across_hosts)
+    # The dense ranks cannot read another host's rows: refused by every rank
+    # before any loads a row.
+    hostfile 2 > "$DIR/hostfile"
+    launch "$DIR/hostfile" -- --data "$WORK/data.bin" --exchange-transport pool --out "$DIR/pred.npy"
+    finish
+    [ "$CODE" -ne 0 ] || fail "--exchange-transport pool succeeded across hosts"
+    expect "setting aside shared memory for the rows failed" "--exchange-transport pool needs every rank on one host"
+    [ ! -e "$DIR/pred.npy" ] || fail "a failed run left predictions behind"
+    check_no_processes
+    ;;
   scenario)
     # Accuracy: every sample once, in queries arriving at 200/s (about 8 of
     # MLPerf's sizes); rank 0 is the front, the rest as in hosts2, one up.

@@ -16,7 +16,7 @@ add_test(NAME multihost.setup
 set_tests_properties(multihost.setup PROPERTIES FIXTURES_SETUP multihost ENVIRONMENT "${DLRM_MPI_ENV}"
   LABELS multihost TIMEOUT 120)
 
-foreach(case hosts2 hosts3 hosts2_bf16 unknown_host host_down zero_slots too_few_slots model_too_big rank_killed shm_across_hosts
+foreach(case hosts2 hosts3 hosts2_bf16 unknown_host host_down zero_slots too_few_slots model_too_big rank_killed shm_across_hosts pool_across_hosts
     scenario serve)
   add_test(NAME multihost.${case}
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh ${case} $<TARGET_FILE_DIR:dlrm-launch> ${DLRM_MH_WORK}

@@ -97,7 +97,7 @@ void DenseRank::run(BatchSource& source, Exchange& exchange) {
     if (n > 0) mlps_.bottom(inputs_[slot].dense.data(), n, x_.data());
     clock.mark(Stage::kBottomMlp);
     exchange.wait_answers(slot);
-    clock.mark(Stage::kExchangePooled);
+    clock.mark(exchange.transport() == Transport::kPool ? Stage::kLocalPool : Stage::kExchangePooled);
     if (n > 0) {
       interact(slot, n, exchange, clock);
       mlps_.top(top_in_.data(), n, predictions_.data());

@@ -1,8 +1,6 @@
 #include "dlrm/cluster/exchange.h"
 
 #include <mpi.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,9 +9,7 @@
 
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/common/error.h"
-#include "dlrm/common/format.h"
 #include "dlrm/common/half.h"
-#include "dlrm/common/progress.h"
 
 namespace dlrm::cluster {
 
@@ -42,7 +38,8 @@ Transport parse_transport(const std::string& name) {
   if (name == "auto") return Transport::kAuto;
   if (name == "alltoall") return Transport::kAlltoall;
   if (name == "shm") return Transport::kSharedMemory;
-  DLRM_FAIL("unknown exchange transport '{}'; choose auto, alltoall or shm", name);
+  if (name == "pool") return Transport::kPool;
+  DLRM_FAIL("unknown exchange transport '{}'; choose auto, alltoall, shm or pool", name);
 }
 
 const char* to_string(Transport transport) {
@@ -51,6 +48,7 @@ const char* to_string(Transport transport) {
     case Transport::kAlltoall: return "alltoall";
     case Transport::kSharedMemory: return "shm";
     case Transport::kMixed: return "shm+alltoall";
+    case Transport::kPool: return "pool";
   }
   return "?";
 }
@@ -62,8 +60,11 @@ int64_t align_up(int64_t n) { return (n + kAlignElements - 1) / kAlignElements *
 }  // namespace
 
 Exchange::Exchange(MPI_Comm comm, const Roles& roles, ElementType pooled_type, Transport transport,
-                   std::vector<int64_t> max_response_floats)
-    : comm_(comm), roles_(roles), pooled_type_(pooled_type), responses_(roles.shards()) {
+                   std::vector<int64_t> max_response_floats, SharedRows* rows)
+    : comm_(comm),
+      roles_(roles),
+      pooled_type_(transport == Transport::kPool ? ElementType::kFp32 : pooled_type),
+      responses_(roles.shards()) {
   for (auto& slot : slots_) {
     slot.sizes.resize(roles.size);
     slot.indices.resize(roles.size);
@@ -88,6 +89,14 @@ Exchange::Exchange(MPI_Comm comm, const Roles& roles, ElementType pooled_type, T
   if (transport == Transport::kSharedMemory) {
     DLRM_CHECK(!any_remote_, "--exchange-transport shm needs every rank on one host; these ranks span several: use "
                "auto (shared memory between ranks that share a host, MPI between hosts) or alltoall");
+  }
+  if (transport == Transport::kPool) {
+    // SharedRows has already refused ranks on several hosts.
+    DLRM_CHECK(rows != nullptr && !any_remote_, "--exchange-transport pool needs every rank on one host, with the "
+               "shard ranks' rows in shared memory");
+    rows_ = rows;
+    transport_ = Transport::kPool;
+    return;
   }
   transport_ = !any_local_ ? Transport::kAlltoall : !any_remote_ ? Transport::kSharedMemory : Transport::kMixed;
   if (any_local_) open_window(max_response_floats);
@@ -121,15 +130,10 @@ void Exchange::open_window(const std::vector<int64_t>& max_response_floats) {
   }
   const bool dense = roles_.my_role() == Role::kDense;
   const MPI_Aint bytes = dense ? static_cast<MPI_Aint>(kSlots * slot_elements_ * element_bits(pooled_type_) / 8) : 0;
-  MPI_Info info;
-  MPI_Info_create(&info);
-  MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)
-  void* mine = nullptr;
   // Collective over each host's ranks (every host runs it: any_local_ is global).
-  check_window_room(bytes);
-  const int code = MPI_Win_allocate_shared(bytes, 1, info, node_comm_, &mine, &window_);
-  MPI_Info_free(&info);
-  check_mpi(code, "allocation of the shared-memory exchange window");
+  void* mine = allocate_shared_window(node_comm_, bytes, "the shared-memory exchange windows",
+                                      "lower --batch, make room there, or pass --exchange-transport alltoall",
+                                      &window_);
   if (dense) std::memset(mine, 0, bytes);  // fault the pages in here, on this rank's node
   window_base_.assign(roles_.size, nullptr);
   for (int r = 0; r < roles_.size; ++r) {
@@ -141,34 +145,6 @@ void Exchange::open_window(const std::vector<int64_t>& max_response_floats) {
     window_base_[r] = static_cast<char*>(base);
   }
   check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "lock of the shared-memory window");
-}
-
-// Open MPI backs the window with a file in osc_sm_backing_directory and, when
-// that has too little room, fails inside the collective allocation: fatally
-// (MPI_ERRORS_ARE_FATAL), or with a hang if errors return (only the rank
-// that creates the file learns of it). So the host's first rank checks the
-// room first and tells the others, and the whole host refuses together.
-void Exchange::check_window_room(MPI_Aint my_bytes) const {
-  const char* env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
-  const std::string dir = env && *env ? env : "/dev/shm";
-  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  uint64_t mine = (static_cast<uint64_t>(my_bytes) + page - 1) / page * page;
-  uint64_t need = 0;
-  MPI_Allreduce(&mine, &need, 1, MPI_UINT64_T, MPI_SUM, node_comm_);
-  need += page;  // Open MPI's header
-  uint64_t room = 0;
-  int node_rank = 0;
-  MPI_Comm_rank(node_comm_, &node_rank);
-  if (node_rank == 0) {
-    struct statvfs fs {};
-    // Unreadable: unknown room, left to Open MPI.
-    room = statvfs(dir.c_str(), &fs) == 0 ? static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize : UINT64_MAX;
-  }
-  MPI_Bcast(&room, 1, MPI_UINT64_T, 0, node_comm_);
-  DLRM_CHECK(need <= room,
-             "the shared-memory exchange windows of this host need {} in {} (Open MPI's osc_sm_backing_directory), "
-             "which has {} free; lower --batch, make room there, or pass --exchange-transport alltoall",
-             format_bytes(static_cast<double>(need)), dir, format_bytes(static_cast<double>(room)));
 }
 
 void* Exchange::window_slot(int rank, int s, int shard) const {
@@ -207,6 +183,11 @@ void Exchange::finish() {
 
 void Exchange::post_requests(int s, const RequestBuilder& builder) {
   Slot& slot = slots_[s];
+  if (rows_) {  // pool: nothing crosses; wait_answers pools these requests
+    slot.builder = &builder;
+    lookups_ += static_cast<uint64_t>(builder.lookups());
+    return;
+  }
   // The slot's previous batch must be fully done before its buffers change.
   slot.sizes.wait();
   slot.indices.wait();
@@ -253,6 +234,7 @@ void Exchange::post_pooled(int s, const RequestBuilder& builder) {
   }
   DLRM_CHECK(floats <= INT32_MAX, "batch too large: {} pooled floats per batch; use a smaller --batch", floats);
   slot.received.resize(std::max<int64_t>(floats, 1));
+  if (rows_) return;  // pool: pooled into `received` by wait_answers
   pooled_bytes_ += static_cast<uint64_t>(element_bits(pooled_type_) / 8) * floats;
   if (any_remote_) {
     void* recv = slot.received.data();
@@ -277,6 +259,10 @@ void Exchange::post_pooled(int s, const RequestBuilder& builder) {
 
 void Exchange::wait_answers(int s) {
   Slot& slot = slots_[s];
+  if (rows_) {
+    pool_locally(slot);
+    return;
+  }
   slot.pooled.wait();
   slot.counts.wait();
   slot.sizes.wait();
@@ -297,6 +283,28 @@ void Exchange::wait_answers(int s) {
       slot.arrived[shard] = base + slot.offset[r] * elem;
     }
   }
+}
+
+// pool: every shard's answer to this rank's requests, pooled here from the
+// shard's rows in shared memory, into `received` where MPI would have put it.
+void Exchange::pool_locally(Slot& slot) {
+  DLRM_ASSERT(slot.builder != nullptr);
+  const double t0 = MPI_Wtime();
+  for (int r = 0; r < roles_.size; ++r) {
+    if (roles_.role[r] != Role::kShard) continue;
+    const int shard = roles_.index[r];
+    float* dst = slot.received.data() + slot.offset[r];
+    const std::vector<int32_t>& request = slot.builder->message(shard);
+    if (!request.empty()) {
+      const int64_t bad =
+          rows_->server(shard).serve(request.data(), static_cast<int64_t>(request.size()), dst);
+      DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree", shard,
+                 bad);
+    }
+    slot.arrived[shard] = dst;
+  }
+  slot.builder = nullptr;
+  pool_seconds_ += MPI_Wtime() - t0;
 }
 
 const std::vector<const uint16_t*>& Exchange::half_answers(int s) {
@@ -345,7 +353,9 @@ bool Exchange::receive_requests(int s) {
   check_mpi(MPI_Ialltoall(slot.sizes.send_counts.data(), 1, MPI_INT, slot.sizes.recv_counts.data(), 1, MPI_INT,
                           comm_, &slot.sizes.request),
             "all-to-all of sizes");
-  slot.sizes.wait();
+  // pool: nothing comes before the end of the run. Sleeping up to 2 ms
+  // between tests ends the run at most that much later.
+  if (slot.sizes.request != MPI_REQUEST_NULL) wait_idle(&slot.sizes.request, rows_ ? 2000 : 200);
   int stops = 0;
   for (int r = 0; r < roles_.size; ++r) stops += roles_.role[r] == Role::kDense && slot.sizes.recv_counts[r] == kStop;
   DLRM_CHECK(stops == 0 || stops == roles_.dense_ranks(),

@@ -21,11 +21,29 @@ Job::~Job() {
   if (comm != world && comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
 }
 
+void share_rows(Job& job) {
+  if (job.opt.transport != Transport::kPool || job.front) return;
+  if (job.rank == 0 && job.opt.pooled_type != ElementType::kFp32) {
+    spdlog::warn("--exchange-dtype {} has no effect with --exchange-transport pool: no pooled row crosses a wire, "
+                 "so they stay fp32", to_string(job.opt.pooled_type));
+  }
+  job.shared_rows = std::make_unique<SharedRows>(job.comm, job.roles, job.manifest, job.opt.model);
+}
+
+void release_rows(Job& job) {
+  if (job.shared_rows) job.shared_rows->finish();
+}
+
+void open_exchange(Job& job, const RoutingTable& routing, std::optional<Exchange>& exchange) {
+  exchange.emplace(job.comm, job.roles, job.opt.wire_type(), job.opt.transport, max_response_floats(routing, job.batch),
+                   job.shared_rows.get());
+}
+
 void FrontWorker::load(const Job& job, const RoutingTable& routing, const datasets::Dataset* samples) {
   const ClusterOptions& opt = job.opt;
   if (!job.dense) {
     shard = std::make_unique<ShardRank>(opt.model, job.manifest, job.roles.my_index(), opt.verify,
-                                        opt.shard_in_memory);
+                                        opt.shard_in_memory, job.shared_rows.get());
     return;
   }
   const auto& arch = job.manifest.arch;
@@ -177,7 +195,7 @@ void describe_run(const Job& job, Transport transport, Report& report) {
   report.batch = job.batch;
   report.shards = job.roles.shards();
   report.dense_ranks = job.roles.dense_ranks();
-  report.exchange_type = to_string(opt.pooled_type);
+  report.exchange_type = to_string(opt.wire_type());
   report.exchange_transport = to_string(transport);
 }
 

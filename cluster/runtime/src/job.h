@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "dlrm/cluster/run.h"
 #include "dlrm/cluster/run_summary.h"
 #include "dlrm/cluster/shard_rank.h"
+#include "dlrm/cluster/shared_rows.h"
 #include "dlrm/model/manifest.h"
 
 namespace dlrm::cluster {
@@ -43,6 +45,7 @@ struct Job {
   int threads = 1;
   int batch = 0;                    // --batch, or fewer when a dense rank has fewer samples
   int64_t samples = 0, steps = 0;   // the data's samples, the batches of the busiest dense rank
+  std::unique_ptr<SharedRows> shared_rows;  // --exchange-transport pool: the shard ranks' rows
 
   // Collective over world: every rank's error, named by rank 0.
   void check(const std::string& stage, const std::string& error) const {
@@ -56,6 +59,17 @@ struct Job {
 // front, world rank 0 is it and the others form `comm`; DLRM_SHARD_RANKS
 // still names world ranks.
 void start_job(Job& job, bool with_front);
+
+// Shard and dense ranks, before the shard ranks load, collective over
+// job.comm: with --exchange-transport pool, job.shared_rows sets aside the
+// shared memory the shard ranks load their rows into.
+void share_rows(Job& job);
+// Collective over job.comm, once the shard ranks have reported on their
+// rows: frees the shared rows (if any).
+void release_rows(Job& job);
+// The exchange of a run: over job.comm, with the options' element type and
+// transport, windows sized for job.batch (collective over job.comm).
+void open_exchange(Job& job, const RoutingTable& routing, std::optional<Exchange>& exchange);
 
 // A shard or dense rank of a run with a front (a scenario run, dlrm-serve).
 struct FrontWorker {

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <thread>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 
 namespace dlrm::cluster {
 
@@ -71,25 +74,25 @@ void collective_check(MPI_Comm comm, const std::string& stage, const std::string
 
 namespace {
 // The calling thread's wait: spin briefly, then sleep between tests.
-void test_until_done(MPI_Request* request) {
+void test_until_done(MPI_Request* request, int max_sleep_us) {
   int done = 0;
   // Spin first: most waits inside a batch are short.
   for (int spin = 0; spin < 2000 && !done; ++spin) MPI_Test(request, &done, MPI_STATUS_IGNORE);
   auto sleep = std::chrono::microseconds(5);
   while (!done) {
     std::this_thread::sleep_for(sleep);
-    if (sleep < std::chrono::microseconds(200)) sleep *= 2;
+    if (sleep < std::chrono::microseconds(max_sleep_us)) sleep *= 2;
     MPI_Test(request, &done, MPI_STATUS_IGNORE);
   }
 }
 }  // namespace
 
-void wait_idle(MPI_Request* request) {
+void wait_idle(MPI_Request* request, int max_sleep_us) {
   int done = 0;
   MPI_Test(request, &done, MPI_STATUS_IGNORE);
   if (done) return;
   if (omp_in_parallel() || omp_get_max_threads() == 1) {
-    test_until_done(request);
+    test_until_done(request, max_sleep_us);
     return;
   }
   // A dense rank's OpenMP helpers would spin between parallel regions
@@ -101,7 +104,7 @@ void wait_idle(MPI_Request* request) {
 #pragma omp parallel
   {
     if (omp_get_thread_num() == 0) {
-      test_until_done(request);
+      test_until_done(request, max_sleep_us);
       finished.store(1, std::memory_order_release);
       finished.notify_all();
     } else {
@@ -117,6 +120,36 @@ bool default_mca_param(const char* name, const char* value) {
 }
 
 void default_mca_params() { default_mca_param("mpi_yield_when_idle", "1"); }
+
+void* allocate_shared_window(MPI_Comm node_comm, MPI_Aint bytes, const std::string& what, const std::string& advice,
+                             MPI_Win* window) {
+  const char* env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
+  const std::string dir = env && *env ? env : "/dev/shm";
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t mine = (static_cast<uint64_t>(bytes) + page - 1) / page * page;
+  uint64_t need = 0;
+  check_mpi(MPI_Allreduce(&mine, &need, 1, MPI_UINT64_T, MPI_SUM, node_comm), "allreduce");
+  need += page;  // Open MPI's header
+  uint64_t room = 0;
+  int node_rank = 0;
+  MPI_Comm_rank(node_comm, &node_rank);
+  if (node_rank == 0) {
+    struct statvfs fs {};
+    // Unreadable: unknown room, left to Open MPI.
+    room = statvfs(dir.c_str(), &fs) == 0 ? static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize : UINT64_MAX;
+  }
+  check_mpi(MPI_Bcast(&room, 1, MPI_UINT64_T, 0, node_comm), "broadcast");
+  DLRM_CHECK(need <= room, "{} of this host need {} in {} (Open MPI's osc_sm_backing_directory), which has {} free; {}",
+             what, format_bytes(static_cast<double>(need)), dir, format_bytes(static_cast<double>(room)), advice);
+  MPI_Info info;
+  MPI_Info_create(&info);
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)
+  void* mine_base = nullptr;
+  const int code = MPI_Win_allocate_shared(bytes, 1, info, node_comm, &mine_base, window);
+  MPI_Info_free(&info);
+  check_mpi(code, ("allocation of " + what).c_str());
+  return mine_base;
+}
 
 std::string processor_name() {
   char name[MPI_MAX_PROCESSOR_NAME];

@@ -18,6 +18,7 @@ const char* stage_name(Stage stage) {
     case Stage::kExchangeIndices: return "exchange_indices";
     case Stage::kBottomMlp: return "bottom_mlp";
     case Stage::kExchangePooled: return "exchange_pooled";
+    case Stage::kLocalPool: return "local_pool";
     case Stage::kAssemble: return "assemble";
     case Stage::kInteraction: return "interaction";
     case Stage::kTopMlp: return "top_mlp";

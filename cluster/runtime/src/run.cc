@@ -164,7 +164,7 @@ int write_outcome(const Job& job, const GatheredRun& run, const std::vector<floa
   describe_run(job, transport, report);
   report.batches = job.steps;
   summarize_run(run, {opt.reference.empty() ? nullptr : &reference, opt.auc_budget}, job.manifest.arch,
-                element_bits(opt.pooled_type) / 8, report);
+                element_bits(opt.wire_type()) / 8, report);
   outcome.predictions = run.predictions;
   outcome.labels = run.labels;
   return write_outputs(job, report, run.predictions);
@@ -182,13 +182,14 @@ ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm)
   const RoutingTable routing(job.manifest);
   DenseSide dense;
   std::unique_ptr<ShardRank> shard;
+  job.check("setting aside shared memory for the rows", capture([&] { share_rows(job); }));
   job.check("loading shards and data", capture([&] {
               if (job.dense) {
                 load_dense(job, routing, dense);
               } else {
                 const int s = job.roles.my_index();
                 shard = std::make_unique<ShardRank>(options.model, job.manifest, s, options.verify,
-                                                    options.shard_in_memory);
+                                                    options.shard_in_memory, job.shared_rows.get());
               }
             }));
   agree_on_steps(job);
@@ -199,13 +200,11 @@ ClusterOutcome run_cluster_outcome(const ClusterOptions& options, MPI_Comm comm)
   check_mpi(MPI_Barrier(comm), "barrier");
   const double load_seconds = steady_seconds() - job.t_entry;
   std::optional<Exchange> exchange;
-  job.check("opening the exchange", capture([&] {
-              exchange.emplace(comm, job.roles, options.pooled_type, options.transport,
-                               max_response_floats(routing, job.batch));
-            }));
+  job.check("opening the exchange", capture([&] { open_exchange(job, routing, exchange); }));
   const double seconds = run_steps(job, *exchange, dense, shard.get());
   const RankResult mine = rank_result(job, *exchange, dense, shard.get(), seconds, load_seconds);
   const GatheredRun run = gather_run(comm, mine, job.samples);
+  release_rows(job);
   ClusterOutcome outcome;
   if (job.rank == 0) outcome.exit_code = write_outcome(job, run, reference, exchange->transport(), outcome);
   return outcome;

@@ -119,8 +119,12 @@ void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, cons
   report.index_bytes_per_pair = per_pair(run.index_bytes);
   report.pooled_bytes_per_pair = per_pair(run.pooled_bytes);
   report.exchange_bytes_per_pair = per_pair(run.index_bytes + run.pooled_bytes);
+  // The least a wire exchange moves; with the pool transport nothing crosses
+  // one (the report's transport is set before this, by describe_run).
   report.minimum_bytes_per_pair =
-      4 * per_pair(run.lookups) + static_cast<double>(arch.num_tables()) * arch.dim * pooled_element_bytes;
+      report.exchange_transport == "pool"
+          ? 0
+          : 4 * per_pair(run.lookups) + static_cast<double>(arch.num_tables()) * arch.dim * pooled_element_bytes;
   const double auc = roc_auc(run.predictions.data(), run.labels.data(), samples);
   if (std::isfinite(auc)) report.auc = auc;
   if (reference.predictions) {

@@ -235,7 +235,7 @@ int write_front_outputs(const Job& job, const Trial& trial, const GatheredRun& r
   describe_run(job, transport, report);
   const bool accuracy = so.settings.mode == scenario::Mode::kAccuracy;
   summarize_run(run, {accuracy && !job.opt.reference.empty() ? &reference : nullptr, job.opt.auc_budget},
-                job.manifest.arch, element_bits(job.opt.pooled_type) / 8, report);
+                job.manifest.arch, element_bits(job.opt.wire_type()) / 8, report);
   const scenario::ScenarioResult& r = trial.result;
   report.pairs = r.pairs;
   report.seconds = r.last_completed_s;
@@ -295,6 +295,7 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
   Worker worker;
   std::vector<int32_t> labels;
   std::vector<float> reference;
+  job.check("setting aside shared memory for the rows", capture([&] { share_rows(job); }));
   job.check("loading shards and data", capture([&] {
               if (job.front) {
                 reference = check_outputs(job);
@@ -307,10 +308,7 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
   const double load_seconds = steady_seconds() - job.t_entry;
   std::optional<Exchange> exchange;
   job.check("opening the exchange", capture([&] {
-              if (!job.front) {
-                exchange.emplace(job.comm, job.roles, options.pooled_type, options.transport,
-                                 max_response_floats(routing, job.batch));
-              }
+              if (!job.front) open_exchange(job, routing, exchange);
             }));
   // The front reports the transport the shard and dense ranks resolved.
   int transport = exchange ? static_cast<int>(exchange->transport()) : 0;
@@ -335,6 +333,7 @@ ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
   exchange->finish();
   const double seconds = steady_seconds() - t0;
   gather_run(world, worker_result(job, worker, *exchange, seconds, load_seconds), accuracy ? job.samples : 0);
+  release_rows(job);
   return outcome;
 }
 

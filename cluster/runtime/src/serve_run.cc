@@ -83,15 +83,13 @@ int run_serve(const ClusterOptions& options, const ServeOptions& serve, MPI_Comm
             }));
   const RoutingTable routing(job.manifest);
   FrontWorker worker;
+  job.check("setting aside shared memory for the rows", capture([&] { share_rows(job); }));
   job.check("loading shards and MLPs", capture([&] {
               if (!job.front) worker.load(job, routing, nullptr);
             }));
   std::optional<Exchange> exchange;
   job.check("opening the exchange", capture([&] {
-              if (!job.front) {
-                exchange.emplace(job.comm, job.roles, options.pooled_type, options.transport,
-                                 max_response_floats(routing, job.batch));
-              }
+              if (!job.front) open_exchange(job, routing, exchange);
             }));
   if (job.front) {
     keep_freed_memory();
@@ -106,6 +104,7 @@ int run_serve(const ClusterOptions& options, const ServeOptions& serve, MPI_Comm
   job.check("writing the endpoint file", "");
   worker.run(*exchange);
   exchange->finish();
+  release_rows(job);
   return 0;
 }
 

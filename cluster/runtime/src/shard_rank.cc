@@ -7,12 +7,13 @@ namespace dlrm::cluster {
 namespace {
 
 model::ShardFile open_shard(const std::filesystem::path& model_dir, const model::Manifest& manifest, int shard,
-                            bool verify, bool in_memory) {
+                            bool verify, bool in_memory, SharedRows* shared) {
   const auto& info = manifest.shards[shard];
   model::ShardFile::Options options;
   options.populate = true;
   options.verify = verify;
-  options.in_memory = in_memory;
+  options.in_memory = in_memory || shared != nullptr;
+  if (shared != nullptr) options.allocate = shared->allocator();
   options.progress = info.embedding_bytes > (1ull << 30);
   model::ShardFile file = model::ShardFile::open(model_dir / info.file, options);
   model::check_against_manifest(file, manifest, shard);
@@ -28,10 +29,10 @@ std::vector<model::RowsView> slice_views(const model::ShardFile& file) {
 }  // namespace
 
 ShardRank::ShardRank(const std::filesystem::path& model_dir, const model::Manifest& manifest, int shard, bool verify,
-                     bool in_memory)
+                     bool in_memory, SharedRows* shared)
     : shard_(shard),
       embedding_bytes_(manifest.shards[shard].embedding_bytes),
-      file_(open_shard(model_dir, manifest, shard, verify, in_memory)),
+      file_(open_shard(model_dir, manifest, shard, verify, in_memory, shared)),
       server_(slice_views(file_)) {}
 
 void ShardRank::run(Exchange& exchange) {

@@ -159,13 +159,20 @@ void ShardFile::load_into_memory(ShardFile& file, int fd, const Options& options
   const ShardFileHeader& h = file.header_;
   const std::string name = file.path_.string();
   const uint64_t bytes = std::max<uint64_t>(h.data_bytes, 1);
-  void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  DLRM_CHECK(region != MAP_FAILED, "cannot allocate {} bytes for the rows of shard file {}: {}", bytes, name,
-             std::strerror(errno));
-  file.map_ = region;
-  file.map_bytes_ = bytes;
+  const bool owned = !options.allocate;
+  void* region = nullptr;
+  if (owned) {
+    region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    DLRM_CHECK(region != MAP_FAILED, "cannot allocate {} bytes for the rows of shard file {}: {}", bytes, name,
+               std::strerror(errno));
+    file.map_ = region;
+    file.map_bytes_ = bytes;
+    ::madvise(region, bytes, MADV_HUGEPAGE);  // fewer TLB misses on random row gathers
+  } else {
+    region = options.allocate(bytes);
+    DLRM_CHECK(region != nullptr, "no memory was given for the {} bytes of rows of shard file {}", bytes, name);
+  }
   file.data_ = static_cast<const uint8_t*>(region);
-  ::madvise(region, bytes, MADV_HUGEPAGE);  // fewer TLB misses on random row gathers
   ::posix_fadvise(fd, h.header_bytes, h.data_bytes, POSIX_FADV_SEQUENTIAL);
   Checksum sum;
   Progress progress(fmt::format("loading {}", file.path_.filename().string()), h.data_bytes, "B",
@@ -180,8 +187,10 @@ void ShardFile::load_into_memory(ShardFile& file, int fd, const Options& options
     progress.add(n);
   }
   progress.finish();
-  ::mprotect(region, bytes, PROT_READ);
-  touch_pages(region, bytes);
+  if (owned) {
+    ::mprotect(region, bytes, PROT_READ);
+    touch_pages(region, bytes);
+  }
   if (options.verify) {
     uint64_t actual = sum.digest();
     DLRM_CHECK(actual == h.data_checksum,

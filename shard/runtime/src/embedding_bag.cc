@@ -35,9 +35,6 @@ constexpr bool kAvx512 = true;
 constexpr bool kAvx512 = false;
 #endif
 
-// Indices per call below which threads are not woken.
-constexpr int64_t kParallelIndices = 4096;
-
 void check_view(const model::RowsView& src, const char* what) {
   DLRM_CHECK(model::kStorageTypes.contains(src.type),
              "{}: storage type {} not supported by this build: not one of fp32, fp16, int8, int4 (an internal error; "

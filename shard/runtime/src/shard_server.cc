@@ -1,5 +1,7 @@
 #include "dlrm/shard/shard_server.h"
 
+#include <omp.h>
+
 #include "dlrm/common/error.h"
 #include "dlrm/shard/embedding_bag.h"
 
@@ -22,27 +24,47 @@ int64_t ShardServer::serve_ref(const int32_t* request, int64_t ints, float* dst)
   return serve_impl(request, ints, dst, true);
 }
 
+// Slice k of the parsed request into dst (its place in the answer);
+// `offsets`: scratch for the bag offsets of a kGeneral slice.
+int64_t ShardServer::serve_slice(int k, float* dst, bool ref, std::vector<int32_t>& offsets) const {
+  const model::RowsView& view = slices_[k];
+  const SliceRequest& s = reader_.slices()[k];
+  if (s.encoding != BagEncoding::kGeneral) {
+    const int n = s.count;
+    return ref ? embedding_gather_ref(view, s.rows, n, dst, view.cols) : embedding_gather(view, s.rows, n, dst, view.cols);
+  }
+  offsets.assign(1, 0);
+  for (int b = 0; b < reader_.batch(); ++b) {
+    if (s.lengths[b] > 0) offsets.push_back(offsets.back() + s.lengths[b]);
+  }
+  const int answered = static_cast<int>(s.answered);
+  return ref ? embedding_bag_sum_ref(view, s.rows, offsets.data(), answered, dst, view.cols)
+             : embedding_bag_sum(view, s.rows, offsets.data(), answered, dst, view.cols);
+}
+
 int64_t ShardServer::serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref) {
   reader_.parse(request, ints, num_slices());
-  const int batch = reader_.batch();
-  int64_t bad = 0;
-  for (int k = 0; k < num_slices(); ++k) {
-    const model::RowsView& view = slices_[k];
-    const SliceRequest& s = reader_.slices()[k];
-    if (s.encoding != BagEncoding::kGeneral) {
-      const int n = s.count;
-      bad += ref ? embedding_gather_ref(view, s.rows, n, dst, view.cols) : embedding_gather(view, s.rows, n, dst, view.cols);
-    } else {
-      offsets_.assign(1, 0);
-      for (int b = 0; b < batch; ++b) {
-        if (s.lengths[b] > 0) offsets_.push_back(offsets_.back() + s.lengths[b]);
-      }
-      const int answered = static_cast<int>(s.answered);
-      bad += ref ? embedding_bag_sum_ref(view, s.rows, offsets_.data(), answered, dst, view.cols)
-                 : embedding_bag_sum(view, s.rows, offsets_.data(), answered, dst, view.cols);
-    }
-    dst += s.answered * view.cols;
+  const int slices = num_slices();
+  starts_.assign(1, 0);
+  int64_t indices = 0;
+  for (int k = 0; k < slices; ++k) {
+    starts_.push_back(starts_.back() + reader_.slices()[k].answered * slices_[k].cols);
+    indices += reader_.slices()[k].count;
   }
+  int64_t bad = 0;
+  // Each slice's kernel splits a call of kParallelIndices or more over the
+  // threads; a request of many smaller slices (a dense rank pooling a whole
+  // shard's tables itself, the pool transport) is split by slice instead.
+  if (!ref && slices > 1 && indices >= kParallelIndices && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel reduction(+ : bad)
+    {
+      std::vector<int32_t> offsets;
+#pragma omp for schedule(dynamic)
+      for (int k = 0; k < slices; ++k) bad += serve_slice(k, dst + starts_[k], ref, offsets);
+    }
+    return bad;
+  }
+  for (int k = 0; k < slices; ++k) bad += serve_slice(k, dst + starts_[k], ref, offsets_);
   return bad;
 }
 

@@ -76,7 +76,7 @@ if not b["check_max_abs_diff"] <= b["check_tolerance"]:
     problems.append(f"check {b['check_max_abs_diff']} > {b['check_tolerance']}")
 if not (b["exchange_bytes_per_pair"] >= b["minimum_bytes_per_pair"] == 26 * (4 + 16 * 2)):
     problems.append(f"bytes/pair {b['exchange_bytes_per_pair']} vs minimum {b['minimum_bytes_per_pair']}")
-if sorted(b["stage_seconds"]) != sorted(["read_input", "route", "exchange_indices", "bottom_mlp", "exchange_pooled",
+if sorted(b["stage_seconds"]) != sorted(["read_input", "route", "exchange_indices", "bottom_mlp", "exchange_pooled", "local_pool",
                                          "assemble", "interaction", "top_mlp", "shard_wait", "pool"]):
     problems.append(f"stages {sorted(b['stage_seconds'])}")
 if problems:

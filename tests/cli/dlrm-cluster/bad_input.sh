@@ -111,6 +111,11 @@ if mount -t tmpfs -o size=1m tmpfs "$T/tinyfs" 2>/dev/null; then
   OMPI_MCA_osc_sm_backing_directory="$T/tinyfs" expect_fail window_room \
     "need 9.99 MB in $T/tinyfs .*1.05 MB free.*--exchange-transport alltoall" 3 \
     --model "$MODEL" --data "$WORK/data.bin" --batch 3000
+  # The pool transport keeps the shards' rows there: refused the same way,
+  # before any rank loads a row.
+  OMPI_MCA_osc_sm_backing_directory="$T/tinyfs" expect_fail pool_room \
+    "shard ranks' rows \(--exchange-transport pool\) of this host need .* in $T/tinyfs .* free.*--exchange-transport auto" 3 \
+    --model "$MODEL" --data "$WORK/data.bin" --exchange-transport pool
   umount "$T/tinyfs"
 else
   echo "skipped window_room: cannot mount a tmpfs here (needs root)"

@@ -36,21 +36,24 @@ def fail(msg):
 def check_run(model, run_dir, ref_path, ranks, shards):
     manifest = json.load(open(os.path.join(model, "manifest.json")))["dlrm_model"]
     ref = np.load(ref_path)
+    want_transports = ["shm", "alltoall", "pool"]
     p1 = np.load(os.path.join(run_dir, "pred1.npy"))
-    p2 = np.load(os.path.join(run_dir, "pred2.npy"))
     if p1.dtype != np.float32 or p1.shape != ref.shape:
         fail(f"predictions {p1.dtype} {p1.shape}, reference {ref.dtype} {ref.shape}")
-    if not np.array_equal(p1.view(np.uint32), p2.view(np.uint32)):
-        fail(f"the shm and alltoall runs differ: max |diff| {np.abs(p1 - p2).max()}")
+    for i in range(2, len(want_transports) + 1):
+        p = np.load(os.path.join(run_dir, f"pred{i}.npy"))
+        if p.shape != p1.shape or not np.array_equal(p1.view(np.uint32), p.view(np.uint32)):
+            fail(f"the {want_transports[0]} and {want_transports[i - 1]} runs differ: max |diff| {np.abs(p1 - p).max()}")
     diff = float(np.abs(p1.astype(np.float64) - ref).max())
     if not diff <= TOLERANCE:
         worst = int(np.abs(p1 - ref).argmax())
         fail(f"max |cluster - reference| = {diff:.3g} at sample {worst} > {TOLERANCE}")
 
     report = json.load(open(os.path.join(run_dir, "report1.json")))
-    transports = [json.load(open(os.path.join(run_dir, f"report{i}.json"))).get("exchange_transport") for i in (1, 2)]
-    if transports != ["shm", "alltoall"]:
-        fail(f"runs 1 and 2 report transports {transports}, want shm then alltoall")
+    transports = [json.load(open(os.path.join(run_dir, f"report{i}.json"))).get("exchange_transport")
+                  for i in range(1, len(want_transports) + 1)]
+    if transports != want_transports:
+        fail(f"the runs report transports {transports}, want {want_transports}")
     for key in ["pairs", "seconds", "pairs_per_s", "auc", "reference_max_abs_diff", "latency_ms",
                 "stage_seconds", "exchange_bytes_per_pair", "ranks"]:
         if key not in report:

@@ -79,15 +79,20 @@ run int8_mlp_bf16_exchange int8 0.001 --mlp int8 --exchange-dtype bf16
 # the interaction (their rounding, 2^-8 of each input, is below the 8-bit
 # quantization of the top MLP's input that follows).
 run int8_mlp_bf16_interaction int8 0.001 --mlp int8 --exchange-dtype bf16 --interaction bf16
+# Quantized rows pooled by the dense ranks themselves: the same decoding
+# kernels on the same rows, so identical bits to the shard ranks' pooling.
+run int4_tables_pool int4 0.01 --exchange-transport pool
+run int8_tables_int8_mlp_pool int8 0.001 --mlp int8 --exchange-transport pool
 "$PY" - "$T" <<'PY' || failures=$((failures + 1))
 import sys
 import numpy as np
 t = sys.argv[1]
-for a, b in [("bf16_exchange", "bf16_exchange_alltoall"), ("int8_mlp_bf16_exchange", "int8_mlp_bf16_exchange_alltoall")]:
+for a, b in [("bf16_exchange", "bf16_exchange_alltoall"), ("int8_mlp_bf16_exchange", "int8_mlp_bf16_exchange_alltoall"),
+             ("int4_tables", "int4_tables_pool"), ("int8_tables_int8_mlp", "int8_tables_int8_mlp_pool")]:
     x, y = np.load(f"{t}/{a}.npy"), np.load(f"{t}/{b}.npy")
     if not np.array_equal(x.view(np.uint32), y.view(np.uint32)):
-        sys.exit(f"FAIL {a} vs {b}: shm and alltoall differ by {np.abs(x - y).max():.3g}")
-print("ok 16-bit rows: shm and alltoall runs are bit-identical")
+        sys.exit(f"FAIL {a} vs {b}: the transports differ by {np.abs(x - y).max():.3g}")
+print("ok 16-bit rows: shm and alltoall runs are bit-identical; quantized rows: shm and pool runs too")
 PY
 
 # An exceeded budget: exit 3 and an error naming both AUCs (the run's and the

@@ -43,6 +43,14 @@ accuracy)
     [ $CODE -eq 0 ] || fail "$s accuracy run exit $CODE: $(tail -5 "$OUT/$s.log")"
     $CHECK accuracy "$OUT/$s.npy" "$OUT/$s.json" "$WORK/ref.npy" "$OUT/file.npy" "$s" || exit 1
   done
+  # The dense ranks pooling the rows themselves (--exchange-transport pool)
+  # behind the front, with queries arriving.
+  cluster "$RANKS" "$OUT/server-pool.log" --model "$MODEL" --data "$DATA" --scenario server --mode accuracy \
+    --target-qps 500 --exchange-transport pool --out "$OUT/server-pool.npy" --report "$OUT/server-pool.json" \
+    --reference "$WORK/ref.npy"
+  [ $CODE -eq 0 ] || fail "server accuracy run with pool exit $CODE: $(tail -5 "$OUT/server-pool.log")"
+  grep -q '"exchange_transport": "pool"' "$OUT/server-pool.json" || fail "the pool run reports another transport"
+  $CHECK accuracy "$OUT/server-pool.npy" "$OUT/server-pool.json" "$WORK/ref.npy" "$OUT/file.npy" server || exit 1
   ;;
 valid)
   # 1-pair queries at 300/s: a few percent of what 1 dense rank scores, so

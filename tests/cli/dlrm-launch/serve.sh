@@ -54,7 +54,8 @@ expect "$WORK/dry.out" "localhost 0       0 front -" \
   "4 ranks on 1 host: 1 front + 2 shard + 1 dense; DLRM_SHARD_RANKS=1,2" "rank 0=localhost slot=" \
   "-np 3 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=1 -x GOMP_SPINCOUNT=30000 $BIN/dlrm-serve" \
   "-np 1 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=2 -x GOMP_SPINCOUNT=30000 $BIN/dlrm-serve" \
-  "$BIN/dlrm-serve --model $WORK/model --http 127.0.0.1:0 --grpc 127.0.0.1:0 --endpoint-file $WORK/endpoint.json"
+  "$BIN/dlrm-serve --model $WORK/model --http 127.0.0.1:0 --grpc 127.0.0.1:0 --endpoint-file $WORK/endpoint.json --exchange-transport pool" \
+  "the dense ranks pool the rows themselves from the shards' shared memory"
 # With cores to spare the front is an app context of its own: one rank, not pinned, first.
 "$BIN/dlrm-launch" --hostfile "$WORK/hostfile" --model "$WORK/model" --program "$BIN/dlrm-serve" \
   --topology localhost='numa=1 cores_per_numa=8 mem_per_numa=16G' --run-dir "$WORK/run-dry8" --dry-run -- \
@@ -62,6 +63,7 @@ expect "$WORK/dry.out" "localhost 0       0 front -" \
 expect "$WORK/dry8.out" "localhost 0       0 front -" \
   "--mca btl self,vader -np 1 -x DLRM_SHARD_RANKS=1,2 -x OMP_NUM_THREADS=1 $BIN/dlrm-serve --model"
 grep -q oversubscribed "$WORK/dry8.out" && fail "8 cores for 4 ranks: oversubscribed"
+grep -q -- "--exchange-transport" "$WORK/dry8.out" && fail "8 cores: the shard ranks have cores of their own, yet pool"
 [ -e "$WORK/endpoint.json" ] && fail "a dry run started the server"
 echo "ok: the dry run's layout and command"
 

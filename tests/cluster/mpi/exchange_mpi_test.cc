@@ -7,12 +7,14 @@
 
 #include <filesystem>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "dlrm/cluster/answers.h"
 #include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/routing.h"
+#include "dlrm/cluster/shared_rows.h"
 #include "dlrm/sharding/model_writer.h"
 #include "dlrm/model/shard_file.h"
 #include "dlrm/sharding/source.h"
@@ -81,26 +83,40 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
   auto manifest = model::load_manifest(dir);
   Roles roles = assign_roles(world_rank(), size, shards, "");
   constexpr int kMaxBatch = 64;
+  // The pool transport: the shard ranks load their rows into shared memory
+  // that the dense ranks pool from themselves.
+  std::optional<SharedRows> rows;
+  if (param.transport == Transport::kPool) rows.emplace(MPI_COMM_WORLD, roles, manifest, dir);
+  std::optional<model::ShardFile> file;
+  if (roles.my_role() == Role::kShard) {
+    model::ShardFile::Options options;
+    if (rows) {
+      options.in_memory = true;
+      options.allocate = rows->allocator();
+    }
+    file.emplace(model::ShardFile::open(dir / manifest.shards[roles.my_index()].file, options));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);  // every shard's rows are in place before a dense rank pools them
   Exchange exchange(MPI_COMM_WORLD, roles, param.type, param.transport,
-                    max_response_floats(RoutingTable(manifest), kMaxBatch));
+                    max_response_floats(RoutingTable(manifest), kMaxBatch), rows ? &*rows : nullptr);
   ASSERT_EQ(exchange.transport(), param.transport);  // every rank of the test is on this host
   const int batches = 4;
   const auto& arch = manifest.arch;
   const int dim = arch.dim, tables = arch.num_tables();
 
   if (roles.my_role() == Role::kShard) {
-    auto file = model::ShardFile::open(dir / manifest.shards[roles.my_index()].file);
     std::vector<model::RowsView> views;
-    for (size_t k = 0; k < file.slices().size(); ++k) views.push_back(file.slice_view(static_cast<int>(k)));
+    for (size_t k = 0; k < file->slices().size(); ++k) views.push_back(file->slice_view(static_cast<int>(k)));
     shard::ShardServer server(std::move(views));
-    // The cluster's shard loop: each batch answered as soon as it is pooled.
-    for (int b = 0; b < batches; ++b) {
+    // The cluster's shard loop: each batch answered as soon as it is pooled
+    // (pool: the dense ranks pool every batch themselves).
+    for (int b = 0; b < batches && !rows; ++b) {
       EXPECT_TRUE(exchange.receive_requests(b % 2)) << "batch " << b;
       EXPECT_EQ(exchange.serve(b % 2, server), 0);
       exchange.post_answers(b % 2);
     }
     // Then the dense ranks end the run.
-    EXPECT_FALSE(exchange.receive_requests(batches % 2));
+    EXPECT_FALSE(exchange.receive_requests(rows ? 0 : batches % 2));
     exchange.finish();
   } else {
     const uint64_t seed = kBatchSeed + roles.my_index();
@@ -172,9 +188,10 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     exchange.post_stop(batches % 2);
     exchange.finish();
   }
+  if (rows) rows->finish();
 }
 
-// Every plan through both transports, and 16-bit rows through both.
+// Every plan through every transport, and 16-bit rows through both wires.
 INSTANTIATE_TEST_SUITE_P(
     Plans, ExchangeMpiTest,
     ::testing::Values(ExchangeCase{sharding::PlanKind::kTable, Transport::kAlltoall, ElementType::kFp32},
@@ -187,7 +204,11 @@ INSTANTIATE_TEST_SUITE_P(
                       ExchangeCase{sharding::PlanKind::kAuto, Transport::kSharedMemory, ElementType::kFp32},
                       ExchangeCase{sharding::PlanKind::kRow, Transport::kAlltoall, ElementType::kBf16},
                       ExchangeCase{sharding::PlanKind::kRow, Transport::kSharedMemory, ElementType::kBf16},
-                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kSharedMemory, ElementType::kFp16}),
+                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kSharedMemory, ElementType::kFp16},
+                      ExchangeCase{sharding::PlanKind::kTable, Transport::kPool, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kRow, Transport::kPool, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kPool, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kAuto, Transport::kPool, ElementType::kFp32}),
     [](const auto& info) {
       return sharding::to_string(info.param.plan) + "_" + to_string(info.param.transport) + "_" +
              to_string(info.param.type);

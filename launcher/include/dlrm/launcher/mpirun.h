@@ -57,6 +57,16 @@ bool scenario_run(const std::vector<std::string>& program_args);
 // arguments (`--mlp int8`), or "" when absent.
 std::string program_option(const std::vector<std::string>& program_args, const std::string& name);
 
+// dlrm-cluster's --exchange-transport for a layout whose arguments give
+// none: "pool" when every rank is on one host whose shard ranks share the
+// dense ranks' cores and whose shared memory (`shm_room` bytes free) holds
+// the shards' `shard_bytes` with a tenth to spare (the dense threads then
+// pool the rows themselves, between their MLPs, instead of a shard rank
+// taking one of their cores in the middle of one); else "" (auto). `why`
+// gets a note for the user either way when pool was considered.
+std::string default_exchange_transport(const Layout& layout, const std::vector<std::string>& program_args,
+                                       uint64_t shard_bytes, uint64_t shm_room, std::string& why);
+
 // Splits on spaces and tabs; empty words are dropped.
 std::vector<std::string> split_words(const std::string& text);
 

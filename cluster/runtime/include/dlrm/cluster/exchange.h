@@ -27,6 +27,10 @@
 // Transports per pair of shard and dense rank: MPI all-to-all, or (same host)
 // the shard pools straight into the dense rank's shared-memory window.
 // --exchange-transport auto = shm within a host, alltoall between hosts.
+// pool (every rank on one host): the dense ranks pool the rows themselves
+// from the shard ranks' shared memory (shared_rows.h) in wait_answers; no
+// batch crosses to a shard rank, whose receive_requests sees only the end of
+// the run. Rows then stay fp32 (nothing is on a wire to shrink).
 #pragma once
 
 #include <mpi.h>
@@ -38,6 +42,7 @@
 
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/routing.h"
+#include "dlrm/cluster/shared_rows.h"
 #include "dlrm/common/element_type.h"
 #include "dlrm/shard/shard_server.h"
 
@@ -48,9 +53,9 @@ namespace dlrm::cluster {
 inline constexpr ElementTypes kExchangeTypes{ElementType::kFp32, ElementType::kFp16, ElementType::kBf16};
 
 // kMixed is only ever a resolved transport: shm within hosts, alltoall between.
-enum class Transport { kAuto, kAlltoall, kSharedMemory, kMixed };
-Transport parse_transport(const std::string& name);  // "auto", "alltoall", "shm"
-const char* to_string(Transport transport);           // "auto", "alltoall", "shm", "shm+alltoall"
+enum class Transport { kAuto, kAlltoall, kSharedMemory, kMixed, kPool };
+Transport parse_transport(const std::string& name);  // "auto", "alltoall", "shm", "pool"
+const char* to_string(Transport transport);           // "auto", "alltoall", "shm", "shm+alltoall", "pool"
 
 class Exchange {
  public:
@@ -60,8 +65,10 @@ class Exchange {
   // Collective over `comm`. max_response_floats[s]: the most floats shard s
   // answers one dense rank per batch (max_response_floats() in routing.h);
   // needed by the shm transport, which sizes the windows from it.
+  // kPool needs `rows`, made before the shard ranks loaded (and outliving this).
   Exchange(MPI_Comm comm, const Roles& roles, ElementType pooled_type = ElementType::kFp32,
-           Transport transport = Transport::kAlltoall, std::vector<int64_t> max_response_floats = {});
+           Transport transport = Transport::kAlltoall, std::vector<int64_t> max_response_floats = {},
+           SharedRows* rows = nullptr);
   ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -90,7 +97,7 @@ class Exchange {
 
   // The transport in use (auto resolved).
   Transport transport() const { return transport_; }
-  double pool_seconds() const { return pool_seconds_; }  // shard ranks: time pooling
+  double pool_seconds() const { return pool_seconds_; }  // time pooling (pool: dense ranks, else shard ranks)
   uint64_t index_bytes() const { return index_bytes_; }    // sent by this rank
   uint64_t lookups() const { return lookups_; }            // indices in the batches this rank sent
   uint64_t pooled_bytes() const { return pooled_bytes_; }  // received by this rank
@@ -114,11 +121,12 @@ class Exchange {
     // answers / received.
     std::vector<int64_t> floats, offset;
     std::vector<const void*> arrived;  // per shard: its answer as it arrived (wait_answers)
+    const RequestBuilder* builder = nullptr;  // pool: the batch's requests, pooled in wait_answers
   };
 
   void find_local_ranks();
+  void pool_locally(Slot& slot);
   void open_window(const std::vector<int64_t>& max_response_floats);
-  void check_window_room(MPI_Aint my_bytes) const;  // collective over node_comm_
   // shm: where shard `shard`'s answer to dense rank `rank` goes in slot `s`.
   void* window_slot(int rank, int s, int shard) const;
 
@@ -136,6 +144,7 @@ class Exchange {
   // shm: the window, each dense rank's base address in it, and the layout of
   // a dense rank's part: kSlots x slot_elements_, shard s at shard_offset_[s].
   MPI_Win window_ = MPI_WIN_NULL;
+  SharedRows* rows_ = nullptr;  // pool
   std::vector<char*> window_base_;
   int64_t slot_elements_ = 0;
   std::vector<int64_t> shard_offset_, shard_capacity_;

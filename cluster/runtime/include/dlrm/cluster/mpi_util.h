@@ -41,12 +41,25 @@ std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& local,
 // that a rank waiting for its peers gives its core to them. Called outside a
 // parallel region with several OpenMP threads, the other threads block too
 // (libgomp's idle threads would otherwise spin for milliseconds).
-void wait_idle(MPI_Request* request);
+// `max_sleep_us` caps the sleeps between tests: a rank with nothing to do
+// until the run ends (a shard rank under the pool transport) waits with a
+// long one, so as not to wake on its busy neighbours' cores thousands of
+// times a second.
+void wait_idle(MPI_Request* request, int max_sleep_us = 200);
 
 // Throws dlrm::Error with MPI's error text when `code` is not MPI_SUCCESS.
 void check_mpi(int code, const char* what);
 
 std::string processor_name();
+
+// Collective over `node_comm` (the ranks of one host): each rank's `bytes` of
+// a shared-memory window (MPI_Win_allocate_shared, each rank's part on its
+// own pages); returns this rank's part. Open MPI backs the window with a file
+// in osc_sm_backing_directory (/dev/shm) and fails fatally, or hangs, when
+// that has too little room, so the room is checked first and the whole host
+// throws together, naming `what` and the directory, with `advice`.
+void* allocate_shared_window(MPI_Comm node_comm, MPI_Aint bytes, const std::string& what, const std::string& advice,
+                             MPI_Win* window);
 
 // Before MPI_Init: Open MPI's MCA parameter `name` takes `value` unless the
 // user gave it one (mpirun --mca NAME V and -x both reach the process as

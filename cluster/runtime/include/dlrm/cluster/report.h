@@ -13,7 +13,8 @@
 
 namespace dlrm::cluster {
 
-// Pipeline stages timed on each rank. Dense ranks: read_input .. top_mlp;
+// Pipeline stages timed on each rank. Dense ranks: read_input .. top_mlp
+// (local_pool: pooling the rows themselves, --exchange-transport pool);
 // shard ranks: shard_wait (waiting for requests or for the answer to go out)
 // and pool. exchange_* is time spent waiting for an all-to-all to complete.
 enum class Stage : int {
@@ -22,6 +23,7 @@ enum class Stage : int {
   kExchangeIndices,
   kBottomMlp,
   kExchangePooled,
+  kLocalPool,
   kAssemble,
   kInteraction,
   kTopMlp,

@@ -54,7 +54,8 @@ struct ReferenceCheck {
 // caller's): pairs, seconds, throughput, latencies, stages, bytes, ranks,
 // AUC and the reference comparison. The minimum bytes per pair are the
 // data's lookups per pair as int32 indices out plus one pooled row of dim
-// elements per table back.
+// elements per table back (0 when report.exchange_transport, which the
+// caller sets first, is "pool": nothing crosses a wire).
 void summarize_run(const GatheredRun& run, const ReferenceCheck& reference, const model::ModelArch& arch,
                    int pooled_element_bytes, Report& report);
 

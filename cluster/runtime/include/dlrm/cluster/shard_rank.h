@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "dlrm/cluster/exchange.h"
+#include "dlrm/cluster/shared_rows.h"
 #include "dlrm/model/manifest.h"
 #include "dlrm/model/shard_file.h"
 #include "dlrm/shard/shard_server.h"
@@ -20,9 +21,10 @@ class ShardRank {
  public:
   // Opens (and with verify, checksums) shard `shard` of the model and checks
   // it against the manifest; in_memory copies the rows into anonymous memory
-  // (model::ShardFile::Options).
+  // (model::ShardFile::Options), or into what `shared` sets aside for them
+  // (the pool transport; in memory whatever in_memory says).
   ShardRank(const std::filesystem::path& model_dir, const model::Manifest& manifest, int shard, bool verify,
-            bool in_memory);
+            bool in_memory, SharedRows* shared = nullptr);
   ShardRank(const ShardRank&) = delete;
   ShardRank& operator=(const ShardRank&) = delete;
   // Throws naming the shard when a request holds rows outside it.

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -105,6 +106,10 @@ class ShardFile {
     // checksum is then computed during that single read.
     bool in_memory = false;
     bool progress = false;   // progress while loading in_memory
+    // With in_memory: where the rows go instead of anonymous memory, given
+    // the data section's size (memory the caller owns and frees, e.g. a
+    // shared-memory window that other processes read; left writable).
+    std::function<void*(uint64_t bytes)> allocate = nullptr;
   };
   static ShardFile open(const std::filesystem::path& path, const Options& options);
   static ShardFile open(const std::filesystem::path& path) { return open(path, Options{}); }
@@ -121,9 +126,12 @@ class ShardFile {
   // First byte of slice `s`'s rows.
   const uint8_t* slice_rows(int s) const { return data_ + slices_[s].data_offset; }
   // Slice `s`'s rows as the embedding-bag kernels read them.
-  RowsView slice_view(int s) const {
+  RowsView slice_view(int s) const { return slice_view(s, data_); }
+  // The same where this file's data section lies at `data` (a copy of it
+  // loaded by another process, in memory shared with this one).
+  RowsView slice_view(int s, const uint8_t* data) const {
     const ShardSliceRecord& rec = slices_[s];
-    return {slice_rows(s), rec.row_stride, static_cast<int64_t>(rec.row_end - rec.row_begin),
+    return {data + rec.data_offset, rec.row_stride, static_cast<int64_t>(rec.row_end - rec.row_begin),
             static_cast<int>(rec.col_end - rec.col_begin), slice_type(s)};
   }
   uint64_t data_bytes() const { return header_.data_bytes; }
@@ -140,7 +148,7 @@ class ShardFile {
   ShardFileHeader header_{};
   std::vector<ShardSliceRecord> slices_;
   std::vector<ElementType> slice_types_;
-  void* map_ = nullptr;
+  void* map_ = nullptr;  // unmapped by this object (not rows in Options::allocate's memory)
   size_t map_bytes_ = 0;
   const uint8_t* data_ = nullptr;
 };

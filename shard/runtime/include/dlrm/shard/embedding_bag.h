@@ -23,6 +23,10 @@
 
 namespace dlrm::shard {
 
+// Indices per call below which the fast kernels run on the calling thread
+// alone (waking threads costs more than it saves).
+inline constexpr int64_t kParallelIndices = 4096;
+
 int64_t embedding_bag_sum(const model::RowsView& src, const int32_t* indices, const int32_t* offsets, int batch,
                           float* dst, int64_t dst_stride);
 int64_t embedding_bag_sum_ref(const model::RowsView& src, const int32_t* indices, const int32_t* offsets,

@@ -4,6 +4,9 @@
 //     kAllOne / kSparseOne: embedding_gather(slice k, rows)      (one row per answered sample)
 //     kGeneral:             embedding_bag_sum(slice k, bags of answered samples)
 //   written one after the other into dst (response_floats(request) floats).
+// With several OpenMP threads, a request of kParallelIndices indices or more
+// runs its slices in parallel (each slice's kernel alone splits only calls
+// that large); the answer is the same, bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -30,9 +33,11 @@ class ShardServer {
 
  private:
   int64_t serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref);
+  int64_t serve_slice(int k, float* dst, bool ref, std::vector<int32_t>& offsets) const;
   std::vector<model::RowsView> slices_;
   RequestReader reader_;
   std::vector<int32_t> offsets_;  // bag offsets of the answered samples (kGeneral)
+  std::vector<int64_t> starts_;   // where each slice's rows start in the answer
 };
 
 }  // namespace dlrm::shard
