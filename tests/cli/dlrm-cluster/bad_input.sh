@@ -67,6 +67,15 @@ size=$(stat -c %s "$T/corrupt/shard-001.bin")
 byte=$(od -An -tu1 -j $((size - 100)) -N1 "$T/corrupt/shard-001.bin" | tr -d ' ')
 printf "$(printf '\\x%02x' $(( byte ^ 1 )))" | dd of="$T/corrupt/shard-001.bin" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
 expect_fail corrupt_shard "shard-001.bin" 3 --model "$T/corrupt" --data "$WORK/data.bin"
+# The same with the rows loaded into shared memory (pool), and a shard file
+# cut short, whose header the shard rank reads before the host's collective
+# allocation of room for the rows: every rank ends, naming the file.
+expect_fail corrupt_shard_pool "shard-001.bin" 3 --model "$T/corrupt" --data "$WORK/data.bin" \
+  --exchange-transport pool
+cp -r "$MODEL" "$T/cut"
+head -c 100 "$MODEL/shard-001.bin" > "$T/cut/shard-001.bin"
+expect_fail truncated_shard_pool "shard-001.bin is truncated" 3 --model "$T/cut" --data "$WORK/data.bin" \
+  --exchange-transport pool
 
 # A reference of the wrong length.
 /usr/bin/python3 -c "import numpy as np; np.save('$T/ref_short.npy', np.zeros(10, np.float32))"
