@@ -78,6 +78,18 @@ finish() {
 }
 
 # No process may be left in the namespaces once the launcher is gone.
+# refused_across_hosts TRANSPORT STAGE: a one-host transport over 2 hosts
+# fails at STAGE, says why, and leaves nothing behind.
+refused_across_hosts() {
+  hostfile 2 > "$DIR/hostfile"
+  launch "$DIR/hostfile" -- --data "$WORK/data.bin" --exchange-transport "$1" --out "$DIR/pred.npy"
+  finish
+  [ "$CODE" -ne 0 ] || fail "--exchange-transport $1 succeeded across hosts"
+  expect "$2" "--exchange-transport $1 needs every rank on one host"
+  [ ! -e "$DIR/pred.npy" ] || fail "a failed run left predictions behind"
+  check_no_processes
+}
+
 check_no_processes() {
   local left
   for _ in $(seq 50); do
@@ -227,24 +239,12 @@ case "$CASE" in
     check_no_processes
     ;;
   shm_across_hosts)
-    hostfile 2 > "$DIR/hostfile"
-    launch "$DIR/hostfile" -- --data "$WORK/data.bin" --exchange-transport shm --out "$DIR/pred.npy"
-    finish
-    [ "$CODE" -ne 0 ] || fail "--exchange-transport shm succeeded across hosts"
-    expect "opening the exchange failed" "--exchange-transport shm needs every rank on one host"
-    [ ! -e "$DIR/pred.npy" ] || fail "a failed run left predictions behind"
-    check_no_processes
+    refused_across_hosts shm "opening the exchange failed"
     ;;
   pool_across_hosts)
     # The dense ranks cannot read another host's rows: refused by every rank
     # before any loads a row.
-    hostfile 2 > "$DIR/hostfile"
-    launch "$DIR/hostfile" -- --data "$WORK/data.bin" --exchange-transport pool --out "$DIR/pred.npy"
-    finish
-    [ "$CODE" -ne 0 ] || fail "--exchange-transport pool succeeded across hosts"
-    expect "setting aside shared memory for the rows failed" "--exchange-transport pool needs every rank on one host"
-    [ ! -e "$DIR/pred.npy" ] || fail "a failed run left predictions behind"
-    check_no_processes
+    refused_across_hosts pool "setting aside shared memory for the rows failed"
     ;;
   scenario)
     # Accuracy: every sample once, in queries arriving at 200/s (about 8 of
