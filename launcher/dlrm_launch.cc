@@ -8,7 +8,6 @@
 // Exit code: mpirun's; 2 when dlrm-launch itself refuses (bad hostfile, the
 // model does not fit, ...).
 #include <CLI/CLI.hpp>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -24,6 +23,7 @@
 #include "dlrm/common/error.h"
 #include "dlrm/common/format.h"
 #include "dlrm/common/log.h"
+#include "dlrm/common/shm_room.h"
 #include "dlrm/launcher/hostfile.h"
 #include "dlrm/launcher/layout.h"
 #include "dlrm/launcher/mpirun.h"
@@ -186,10 +186,7 @@ uint64_t local_shm_room(const Layout& layout) {
   for (const RankPlan& r : layout.ranks) {
     if (!is_local_host(layout.hostfile.hosts[static_cast<size_t>(r.host)].name)) return 0;
   }
-  const char* env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
-  const std::string dir = env && *env ? env : "/dev/shm";
-  struct statvfs fs {};
-  return statvfs(dir.c_str(), &fs) == 0 ? static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize : 0;
+  return dlrm::shm_backing_room().value_or(0);
 }
 
 // "model DIR: N shards, X of embeddings (DTYPE), dense weights Y"

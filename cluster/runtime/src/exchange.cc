@@ -30,8 +30,8 @@ void Exchange::Collective::displace() {
   }
 }
 
-void Exchange::Collective::wait() {
-  if (request != MPI_REQUEST_NULL) wait_idle(&request);
+void Exchange::Collective::wait(int max_sleep_us) {
+  if (request != MPI_REQUEST_NULL) wait_idle(&request, max_sleep_us);
 }
 
 Transport parse_transport(const std::string& name) {
@@ -355,7 +355,7 @@ bool Exchange::receive_requests(int s) {
             "all-to-all of sizes");
   // pool: nothing comes before the end of the run. Sleeping up to 2 ms
   // between tests ends the run at most that much later.
-  if (slot.sizes.request != MPI_REQUEST_NULL) wait_idle(&slot.sizes.request, rows_ ? 2000 : 200);
+  slot.sizes.wait(rows_ ? 10 * kIdleSleepCapUs : kIdleSleepCapUs);
   int stops = 0;
   for (int r = 0; r < roles_.size; ++r) stops += roles_.role[r] == Role::kDense && slot.sizes.recv_counts[r] == kStop;
   DLRM_CHECK(stops == 0 || stops == roles_.dense_ranks(),

@@ -2,7 +2,6 @@
 
 #include <omp.h>
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 
 #include "dlrm/common/error.h"
 #include "dlrm/common/format.h"
+#include "dlrm/common/shm_room.h"
 
 namespace dlrm::cluster {
 
@@ -123,8 +123,6 @@ void default_mca_params() { default_mca_param("mpi_yield_when_idle", "1"); }
 
 void* allocate_shared_window(MPI_Comm node_comm, MPI_Aint bytes, const std::string& what, const std::string& advice,
                              MPI_Win* window) {
-  const char* env = std::getenv("OMPI_MCA_osc_sm_backing_directory");
-  const std::string dir = env && *env ? env : "/dev/shm";
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   uint64_t mine = (static_cast<uint64_t>(bytes) + page - 1) / page * page;
   uint64_t need = 0;
@@ -133,14 +131,12 @@ void* allocate_shared_window(MPI_Comm node_comm, MPI_Aint bytes, const std::stri
   uint64_t room = 0;
   int node_rank = 0;
   MPI_Comm_rank(node_comm, &node_rank);
-  if (node_rank == 0) {
-    struct statvfs fs {};
-    // Unreadable: unknown room, left to Open MPI.
-    room = statvfs(dir.c_str(), &fs) == 0 ? static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize : UINT64_MAX;
-  }
+  // Unreadable: unknown room, left to Open MPI.
+  if (node_rank == 0) room = shm_backing_room().value_or(UINT64_MAX);
   check_mpi(MPI_Bcast(&room, 1, MPI_UINT64_T, 0, node_comm), "broadcast");
   DLRM_CHECK(need <= room, "{} of this host need {} in {} (Open MPI's osc_sm_backing_directory), which has {} free; {}",
-             what, format_bytes(static_cast<double>(need)), dir, format_bytes(static_cast<double>(room)), advice);
+             what, format_bytes(static_cast<double>(need)), shm_backing_directory(),
+             format_bytes(static_cast<double>(room)), advice);
   MPI_Info info;
   MPI_Info_create(&info);
   MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)

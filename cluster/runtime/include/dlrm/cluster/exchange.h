@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "dlrm/cluster/mpi_util.h"
 #include "dlrm/cluster/roles.h"
 #include "dlrm/cluster/routing.h"
 #include "dlrm/cluster/shared_rows.h"
@@ -99,7 +100,7 @@ class Exchange {
   Transport transport() const { return transport_; }
   double pool_seconds() const { return pool_seconds_; }  // time pooling (pool: dense ranks, else shard ranks)
   uint64_t index_bytes() const { return index_bytes_; }    // sent by this rank
-  uint64_t lookups() const { return lookups_; }            // indices in the batches this rank sent
+  uint64_t lookups() const { return lookups_; }            // indices in the batches this rank posted
   uint64_t pooled_bytes() const { return pooled_bytes_; }  // received by this rank
 
  private:
@@ -109,7 +110,7 @@ class Exchange {
     MPI_Request request = MPI_REQUEST_NULL;
     void resize(int ranks);
     void displace();  // displacements from counts
-    void wait();
+    void wait(int max_sleep_us = kIdleSleepCapUs);  // wait_idle()
   };
   struct Slot {
     Collective sizes, indices, pooled, counts;

@@ -45,7 +45,8 @@ std::vector<std::string> gather_strings(MPI_Comm comm, const std::string& local,
 // until the run ends (a shard rank under the pool transport) waits with a
 // long one, so as not to wake on its busy neighbours' cores thousands of
 // times a second.
-void wait_idle(MPI_Request* request, int max_sleep_us = 200);
+inline constexpr int kIdleSleepCapUs = 200;
+void wait_idle(MPI_Request* request, int max_sleep_us = kIdleSleepCapUs);
 
 // Throws dlrm::Error with MPI's error text when `code` is not MPI_SUCCESS.
 void check_mpi(int code, const char* what);
