@@ -121,22 +121,27 @@ bool default_mca_param(const char* name, const char* value) {
 
 void default_mca_params() { default_mca_param("mpi_yield_when_idle", "1"); }
 
-void* allocate_shared_window(MPI_Comm node_comm, MPI_Aint bytes, const std::string& what, const std::string& advice,
-                             MPI_Win* window) {
-  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  uint64_t mine = (static_cast<uint64_t>(bytes) + page - 1) / page * page;
+void check_shared_room(MPI_Comm node_comm, uint64_t bytes, uint64_t extra, const std::string& what,
+                       const std::string& advice) {
   uint64_t need = 0;
-  check_mpi(MPI_Allreduce(&mine, &need, 1, MPI_UINT64_T, MPI_SUM, node_comm), "allreduce");
-  need += page;  // Open MPI's header
+  check_mpi(MPI_Allreduce(&bytes, &need, 1, MPI_UINT64_T, MPI_SUM, node_comm), "allreduce");
+  need += extra;
   uint64_t room = 0;
   int node_rank = 0;
   MPI_Comm_rank(node_comm, &node_rank);
-  // Unreadable: unknown room, left to Open MPI.
+  // Unreadable: unknown room, left to the allocation.
   if (node_rank == 0) room = shm_backing_room().value_or(UINT64_MAX);
   check_mpi(MPI_Bcast(&room, 1, MPI_UINT64_T, 0, node_comm), "broadcast");
   DLRM_CHECK(need <= room, "{} of this host need {} in {} (Open MPI's osc_sm_backing_directory), which has {} free; {}",
              what, format_bytes(static_cast<double>(need)), shm_backing_directory(),
              format_bytes(static_cast<double>(room)), advice);
+}
+
+void* allocate_shared_window(MPI_Comm node_comm, MPI_Aint bytes, const std::string& what, const std::string& advice,
+                             MPI_Win* window) {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  // Each part on whole pages, and a page for Open MPI's header.
+  check_shared_room(node_comm, (static_cast<uint64_t>(bytes) + page - 1) / page * page, page, what, advice);
   MPI_Info info;
   MPI_Info_create(&info);
   MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each rank's part on its own pages (first touch: NUMA)

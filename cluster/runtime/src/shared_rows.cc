@@ -1,20 +1,39 @@
 #include "dlrm/cluster/shared_rows.h"
 
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
 #include <exception>
+#include <fstream>
 #include <string>
 #include <utility>
 
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
+#include "dlrm/common/progress.h"
+#include "dlrm/common/shm_room.h"
 #include "dlrm/model/shard_file.h"
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25  // Linux 6.1; newer than Debian 12's C library headers
+#endif
 
 namespace dlrm::cluster {
 
 namespace {
+
+constexpr uint64_t kHugePage = uint64_t{2} << 20;  // x86-64's PMD-mapped transparent huge page
+
+uint64_t round_up(uint64_t bytes, uint64_t to) { return (bytes + to - 1) / to * to; }
 
 // [base, base + bytes) widened to whole pages.
 std::pair<void*, size_t> page_range(const void* base, uint64_t bytes) {
@@ -24,20 +43,11 @@ std::pair<void*, size_t> page_range(const void* base, uint64_t bytes) {
   return {reinterpret_cast<void*>(begin), end > begin ? end - begin : 0};
 }
 
-// Asks for transparent huge pages on the rows (fewer TLB misses on random
-// gathers, as the shard ranks' own rows have). Shared memory gets them only
-// where the host allows it (/sys/kernel/mm/transparent_hugepage/shmem_enabled
-// "advise" or "always"; Debian's default is "never"), so a refusal is fine.
-void advise_huge_pages(const void* base, uint64_t bytes) {
-  const auto [begin, length] = page_range(base, bytes);
-  if (length > 0) ::madvise(begin, length, MADV_HUGEPAGE);
-}
-
 // Builds this process's page-table entries for [base, base + bytes) now:
-// otherwise every first read of a 4 KiB page of the rows, while pooling,
-// takes a page fault (under a hypervisor, an exit to the host), and pooling
-// ran ~2.5x slower than the shard rank's own (docs/exchange.md). The pages
-// are the shard rank's (shared), so this may run while it loads them.
+// otherwise every first read of a page of the rows, while pooling, takes a
+// page fault (under a hypervisor, an exit to the host), and pooling ran
+// ~2.5x slower than the shard rank's own (docs/exchange.md). The pages are
+// the shard rank's (shared), so this may run while it loads them.
 void map_in(const void* base, uint64_t bytes) {
   const auto [begin, length] = page_range(base, bytes);
   if (length == 0 || ::madvise(begin, length, MADV_POPULATE_READ) == 0) return;
@@ -49,81 +59,296 @@ void map_in(const void* base, uint64_t bytes) {
   static_cast<void>(sink);
 }
 
+// Maps `length` bytes of `fd` at an address that is a multiple of 2 MiB:
+// the kernel maps a huge page of the file whole (one TLB entry) only where
+// the address and the file offset agree modulo 2 MiB, and it does not align
+// shared-memory mappings by itself unless huge pages are on for all of it.
+uint8_t* map_aligned(int fd, size_t length, int prot, const std::string& path) {
+  const size_t span = length + kHugePage;
+  void* reserved = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  DLRM_CHECK(reserved != MAP_FAILED, "cannot reserve {} of address space for {}: {}",
+             format_bytes(static_cast<double>(span)), path, std::strerror(errno));
+  const auto start = reinterpret_cast<uintptr_t>(reserved);
+  const uintptr_t aligned = round_up(start, kHugePage);
+  void* base = ::mmap(reinterpret_cast<void*>(aligned), length, prot, MAP_SHARED | MAP_FIXED, fd, 0);
+  const int error = errno;
+  if (base == MAP_FAILED) {
+    ::munmap(reserved, span);
+    DLRM_FAIL("cannot map {} ({}): {}", path, format_bytes(static_cast<double>(length)), std::strerror(error));
+  }
+  // The slack around the mapping goes back.
+  if (aligned > start) ::munmap(reserved, aligned - start);
+  if (start + span > aligned + length) ::munmap(reinterpret_cast<void*>(aligned + length), start + span - aligned - length);
+  return static_cast<uint8_t*>(base);
+}
+
+// Puts the (new, empty) rows on transparent huge pages where the kernel can:
+// random row reads then miss the TLB far less, and pooling on the dense
+// ranks ran 1.9x faster on 2 cores (docs/performance.md). Shared memory gets
+// huge pages at fault time only where the host allows it (shmem_enabled
+// "advise" or "always"; Debian's default is "never"), but MADV_COLLAPSE
+// (Linux 6.1) builds them whatever that setting, around one touched 4 KiB
+// page per 2 MiB. Best effort: where it fails, the rows stay on 4 KiB pages.
+// In chunks, with a progress bar above 1 GiB (as the load has): on memory
+// the host has not backed yet, a virtual machine took 10 s for 3.64 GB (then
+// 0.3 s when the same memory came round again). Returns "" or why not.
+std::string collapse_to_huge_pages(uint8_t* base, size_t length, int shard) {
+  constexpr size_t kChunk = size_t{64} << 20;
+  ::madvise(base, length, MADV_HUGEPAGE);
+  Progress progress(fmt::format("shard {}: 2 MiB pages for the rows", shard), length, "B", length > (size_t{1} << 30));
+  for (size_t done = 0; done < length;) {
+    const size_t n = std::min(kChunk, length - done);
+    for (size_t at = done; at < done + n; at += kHugePage) base[at] = 0;
+    if (::madvise(base + done, n, MADV_COLLAPSE) != 0) return std::strerror(errno);
+    done += n;
+    progress.add(n);
+  }
+  progress.finish();
+  return {};
+}
+
+// Bytes of [base, base + length) that /proc/self/smaps shows on huge pages
+// mapped whole (ShmemPmdMapped, FilePmdMapped), summed over the mappings
+// that lie in that range; 0 when smaps cannot be read.
+uint64_t pmd_mapped_bytes(const uint8_t* base, size_t length) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto begin = reinterpret_cast<uintptr_t>(base), end = begin + length;
+  bool inside = false;
+  uint64_t kib = 0;
+  std::string line;
+  while (std::getline(smaps, line)) {
+    uintptr_t from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " ", &from, &to) == 2) {
+      inside = from >= begin && to <= end;  // a mapping's first line: "from-to perms offset dev inode path"
+      continue;
+    }
+    unsigned long long value = 0;
+    if (inside && (std::sscanf(line.c_str(), "ShmemPmdMapped: %llu kB", &value) == 1 ||
+                   std::sscanf(line.c_str(), "FilePmdMapped: %llu kB", &value) == 1)) {
+      kib += value;
+    }
+  }
+  return kib * 1024;
+}
+
+// Every rank learns whether any failed; the failed one throws its own
+// message, the others `others`.
+void throw_together(MPI_Comm comm, const std::string& error, const std::string& others) {
+  int failed = error.empty() ? 0 : 1, any = 0;
+  check_mpi(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm), "allreduce");
+  if (any == 0) return;
+  DLRM_CHECK(error.empty(), "{}", error);
+  DLRM_FAIL("{}", others);
+}
+
+template <typename Body>
+std::string error_of(const Body& body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// A new file of `length` bytes at `path` (which must not exist), mapped
+// read-write; unlinked again when that fails (or when the mapping goes,
+// until its path is cleared).
+SharedRows::Mapping create_rows_file(const std::string& path, size_t length, const std::string& what) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  DLRM_CHECK(fd >= 0, "cannot create {} for {}: {}; make room there, or pass --exchange-transport auto", path, what,
+             std::strerror(errno));
+  SharedRows::Mapping mapping;
+  mapping.path = path;
+  const int truncated = ::ftruncate(fd, static_cast<off_t>(length));
+  const int truncate_error = errno;
+  std::string error;
+  if (truncated == 0) error = error_of([&] { mapping.base = map_aligned(fd, length, PROT_READ | PROT_WRITE, path); });
+  ::close(fd);
+  DLRM_CHECK(truncated == 0, "cannot size {} to {}: {}", path, format_bytes(static_cast<double>(length)),
+             std::strerror(truncate_error));
+  DLRM_CHECK(error.empty(), "{}", error);
+  mapping.length = length;
+  return mapping;
+}
+
+// Shard s's rows file at `path`, mapped read-only.
+SharedRows::Mapping open_rows_file(const std::string& path, int s) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  DLRM_CHECK(fd >= 0, "cannot open shard {}'s rows {}: {}", s, path, std::strerror(errno));
+  struct stat st {};
+  const bool sized = ::fstat(fd, &st) == 0 && st.st_size > 0;
+  SharedRows::Mapping mapping;
+  std::string error;
+  if (sized) {
+    error = error_of([&] { mapping.base = map_aligned(fd, static_cast<size_t>(st.st_size), PROT_READ, path); });
+  }
+  ::close(fd);
+  DLRM_CHECK(sized, "cannot read the size of shard {}'s rows {}", s, path);
+  DLRM_CHECK(error.empty(), "{}", error);
+  mapping.length = static_cast<size_t>(st.st_size);
+  ::madvise(mapping.base, mapping.length, MADV_HUGEPAGE);
+  return mapping;
+}
+
+// The shard rank's new rows onto huge pages (collapse_to_huge_pages), and a
+// line in its log saying how much it got.
+void put_on_huge_pages(const SharedRows::Mapping& rows, int shard) {
+  const double t0 = MPI_Wtime();
+  const std::string why_not = collapse_to_huge_pages(rows.base, rows.length, shard);
+  const uint64_t huge = pmd_mapped_bytes(rows.base, rows.length);
+  if (huge >= rows.length) {
+    spdlog::info("shard {}: {} of shared memory for the rows, on 2 MiB pages ({:.2f} s)", shard,
+                 format_bytes(static_cast<double>(rows.length)), MPI_Wtime() - t0);
+  } else {
+    spdlog::info("shard {}: {} of shared memory for the rows, {} of it on 2 MiB pages{}; the rest on 4 KiB pages, "
+                 "where pooling on the dense ranks misses the TLB more (docs/exchange.md)",
+                 shard, format_bytes(static_cast<double>(rows.length)), format_bytes(static_cast<double>(huge)),
+                 why_not.empty() ? "" : " (MADV_COLLAPSE: " + why_not + ")");
+  }
+}
+
 }  // namespace
+
+SharedRows::Mapping::Mapping(Mapping&& other) noexcept
+    : base(std::exchange(other.base, nullptr)), length(std::exchange(other.length, 0)), path(std::move(other.path)) {
+  other.path.clear();
+}
+
+SharedRows::Mapping& SharedRows::Mapping::operator=(Mapping&& other) noexcept {
+  if (this != &other) {
+    release();
+    base = std::exchange(other.base, nullptr);
+    length = std::exchange(other.length, 0);
+    path = std::move(other.path);
+    other.path.clear();
+  }
+  return *this;
+}
+
+SharedRows::Mapping::~Mapping() { release(); }
+
+void SharedRows::Mapping::release() {
+  if (base != nullptr) ::munmap(base, length);
+  if (!path.empty()) ::unlink(path.c_str());
+  base = nullptr;
+  length = 0;
+  path.clear();
+}
 
 SharedRows::SharedRows(MPI_Comm comm, const Roles& roles, const model::Manifest& manifest,
                        const std::filesystem::path& model_dir) {
-  check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, roles.rank, MPI_INFO_NULL, &node_comm_),
-            "split by host");
+  MPI_Comm node_comm = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, roles.rank, MPI_INFO_NULL, &node_comm), "split by host");
   int node_size = 0;
-  MPI_Comm_size(node_comm_, &node_size);
+  MPI_Comm_size(node_comm, &node_size);
   // Every rank learns the same answer, so that all of them throw together.
   int smallest = 0;
   check_mpi(MPI_Allreduce(&node_size, &smallest, 1, MPI_INT, MPI_MIN, comm), "allreduce");
   if (smallest != roles.size) {
-    MPI_Comm_free(&node_comm_);
+    MPI_Comm_free(&node_comm);
     DLRM_FAIL("--exchange-transport pool needs every rank on one host, where the dense ranks can read the shard "
               "ranks' rows; these {} ranks span several hosts (the smallest holds {}): use auto or alltoall",
               roles.size, smallest);
   }
   // Shard ranks: the size of their rows, from the file's header (checked
   // against the manifest at load). A rank that cannot read it must not leave
-  // the others in the collective allocation below: all of them throw.
+  // the others in a collective below: all of them throw.
   const bool shard = roles.my_role() == Role::kShard;
   std::string error;
   if (shard) {
-    try {
+    error = error_of([&] {
       my_bytes_ = model::ShardFile::open(model_dir / manifest.shards[roles.my_index()].file).data_bytes();
-    } catch (const std::exception& e) {
-      error = e.what();
+    });
+  }
+  const std::string what = "the shard ranks' rows (--exchange-transport pool)";
+  // Collective on the host: every rank takes part, a failed one with 0 bytes.
+  const std::string room_error = error_of([&] {
+    check_shared_room(node_comm, shard && error.empty() ? round_up(std::max<uint64_t>(my_bytes_, 1), kHugePage) : 0,
+                      0, what, "make room there, or pass --exchange-transport auto");
+  });
+  if (error.empty()) error = room_error;
+  MPI_Comm_free(&node_comm);
+  throw_together(comm, error, "a shard rank could not read its shard file (its own message says why)");
+
+  // Shard ranks: a file of their own in the backing directory.
+  if (shard) {
+    error = error_of([&] {
+      const std::string path = (std::filesystem::path(shm_backing_directory()) /
+                                fmt::format("dlrm-rows-{}-shard{}", ::getpid(), roles.my_index()))
+                                   .string();
+      mine_ = create_rows_file(path, round_up(std::max<uint64_t>(my_bytes_, 1), kHugePage), what);
+    });
+  }
+  // Every shard's file name, in world rank order.
+  constexpr int kPathMax = 512;
+  std::vector<char> paths(static_cast<size_t>(roles.size) * kPathMax, '\0');
+  if (error.empty() && shard) {
+    if (mine_.path.size() < kPathMax) {
+      std::copy(mine_.path.begin(), mine_.path.end(), paths.begin() + static_cast<ptrdiff_t>(roles.rank) * kPathMax);
+    } else {
+      error = fmt::format("the shared-memory file name {} is longer than {} characters; set "
+                          "OMPI_MCA_osc_sm_backing_directory to a shorter directory", mine_.path, kPathMax - 1);
     }
   }
-  int failed = error.empty() ? 0 : 1, any = 0;
-  check_mpi(MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm), "allreduce");
-  if (any != 0) {
-    MPI_Comm_free(&node_comm_);
-    DLRM_CHECK(error.empty(), "{}", error);
-    DLRM_FAIL("a shard rank could not read its shard file (its own message says why)");
+  check_mpi(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, paths.data(), kPathMax, MPI_CHAR, comm), "allgather");
+  throw_together(comm, error, "a shard rank could not set aside shared memory for its rows (its own message says why)");
+
+  // Dense ranks: map every shard's file.
+  if (!shard) {
+    error = error_of([&] {
+      for (int s = 0; s < roles.shards(); ++s) {
+        const std::string path(paths.data() + static_cast<ptrdiff_t>(roles.shard_rank[s]) * kPathMax);
+        Mapping mapping = open_rows_file(path, s);
+        const model::ShardFile file = model::ShardFile::open(model_dir / manifest.shards[s].file);
+        std::vector<model::RowsView> views;
+        for (size_t k = 0; k < file.slices().size(); ++k) {
+          views.push_back(file.slice_view(static_cast<int>(k), mapping.base));
+        }
+        servers_.emplace_back(std::move(views));
+        shards_.push_back(std::move(mapping));
+      }
+    });
   }
-  mine_ = allocate_shared_window(node_comm_, static_cast<MPI_Aint>(std::max<uint64_t>(my_bytes_, shard ? 1 : 0)),
-                                 "the shard ranks' rows (--exchange-transport pool)",
-                                 "make room there, or pass --exchange-transport auto", &window_);
-  advise_huge_pages(mine_, my_bytes_);
-  if (shard) return;
-  for (int s = 0; s < roles.shards(); ++s) {
-    MPI_Aint size = 0;
-    int unit = 0;
-    void* base = nullptr;
-    // In one communicator over one host, comm's ranks are node_comm_'s (split keyed by rank).
-    check_mpi(MPI_Win_shared_query(window_, roles.shard_rank[s], &size, &unit, &base),
-              "query of the shared-memory rows");
-    advise_huge_pages(base, static_cast<uint64_t>(size));
-    map_in(base, static_cast<uint64_t>(size));
-    const model::ShardFile file = model::ShardFile::open(model_dir / manifest.shards[s].file);
-    std::vector<model::RowsView> views;
-    for (size_t k = 0; k < file.slices().size(); ++k) {
-      views.push_back(file.slice_view(static_cast<int>(k), static_cast<const uint8_t*>(base)));
-    }
-    servers_.emplace_back(std::move(views));
-  }
+  throw_together(comm, error, "a dense rank could not map the shard ranks' rows (its own message says why)");
+  // Every rank has mapped what it needs (or threw, and mine_ unlinked it):
+  // the file's name goes at once, so that nothing is left behind however the
+  // run ends; the memory stays until the last mapping goes.
+  if (!mine_.path.empty()) ::unlink(mine_.path.c_str());
+  mine_.path.clear();
+  if (shard) put_on_huge_pages(mine_, roles.my_index());
+  // The dense ranks build their page-table entries once the huge pages are
+  // there (before, a read would allocate 4 KiB pages).
+  check_mpi(MPI_Barrier(comm), "barrier");
+  for (const Mapping& m : shards_) map_in(m.base, m.length);
 }
 
-SharedRows::~SharedRows() {
-  // Not finished: an error unwound the run and the job is being aborted, so
-  // the collective free is left undone rather than risk a hang.
-}
+SharedRows::~SharedRows() = default;
 
 std::function<void*(uint64_t)> SharedRows::allocator() {
   return [this](uint64_t bytes) -> void* {
     DLRM_CHECK(bytes <= std::max<uint64_t>(my_bytes_, 1), "the shard file's rows ({} bytes) outgrew the {} bytes set "
                "aside for them; was the model re-created during the run?", bytes, my_bytes_);
-    return mine_;
+    return mine_.base;
   };
 }
 
+uint64_t SharedRows::mapped_bytes() const {
+  uint64_t bytes = mine_.length;
+  for (const Mapping& m : shards_) bytes += m.length;
+  return bytes;
+}
+
+uint64_t SharedRows::huge_page_bytes() const {
+  uint64_t bytes = mine_.base != nullptr ? pmd_mapped_bytes(mine_.base, mine_.length) : 0;
+  for (const Mapping& m : shards_) bytes += pmd_mapped_bytes(m.base, m.length);
+  return bytes;
+}
+
 void SharedRows::finish() {
-  if (window_ != MPI_WIN_NULL) check_mpi(MPI_Win_free(&window_), "free of the shared-memory rows");
-  if (node_comm_ != MPI_COMM_NULL) MPI_Comm_free(&node_comm_);
+  servers_.clear();
+  shards_.clear();
+  mine_.release();
 }
 
 }  // namespace dlrm::cluster

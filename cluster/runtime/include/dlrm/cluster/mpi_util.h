@@ -53,6 +53,13 @@ void check_mpi(int code, const char* what);
 
 std::string processor_name();
 
+// Collective over `node_comm` (the ranks of one host): throws on every rank
+// of the host, naming `what` and the directory, with `advice`, unless
+// shm_backing_directory() has room for the sum of the ranks' `bytes` plus
+// `extra`.
+void check_shared_room(MPI_Comm node_comm, uint64_t bytes, uint64_t extra, const std::string& what,
+                       const std::string& advice);
+
 // Collective over `node_comm` (the ranks of one host): each rank's `bytes` of
 // a shared-memory window (MPI_Win_allocate_shared, each rank's part on its
 // own pages); returns this rank's part. Open MPI backs the window with a file
