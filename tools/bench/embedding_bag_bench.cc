@@ -7,6 +7,11 @@
 //   gather/TYPE   embedding_gather of 256 indices (one-hot bags)
 //   sum8/TYPE     embedding_bag_sum of 256 bags of 8 indices
 //   sum64/TYPE    embedding_bag_sum of 256 bags of 64 indices
+//   gather/fp32/shm-4k, gather/fp32/shm-2m
+//                 the fp32 gather from shared memory (a memfd) on 4 KiB pages,
+//                 and on 2 MiB pages (MADV_COLLAPSE), as the pool transport's
+//                 dense ranks read the shard ranks' rows (docs/exchange.md);
+//                 counter huge_fraction: the part on 2 MiB pages
 // Indices are uniform over the table's rows (--rows, default 2M: 1 GB in
 // fp32), drawn from a fixed seed; each iteration takes the next of 64 index
 // batches, so rows are rarely still cached from the iteration before.
@@ -16,6 +21,7 @@
 // are built on first use, so a filter builds only the types it runs.
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -28,6 +34,7 @@
 #include <vector>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/huge_pages.h"
 #include "dlrm/model/row_codec.h"
 #include "dlrm/shard/embedding_bag.h"
 
@@ -43,17 +50,60 @@ constexpr int64_t kBlockRows = 1 << 16;  // rows generated and encoded at a time
 
 int64_t g_rows = int64_t{2} << 20;
 
-// One table of g_rows rows of kDim columns stored as `type`, in anonymous
-// memory on huge pages where the kernel gives them, as a shard rank holds its
-// rows (ShardFile::load_into_memory).
+// Where a table lies: anonymous memory on huge pages where the kernel gives
+// them, as a shard rank holds its rows (ShardFile::load_into_memory); or
+// shared memory on 4 KiB or 2 MiB pages, as the pool transport's rows.
+enum class Memory { kAnonymous, kShared4k, kShared2m };
+
+const char* suffix(Memory memory) {
+  switch (memory) {
+    case Memory::kAnonymous: return "";
+    case Memory::kShared4k: return "/shm-4k";
+    case Memory::kShared2m: return "/shm-2m";
+  }
+  return "";
+}
+
+// One table of g_rows rows of kDim columns stored as `type`.
 struct Table {
   void* region = nullptr;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // mapped
   dlrm::model::RowsView view;
+  double huge_fraction = 0;
   ~Table() {
     if (region != nullptr) ::munmap(region, bytes);
   }
 };
+
+// `bytes` of `memory` (see Memory).
+void* allocate(Memory memory, uint64_t& bytes, ElementType type) {
+  if (memory == Memory::kAnonymous) {
+    void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    DLRM_CHECK(region != MAP_FAILED, "cannot allocate {} bytes for the {} table; try a smaller --rows", bytes,
+               to_string(type));
+    ::madvise(region, bytes, MADV_HUGEPAGE);
+    return region;
+  }
+  bytes = (bytes + dlrm::kHugePageBytes - 1) / dlrm::kHugePageBytes * dlrm::kHugePageBytes;
+  const int fd = ::memfd_create("bench-embedding-bag", MFD_CLOEXEC);
+  DLRM_CHECK(fd >= 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) == 0,
+             "cannot make {} bytes of shared memory for the {} table; try a smaller --rows", bytes, to_string(type));
+  uint8_t* region = nullptr;
+  try {
+    region = dlrm::map_huge_aligned(fd, bytes, PROT_READ | PROT_WRITE, "the table");
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  if (memory == Memory::kShared4k) {
+    ::madvise(region, bytes, MADV_NOHUGEPAGE);  // 4 KiB pages even where shmem_enabled allows huge ones
+  } else if (const std::string why_not = dlrm::collapse_to_huge_pages(region, bytes, "", false); !why_not.empty()) {
+    ::munmap(region, bytes);
+    DLRM_FAIL("this kernel does not put shared memory on 2 MiB pages (MADV_COLLAPSE: {})", why_not);
+  }
+  return region;
+}
 
 // Values in [-1, 1) of row block `block` (a cheap generator: tables are GBs).
 void block_values(int64_t block, int64_t rows, std::vector<float>& values) {
@@ -67,19 +117,16 @@ void block_values(int64_t block, int64_t rows, std::vector<float>& values) {
   }
 }
 
-const Table& table_of(ElementType type) {
-  static std::map<ElementType, Table> tables;
-  auto it = tables.find(type);
+const Table& table_of(ElementType type, Memory memory) {
+  static std::map<std::pair<ElementType, Memory>, Table> tables;
+  auto it = tables.find({type, memory});
   if (it != tables.end()) return it->second;
   const uint64_t stride = dlrm::model::row_stride(type, kDim);
-  const uint64_t bytes = stride * static_cast<uint64_t>(g_rows);
-  void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  DLRM_CHECK(region != MAP_FAILED, "cannot allocate {} bytes for the {} table; try a smaller --rows", bytes,
-             to_string(type));
-  Table& table = tables[type];
+  uint64_t bytes = stride * static_cast<uint64_t>(g_rows);
+  void* region = allocate(memory, bytes, type);
+  Table& table = tables[{type, memory}];
   table.region = region;
   table.bytes = bytes;
-  ::madvise(region, bytes, MADV_HUGEPAGE);
   auto* rows = static_cast<uint8_t*>(region);
   std::vector<float> values;
   for (int64_t r0 = 0; r0 < g_rows; r0 += kBlockRows) {
@@ -89,6 +136,7 @@ const Table& table_of(ElementType type) {
     DLRM_CHECK(result.bad_rows == 0, "encoding the {} table failed: {}", to_string(type), result.reason);
   }
   table.view = {rows, stride, g_rows, kDim, type};
+  table.huge_fraction = static_cast<double>(dlrm::huge_mapped_bytes(rows, bytes)) / static_cast<double>(bytes);
   return table;
 }
 
@@ -130,9 +178,9 @@ void set_counters(benchmark::State& state, int64_t rows_per_iteration, int64_t d
 }
 
 // table_of, or nullptr with the case skipped when it cannot be built.
-const Table* table_or_skip(benchmark::State& state, ElementType type) {
+const Table* table_or_skip(benchmark::State& state, ElementType type, Memory memory = Memory::kAnonymous) {
   try {
-    return &table_of(type);
+    return &table_of(type, memory);
   } catch (const dlrm::Error& e) {
     state.SkipWithError(e.what());
     return nullptr;
@@ -160,8 +208,8 @@ void bench_sum(benchmark::State& state, ElementType type, int hot) {
   set_counters(state, int64_t{kBatch} * hot, count_diff(dst, ref));
 }
 
-void bench_gather(benchmark::State& state, ElementType type) {
-  const Table* found = table_or_skip(state, type);
+void bench_gather(benchmark::State& state, ElementType type, Memory memory) {
+  const Table* found = table_or_skip(state, type, memory);
   if (found == nullptr) return;
   const Table& table = *found;
   const Batches& batches = batches_of(1);
@@ -178,6 +226,7 @@ void bench_gather(benchmark::State& state, ElementType type) {
   dlrm::shard::embedding_gather(table.view, indices.data(), kBatch, dst.data(), kDim);
   dlrm::shard::embedding_gather_ref(table.view, indices.data(), kBatch, ref.data(), kDim);
   set_counters(state, kBatch, count_diff(dst, ref));
+  if (memory != Memory::kAnonymous) state.counters["huge_fraction"] = table.huge_fraction;
 }
 
 // Takes --rows=N out of argv (Google Benchmark rejects flags it does not know).
@@ -213,9 +262,15 @@ int main(int argc, char** argv) {
   const ElementType types[] = {ElementType::kFp32, ElementType::kFp16, ElementType::kInt8, ElementType::kInt4};
   for (ElementType type : types) {
     const std::string name = to_string(type);
-    benchmark::RegisterBenchmark(("gather/" + name).c_str(), bench_gather, type)->MeasureProcessCPUTime();
+    benchmark::RegisterBenchmark(("gather/" + name).c_str(), bench_gather, type, Memory::kAnonymous)
+        ->MeasureProcessCPUTime();
     benchmark::RegisterBenchmark(("sum8/" + name).c_str(), bench_sum, type, 8)->MeasureProcessCPUTime();
     benchmark::RegisterBenchmark(("sum64/" + name).c_str(), bench_sum, type, 64)->MeasureProcessCPUTime();
+  }
+  for (Memory memory : {Memory::kShared4k, Memory::kShared2m}) {
+    benchmark::RegisterBenchmark((std::string("gather/fp32") + suffix(memory)).c_str(), bench_gather,
+                                 ElementType::kFp32, memory)
+        ->MeasureProcessCPUTime();
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

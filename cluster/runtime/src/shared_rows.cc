@@ -8,30 +8,23 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cinttypes>
-#include <cstdio>
 #include <cstring>
 #include <exception>
-#include <fstream>
 #include <string>
 #include <utility>
 
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/format.h"
-#include "dlrm/common/progress.h"
+#include "dlrm/common/huge_pages.h"
 #include "dlrm/common/shm_room.h"
 #include "dlrm/model/shard_file.h"
-
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25  // Linux 6.1; newer than Debian 12's C library headers
-#endif
 
 namespace dlrm::cluster {
 
 namespace {
 
-constexpr uint64_t kHugePage = uint64_t{2} << 20;  // x86-64's PMD-mapped transparent huge page
+constexpr uint64_t kHugePage = kHugePageBytes;
 
 uint64_t round_up(uint64_t bytes, uint64_t to) { return (bytes + to - 1) / to * to; }
 
@@ -57,78 +50,6 @@ void map_in(const void* base, uint64_t bytes) {
   uint8_t sink = 0;
   for (uint64_t at = 0; at < bytes; at += page) sink ^= p[at];
   static_cast<void>(sink);
-}
-
-// Maps `length` bytes of `fd` at an address that is a multiple of 2 MiB:
-// the kernel maps a huge page of the file whole (one TLB entry) only where
-// the address and the file offset agree modulo 2 MiB, and it does not align
-// shared-memory mappings by itself unless huge pages are on for all of it.
-uint8_t* map_aligned(int fd, size_t length, int prot, const std::string& path) {
-  const size_t span = length + kHugePage;
-  void* reserved = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  DLRM_CHECK(reserved != MAP_FAILED, "cannot reserve {} of address space for {}: {}",
-             format_bytes(static_cast<double>(span)), path, std::strerror(errno));
-  const auto start = reinterpret_cast<uintptr_t>(reserved);
-  const uintptr_t aligned = round_up(start, kHugePage);
-  void* base = ::mmap(reinterpret_cast<void*>(aligned), length, prot, MAP_SHARED | MAP_FIXED, fd, 0);
-  const int error = errno;
-  if (base == MAP_FAILED) {
-    ::munmap(reserved, span);
-    DLRM_FAIL("cannot map {} ({}): {}", path, format_bytes(static_cast<double>(length)), std::strerror(error));
-  }
-  // The slack around the mapping goes back.
-  if (aligned > start) ::munmap(reserved, aligned - start);
-  if (start + span > aligned + length) ::munmap(reinterpret_cast<void*>(aligned + length), start + span - aligned - length);
-  return static_cast<uint8_t*>(base);
-}
-
-// Puts the (new, empty) rows on transparent huge pages where the kernel can:
-// random row reads then miss the TLB far less, and pooling on the dense
-// ranks ran 1.9x faster on 2 cores (docs/performance.md). Shared memory gets
-// huge pages at fault time only where the host allows it (shmem_enabled
-// "advise" or "always"; Debian's default is "never"), but MADV_COLLAPSE
-// (Linux 6.1) builds them whatever that setting, around one touched 4 KiB
-// page per 2 MiB. Best effort: where it fails, the rows stay on 4 KiB pages.
-// In chunks, with a progress bar above 1 GiB (as the load has): on memory
-// the host has not backed yet, a virtual machine took 10 s for 3.64 GB (then
-// 0.3 s when the same memory came round again). Returns "" or why not.
-std::string collapse_to_huge_pages(uint8_t* base, size_t length, int shard) {
-  constexpr size_t kChunk = size_t{64} << 20;
-  ::madvise(base, length, MADV_HUGEPAGE);
-  Progress progress(fmt::format("shard {}: 2 MiB pages for the rows", shard), length, "B", length > (size_t{1} << 30));
-  for (size_t done = 0; done < length;) {
-    const size_t n = std::min(kChunk, length - done);
-    for (size_t at = done; at < done + n; at += kHugePage) base[at] = 0;
-    if (::madvise(base + done, n, MADV_COLLAPSE) != 0) return std::strerror(errno);
-    done += n;
-    progress.add(n);
-  }
-  progress.finish();
-  return {};
-}
-
-// Bytes of [base, base + length) that /proc/self/smaps shows on huge pages
-// mapped whole (ShmemPmdMapped, FilePmdMapped), summed over the mappings
-// that lie in that range; 0 when smaps cannot be read.
-uint64_t pmd_mapped_bytes(const uint8_t* base, size_t length) {
-  std::ifstream smaps("/proc/self/smaps");
-  const auto begin = reinterpret_cast<uintptr_t>(base), end = begin + length;
-  bool inside = false;
-  uint64_t kib = 0;
-  std::string line;
-  while (std::getline(smaps, line)) {
-    uintptr_t from = 0, to = 0;
-    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " ", &from, &to) == 2) {
-      inside = from >= begin && to <= end;  // a mapping's first line: "from-to perms offset dev inode path"
-      continue;
-    }
-    unsigned long long value = 0;
-    if (inside && (std::sscanf(line.c_str(), "ShmemPmdMapped: %llu kB", &value) == 1 ||
-                   std::sscanf(line.c_str(), "FilePmdMapped: %llu kB", &value) == 1)) {
-      kib += value;
-    }
-  }
-  return kib * 1024;
 }
 
 // Every rank learns whether any failed; the failed one throws its own
@@ -163,7 +84,7 @@ SharedRows::Mapping create_rows_file(const std::string& path, size_t length, con
   const int truncated = ::ftruncate(fd, static_cast<off_t>(length));
   const int truncate_error = errno;
   std::string error;
-  if (truncated == 0) error = error_of([&] { mapping.base = map_aligned(fd, length, PROT_READ | PROT_WRITE, path); });
+  if (truncated == 0) error = error_of([&] { mapping.base = map_huge_aligned(fd, length, PROT_READ | PROT_WRITE, path); });
   ::close(fd);
   DLRM_CHECK(truncated == 0, "cannot size {} to {}: {}", path, format_bytes(static_cast<double>(length)),
              std::strerror(truncate_error));
@@ -181,7 +102,7 @@ SharedRows::Mapping open_rows_file(const std::string& path, int s) {
   SharedRows::Mapping mapping;
   std::string error;
   if (sized) {
-    error = error_of([&] { mapping.base = map_aligned(fd, static_cast<size_t>(st.st_size), PROT_READ, path); });
+    error = error_of([&] { mapping.base = map_huge_aligned(fd, static_cast<size_t>(st.st_size), PROT_READ, path); });
   }
   ::close(fd);
   DLRM_CHECK(sized, "cannot read the size of shard {}'s rows {}", s, path);
@@ -195,8 +116,10 @@ SharedRows::Mapping open_rows_file(const std::string& path, int s) {
 // line in its log saying how much it got.
 void put_on_huge_pages(const SharedRows::Mapping& rows, int shard) {
   const double t0 = MPI_Wtime();
-  const std::string why_not = collapse_to_huge_pages(rows.base, rows.length, shard);
-  const uint64_t huge = pmd_mapped_bytes(rows.base, rows.length);
+  const std::string why_not = collapse_to_huge_pages(rows.base, rows.length,
+                                                     fmt::format("shard {}: 2 MiB pages for the rows", shard),
+                                                     rows.length > (uint64_t{1} << 30));
+  const uint64_t huge = huge_mapped_bytes(rows.base, rows.length);
   if (huge >= rows.length) {
     spdlog::info("shard {}: {} of shared memory for the rows, on 2 MiB pages ({:.2f} s)", shard,
                  format_bytes(static_cast<double>(rows.length)), MPI_Wtime() - t0);
@@ -340,8 +263,8 @@ uint64_t SharedRows::mapped_bytes() const {
 }
 
 uint64_t SharedRows::huge_page_bytes() const {
-  uint64_t bytes = mine_.base != nullptr ? pmd_mapped_bytes(mine_.base, mine_.length) : 0;
-  for (const Mapping& m : shards_) bytes += pmd_mapped_bytes(m.base, m.length);
+  uint64_t bytes = mine_.base != nullptr ? huge_mapped_bytes(mine_.base, mine_.length) : 0;
+  for (const Mapping& m : shards_) bytes += huge_mapped_bytes(m.base, m.length);
   return bytes;
 }
 
