@@ -265,9 +265,10 @@ int launch(const Args& args) {
     std::fflush(stdout);
   }
   MpirunFailures failures(layout);
-  // dlrm-serve drains on SIGUSR2, which mpirun passes on to every rank; its
-  // SIGTERM would abort the job a second later, requests in flight and all.
-  MpirunResult result = run_mpirun(argv, env, failures, serving ? SIGUSR2 : 0);
+  // dlrm-serve and a scenario run's front drain on SIGUSR2, which mpirun
+  // passes on to every rank; its SIGTERM would abort the job a second later,
+  // requests or queries in flight and all (a second Ctrl-C still does that).
+  MpirunResult result = run_mpirun(argv, env, failures, layout_options.front ? SIGUSR2 : 0);
   report_result(result, failures);
   if (args.run_dir.empty() && !args.keep_files) {
     std::error_code ec;

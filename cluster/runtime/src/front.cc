@@ -159,7 +159,9 @@ Trial Front::run(const scenario::Settings& settings, int64_t offline_queries) {
     int64_t now = trial.now();
     if (!trial.done_issuing && interrupted()) {
       trial.done_issuing = trial.interrupted = true;
-      spdlog::warn("interrupted: no more queries; finishing the {} outstanding", trial.outstanding);
+      spdlog::warn("interrupted: no more queries; finishing the {} outstanding ({} pairs not yet sent), then the summary; "
+                   "the same signal again (a second Ctrl-C) stops at once, without it",
+                   trial.outstanding, trial.batcher.queued());
     }
     const int64_t next_arrival = trial.issue(now);
     bool busy = false;

@@ -282,10 +282,13 @@ RankResult worker_result(const Job& job, const Worker& w, const Exchange& exchan
 
 ClusterOutcome run_scenario(const ClusterOptions& options, MPI_Comm world) {
   DLRM_ASSERT(options.scenario.has_value());
-  // Ctrl-C (or mpirun's SIGTERM): the front stops issuing, lets the queries in
-  // flight complete and writes what ran; the other ranks go on until the
-  // front ends them. The same signal again kills at once.
-  install_interrupt_handler();
+  // Ctrl-C, SIGTERM or SIGUSR2 (which mpirun passes on to every rank, and
+  // dlrm-launch sends for a first Ctrl-C): the front stops issuing, lets the
+  // queries outstanding complete and writes what ran; the other ranks go on
+  // until the front ends them. The same signal again kills at once. (mpirun's
+  // own answer to SIGINT, SIGTERM to every rank, is followed by SIGKILL about
+  // a second later, which an overloaded front's drain does not survive.)
+  install_interrupt_handler(true);
   Job job(options, world);
   job.t_entry = options.start_time > 0 ? options.start_time : steady_seconds();
   start_job(job, true);

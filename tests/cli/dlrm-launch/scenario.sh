@@ -66,3 +66,36 @@ echo "scenario runs ok"
   { cat "$WORK/mca.out"; fail "the mpirun command does not carry the user's btl alone"; }
 cmp -s "$WORK/file.npy" "$WORK/mca.npy" || fail "--mca btl self,tcp: predictions differ from the file-mode run's"
 echo "ok: --mpirun-arg '--mca btl self,tcp' replaces the launcher's btl"
+
+# Ctrl-C to dlrm-launch during an overloaded server run: the front stops
+# issuing, drains what is outstanding (seconds of work here) and writes the
+# summary. The launcher passes the first Ctrl-C to mpirun as SIGUSR2; mpirun's
+# own answer to SIGINT (SIGTERM to the ranks, SIGKILL about a second later)
+# ended such a drain with no summary. The offered load is twice what an
+# offline run of this machine reaches, so the backlog grows whatever its speed.
+"$BIN/dlrm-launch" --hostfile "$WORK/hostfile" --model "$WORK/model" --run-dir "$WORK/run-capacity" \
+  -- --data "$WORK/data.bin" --batch 128 --scenario offline --min-duration-s 1 --no-progress \
+  --report "$WORK/capacity.json" > "$WORK/capacity.out" 2>&1 ||
+  { cat "$WORK/capacity.out"; fail "the offline capacity run failed"; }
+PAIRS=64
+QPS=$("${PYTHON:-/usr/bin/python3}" -c 'import json, sys
+print(round(2 * json.load(open(sys.argv[1]))["scenario"]["pairs_per_s"] / int(sys.argv[2])))' "$WORK/capacity.json" "$PAIRS")
+echo "== interrupt: offline capacity $(( QPS * PAIRS / 2 )) pairs/s; offering $QPS queries/s of $PAIRS pairs"
+"$BIN/dlrm-launch" --hostfile "$WORK/hostfile" --model "$WORK/model" --run-dir "$WORK/run-interrupt" \
+  -- --data "$WORK/data.bin" --batch 128 --scenario server --target-qps "$QPS" --pairs-per-query "$PAIRS" \
+  --min-duration-s 600 --summary "$WORK/interrupt.summary" > "$WORK/interrupt.out" 2>&1 &
+PID=$!
+for _ in $(seq 600); do grep -q "p99 so far" "$WORK/interrupt.out" && break; sleep 0.1; done
+grep -q "p99 so far" "$WORK/interrupt.out" || { kill -9 $PID; cat "$WORK/interrupt.out"; fail "no progress line in 60 s"; }
+kill -INT $PID
+start=$SECONDS
+wait $PID && CODE=0 || CODE=$?
+echo "dlrm-launch exit $CODE, $((SECONDS - start)) s after SIGINT"
+grep "interrupted: no more queries" "$WORK/interrupt.out" || { cat "$WORK/interrupt.out"; fail "the front never saw the stop"; }
+[ -s "$WORK/interrupt.summary" ] || { tail -20 "$WORK/interrupt.out"; fail "no summary written after the drain"; }
+expect "$WORK/interrupt.summary" "Interrupted" "Result is : INVALID"
+[ "$CODE" -ne 0 ] || fail "an interrupted run exited 0"
+sleep 1
+left=$(pgrep -f -- "--model $WORK/model --data $WORK/data.bin" || true)
+[ -z "$left" ] || { kill -9 $left; fail "processes left: $left"; }
+echo "ok: Ctrl-C to dlrm-launch drains an overloaded server run and writes its summary"
