@@ -1,6 +1,7 @@
 #include "dlrm/common/huge_pages.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -22,12 +23,17 @@ namespace dlrm {
 uint8_t* map_huge_aligned(int fd, size_t length, int prot, const std::string& what) {
   const size_t span = length + kHugePageBytes;
   void* reserved = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  DLRM_CHECK(reserved != MAP_FAILED, "cannot reserve {} of address space for {}: {}",
-             format_bytes(static_cast<double>(span)), what, std::strerror(errno));
+  if (reserved == MAP_FAILED) {
+    const int error = errno;
+    ::close(fd);
+    DLRM_FAIL("cannot reserve {} of address space for {}: {}", format_bytes(static_cast<double>(span)), what,
+              std::strerror(error));
+  }
   const auto start = reinterpret_cast<uintptr_t>(reserved);
-  const uintptr_t aligned = (start + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  const uintptr_t aligned = round_up_to_huge_page(start);
   void* base = ::mmap(reinterpret_cast<void*>(aligned), length, prot, MAP_SHARED | MAP_FIXED, fd, 0);
   const int error = errno;
+  ::close(fd);
   if (base == MAP_FAILED) {
     ::munmap(reserved, span);
     DLRM_FAIL("cannot map {} ({}): {}", what, format_bytes(static_cast<double>(length)), std::strerror(error));

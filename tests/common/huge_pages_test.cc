@@ -4,12 +4,15 @@
 // memory (probed independently here), keeping what was written.
 #include "dlrm/common/huge_pages.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
+
+#include "huge_page_probe.h"
 
 namespace dlrm {
 namespace {
@@ -30,7 +33,7 @@ TEST(HugePages, MappingIsAlignedAndStartsOnSmallPages) {
   const int fd = shared_file(kLength);
   ASSERT_GE(fd, 0);
   uint8_t* p = map_huge_aligned(fd, kLength, PROT_READ | PROT_WRITE, "the test's memfd");
-  close(fd);
+  EXPECT_EQ(fcntl(fd, F_GETFD), -1) << "map_huge_aligned leaves its descriptor open";
   EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kHugePageBytes, 0u);
   madvise(p, kLength, MADV_NOHUGEPAGE);
   std::memset(p, 7, kLength);
@@ -43,16 +46,7 @@ TEST(HugePages, CollapseGivesHugePagesWhereTheKernelCan) {
   ASSERT_GE(fd, 0);
   uint8_t* p = map_huge_aligned(fd, kLength, PROT_READ | PROT_WRITE, "the test's memfd");
   const std::string why_not = collapse_to_huge_pages(p, kLength, "", false);
-  // The probe: MADV_COLLAPSE itself on a second file, not through the code under test.
-  bool kernel_collapses = false;
-  if (const int probe_fd = shared_file(kHugePageBytes); probe_fd >= 0) {
-    uint8_t* q = map_huge_aligned(probe_fd, kHugePageBytes, PROT_READ | PROT_WRITE, "the probe");
-    q[0] = 1;
-    kernel_collapses = madvise(q, kHugePageBytes, 25 /* MADV_COLLAPSE */) == 0;
-    munmap(q, kHugePageBytes);
-    close(probe_fd);
-  }
-  close(fd);
+  const bool kernel_collapses = test::kernel_collapses_shared_memory();
   if (!kernel_collapses) {
     EXPECT_FALSE(why_not.empty());
     GTEST_SKIP() << "this kernel does not collapse shared memory: " << why_not;

@@ -84,18 +84,13 @@ void* allocate(Memory memory, uint64_t& bytes, ElementType type) {
     ::madvise(region, bytes, MADV_HUGEPAGE);
     return region;
   }
-  bytes = (bytes + dlrm::kHugePageBytes - 1) / dlrm::kHugePageBytes * dlrm::kHugePageBytes;
+  bytes = dlrm::round_up_to_huge_page(bytes);
   const int fd = ::memfd_create("bench-embedding-bag", MFD_CLOEXEC);
-  DLRM_CHECK(fd >= 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) == 0,
-             "cannot make {} bytes of shared memory for the {} table; try a smaller --rows", bytes, to_string(type));
-  uint8_t* region = nullptr;
-  try {
-    region = dlrm::map_huge_aligned(fd, bytes, PROT_READ | PROT_WRITE, "the table");
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
+  const bool sized = fd >= 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) == 0;
+  if (!sized && fd >= 0) ::close(fd);
+  DLRM_CHECK(sized, "cannot make {} bytes of shared memory for the {} table; try a smaller --rows", bytes,
+             to_string(type));
+  uint8_t* region = dlrm::map_huge_aligned(fd, bytes, PROT_READ | PROT_WRITE, "the table");
   if (memory == Memory::kShared4k) {
     ::madvise(region, bytes, MADV_NOHUGEPAGE);  // 4 KiB pages even where shmem_enabled allows huge ones
   } else if (const std::string why_not = dlrm::collapse_to_huge_pages(region, bytes, "", false); !why_not.empty()) {

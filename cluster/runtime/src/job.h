@@ -64,8 +64,8 @@ void start_job(Job& job, bool with_front);
 // job.comm: with --exchange-transport pool, job.shared_rows sets aside the
 // shared memory the shard ranks load their rows into.
 void share_rows(Job& job);
-// Collective over job.comm, once the shard ranks have reported on their
-// rows: frees the shared rows (if any).
+// Once the shard ranks have reported on their rows: unmaps the shared rows
+// (if any) on this rank.
 void release_rows(Job& job);
 // The exchange of a run: over job.comm, with the options' element type and
 // transport, windows sized for job.batch (collective over job.comm).

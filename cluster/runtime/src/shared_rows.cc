@@ -24,31 +24,17 @@ namespace dlrm::cluster {
 
 namespace {
 
-constexpr uint64_t kHugePage = kHugePageBytes;
-
-uint64_t round_up(uint64_t bytes, uint64_t to) { return (bytes + to - 1) / to * to; }
-
-// [base, base + bytes) widened to whole pages.
-std::pair<void*, size_t> page_range(const void* base, uint64_t bytes) {
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(base) / page * page;
-  const uintptr_t end = reinterpret_cast<uintptr_t>(base) + bytes;
-  return {reinterpret_cast<void*>(begin), end > begin ? end - begin : 0};
-}
-
-// Builds this process's page-table entries for [base, base + bytes) now:
-// otherwise every first read of a page of the rows, while pooling, takes a
-// page fault (under a hypervisor, an exit to the host), and pooling ran
-// ~2.5x slower than the shard rank's own (docs/exchange.md). The pages are
-// the shard rank's (shared), so this may run while it loads them.
-void map_in(const void* base, uint64_t bytes) {
-  const auto [begin, length] = page_range(base, bytes);
-  if (length == 0 || ::madvise(begin, length, MADV_POPULATE_READ) == 0) return;
+// Builds this process's page-table entries for a dense rank's mapping of
+// the rows now: otherwise every first read of a page of the rows, while
+// pooling, takes a page fault (under a hypervisor, an exit to the host), and
+// pooling ran ~2.5x slower than the shard rank's own (docs/exchange.md).
+void map_in(const SharedRows::Mapping& rows) {
+  if (::madvise(rows.base, rows.length, MADV_POPULATE_READ) == 0) return;
   // Kernels before 5.14: a read of every page.
   const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const auto* p = static_cast<const volatile uint8_t*>(base);
+  const auto* p = static_cast<const volatile uint8_t*>(rows.base);
   uint8_t sink = 0;
-  for (uint64_t at = 0; at < bytes; at += page) sink ^= p[at];
+  for (uint64_t at = 0; at < rows.length; at += page) sink ^= p[at];
   static_cast<void>(sink);
 }
 
@@ -62,16 +48,6 @@ void throw_together(MPI_Comm comm, const std::string& error, const std::string& 
   DLRM_FAIL("{}", others);
 }
 
-template <typename Body>
-std::string error_of(const Body& body) {
-  try {
-    body();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return {};
-}
-
 // A new file of `length` bytes at `path` (which must not exist), mapped
 // read-write; unlinked again when that fails (or when the mapping goes,
 // until its path is cleared).
@@ -81,14 +57,12 @@ SharedRows::Mapping create_rows_file(const std::string& path, size_t length, con
              std::strerror(errno));
   SharedRows::Mapping mapping;
   mapping.path = path;
-  const int truncated = ::ftruncate(fd, static_cast<off_t>(length));
-  const int truncate_error = errno;
-  std::string error;
-  if (truncated == 0) error = error_of([&] { mapping.base = map_huge_aligned(fd, length, PROT_READ | PROT_WRITE, path); });
-  ::close(fd);
-  DLRM_CHECK(truncated == 0, "cannot size {} to {}: {}", path, format_bytes(static_cast<double>(length)),
-             std::strerror(truncate_error));
-  DLRM_CHECK(error.empty(), "{}", error);
+  if (::ftruncate(fd, static_cast<off_t>(length)) != 0) {
+    const int error = errno;
+    ::close(fd);
+    DLRM_FAIL("cannot size {} to {}: {}", path, format_bytes(static_cast<double>(length)), std::strerror(error));
+  }
+  mapping.base = map_huge_aligned(fd, length, PROT_READ | PROT_WRITE, path);
   mapping.length = length;
   return mapping;
 }
@@ -98,15 +72,12 @@ SharedRows::Mapping open_rows_file(const std::string& path, int s) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   DLRM_CHECK(fd >= 0, "cannot open shard {}'s rows {}: {}", s, path, std::strerror(errno));
   struct stat st {};
-  const bool sized = ::fstat(fd, &st) == 0 && st.st_size > 0;
-  SharedRows::Mapping mapping;
-  std::string error;
-  if (sized) {
-    error = error_of([&] { mapping.base = map_huge_aligned(fd, static_cast<size_t>(st.st_size), PROT_READ, path); });
+  if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
+    ::close(fd);
+    DLRM_FAIL("cannot read the size of shard {}'s rows {}", s, path);
   }
-  ::close(fd);
-  DLRM_CHECK(sized, "cannot read the size of shard {}'s rows {}", s, path);
-  DLRM_CHECK(error.empty(), "{}", error);
+  SharedRows::Mapping mapping;
+  mapping.base = map_huge_aligned(fd, static_cast<size_t>(st.st_size), PROT_READ, path);
   mapping.length = static_cast<size_t>(st.st_size);
   ::madvise(mapping.base, mapping.length, MADV_HUGEPAGE);
   return mapping;
@@ -134,29 +105,32 @@ void put_on_huge_pages(const SharedRows::Mapping& rows, int shard) {
 }  // namespace
 
 SharedRows::Mapping::Mapping(Mapping&& other) noexcept
-    : base(std::exchange(other.base, nullptr)), length(std::exchange(other.length, 0)), path(std::move(other.path)) {
-  other.path.clear();
-}
+    : base(std::exchange(other.base, nullptr)),
+      length(std::exchange(other.length, 0)),
+      path(std::exchange(other.path, {})) {}
 
 SharedRows::Mapping& SharedRows::Mapping::operator=(Mapping&& other) noexcept {
   if (this != &other) {
     release();
     base = std::exchange(other.base, nullptr);
     length = std::exchange(other.length, 0);
-    path = std::move(other.path);
-    other.path.clear();
+    path = std::exchange(other.path, {});
   }
   return *this;
 }
 
 SharedRows::Mapping::~Mapping() { release(); }
 
+void SharedRows::Mapping::unlink_file() {
+  if (!path.empty()) ::unlink(path.c_str());
+  path.clear();
+}
+
 void SharedRows::Mapping::release() {
   if (base != nullptr) ::munmap(base, length);
-  if (!path.empty()) ::unlink(path.c_str());
   base = nullptr;
   length = 0;
-  path.clear();
+  unlink_file();
 }
 
 SharedRows::SharedRows(MPI_Comm comm, const Roles& roles, const model::Manifest& manifest,
@@ -180,15 +154,16 @@ SharedRows::SharedRows(MPI_Comm comm, const Roles& roles, const model::Manifest&
   const bool shard = roles.my_role() == Role::kShard;
   std::string error;
   if (shard) {
-    error = error_of([&] {
+    error = capture([&] {
       my_bytes_ = model::ShardFile::open(model_dir / manifest.shards[roles.my_index()].file).data_bytes();
     });
   }
   const std::string what = "the shard ranks' rows (--exchange-transport pool)";
-  // Collective on the host: every rank takes part, a failed one with 0 bytes.
-  const std::string room_error = error_of([&] {
-    check_shared_room(node_comm, shard && error.empty() ? round_up(std::max<uint64_t>(my_bytes_, 1), kHugePage) : 0,
-                      0, what, "make room there, or pass --exchange-transport auto");
+  // The file, on whole huge pages (0 on dense ranks and a failed shard rank).
+  const uint64_t length = shard && error.empty() ? round_up_to_huge_page(std::max<uint64_t>(my_bytes_, 1)) : 0;
+  // Collective on the host: every rank takes part.
+  const std::string room_error = capture([&] {
+    check_shared_room(node_comm, length, 0, what, "make room there, or pass --exchange-transport auto");
   });
   if (error.empty()) error = room_error;
   MPI_Comm_free(&node_comm);
@@ -196,11 +171,11 @@ SharedRows::SharedRows(MPI_Comm comm, const Roles& roles, const model::Manifest&
 
   // Shard ranks: a file of their own in the backing directory.
   if (shard) {
-    error = error_of([&] {
+    error = capture([&] {
       const std::string path = (std::filesystem::path(shm_backing_directory()) /
                                 fmt::format("dlrm-rows-{}-shard{}", ::getpid(), roles.my_index()))
                                    .string();
-      mine_ = create_rows_file(path, round_up(std::max<uint64_t>(my_bytes_, 1), kHugePage), what);
+      mine_ = create_rows_file(path, length, what);
     });
   }
   // Every shard's file name, in world rank order.
@@ -219,7 +194,7 @@ SharedRows::SharedRows(MPI_Comm comm, const Roles& roles, const model::Manifest&
 
   // Dense ranks: map every shard's file.
   if (!shard) {
-    error = error_of([&] {
+    error = capture([&] {
       for (int s = 0; s < roles.shards(); ++s) {
         const std::string path(paths.data() + static_cast<ptrdiff_t>(roles.shard_rank[s]) * kPathMax);
         Mapping mapping = open_rows_file(path, s);
@@ -237,13 +212,12 @@ SharedRows::SharedRows(MPI_Comm comm, const Roles& roles, const model::Manifest&
   // Every rank has mapped what it needs (or threw, and mine_ unlinked it):
   // the file's name goes at once, so that nothing is left behind however the
   // run ends; the memory stays until the last mapping goes.
-  if (!mine_.path.empty()) ::unlink(mine_.path.c_str());
-  mine_.path.clear();
+  mine_.unlink_file();
   if (shard) put_on_huge_pages(mine_, roles.my_index());
   // The dense ranks build their page-table entries once the huge pages are
   // there (before, a read would allocate 4 KiB pages).
   check_mpi(MPI_Barrier(comm), "barrier");
-  for (const Mapping& m : shards_) map_in(m.base, m.length);
+  for (const Mapping& m : shards_) map_in(m);
 }
 
 SharedRows::~SharedRows() = default;

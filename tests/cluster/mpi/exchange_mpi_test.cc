@@ -4,8 +4,6 @@
 // compares the assembled embeddings with sums of the model's exact rows.
 #include <gtest/gtest.h>
 #include <mpi.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <cmath>
@@ -20,6 +18,7 @@
 #include "dlrm/sharding/model_writer.h"
 #include "dlrm/model/shard_file.h"
 #include "dlrm/sharding/source.h"
+#include "huge_page_probe.h"
 
 namespace fs = std::filesystem;
 
@@ -38,29 +37,6 @@ int world_size() {
   int s = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &s);
   return s;
-}
-
-// Whether this kernel builds huge pages of shared memory on request
-// (MADV_COLLAPSE, Linux 6.1; refused where the host set shmem_enabled to
-// "deny"), probed on 2 MiB of a memfd of its own: the pool transport's rows
-// must then be on huge pages entirely.
-bool kernel_collapses_shared_memory() {
-  constexpr size_t kHuge = size_t{2} << 20;
-  const int fd = memfd_create("collapse-probe", MFD_CLOEXEC);
-  if (fd < 0 || ftruncate(fd, kHuge) != 0) return false;
-  void* reserved = mmap(nullptr, 2 * kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  bool ok = false;
-  if (reserved != MAP_FAILED) {
-    auto* at = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(reserved) + kHuge - 1) / kHuge * kHuge);
-    void* p = mmap(at, kHuge, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-    if (p != MAP_FAILED) {
-      static_cast<char*>(p)[0] = 1;
-      ok = madvise(p, kHuge, 25 /* MADV_COLLAPSE */) == 0;
-    }
-    munmap(reserved, 2 * kHuge);
-  }
-  close(fd);
-  return ok;
 }
 
 // Rank 0 writes the model; everybody waits for it.
@@ -116,7 +92,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     // Every rank maps rows (its own, or every shard's), on huge pages where
     // the kernel makes them.
     EXPECT_GT(rows->mapped_bytes(), 0u);
-    static const bool collapses = kernel_collapses_shared_memory();
+    static const bool collapses = dlrm::test::kernel_collapses_shared_memory();
     if (collapses) {
       EXPECT_EQ(rows->huge_page_bytes(), rows->mapped_bytes()) << "rows not on 2 MiB pages on rank " << world_rank();
     } else if (world_rank() == 0) {

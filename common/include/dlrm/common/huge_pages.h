@@ -17,8 +17,14 @@ namespace dlrm {
 
 inline constexpr uint64_t kHugePageBytes = uint64_t{2} << 20;  // x86-64's PMD-mapped page
 
+// `bytes` (or an address) rounded up to a multiple of kHugePageBytes.
+inline constexpr uint64_t round_up_to_huge_page(uint64_t bytes) {
+  return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+}
+
 // Maps `length` bytes of `fd` (MAP_SHARED, `prot`) at an address that is a
-// multiple of kHugePageBytes; throws naming `what` when it cannot.
+// multiple of kHugePageBytes; throws naming `what` when it cannot. Closes
+// `fd` either way: a mapping needs no descriptor.
 uint8_t* map_huge_aligned(int fd, size_t length, int prot, const std::string& what);
 
 // Puts [base, base + length) of a new, empty shared mapping from

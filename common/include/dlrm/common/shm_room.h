@@ -1,8 +1,9 @@
 // Where Open MPI keeps its shared-memory windows, and the room there. Open
 // MPI backs MPI_Win_allocate_shared with a file in its
 // osc_sm_backing_directory (OMPI_MCA_osc_sm_backing_directory, /dev/shm by
-// default); the cluster checks the room before it allocates, and dlrm-launch
-// before it chooses the pool transport.
+// default); the pool transport keeps its rows files there too. The cluster
+// checks the room before it allocates, and dlrm-launch before it chooses the
+// pool transport.
 #pragma once
 
 #include <cstdint>

@@ -57,7 +57,8 @@ class SharedRows {
     Mapping(Mapping&& other) noexcept;
     Mapping& operator=(Mapping&& other) noexcept;
     ~Mapping();
-    void release();
+    void unlink_file();  // the name goes; the memory stays while mapped
+    void release();      // unmapped, and unlink_file()
     uint8_t* base = nullptr;
     size_t length = 0;
     std::string path;  // shard ranks: the file, until every rank has mapped it
