@@ -277,6 +277,56 @@ TEST_P(RoutingTest, InPlaceRowsPointAtWholeRows) {
   }
 }
 
+// ShardServer::serve_samples (the pool transport): where every shard's
+// request has one row per sample and slice (one-hot bags, no table split by
+// rows), the rows go straight to each sample's embedding rows, equal to
+// direct pooling bit for bit, every value written; any other request is
+// declined by one_row_per_sample and refused by serve_samples.
+TEST_P(RoutingTest, OneHotRowsPooledIntoSamples) {
+  const auto& [plan, max_bag] = GetParam();
+  SCOPED_TRACE("seed " + std::to_string(kSeed) + " plan " + plan + " max_bag " + std::to_string(max_bag));
+  Fixture fx(kRows, kDim, plan_named(plan));
+  RoutingTable routing(fx.manifest);
+  for (int size : {1, 5, 64}) {
+    Batch batch = random_batch(kRows, size, max_bag, kSeed + size);
+    RequestBuilder builder(routing);
+    builder.build(batch);
+    const int shards = fx.manifest.num_shards();
+    std::vector<shard::ShardServer> servers;
+    bool every = true;
+    for (int s = 0; s < shards; ++s) {
+      servers.emplace_back(fx.views[s]);
+      const auto& msg = builder.message(s);
+      every &= servers.back().one_row_per_sample(msg.data(), static_cast<int64_t>(msg.size()));
+    }
+    // One-hot bags without row-split tables answer every sample in every slice.
+    const bool want_every = max_bag == 1 && (plan == "table" || plan == "column");
+    EXPECT_EQ(every, want_every) << "batch " << size;
+    const int64_t stride = int64_t{batch.tables()} * kDim;
+    std::vector<float> emb(static_cast<size_t>(batch.size) * stride, NAN);
+    for (int s = 0; s < shards; ++s) {
+      std::vector<int64_t> offsets;
+      for (const SliceRoute& route : routing.shard_slices(s)) {
+        offsets.push_back(int64_t{route.rect.table} * kDim + route.rect.col_begin);
+      }
+      const auto& msg = builder.message(s);
+      if (!every) {
+        if (!servers[s].one_row_per_sample(msg.data(), static_cast<int64_t>(msg.size()))) {
+          EXPECT_THROW(servers[s].serve_samples(msg.data(), static_cast<int64_t>(msg.size()), emb.data(), stride,
+                                                offsets),
+                       Error);
+        }
+        continue;
+      }
+      EXPECT_EQ(servers[s].serve_samples(msg.data(), static_cast<int64_t>(msg.size()), emb.data(), stride, offsets),
+                0);
+    }
+    if (!every) continue;
+    const auto want = fx.expected(batch);
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(emb[i], want[i]) << "value " << i << " batch " << size;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Plans, RoutingTest,
                          ::testing::Combine(::testing::Values("table", "row", "column", "mixed"),
                                             ::testing::Values(1, 4)),

@@ -8,12 +8,17 @@
 //   hot/TYPE    one batch's rows (3.4 MB), the same every iteration: from cache
 //   cold/TYPE   each iteration the next of 32 batches (109 MB, more than the
 //               caches): from memory, as rows a shard rank wrote meanwhile
+//   tables/TYPE the hot batch's rows as answers pooled table by table lie:
+//               one [batch][dim] block per table (kTables), so each sample's
+//               rows are gathered first (multi-hot bags, tables split by
+//               rows; one-hot batches of the pool transport avoid it)
 //   ref/fp32    the _ref twin on the hot batch
-// Rows lie as a dense rank reads answers in place: [batch][tables][dim].
+// Otherwise rows lie as a dense rank reads them in place: [batch][tables][dim].
 // Wall time, all OpenMP threads (OMP_NUM_THREADS=1 for one core's figures).
 // Counters: pairs (per second), flops (89,856 FLOP per pair: 351 dot
 // products of 128), diff_vs_ref (largest |difference| from the _ref twin of
-// the same precision on one batch; 0 up to summation order, below 1e-4 here).
+// the same precision on one batch, rows laid out as the case reads them; 0 up
+// to summation order, below 1e-4 here).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -57,10 +62,13 @@ const Inputs& inputs() {
 
 double floor_flops_per_pair(const InteractionShape& shape) { return 2.0 * shape.pairs() * shape.dim; }
 
-// Largest |difference| between the fast path and the _ref twin on batch 0.
-double diff_vs_ref(const InteractionShape& shape) {
+// Largest |difference| between the fast path and the _ref twin on batch 0,
+// its rows laid out as the case reads them.
+EmbeddingRows batch_rows(const Inputs& in, int next, bool per_table, std::vector<const void*>& tables);
+double diff_vs_ref(const InteractionShape& shape, bool per_table) {
   const Inputs& in = inputs();
-  const EmbeddingRows rows = EmbeddingRows::block(in.rows.data(), shape.tables, shape.dim);
+  std::vector<const void*> tables;
+  const EmbeddingRows rows = batch_rows(in, 0, per_table, tables);
   std::vector<float> fast(in.out.size()), ref(in.out.size());
   dlrm::dense::interaction_dot(shape, in.x.data(), rows, kBatch, fast.data(), shape.width());
   dlrm::dense::interaction_dot_ref(shape, in.x.data(), rows, kBatch, ref.data(), shape.width());
@@ -69,15 +77,25 @@ double diff_vs_ref(const InteractionShape& shape) {
   return worst;
 }
 
-void run(benchmark::State& state, ElementType precision, int batches, bool ref) {
+// The rows of cold batch `next`: [batch][tables][dim], or (per_table) the
+// same floats read as one [batch][dim] block per table.
+EmbeddingRows batch_rows(const Inputs& in, int next, bool per_table, std::vector<const void*>& tables) {
+  const float* base = in.rows.data() + next * in.batch_floats;
+  if (!per_table) return EmbeddingRows::block(base, in.shape.tables, in.shape.dim);
+  tables.resize(in.shape.tables);
+  for (int t = 0; t < in.shape.tables; ++t) tables[t] = base + int64_t{t} * kBatch * in.shape.dim;
+  return EmbeddingRows::per_table(tables.data(), in.shape.tables, in.shape.dim, ElementType::kFp32);
+}
+
+void run(benchmark::State& state, ElementType precision, int batches, bool ref, bool per_table) {
   const Inputs& in = inputs();
   InteractionShape shape = in.shape;
   shape.precision = precision;
   std::vector<float> out(in.out.size());
+  std::vector<const void*> tables;
   int next = 0;
   for (auto _ : state) {
-    const EmbeddingRows rows =
-        EmbeddingRows::block(in.rows.data() + next * in.batch_floats, shape.tables, shape.dim);
+    const EmbeddingRows rows = batch_rows(in, next, per_table, tables);
     if (ref) {
       dlrm::dense::interaction_dot_ref(shape, in.x.data(), rows, kBatch, out.data(), shape.width());
     } else {
@@ -90,16 +108,17 @@ void run(benchmark::State& state, ElementType precision, int batches, bool ref) 
   using benchmark::Counter;
   state.counters["pairs"] = Counter(kBatch, Counter::kIsIterationInvariantRate);
   state.counters["flops"] = Counter(kBatch * floor_flops_per_pair(shape), Counter::kIsIterationInvariantRate);
-  state.counters["diff_vs_ref"] = diff_vs_ref(shape);
+  state.counters["diff_vs_ref"] = diff_vs_ref(shape, per_table);
 }
 
 void register_all() {
   for (ElementType type : {ElementType::kFp32, ElementType::kBf16}) {
     const std::string name = dlrm::to_string(type);
-    benchmark::RegisterBenchmark(("hot/" + name).c_str(), run, type, 1, false)->UseRealTime();
-    benchmark::RegisterBenchmark(("cold/" + name).c_str(), run, type, kColdBatches, false)->UseRealTime();
+    benchmark::RegisterBenchmark(("hot/" + name).c_str(), run, type, 1, false, false)->UseRealTime();
+    benchmark::RegisterBenchmark(("cold/" + name).c_str(), run, type, kColdBatches, false, false)->UseRealTime();
+    benchmark::RegisterBenchmark(("tables/" + name).c_str(), run, type, 1, false, true)->UseRealTime();
   }
-  benchmark::RegisterBenchmark("ref/fp32", run, ElementType::kFp32, 1, true)->UseRealTime();
+  benchmark::RegisterBenchmark("ref/fp32", run, ElementType::kFp32, 1, true, false)->UseRealTime();
 }
 
 }  // namespace

@@ -96,10 +96,14 @@ void DenseRank::run(BatchSource& source, Exchange& exchange) {
     bool next_posted = early && post(next, source, exchange, clock);
     if (n > 0) mlps_.bottom(inputs_[slot].dense.data(), n, x_.data());
     clock.mark(Stage::kBottomMlp);
-    exchange.wait_answers(slot);
+    // pool: one-hot rows straight to where the interaction reads them, when
+    // every shard answers every sample (else pooled as answers, then read in
+    // place or assembled).
+    const bool pooled_here = n > 0 && pool_into_samples(slot, exchange);
+    if (!pooled_here) exchange.wait_answers(slot);
     clock.mark(exchange.transport() == Transport::kPool ? Stage::kLocalPool : Stage::kExchangePooled);
     if (n > 0) {
-      interact(slot, n, exchange, clock);
+      interact(slot, n, exchange, clock, pooled_here);
       mlps_.top(top_in_.data(), n, predictions_.data());
     }
     source.complete(inputs_[slot], predictions_.data());
@@ -110,10 +114,19 @@ void DenseRank::run(BatchSource& source, Exchange& exchange) {
   }
 }
 
+// pool: the batch's rows straight into emb_, where the dot interaction reads
+// them in place, when Exchange::pool_into_samples applies (one-hot bags; a
+// dcn model, DLRM-v2's multi-hot, assembles its x0 as before).
+bool DenseRank::pool_into_samples(int slot, Exchange& exchange) {
+  if (exchange.transport() != Transport::kPool || dcn_) return false;
+  return exchange.pool_into_samples(slot, emb_.data(), static_cast<int64_t>(shape_.tables) * shape_.dim);
+}
+
 // The interaction of the batch in `slot`, on the answers where they lie when
 // every row is whole in one answer (16-bit rows widened as they are read);
 // otherwise on rows widened and assembled first.
-void DenseRank::interact(int slot, int n, Exchange& exchange, Clock& clock) {
+// pooled_here: on the rows the pool transport put in emb_ for it.
+void DenseRank::interact(int slot, int n, Exchange& exchange, Clock& clock, bool pooled_here) {
   BatchAnswers& answers = answers_[slot];
   if (dcn_) {  // x0 = [bottom output, e_0 .. e_{T-1}] per sample, then the cross network
     const int dim = shape_.dim;
@@ -122,6 +135,13 @@ void DenseRank::interact(int slot, int n, Exchange& exchange, Clock& clock) {
     for (int b = 0; b < n; ++b) std::memcpy(x0_.data() + b * width, x_.data() + int64_t{b} * dim, sizeof(float) * dim);
     clock.mark(Stage::kAssemble);
     mlps_.cross(x0_.data(), n, top_in_.data());
+    clock.mark(Stage::kInteraction);
+    return;
+  }
+  if (pooled_here) {
+    clock.mark(Stage::kAssemble);
+    dense::interaction_dot(shape_, x_.data(), dense::EmbeddingRows::block(emb_.data(), shape_.tables, shape_.dim), n,
+                           top_in_.data(), shape_.width());
     clock.mark(Stage::kInteraction);
     return;
   }

@@ -307,6 +307,38 @@ void Exchange::pool_locally(Slot& slot) {
   pool_seconds_ += MPI_Wtime() - t0;
 }
 
+bool Exchange::pool_into_samples(int s, float* emb, int64_t sample_stride) {
+  if (!rows_) return false;
+  Slot& slot = slots_[s];
+  DLRM_ASSERT(slot.builder != nullptr);
+  const RoutingTable& routing = slot.builder->routing();
+  // Every shard's request must have one row per sample and slice (reading
+  // the requests' headers), else the answers are pooled as they are sent.
+  for (int shard = 0; shard < roles_.shards(); ++shard) {
+    const std::vector<int32_t>& request = slot.builder->message(shard);
+    if (request.empty() ||
+        !rows_->server(shard).one_row_per_sample(request.data(), static_cast<int64_t>(request.size()))) {
+      return false;
+    }
+  }
+  const double t0 = MPI_Wtime();
+  slice_offsets_.resize(roles_.shards());
+  for (int shard = 0; shard < roles_.shards(); ++shard) {
+    std::vector<int64_t>& offsets = slice_offsets_[shard];
+    offsets.clear();
+    for (const SliceRoute& route : routing.shard_slices(shard)) {
+      offsets.push_back(int64_t{route.rect.table} * routing.dim() + route.rect.col_begin);
+    }
+    const std::vector<int32_t>& request = slot.builder->message(shard);
+    const int64_t bad = rows_->server(shard).serve_samples(request.data(), static_cast<int64_t>(request.size()), emb,
+                                                           sample_stride, offsets);
+    DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree", shard, bad);
+  }
+  slot.builder = nullptr;
+  pool_seconds_ += MPI_Wtime() - t0;
+  return true;
+}
+
 const std::vector<const uint16_t*>& Exchange::half_answers(int s) {
   DLRM_CHECK(pooled_type_ != ElementType::kFp32, "half_answers() of an fp32 exchange");
   for (int k = 0; k < roles_.shards(); ++k) half_responses_[k] = static_cast<const uint16_t*>(slots_[s].arrived[k]);

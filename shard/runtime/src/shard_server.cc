@@ -42,6 +42,35 @@ int64_t ShardServer::serve_slice(int k, float* dst, bool ref, std::vector<int32_
              : embedding_bag_sum(view, s.rows, offsets.data(), answered, dst, view.cols);
 }
 
+bool ShardServer::one_row_per_sample(const int32_t* request, int64_t ints) {
+  reader_.parse(request, ints, num_slices());
+  for (const SliceRequest& s : reader_.slices()) {
+    if (s.encoding != BagEncoding::kAllOne) return false;
+  }
+  return true;
+}
+
+int64_t ShardServer::serve_samples(const int32_t* request, int64_t ints, float* dst, int64_t sample_stride,
+                                   const std::vector<int64_t>& slice_offsets) {
+  DLRM_CHECK(one_row_per_sample(request, ints), "serve_samples: a request without one row per sample and slice");
+  const int slices = num_slices();
+  DLRM_CHECK(static_cast<int>(slice_offsets.size()) == slices, "serve_samples: {} slice offsets for {} slices",
+             slice_offsets.size(), slices);
+  const int batch = reader_.batch();
+  auto gather = [&](int k) {
+    return embedding_gather(slices_[k], reader_.slices()[k].rows, batch, dst + slice_offsets[k], sample_stride);
+  };
+  int64_t bad = 0;
+  // By slice over the threads, as pool() splits a request of many slices.
+  if (slices > 1 && int64_t{batch} * slices >= kParallelIndices && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic) reduction(+ : bad)
+    for (int k = 0; k < slices; ++k) bad += gather(k);
+  } else {
+    for (int k = 0; k < slices; ++k) bad += gather(k);
+  }
+  return bad;
+}
+
 int64_t ShardServer::serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref) {
   reader_.parse(request, ints, num_slices());
   const int slices = num_slices();

@@ -2,6 +2,9 @@
 // data is one-hot, so the cluster runs cannot exercise these): every dense
 // rank routes random bags (empty ones included) through the shard ranks and
 // compares the assembled embeddings with sums of the model's exact rows.
+// The pool transport also runs one-hot bags, which it pools straight into
+// each sample's rows where no table is split by rows
+// (Exchange::pool_into_samples).
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -70,6 +73,7 @@ struct ExchangeCase {
   sharding::PlanKind plan;
   Transport transport;
   ElementType type;
+  int max_bag = 5;  // bags of 0..max_bag indices; 1: exactly one (one-hot)
 };
 
 class ExchangeMpiTest : public ::testing::TestWithParam<ExchangeCase> {};
@@ -150,7 +154,7 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
       want.assign(static_cast<size_t>(n) * tables * dim, 0.f);
       for (int t = 0; t < tables; ++t) {
         std::uniform_int_distribution<int64_t> pick(0, arch.table_rows[t] - 1);
-        std::uniform_int_distribution<int> length(0, 5);
+        std::uniform_int_distribution<int> length(param.max_bag == 1 ? 1 : 0, param.max_bag);
         for (int b = 0; b < n; ++b) {
           int bag = length(rng);
           float* dst = want.data() + (static_cast<size_t>(b) * tables + t) * dim;
@@ -174,10 +178,21 @@ TEST_P(ExchangeMpiTest, MultiHotBagsMatchDirectSums) {
     post(0);
     for (int i = 0; i < batches; ++i) {
       if (i + 1 < batches) post(i + 1);
-      const auto& responses = exchange.wait_pooled(i % 2);
       const auto& want = wants[i];
       std::vector<float> got(want.size(), NAN);
-      if (inputs[i].size > 0) located[i % 2].assemble(responses, got.data());
+      bool pooled_here = false;
+      if (inputs[i].size > 0) pooled_here = exchange.pool_into_samples(i % 2, got.data(), int64_t{tables} * dim);
+      // Only the pool transport pools here, and for one-hot bags of tables not
+      // split by rows it always does; bags of 0..5 never (some length is not 1).
+      const bool one_row_each = param.transport == Transport::kPool && param.max_bag == 1 &&
+                                (param.plan == sharding::PlanKind::kTable || param.plan == sharding::PlanKind::kColumn);
+      if (inputs[i].size > 0 && (one_row_each || param.max_bag > 1)) {
+        EXPECT_EQ(pooled_here, one_row_each) << "batch " << i;
+      }
+      if (!pooled_here) {
+        const auto& responses = exchange.wait_pooled(i % 2);
+        if (inputs[i].size > 0) located[i % 2].assemble(responses, got.data());
+      }
       // Up to 5 rows of |x| <= sqrt(1/rows) <= 1 summed in another grouping
       // (per row range, then added): each of the <= 5 roundings is at most
       // eps * 5, so the difference stays below 25 * eps = 3e-6. 16-bit rows
@@ -220,10 +235,13 @@ INSTANTIATE_TEST_SUITE_P(
                       ExchangeCase{sharding::PlanKind::kTable, Transport::kPool, ElementType::kFp32},
                       ExchangeCase{sharding::PlanKind::kRow, Transport::kPool, ElementType::kFp32},
                       ExchangeCase{sharding::PlanKind::kColumn, Transport::kPool, ElementType::kFp32},
-                      ExchangeCase{sharding::PlanKind::kAuto, Transport::kPool, ElementType::kFp32}),
+                      ExchangeCase{sharding::PlanKind::kAuto, Transport::kPool, ElementType::kFp32},
+                      ExchangeCase{sharding::PlanKind::kTable, Transport::kPool, ElementType::kFp32, 1},
+                      ExchangeCase{sharding::PlanKind::kRow, Transport::kPool, ElementType::kFp32, 1},
+                      ExchangeCase{sharding::PlanKind::kColumn, Transport::kPool, ElementType::kFp32, 1}),
     [](const auto& info) {
       return sharding::to_string(info.param.plan) + "_" + to_string(info.param.transport) + "_" +
-             to_string(info.param.type);
+             to_string(info.param.type) + (info.param.max_bag == 1 ? "_one_hot" : "");
     });
 
 }  // namespace

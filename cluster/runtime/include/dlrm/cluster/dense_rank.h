@@ -6,7 +6,8 @@
 //                      (before computing b when source.ready(), else after;
 //                      when the source has ended: exchange.post_stop)
 //     bottom MLP on batch b's dense features
-//     wait for batch b's pooled rows
+//     wait for batch b's pooled rows (pool transport, one-hot bags: pool
+//     them straight into each sample's rows, Exchange::pool_into_samples)
 //     interaction (rows where they lie, or assembled) -> top MLP -> source.complete
 //     (a dcn model: x0 = [bottom output, pooled rows] assembled, then the cross network)
 // Every dense rank runs the same number of steps; a step may carry an empty
@@ -54,7 +55,9 @@ class DenseRank {
  private:
   class Clock;
   bool post(int slot, BatchSource& source, Exchange& exchange, Clock& clock);
-  void interact(int slot, int n, Exchange& exchange, Clock& clock);
+  bool pool_into_samples(int slot, Exchange& exchange);
+  // pooled_here: the pool transport put the batch's rows in emb_ already.
+  void interact(int slot, int n, Exchange& exchange, Clock& clock, bool pooled_here);
 
   const RoutingTable& routing_;
   dense::DenseMlps mlps_;

@@ -13,6 +13,8 @@
 //   half_answers(slot)              per shard, its 16-bit answer as it arrived (fp16/bf16 exchange)
 //   widen(slot)                     per shard, its answer in fp32 (16-bit ones converted once)
 //   wait_pooled(slot)               = wait_answers(slot), then widen(slot)
+//   pool_into_samples(slot, emb)    pool: instead of wait_answers, one-hot rows
+//                                   straight into per-sample rows, when it applies
 //   post_stop(slot)                 posts S(b) saying "no batch b: the run ends" (every
 //                                   dense rank at the same b)
 // Shard ranks:
@@ -79,6 +81,12 @@ class Exchange {
   void post_pooled(int slot, const RequestBuilder& builder);
   const std::vector<const float*>& wait_pooled(int slot);
   void wait_answers(int slot);
+  // pool only: where every shard answers every sample of the batch with one
+  // row per slice (one-hot bags of whole or column-split tables), pools them
+  // straight into emb[batch][tables][dim] (sample b's rows at
+  // emb + b * sample_stride) and returns true; nothing is then left to wait
+  // for or assemble. Otherwise false, nothing done: wait_answers(slot).
+  bool pool_into_samples(int slot, float* emb, int64_t sample_stride);
   const std::vector<const uint16_t*>& half_answers(int slot);  // fp16/bf16 exchanges only
   const std::vector<const float*>& widen(int slot);             // fp32 answers (converted once if 16-bit)
   ElementType pooled_type() const { return pooled_type_; }
@@ -127,6 +135,7 @@ class Exchange {
 
   void find_local_ranks();
   void pool_locally(Slot& slot);
+  std::vector<std::vector<int64_t>> slice_offsets_;  // pool_into_samples: per shard, per slice (table * dim + col)
   void open_window(const std::vector<int64_t>& max_response_floats);
   // shm: where shard `shard`'s answer to dense rank `rank` goes in slot `s`.
   void* window_slot(int rank, int s, int shard) const;

@@ -3,7 +3,8 @@
 //   serve(request) = for each slice k, in order:
 //     kAllOne / kSparseOne: embedding_gather(slice k, rows)      (one row per answered sample)
 //     kGeneral:             embedding_bag_sum(slice k, bags of answered samples)
-//   written one after the other into dst (response_floats(request) floats).
+//   written one after the other into dst (response_floats(request) floats);
+//   serve_samples() writes the same rows into per-sample rows instead.
 // With several OpenMP threads, a request of kParallelIndices indices or more
 // runs its slices in parallel (each slice's kernel alone splits only calls
 // that large); the answer is the same, bit for bit.
@@ -30,6 +31,17 @@ class ShardServer {
   int64_t serve(const int32_t* request, int64_t ints, float* dst);
   // The same with the _ref kernels.
   int64_t serve_ref(const int32_t* request, int64_t ints, float* dst);
+  // Whether every slice of `request` has exactly one row for every sample
+  // (kAllOne: one-hot bags, no table split by rows here).
+  bool one_row_per_sample(const int32_t* request, int64_t ints);
+  // For such a request: slice k's row of sample b straight to
+  // dst + b * sample_stride + slice_offsets[k] (its place among the sample's
+  // embedding rows); returns the indices outside their slice (zeros
+  // written). For a dense rank pooling itself (the pool transport), whose
+  // interaction then reads each sample's rows where they lie. Throws
+  // dlrm::Error for any other request.
+  int64_t serve_samples(const int32_t* request, int64_t ints, float* dst, int64_t sample_stride,
+                        const std::vector<int64_t>& slice_offsets);
 
  private:
   int64_t serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref);
