@@ -23,6 +23,7 @@
 #include "dlrm/cluster/exchange.h"
 #include "dlrm/cluster/report.h"
 #include "dlrm/cluster/routing.h"
+#include "dlrm/common/cache_aligned.h"
 #include "dlrm/dense/interaction.h"
 #include "dlrm/dense/model_mlps.h"
 #include "dlrm/model/manifest.h"
@@ -67,7 +68,10 @@ class DenseRank {
   std::array<InputBatch, Exchange::kSlots> inputs_;
   std::vector<RequestBuilder> builders_;  // one per slot
   std::vector<BatchAnswers> answers_;     // one per slot
-  std::vector<float> x_, emb_, x0_, top_in_, predictions_;  // x0_: the cross network's input (dcn)
+  std::vector<float> x_, x0_, top_in_, predictions_;  // x0_: the cross network's input (dcn)
+  // Each sample's embedding rows; the pool transport's threads fill it table
+  // by table, so its rows start on cache lines (no line shared at a seam).
+  CacheAlignedVector<float> emb_;
   std::array<double, kStageCount> stage_seconds_{};
   std::vector<double> latencies_ms_;
 };
