@@ -42,6 +42,13 @@ int64_t ShardServer::serve_slice(int k, float* dst, bool ref, std::vector<int32_
              : embedding_bag_sum(view, s.rows, offsets.data(), answered, dst, view.cols);
 }
 
+// Each slice's kernel splits a call of kParallelIndices or more over the
+// threads; a request of many smaller slices (a dense rank pooling a whole
+// shard's tables itself, the pool transport) is split by slice instead.
+bool ShardServer::by_slice(int slices, int64_t indices) {
+  return slices > 1 && indices >= kParallelIndices && omp_get_max_threads() > 1 && !omp_in_parallel();
+}
+
 bool ShardServer::one_row_per_sample(const int32_t* request, int64_t ints) {
   reader_.parse(request, ints, num_slices());
   for (const SliceRequest& s : reader_.slices()) {
@@ -61,8 +68,7 @@ int64_t ShardServer::serve_samples(const int32_t* request, int64_t ints, float* 
     return embedding_gather(slices_[k], reader_.slices()[k].rows, batch, dst + slice_offsets[k], sample_stride);
   };
   int64_t bad = 0;
-  // By slice over the threads, as pool() splits a request of many slices.
-  if (slices > 1 && int64_t{batch} * slices >= kParallelIndices && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+  if (by_slice(slices, int64_t{batch} * slices)) {
 #pragma omp parallel for schedule(dynamic) reduction(+ : bad)
     for (int k = 0; k < slices; ++k) bad += gather(k);
   } else {
@@ -81,10 +87,7 @@ int64_t ShardServer::serve_impl(const int32_t* request, int64_t ints, float* dst
     indices += reader_.slices()[k].count;
   }
   int64_t bad = 0;
-  // Each slice's kernel splits a call of kParallelIndices or more over the
-  // threads; a request of many smaller slices (a dense rank pooling a whole
-  // shard's tables itself, the pool transport) is split by slice instead.
-  if (!ref && slices > 1 && indices >= kParallelIndices && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+  if (!ref && by_slice(slices, indices)) {
 #pragma omp parallel reduction(+ : bad)
     {
       std::vector<int32_t> offsets;

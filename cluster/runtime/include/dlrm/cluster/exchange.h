@@ -135,7 +135,6 @@ class Exchange {
 
   void find_local_ranks();
   void pool_locally(Slot& slot);
-  std::vector<std::vector<int64_t>> slice_offsets_;  // pool_into_samples: per shard, per slice (table * dim + col)
   void open_window(const std::vector<int64_t>& max_response_floats);
   // shm: where shard `shard`'s answer to dense rank `rank` goes in slot `s`.
   void* window_slot(int rank, int s, int shard) const;
@@ -145,6 +144,7 @@ class Exchange {
   ElementType pooled_type_;
   std::array<Slot, kSlots> slots_;
   std::vector<const float*> responses_;
+  std::vector<std::vector<int64_t>> slice_offsets_;  // pool_into_samples: per shard, per slice (table * dim + col)
   std::vector<const uint16_t*> half_responses_;
   Transport transport_ = Transport::kAlltoall;
   std::vector<char> local_;     // per rank: shares this rank's host (and the window)

@@ -45,6 +45,7 @@ class ShardServer {
 
  private:
   int64_t serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref);
+  static bool by_slice(int slices, int64_t indices);  // split a request's slices over the threads
   int64_t serve_slice(int k, float* dst, bool ref, std::vector<int32_t>& offsets) const;
   std::vector<model::RowsView> slices_;
   RequestReader reader_;
