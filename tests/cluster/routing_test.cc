@@ -305,10 +305,7 @@ TEST_P(RoutingTest, OneHotRowsPooledIntoSamples) {
     const int64_t stride = int64_t{batch.tables()} * kDim;
     std::vector<float> emb(static_cast<size_t>(batch.size) * stride, NAN);
     for (int s = 0; s < shards; ++s) {
-      std::vector<int64_t> offsets;
-      for (const SliceRoute& route : routing.shard_slices(s)) {
-        offsets.push_back(int64_t{route.rect.table} * kDim + route.rect.col_begin);
-      }
+      const std::vector<int64_t>& offsets = routing.sample_offsets(s);
       const auto& msg = builder.message(s);
       if (!every) {
         if (!servers[s].one_row_per_sample(msg.data(), static_cast<int64_t>(msg.size()))) {

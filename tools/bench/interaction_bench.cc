@@ -62,9 +62,18 @@ const Inputs& inputs() {
 
 double floor_flops_per_pair(const InteractionShape& shape) { return 2.0 * shape.pairs() * shape.dim; }
 
+// The rows of cold batch `next`: [batch][tables][dim], or (per_table) the
+// same floats read as one [batch][dim] block per table.
+EmbeddingRows batch_rows(const Inputs& in, int next, bool per_table, std::vector<const void*>& tables) {
+  const float* base = in.rows.data() + next * in.batch_floats;
+  if (!per_table) return EmbeddingRows::block(base, in.shape.tables, in.shape.dim);
+  tables.resize(in.shape.tables);
+  for (int t = 0; t < in.shape.tables; ++t) tables[t] = base + int64_t{t} * kBatch * in.shape.dim;
+  return EmbeddingRows::per_table(tables.data(), in.shape.tables, in.shape.dim, ElementType::kFp32);
+}
+
 // Largest |difference| between the fast path and the _ref twin on batch 0,
 // its rows laid out as the case reads them.
-EmbeddingRows batch_rows(const Inputs& in, int next, bool per_table, std::vector<const void*>& tables);
 double diff_vs_ref(const InteractionShape& shape, bool per_table) {
   const Inputs& in = inputs();
   std::vector<const void*> tables;
@@ -75,16 +84,6 @@ double diff_vs_ref(const InteractionShape& shape, bool per_table) {
   double worst = 0;
   for (size_t i = 0; i < fast.size(); ++i) worst = std::max(worst, std::fabs(double(fast[i]) - ref[i]));
   return worst;
-}
-
-// The rows of cold batch `next`: [batch][tables][dim], or (per_table) the
-// same floats read as one [batch][dim] block per table.
-EmbeddingRows batch_rows(const Inputs& in, int next, bool per_table, std::vector<const void*>& tables) {
-  const float* base = in.rows.data() + next * in.batch_floats;
-  if (!per_table) return EmbeddingRows::block(base, in.shape.tables, in.shape.dim);
-  tables.resize(in.shape.tables);
-  for (int t = 0; t < in.shape.tables; ++t) tables[t] = base + int64_t{t} * kBatch * in.shape.dim;
-  return EmbeddingRows::per_table(tables.data(), in.shape.tables, in.shape.dim, ElementType::kFp32);
 }
 
 void run(benchmark::State& state, ElementType precision, int batches, bool ref, bool per_table) {

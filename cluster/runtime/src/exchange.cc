@@ -57,6 +57,11 @@ const char* to_string(Transport transport) {
 namespace {
 constexpr int64_t kAlignElements = 32;  // each answer starts on a 64-byte line for 16-bit values too
 int64_t align_up(int64_t n) { return (n + kAlignElements - 1) / kAlignElements * kAlignElements; }
+
+// After a dense rank pooled its request from shard `shard`'s rows itself.
+void check_rows_inside(int shard, int64_t bad) {
+  DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree", shard, bad);
+}
 }  // namespace
 
 Exchange::Exchange(MPI_Comm comm, const Roles& roles, ElementType pooled_type, Transport transport,
@@ -298,8 +303,7 @@ void Exchange::pool_locally(Slot& slot) {
     if (!request.empty()) {
       const int64_t bad =
           rows_->server(shard).serve(request.data(), static_cast<int64_t>(request.size()), dst);
-      DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree", shard,
-                 bad);
+      check_rows_inside(shard, bad);
     }
     slot.arrived[shard] = dst;
   }
@@ -322,17 +326,10 @@ bool Exchange::pool_into_samples(int s, float* emb, int64_t sample_stride) {
     }
   }
   const double t0 = MPI_Wtime();
-  slice_offsets_.resize(roles_.shards());
   for (int shard = 0; shard < roles_.shards(); ++shard) {
-    std::vector<int64_t>& offsets = slice_offsets_[shard];
-    offsets.clear();
-    for (const SliceRoute& route : routing.shard_slices(shard)) {
-      offsets.push_back(int64_t{route.rect.table} * routing.dim() + route.rect.col_begin);
-    }
     const std::vector<int32_t>& request = slot.builder->message(shard);
-    const int64_t bad = rows_->server(shard).serve_samples(request.data(), static_cast<int64_t>(request.size()), emb,
-                                                           sample_stride, offsets);
-    DLRM_CHECK(bad == 0, "shard {}: {} requested rows lie outside the shard; the data and model disagree", shard, bad);
+    check_rows_inside(shard, rows_->server(shard).serve_samples(request.data(), static_cast<int64_t>(request.size()),
+                                                                emb, sample_stride, routing.sample_offsets(shard)));
   }
   slot.builder = nullptr;
   pool_seconds_ += MPI_Wtime() - t0;

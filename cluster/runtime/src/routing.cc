@@ -22,12 +22,14 @@ RoutingTable::RoutingTable(const model::Manifest& manifest) : dim_(manifest.arch
   const int tables = manifest.arch.num_tables();
   by_shard_.resize(manifest.num_shards());
   by_table_.resize(tables);
+  sample_offsets_.resize(manifest.num_shards());
   row_split_.assign(tables, 0);
   table_rows_ = manifest.arch.table_rows;
   for (const auto& info : manifest.shards) {
     for (size_t k = 0; k < info.slices.size(); ++k) {
       SliceRoute route{info.shard, static_cast<int>(k), info.slices[k]};
       by_shard_[info.shard].push_back(route);
+      sample_offsets_[info.shard].push_back(int64_t{route.rect.table} * dim_ + route.rect.col_begin);
       by_table_[route.rect.table].push_back(route);
     }
   }

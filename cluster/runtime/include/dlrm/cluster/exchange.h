@@ -144,7 +144,6 @@ class Exchange {
   ElementType pooled_type_;
   std::array<Slot, kSlots> slots_;
   std::vector<const float*> responses_;
-  std::vector<std::vector<int64_t>> slice_offsets_;  // pool_into_samples: per shard, per slice (table * dim + col)
   std::vector<const uint16_t*> half_responses_;
   Transport transport_ = Transport::kAlltoall;
   std::vector<char> local_;     // per rank: shares this rank's host (and the window)

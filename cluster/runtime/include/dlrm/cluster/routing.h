@@ -52,6 +52,9 @@ class RoutingTable {
   // Whether table t is split into more than one row range.
   bool row_split(int t) const { return row_split_[t]; }
   int64_t table_rows(int t) const { return table_rows_[t]; }
+  // Per slice of shard `shard`, where its columns start among a sample's
+  // embedding rows [tables][dim]: table * dim + col_begin.
+  const std::vector<int64_t>& sample_offsets(int shard) const { return sample_offsets_[shard]; }
 
  private:
   int dim_ = 0;
@@ -59,6 +62,7 @@ class RoutingTable {
   std::vector<std::vector<SliceRoute>> by_table_;
   std::vector<char> row_split_;
   std::vector<int64_t> table_rows_;
+  std::vector<std::vector<int64_t>> sample_offsets_;
 };
 
 // Per shard, the most floats it answers one dense rank for a batch of
