@@ -196,7 +196,7 @@ std::string bench_json(const BenchOptions& opt, const Bound& bound, const Cluste
   w.field("ratio", bound.pairs_per_s > 0 ? r.pairs_per_s / bound.pairs_per_s : 0);
   w.field("correct", check_diff <= tolerance);
   w.field("check_tolerance", tolerance);
-  w.field("exchange_type", to_string(opt.cluster.wire_type()));
+  w.field("exchange_type", r.exchange_type);
   w.field("exchange_transport", r.exchange_transport);
   w.field("check_samples", checked);
   w.field("check_max_abs_diff", check_diff);
@@ -270,7 +270,8 @@ Setup prepare(BenchOptions& opt, int rank, int size, MPI_Comm comm) {
     omp_set_num_threads(setup.threads);
     setup.mlps.emplace(opt.cluster.model, setup.manifest, opt.cluster.mlp);
   }
-  if (opt.cluster.mlp != ElementType::kFp32 || opt.cluster.wire_type() != ElementType::kFp32 ||
+  // (Before the run resolves its transport: a pool run, fp32 rows, passes the tighter check too.)
+  if (opt.cluster.mlp != ElementType::kFp32 || opt.cluster.pooled_type != ElementType::kFp32 ||
       opt.cluster.interaction != ElementType::kFp32 || !setup.manifest.all_fp32()) {
     setup.tolerance = kQuantizedTolerance;
   }
@@ -317,6 +318,7 @@ std::vector<Trial> run_trials(BenchOptions& opt, Setup& setup, int rank, MPI_Com
     if (k > 0) {
       opt.cluster.start_time = 0;                 // load time from the start of this trial's run
       opt.cluster.warn_unchecked_budget = false;  // said once, by the first trial
+      opt.cluster.say_transport = false;          // the same
     }
     outcomes.push_back(run_cluster_outcome(opt.cluster, comm));
     trial.cluster_pairs_per_s = outcomes.back().report.pairs_per_s;

@@ -18,7 +18,8 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 for _ in $(seq 600); do cat "$WORK/data.bin"; done > "$WORK/long.bin"
 "${MPIEXEC:-mpirun}" -n 4 "$BIN/dlrm-cluster" --model "$WORK/model" --data "$WORK/data.bin" --batch 128 \
   --out "$WORK/single-host.npy" --quiet
-# The same with 16-bit rows (shards round them the same way whatever the transport).
+# The same with 16-bit rows (shards round them the same way whatever the
+# transport that carries them; shm named, as auto would pool fp32 rows here).
 "${MPIEXEC:-mpirun}" -n 4 "$BIN/dlrm-cluster" --model "$WORK/model" --data "$WORK/data.bin" --batch 128 \
-  --exchange-dtype bf16 --out "$WORK/single-host-bf16.npy" --quiet
+  --exchange-dtype bf16 --exchange-transport shm --out "$WORK/single-host-bf16.npy" --quiet
 ls -la "$WORK"

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 #include <spdlog/spdlog.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -10,7 +11,9 @@
 #include <sstream>
 
 #include "dlrm/common/error.h"
+#include "dlrm/common/format.h"
 #include "dlrm/common/npy.h"
+#include "dlrm/common/shm_room.h"
 #include "dlrm/datasets/npz.h"
 
 namespace fs = std::filesystem;
@@ -21,11 +24,77 @@ Job::~Job() {
   if (comm != world && comm != MPI_COMM_NULL) MPI_Comm_free(&comm);
 }
 
+namespace {
+
+// Whether some shard rank may run where a dense rank's threads may.
+bool shards_share_dense_cores(const Roles& roles, const std::vector<cpu_set_t>& masks) {
+  for (int s : roles.shard_rank) {
+    for (int d : roles.dense_rank) {
+      cpu_set_t both;
+      CPU_AND(&both, &masks[static_cast<size_t>(s)], &masks[static_cast<size_t>(d)]);
+      if (CPU_COUNT(&both) > 0) return true;
+    }
+  }
+  return false;
+}
+
+// Why the dense ranks cannot pool the rows themselves on this host ("" when
+// they can).
+std::string why_rows_stay(const Job& job) {
+  if (!job.opt.shard_in_memory) return "--shard-memory mmap serves the rows from the page cache";
+  uint64_t rows = 0;
+  for (const auto& shard : job.manifest.shards) rows += shard.embedding_bytes;
+  const auto room = shm_backing_room();
+  if (room && static_cast<double>(rows) * 1.1 > static_cast<double>(*room)) {
+    return fmt::format("{} has {} free for {} of rows", shm_backing_directory(), format_binary_bytes(*room),
+                       format_binary_bytes(rows));
+  }
+  return "";
+}
+
+}  // namespace
+
+Transport resolve_transport(const Job& job) {
+  if (job.opt.transport != Transport::kAuto) return job.opt.transport;
+  MPI_Comm node = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split_type(job.comm, MPI_COMM_TYPE_SHARED, job.rank, MPI_INFO_NULL, &node), "split by host");
+  int node_size = 0, smallest = 0;
+  MPI_Comm_size(node, &node_size);
+  MPI_Comm_free(&node);
+  check_mpi(MPI_Allreduce(&node_size, &smallest, 1, MPI_INT, MPI_MIN, job.comm), "allreduce");
+  // Where each rank (and so each dense rank's threads) may run.
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof(mine), &mine) != 0) CPU_ZERO(&mine);
+  std::vector<cpu_set_t> masks(static_cast<size_t>(job.size));
+  constexpr int kMaskBytes = static_cast<int>(sizeof(cpu_set_t));
+  check_mpi(MPI_Gather(&mine, kMaskBytes, MPI_BYTE, masks.data(), kMaskBytes, MPI_BYTE, 0, job.comm), "gather");
+  int pool = 0;
+  if (job.rank == 0 && smallest == job.size && shards_share_dense_cores(job.roles, masks)) {
+    const std::string why = why_rows_stay(job);
+    pool = why.empty() ? 1 : 0;
+    if (job.opt.say_transport && pool) {
+      spdlog::info("exchange transport: pool, as the shard ranks share the dense ranks' cores on one host: the dense "
+                   "ranks pool the rows themselves from the shards' shared memory (pass --exchange-transport shm to "
+                   "have the shard ranks pool)");
+    } else if (job.opt.say_transport) {
+      spdlog::info("exchange transport: the shard ranks share the dense ranks' cores, but {}: they pool the rows "
+                   "themselves (pool would be faster here)", why);
+    }
+  }
+  check_mpi(MPI_Bcast(&pool, 1, MPI_INT, 0, job.comm), "broadcast of the transport");
+  return pool ? Transport::kPool : Transport::kAuto;
+}
+
 void share_rows(Job& job) {
-  if (job.opt.transport != Transport::kPool || job.front) return;
-  if (job.rank == 0 && job.opt.pooled_type != ElementType::kFp32) {
-    spdlog::warn("--exchange-dtype {} has no effect with --exchange-transport pool: no pooled row crosses a wire, "
-                 "so they stay fp32", to_string(job.opt.pooled_type));
+  if (job.front) return;
+  job.transport = resolve_transport(job);
+  if (job.transport != Transport::kPool) return;
+  if (job.rank == 0 && job.opt.say_transport && job.opt.pooled_type != ElementType::kFp32) {
+    spdlog::warn("--exchange-dtype {} has no effect with the pool transport: no pooled row crosses a wire, so they "
+                 "stay fp32{}",
+                 to_string(job.opt.pooled_type),
+                 job.opt.transport == Transport::kAuto ? " (pass --exchange-transport shm for rows in that type)" : "");
   }
   job.shared_rows = std::make_unique<SharedRows>(job.comm, job.roles, job.manifest, job.opt.model);
 }
@@ -35,8 +104,8 @@ void release_rows(Job& job) {
 }
 
 void open_exchange(Job& job, const RoutingTable& routing, std::optional<Exchange>& exchange) {
-  exchange.emplace(job.comm, job.roles, job.opt.wire_type(), job.opt.transport, max_response_floats(routing, job.batch),
-                   job.shared_rows.get());
+  exchange.emplace(job.comm, job.roles, job.opt.wire_type(job.transport), job.transport,
+                   max_response_floats(routing, job.batch), job.shared_rows.get());
 }
 
 void FrontWorker::load(const Job& job, const RoutingTable& routing, const datasets::Dataset* samples) {
@@ -195,7 +264,7 @@ void describe_run(const Job& job, Transport transport, Report& report) {
   report.batch = job.batch;
   report.shards = job.roles.shards();
   report.dense_ranks = job.roles.dense_ranks();
-  report.exchange_type = to_string(opt.wire_type());
+  report.exchange_type = to_string(opt.wire_type(transport));
   report.exchange_transport = to_string(transport);
 }
 

@@ -45,7 +45,11 @@ struct Job {
   int threads = 1;
   int batch = 0;                    // --batch, or fewer when a dense rank has fewer samples
   int64_t samples = 0, steps = 0;   // the data's samples, the batches of the busiest dense rank
-  std::unique_ptr<SharedRows> shared_rows;  // --exchange-transport pool: the shard ranks' rows
+  // --exchange-transport as share_rows resolved it: auto becomes pool where
+  // the shard ranks share the dense ranks' cores on one host, else stays auto
+  // for the exchange (shm within a host, alltoall between). Not on the front.
+  Transport transport = Transport::kAuto;
+  std::unique_ptr<SharedRows> shared_rows;  // the pool transport: the shard ranks' rows
 
   // Collective over world: every rank's error, named by rank 0.
   void check(const std::string& stage, const std::string& error) const {
@@ -61,9 +65,20 @@ struct Job {
 void start_job(Job& job, bool with_front);
 
 // Shard and dense ranks, before the shard ranks load, collective over
-// job.comm: with --exchange-transport pool, job.shared_rows sets aside the
-// shared memory the shard ranks load their rows into.
+// job.comm: resolves job.transport (resolve_transport), and with the pool
+// transport job.shared_rows sets aside the shared memory the shard ranks
+// load their rows into.
 void share_rows(Job& job);
+
+// What --exchange-transport auto means for these ranks (docs/exchange.md):
+// pool when they all run on one host, some shard rank may run on a core
+// that a dense rank's threads may use (their affinity masks meet: a plain
+// `mpirun --bind-to none`, or more ranks than cores), the shard ranks keep
+// their rows in memory (--shard-memory anon) and the host's shared memory
+// has room for every shard's rows with 10% to spare; otherwise auto, which
+// the exchange resolves to shm or alltoall. Explicit transports stay as
+// given. Collective over job.comm; the same answer on every rank.
+Transport resolve_transport(const Job& job);
 // Once the shard ranks have reported on their rows: unmaps the shared rows
 // (if any) on this rank.
 void release_rows(Job& job);

@@ -164,7 +164,7 @@ int write_outcome(const Job& job, const GatheredRun& run, const std::vector<floa
   describe_run(job, transport, report);
   report.batches = job.steps;
   summarize_run(run, {opt.reference.empty() ? nullptr : &reference, opt.auc_budget}, job.manifest.arch,
-                element_bits(opt.wire_type()) / 8, report);
+                element_bits(opt.wire_type(transport)) / 8, report);
   outcome.predictions = run.predictions;
   outcome.labels = run.labels;
   return write_outputs(job, report, run.predictions);

@@ -235,7 +235,7 @@ int write_front_outputs(const Job& job, const Trial& trial, const GatheredRun& r
   describe_run(job, transport, report);
   const bool accuracy = so.settings.mode == scenario::Mode::kAccuracy;
   summarize_run(run, {accuracy && !job.opt.reference.empty() ? &reference : nullptr, job.opt.auc_budget},
-                job.manifest.arch, element_bits(job.opt.wire_type()) / 8, report);
+                job.manifest.arch, element_bits(job.opt.wire_type(transport)) / 8, report);
   const scenario::ScenarioResult& r = trial.result;
   report.pairs = r.pairs;
   report.seconds = r.last_completed_s;

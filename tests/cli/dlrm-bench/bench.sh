@@ -14,7 +14,7 @@ rm -rf "$T" && mkdir -p "$T"
 cp -r "$WORK/model-table-2" "$T/model"
 "$BIN/dlrm-shard" calibrate --model "$T/model" --data "$WORK/data.bin" 2>/dev/null
 "$MPIEXEC" -n 3 "$BIN/dlrm-bench" --model "$T/model" --data "$WORK/data.bin" --batch 128 --threads 1 --warmup 2 \
-  --mlp-batches 20 --bound-windows 4 --repeat 2 --check 256 --mlp int8 --exchange-dtype bf16 --interaction bf16 --json "$T/bench.json" \
+  --mlp-batches 20 --bound-windows 4 --repeat 2 --check 256 --mlp int8 --exchange-dtype bf16 --interaction bf16 --exchange-transport shm --json "$T/bench.json" \
   > "$T/bench.log" 2>&1 || { echo "FAIL: dlrm-bench exited $?"; cat "$T/bench.log"; exit 1; }
 cat "$T/bench.log" | grep -v "\] \[info\]"
 # Quantized and without --reference: the unchecked accuracy budget is said

@@ -27,12 +27,17 @@ done
 # Calibrated on the served data itself (a test; real runs calibrate on held-out samples).
 "$BIN/dlrm-shard" calibrate --model "$T/model-int8" --data "$WORK/data.bin" 2>/dev/null
 
-# run NAME DTYPE BUDGET [extra dlrm-cluster args]: serve, then check.
+# run NAME DTYPE BUDGET [extra dlrm-cluster args]: serve, then check. The
+# rows go by shared memory unless the args name a transport (auto would pool
+# here: the 3 ranks share the cores).
 run() {
   local name=$1 dtype=$2 budget=$3
   shift 3
+  local transport=(--exchange-transport shm)
+  [[ " $* " == *" --exchange-transport "* ]] && transport=()
   if ! "$MPIEXEC" -n 3 "$BIN/dlrm-cluster" --model "$T/model-$dtype" --data "$WORK/data.bin" --threads 1 --quiet \
-      --reference "$WORK/ref.npy" --auc-budget "$budget" --out "$T/$name.npy" --report "$T/$name.json" "$@" \
+      --reference "$WORK/ref.npy" --auc-budget "$budget" --out "$T/$name.npy" --report "$T/$name.json" \
+      "${transport[@]}" "$@" \
       > "$T/$name.log" 2>&1; then
     echo "FAIL $name: the run failed:"; tail -5 "$T/$name.log"; failures=$((failures + 1)); return
   fi

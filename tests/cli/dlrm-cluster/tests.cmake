@@ -51,6 +51,13 @@ add_test(NAME cluster_mpi.bad_input
 set_tests_properties(cluster_mpi.bad_input PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
   PROCESSORS 2 LABELS mpi TIMEOUT 300)
 
+# What --exchange-transport auto picks (pool where shard ranks share the
+# dense ranks' cores, else shm) and that each pick predicts the same.
+add_test(NAME cluster_mpi.auto_transport
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/auto_transport.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK})
+set_tests_properties(cluster_mpi.auto_transport PROPERTIES FIXTURES_REQUIRED cluster_mpi ENVIRONMENT "${DLRM_MPI_ENV}"
+  PROCESSORS 2 LABELS mpi TIMEOUT 300)
+
 # Quantized tables and int8 MLPs against their own reference and against fp32.
 add_test(NAME cluster_mpi.quantized
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/quantized.sh $<TARGET_FILE_DIR:dlrm-cluster> ${DLRM_MPI_WORK})

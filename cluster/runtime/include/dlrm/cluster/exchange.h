@@ -28,7 +28,8 @@
 //   finish()                        drain(), then frees the shared window (collective)
 // Transports per pair of shard and dense rank: MPI all-to-all, or (same host)
 // the shard pools straight into the dense rank's shared-memory window.
-// --exchange-transport auto = shm within a host, alltoall between hosts.
+// --exchange-transport auto = shm within a host, alltoall between hosts
+// (unless the job chose pool for it first: resolve_transport in job.h).
 // pool (every rank on one host): the dense ranks pool the rows themselves
 // from the shard ranks' shared memory (shared_rows.h) in wait_answers; no
 // batch crosses to a shard rank, whose receive_requests sees only the end of

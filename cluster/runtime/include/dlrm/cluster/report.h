@@ -87,7 +87,7 @@ struct Report {
   std::string mlp = "fp32";
   std::string interaction = "fp32";  // precision of the interaction's products
   std::string exchange_type = "fp32";  // element type of pooled rows on the wire
-  std::string exchange_transport = "alltoall";  // how they crossed: alltoall or shm
+  std::string exchange_transport = "alltoall";  // how they crossed: alltoall, shm, shm+alltoall or pool
   double latency_p50_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
   std::vector<std::pair<std::string, double>> stage_seconds;  // mean over the ranks running each stage
   uint64_t index_bytes = 0;   // dense -> shard, all ranks, incl. per-batch headers and counts

@@ -51,14 +51,20 @@ struct ClusterOptions {
   bool shard_in_memory = true;  // copy rows into anonymous memory (false: serve from the page cache)
   bool quiet = false;           // no summary table on stdout
   bool warn_unchecked_budget = true;  // warn when a quantized run had no --reference to check its AUC against
+  bool say_transport = true;          // log what --exchange-transport auto chose, and why
   double start_time = 0;              // steady_clock seconds at program start (load time is measured from it)
   int warmup_batches = 0;             // run the first N batches once, untimed, before the measured run
   ElementType mlp = ElementType::kFp32;          // dense::kMlpTypes
   ElementType pooled_type = ElementType::kFp32;  // kExchangeTypes: pooled rows on the wire (not with kPool)
-  Transport transport = Transport::kAuto;        // shared memory on one host, else all-to-all
-  // The pooled rows' element type in effect: fp32 with the pool transport,
-  // where no row crosses a wire.
-  ElementType wire_type() const { return transport == Transport::kPool ? ElementType::kFp32 : pooled_type; }
+  // auto: pool where the shard ranks share the dense ranks' cores on one
+  // host, shared memory elsewhere on a host, all-to-all between hosts
+  // (resolve_transport in job.h).
+  Transport transport = Transport::kAuto;
+  // The pooled rows' element type in effect under the transport the run
+  // resolved: fp32 with the pool transport, where no row crosses a wire.
+  ElementType wire_type(Transport resolved) const {
+    return resolved == Transport::kPool ? ElementType::kFp32 : pooled_type;
+  }
   ElementType interaction = ElementType::kFp32;  // dense::kInteractionTypes: the interaction's products
   // Allowed relative AUC loss against --reference's predictions (fp32) on the
   // data's labels: 0.01 is MLPerf's 99% target, 0.001 its 99.9% target. The
