@@ -386,10 +386,7 @@ void print_summary(const BenchOptions& opt, const Bound& bound, const Report& r,
   }
   std::printf("  latency per batch: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", r.latency_p50_ms, r.latency_p95_ms,
               r.latency_p99_ms);
-  std::printf("  exchange: %.0f bytes/pair (indices %.0f out, rows %.0f back), minimum %.0f (%.3fx), pooled rows as %s by %s\n",
-              r.exchange_bytes_per_pair, r.index_bytes_per_pair, r.pooled_bytes_per_pair, r.minimum_bytes_per_pair,
-              r.exchange_bytes_per_pair / std::max(1.0, r.minimum_bytes_per_pair), r.exchange_type.c_str(),
-              r.exchange_transport.c_str());
+  std::printf("  exchange: %s\n", exchange_summary(r).c_str());
   uint64_t embedding_bytes = 0;
   for (const auto& entry : r.ranks) embedding_bytes += entry.embedding_bytes;
   std::printf("  load: %.2f s from start to first batch, %s of rows = %s/s\n", r.load_seconds,

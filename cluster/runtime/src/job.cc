@@ -12,6 +12,7 @@
 
 #include "dlrm/common/error.h"
 #include "dlrm/common/format.h"
+#include "dlrm/common/huge_pages.h"
 #include "dlrm/common/npy.h"
 #include "dlrm/common/shm_room.h"
 #include "dlrm/datasets/npz.h"
@@ -42,8 +43,8 @@ bool shards_share_dense_cores(const Roles& roles, const std::vector<cpu_set_t>& 
 // they can).
 std::string why_rows_stay(const Job& job) {
   if (!job.opt.shard_in_memory) return "--shard-memory mmap serves the rows from the page cache";
-  uint64_t rows = 0;
-  for (const auto& shard : job.manifest.shards) rows += shard.embedding_bytes;
+  uint64_t rows = 0;  // on whole huge pages, as SharedRows makes room for them
+  for (const auto& shard : job.manifest.shards) rows += round_up_to_huge_page(shard.embedding_bytes);
   const auto room = shm_backing_room();
   if (room && static_cast<double>(rows) * 1.1 > static_cast<double>(*room)) {
     return fmt::format("{} has {} free for {} of rows", shm_backing_directory(), format_binary_bytes(*room),
@@ -79,7 +80,7 @@ Transport resolve_transport(const Job& job) {
                    "have the shard ranks pool)");
     } else if (job.opt.say_transport) {
       spdlog::info("exchange transport: the shard ranks share the dense ranks' cores, but {}: they pool the rows "
-                   "themselves (pool would be faster here)", why);
+                   "themselves, not the dense ranks (pool)", why);
     }
   }
   check_mpi(MPI_Bcast(&pool, 1, MPI_INT, 0, job.comm), "broadcast of the transport");

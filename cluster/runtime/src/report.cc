@@ -1,5 +1,6 @@
 #include "dlrm/cluster/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -169,6 +170,17 @@ void write_report(const Report& report, const std::filesystem::path& path) {
   write_text_file(path, report_json(report));
 }
 
+std::string exchange_summary(const Report& r) {
+  if (r.exchange_transport == "pool") {
+    return "none: the dense ranks pooled the rows themselves from the shards' shared memory (pool)";
+  }
+  return fmt::format("{:.0f} bytes/pair (indices {:.0f} out, rows {:.0f} back; minimum {:.0f}, {:.3f}x), pooled rows "
+                     "as {} by {}",
+                     r.exchange_bytes_per_pair, r.index_bytes_per_pair, r.pooled_bytes_per_pair,
+                     r.minimum_bytes_per_pair, r.exchange_bytes_per_pair / std::max(1.0, r.minimum_bytes_per_pair),
+                     r.exchange_type, r.exchange_transport);
+}
+
 std::string report_table(const Report& r) {
   auto opt = [](const std::optional<double>& v, const char* fmt_str) {
     return v && std::isfinite(*v) ? fmt::format(fmt::runtime(fmt_str), *v) : std::string("n/a");
@@ -187,10 +199,7 @@ std::string report_table(const Report& r) {
                        r.auc_within_budget.value_or(false) ? "within" : "EXCEEDED");
   }
   out += "\n";
-  out += fmt::format(
-      "  exchange           {:.0f} bytes/pair (indices {:.0f} out, rows {:.0f} back; minimum {:.0f}), pooled rows as {} "
-      "by {}  load {:.2f} s\n",
-      r.exchange_bytes_per_pair, r.index_bytes_per_pair, r.pooled_bytes_per_pair, r.minimum_bytes_per_pair, r.exchange_type, r.exchange_transport, r.load_seconds);
+  out += fmt::format("  exchange           {}  load {:.2f} s\n", exchange_summary(r), r.load_seconds);
   std::string stages;
   for (const auto& [name, secs] : r.stage_seconds) stages += fmt::format(" {} {:.3f}", name, secs);
   out += "  stage seconds     " + stages + "\n";

@@ -106,5 +106,8 @@ std::string report_json(const Report& report);
 void write_report(const Report& report, const std::filesystem::path& path);
 // The human summary: a few lines and a small per-rank table.
 std::string report_table(const Report& report);
+// What crossed between the ranks, for people: bytes per pair against the
+// minimum and how, or that the dense ranks pooled the rows themselves (pool).
+std::string exchange_summary(const Report& report);
 
 }  // namespace dlrm::cluster
