@@ -21,6 +21,7 @@
 
 #include "dlrm/common/error.h"
 #include "dlrm/common/format.h"
+#include "dlrm/common/shm_room.h"
 
 namespace dlrm::launcher {
 
@@ -56,7 +57,7 @@ std::string default_exchange_transport(const Layout& layout, const std::vector<s
     return a == "--exchange-transport" || a.rfind("--exchange-transport=", 0) == 0;
   });
   if (given || layout.hosts_used() != 1 || layout.shared_nodes.empty()) return "";
-  if (static_cast<double>(shard_bytes) * 1.1 > static_cast<double>(shm_room)) {
+  if (!pool_rows_fit(shard_bytes, shm_room)) {
     why = fmt::format("the shard ranks share the dense ranks' cores, but the host's shared memory has {} free for "
                       "{} of rows: pooled rows go by shared memory (--exchange-transport auto), not pooled by the "
                       "dense ranks (pool)",

@@ -46,7 +46,7 @@ std::string why_rows_stay(const Job& job) {
   uint64_t rows = 0;  // on whole huge pages, as SharedRows makes room for them
   for (const auto& shard : job.manifest.shards) rows += round_up_to_huge_page(shard.embedding_bytes);
   const auto room = shm_backing_room();
-  if (room && static_cast<double>(rows) * 1.1 > static_cast<double>(*room)) {
+  if (room && !pool_rows_fit(rows, *room)) {
     return fmt::format("{} has {} free for {} of rows", shm_backing_directory(), format_binary_bytes(*room),
                        format_binary_bytes(rows));
   }
