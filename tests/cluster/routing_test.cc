@@ -357,6 +357,45 @@ TEST(Routing, OneHotWholeTablesUseAllOneEncoding) {
   EXPECT_EQ(builder.response_floats(0), 2 * 16 * kDim);
 }
 
+// Batch::make_one_hot fills what add/end_sample would (one index per bag),
+// and RequestBuilder's shortcut for such tables (each sample's row as it is)
+// writes the messages its general path writes. A bag of two beside an empty
+// one (as many indices as samples, yet not one-hot) takes the general path.
+TEST(Routing, OneHotShortcutWritesWhatTheGeneralPathWrites) {
+  Fixture fx(kRows, kDim, plan_named("table"));
+  RoutingTable routing(fx.manifest);
+  const int size = 16;
+  const Batch pushed = random_batch(kRows, size, 1, kSeed + 7);
+  Batch filled;
+  filled.reset(size, 4);
+  filled.make_one_hot();
+  for (int t = 0; t < 4; ++t) {
+    ASSERT_TRUE(pushed.one_hot_table(t)) << "table " << t;
+    for (int b = 0; b < size; ++b) filled.one_hot(t)[b] = pushed.indices[t][b];
+  }
+  EXPECT_EQ(filled.indices, pushed.indices);
+  EXPECT_EQ(filled.offsets, pushed.offsets);
+  RequestBuilder a(routing), b(routing);
+  a.build(pushed);
+  b.build(filled);
+  for (int s = 0; s < fx.manifest.num_shards(); ++s) {
+    EXPECT_EQ(a.message(s), b.message(s)) << "shard " << s;
+    EXPECT_EQ(a.response_floats(s), b.response_floats(s)) << "shard " << s;
+  }
+
+  // Table 0: sample 0's bag empty, sample 1's two rows; 16 indices in all.
+  Batch uneven = pushed;
+  uneven.offsets[0][1] = 0;
+  ASSERT_FALSE(uneven.one_hot_table(0));
+  ASSERT_TRUE(uneven.one_hot_table(2));
+  RequestBuilder c(routing);
+  c.build(uneven);
+  // Shard 0 holds tables 0 and 2 (as in OneHotWholeTablesUseAllOneEncoding).
+  const auto& msg = c.message(0);
+  EXPECT_EQ(msg[1], static_cast<int32_t>(shard::BagEncoding::kGeneral));
+  EXPECT_EQ(c.response_floats(0), (size - 1 + size) * kDim) << "15 samples answered in table 0, 16 in table 2";
+}
+
 TEST(Routing, RowSplitOneHotSendsEachIndexOnce) {
   Fixture fx(kRows, kDim, plan_named("row"));
   Batch batch = random_batch(kRows, 32, 1, kSeed);

@@ -1,6 +1,7 @@
 #include "dlrm/cluster/routing.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "dlrm/common/error.h"
 #include "dlrm/shard/request.h"
@@ -16,6 +17,22 @@ void Batch::reset(int batch_size, int num_tables) {
     offsets[t].clear();
     offsets[t].push_back(0);
   }
+}
+
+void Batch::make_one_hot() {
+  for (size_t t = 0; t < indices.size(); ++t) {
+    indices[t].resize(static_cast<size_t>(size));
+    offsets[t].resize(static_cast<size_t>(size) + 1);
+    std::iota(offsets[t].begin(), offsets[t].end(), 0);
+  }
+}
+
+bool Batch::one_hot_table(int t) const {
+  const auto& o = offsets[t];
+  if (static_cast<int>(o.size()) != size + 1 || static_cast<int>(indices[t].size()) != size) return false;
+  bool one = true;
+  for (int b = 0; b <= size; ++b) one &= o[b] == b;
+  return one;
 }
 
 RoutingTable::RoutingTable(const model::Manifest& manifest) : dim_(manifest.arch.dim) {
@@ -72,6 +89,11 @@ void RequestBuilder::build(const Batch& batch) {
       DLRM_ASSERT(static_cast<int>(offsets.size()) == batch.size + 1);
       const bool whole = !routing_.row_split(rect.table);
       const auto row_begin = static_cast<int32_t>(rect.row_begin);
+      if (whole && batch.size > 0 && batch.one_hot_table(rect.table)) {  // each sample's one row, as it is
+        DLRM_ASSERT(row_begin == 0);
+        floats += writer.add_all_one(indices.data()) * rect.cols();
+        continue;
+      }
       rows_.clear();
       for (int b = 0; b < batch.size; ++b) {
         int32_t n = 0;

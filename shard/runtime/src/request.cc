@@ -11,6 +11,13 @@ RequestWriter::RequestWriter(std::vector<int32_t>& msg, int batch) : msg_(msg), 
   msg_.push_back(batch);
 }
 
+int64_t RequestWriter::add_all_one(const int32_t* rows) {
+  msg_.push_back(static_cast<int32_t>(BagEncoding::kAllOne));
+  msg_.push_back(batch_);
+  msg_.insert(msg_.end(), rows, rows + batch_);
+  return batch_;
+}
+
 int64_t RequestWriter::add_slice(const int32_t* lengths, const int32_t* rows) {
   int64_t total = 0, answered = 0;
   int32_t longest = 0;
@@ -22,9 +29,7 @@ int64_t RequestWriter::add_slice(const int32_t* lengths, const int32_t* rows) {
     all_one &= lengths[b] == 1;
   }
   if (all_one) {
-    msg_.push_back(static_cast<int32_t>(BagEncoding::kAllOne));
-    msg_.push_back(batch_);
-    msg_.insert(msg_.end(), rows, rows + batch_);
+    add_all_one(rows);
   } else if (longest <= 1) {
     msg_.push_back(static_cast<int32_t>(BagEncoding::kSparseOne));
     msg_.push_back(static_cast<int32_t>(answered));

@@ -31,11 +31,22 @@ struct InputBatch {
 
 // Appends to `bags` (reset for n samples) the bags of samples sample_of(0),
 // .., sample_of(n - 1) of `data`: per table, each sample's hotness(t)
-// indices; with fold_indices each becomes index mod its table's rows
+// indices (records: one, each record's T indices read together); with fold_indices each becomes index mod its table's rows
 // (datasets::fold_index), else it is kept (checked before the run).
 template <class SampleOf>
 void add_bags(const datasets::Dataset& data, int n, SampleOf&& sample_of, const std::vector<int64_t>& table_rows,
               bool fold_indices, Batch& bags) {
+  if (!data.multi_hot()) {  // records: one index per bag, read record by record
+    bags.make_one_hot();
+    for (int i = 0; i < n; ++i) {
+      const int32_t* indices = data.indices(sample_of(i));
+      for (int t = 0; t < bags.tables(); ++t) {
+        bags.one_hot(t)[i] = static_cast<int32_t>(fold_indices ? datasets::fold_index(indices[t], table_rows[t])
+                                                               : indices[t]);
+      }
+    }
+    return;
+  }
   for (int t = 0; t < bags.tables(); ++t) {
     const int hotness = data.hotness(t);
     for (int i = 0; i < n; ++i) {

@@ -31,6 +31,13 @@ struct Batch {
   // each sample's indices of table t.
   void add(int t, int32_t row) { indices[t].push_back(row); }
   void end_sample(int t) { offsets[t].push_back(static_cast<int32_t>(indices[t].size())); }
+  // Instead of add/end_sample after reset(): every bag of every table one
+  // index, written by the caller to one_hot(t)[b] (the common case, filled
+  // without a push per index).
+  void make_one_hot();
+  int32_t* one_hot(int t) { return indices[t].data(); }
+  // Whether every bag of table t holds exactly one index.
+  bool one_hot_table(int t) const;
 };
 
 struct SliceRoute {

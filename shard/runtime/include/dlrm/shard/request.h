@@ -36,6 +36,9 @@ class RequestWriter {
   // smallest encoding: kAllOne when every length is 1, kSparseOne when none
   // is above 1, else kGeneral. Returns the samples answered (length > 0).
   int64_t add_slice(const int32_t* lengths, const int32_t* rows);
+  // The same for a slice where every sample has exactly one row, rows[b]
+  // (what add_slice makes of lengths all 1): kAllOne. Returns the batch.
+  int64_t add_all_one(const int32_t* rows);
 
  private:
   std::vector<int32_t>& msg_;
