@@ -1,6 +1,7 @@
 #include "dlrm/cluster/exchange.h"
 
 #include <mpi.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/half.h"
+#include "dlrm/shard/embedding_bag.h"
 
 namespace dlrm::cluster {
 
@@ -312,12 +314,26 @@ void Exchange::pool_locally(Slot& slot) {
 }
 
 bool Exchange::pool_into_samples(int s, float* emb, int64_t sample_stride) {
+  if (!samples_poolable(s)) return false;
+  const double t0 = MPI_Wtime();
+  std::atomic<int> next{0};
+  const int64_t rows = int64_t{slots_[s].builder->batch_size()} * static_cast<int64_t>(pool_items_.size());
+  if (pool_items_.size() > 1 && rows >= shard::kParallelIndices && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel
+    pool_samples_part(s, emb, sample_stride, next);
+  } else {
+    pool_samples_part(s, emb, sample_stride, next);
+  }
+  pool_samples_done(s, MPI_Wtime() - t0);
+  return true;
+}
+
+// Every shard's request must have one row per sample and slice (reading the
+// requests' headers), else the answers are pooled as they are sent.
+bool Exchange::samples_poolable(int s) {
   if (!rows_) return false;
   Slot& slot = slots_[s];
   DLRM_ASSERT(slot.builder != nullptr);
-  const RoutingTable& routing = slot.builder->routing();
-  // Every shard's request must have one row per sample and slice (reading
-  // the requests' headers), else the answers are pooled as they are sent.
   for (int shard = 0; shard < roles_.shards(); ++shard) {
     const std::vector<int32_t>& request = slot.builder->message(shard);
     if (request.empty() ||
@@ -325,15 +341,39 @@ bool Exchange::pool_into_samples(int s, float* emb, int64_t sample_stride) {
       return false;
     }
   }
-  const double t0 = MPI_Wtime();
-  for (int shard = 0; shard < roles_.shards(); ++shard) {
-    const std::vector<int32_t>& request = slot.builder->message(shard);
-    check_rows_inside(shard, rows_->server(shard).serve_samples(request.data(), static_cast<int64_t>(request.size()),
-                                                                emb, sample_stride, routing.sample_offsets(shard)));
+  if (pool_items_.empty()) {
+    for (int shard = 0; shard < roles_.shards(); ++shard) {
+      for (int k = 0; k < rows_->server(shard).num_slices(); ++k) pool_items_.emplace_back(shard, k);
+    }
   }
-  slot.builder = nullptr;
-  pool_seconds_ += MPI_Wtime() - t0;
+  pool_bad_.assign(pool_items_.size(), 0);
+  pool_error_ = nullptr;
   return true;
+}
+
+void Exchange::pool_samples_part(int s, float* emb, int64_t sample_stride, std::atomic<int>& next) noexcept {
+  try {
+    const RoutingTable& routing = slots_[s].builder->routing();
+    const int items = static_cast<int>(pool_items_.size());
+    for (int i = next.fetch_add(1, std::memory_order_relaxed); i < items;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      const auto [shard, k] = pool_items_[static_cast<size_t>(i)];
+      pool_bad_[static_cast<size_t>(i)] =
+          rows_->server(shard).serve_sample_slice(k, emb, sample_stride, routing.sample_offsets(shard)[k]);
+    }
+  } catch (...) {  // not out of an OpenMP region: pool_samples_done throws it
+    const std::lock_guard<std::mutex> lock(pool_error_mutex_);
+    if (!pool_error_) pool_error_ = std::current_exception();
+  }
+}
+
+void Exchange::pool_samples_done(int s, double seconds) {
+  if (pool_error_) std::rethrow_exception(std::exchange(pool_error_, nullptr));
+  std::vector<int64_t> bad(static_cast<size_t>(roles_.shards()), 0);
+  for (size_t i = 0; i < pool_items_.size(); ++i) bad[static_cast<size_t>(pool_items_[i].first)] += pool_bad_[i];
+  for (int shard = 0; shard < roles_.shards(); ++shard) check_rows_inside(shard, bad[static_cast<size_t>(shard)]);
+  slots_[s].builder = nullptr;
+  pool_seconds_ += seconds;
 }
 
 const std::vector<const uint16_t*>& Exchange::half_answers(int s) {

@@ -10,6 +10,7 @@ namespace dlrm::shard {
 ShardServer::ShardServer(std::vector<model::RowsView> slices) : slices_(std::move(slices)) {}
 
 int64_t ShardServer::response_floats(const int32_t* request, int64_t ints) {
+  one_row_parsed_ = false;
   reader_.parse(request, ints, num_slices());
   int64_t floats = 0;
   for (int k = 0; k < num_slices(); ++k) floats += reader_.slices()[k].answered * slices_[k].cols;
@@ -50,11 +51,19 @@ bool ShardServer::by_slice(int slices, int64_t indices) {
 }
 
 bool ShardServer::one_row_per_sample(const int32_t* request, int64_t ints) {
+  one_row_parsed_ = false;
   reader_.parse(request, ints, num_slices());
   for (const SliceRequest& s : reader_.slices()) {
     if (s.encoding != BagEncoding::kAllOne) return false;
   }
+  one_row_parsed_ = true;
   return true;
+}
+
+int64_t ShardServer::serve_sample_slice(int k, float* dst, int64_t sample_stride, int64_t slice_offset) const {
+  DLRM_CHECK(one_row_parsed_, "serve_sample_slice: the last request read was not one row per sample and slice");
+  DLRM_CHECK(k >= 0 && k < num_slices(), "serve_sample_slice: slice {} of {}", k, num_slices());
+  return embedding_gather(slices_[k], reader_.slices()[k].rows, reader_.batch(), dst + slice_offset, sample_stride);
 }
 
 int64_t ShardServer::serve_samples(const int32_t* request, int64_t ints, float* dst, int64_t sample_stride,
@@ -64,9 +73,7 @@ int64_t ShardServer::serve_samples(const int32_t* request, int64_t ints, float* 
   DLRM_CHECK(static_cast<int>(slice_offsets.size()) == slices, "serve_samples: {} slice offsets for {} slices",
              slice_offsets.size(), slices);
   const int batch = reader_.batch();
-  auto gather = [&](int k) {
-    return embedding_gather(slices_[k], reader_.slices()[k].rows, batch, dst + slice_offsets[k], sample_stride);
-  };
+  auto gather = [&](int k) { return serve_sample_slice(k, dst, sample_stride, slice_offsets[k]); };
   int64_t bad = 0;
   if (by_slice(slices, int64_t{batch} * slices)) {
 #pragma omp parallel for schedule(dynamic) reduction(+ : bad)
@@ -78,6 +85,7 @@ int64_t ShardServer::serve_samples(const int32_t* request, int64_t ints, float* 
 }
 
 int64_t ShardServer::serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref) {
+  one_row_parsed_ = false;
   reader_.parse(request, ints, num_slices());
   const int slices = num_slices();
   starts_.assign(1, 0);

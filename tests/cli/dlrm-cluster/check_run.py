@@ -36,14 +36,15 @@ def fail(msg):
 def check_run(model, run_dir, ref_path, ranks, shards):
     manifest = json.load(open(os.path.join(model, "manifest.json")))["dlrm_model"]
     ref = np.load(ref_path)
-    want_transports = ["shm", "alltoall", "pool"]
+    want_transports = ["shm", "alltoall", "pool", "pool"]  # the last on 2 threads per dense rank (run.sh)
     p1 = np.load(os.path.join(run_dir, "pred1.npy"))
     if p1.dtype != np.float32 or p1.shape != ref.shape:
         fail(f"predictions {p1.dtype} {p1.shape}, reference {ref.dtype} {ref.shape}")
     for i in range(2, len(want_transports) + 1):
         p = np.load(os.path.join(run_dir, f"pred{i}.npy"))
         if p.shape != p1.shape or not np.array_equal(p1.view(np.uint32), p.view(np.uint32)):
-            fail(f"the {want_transports[0]} and {want_transports[i - 1]} runs differ: max |diff| {np.abs(p1 - p).max()}")
+            fail(f"the {want_transports[0]} run and run {i} ({want_transports[i - 1]}) differ: "
+                 f"max |diff| {np.abs(p1 - p).max()}")
     diff = float(np.abs(p1.astype(np.float64) - ref).max())
     if not diff <= TOLERANCE:
         worst = int(np.abs(p1 - ref).argmax())
@@ -101,6 +102,10 @@ def check_run(model, run_dir, ref_path, ranks, shards):
                 fail(f"rank {r}: dense rank entry {entry}")
             if entry["samples"] <= 0:
                 fail(f"dense rank {r} predicted no samples")
+    last = json.load(open(os.path.join(run_dir, f"report{len(want_transports)}.json")))
+    threads = sorted({e.get("threads") for e in last["ranks"] if e["role"] == "dense"})
+    if threads != [2]:
+        fail(f"the last run's dense ranks ran {threads} threads, want [2]")
     print(f"ok: {ranks} ranks ({shards} shards), max |diff| {diff:.3g}, AUC {report['auc']:.4f}, "
           f"{report['pairs_per_s']:.0f} pairs/s")
 

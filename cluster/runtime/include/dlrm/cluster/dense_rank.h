@@ -7,7 +7,9 @@
 //                      when the source has ended: exchange.post_stop)
 //     bottom MLP on batch b's dense features
 //     wait for batch b's pooled rows (pool transport, one-hot bags: pool
-//     them straight into each sample's rows, Exchange::pool_into_samples)
+//     them straight into each sample's rows, Exchange::pool_into_samples;
+//     on 2 threads, one pools while the other runs the bottom MLP, then
+//     both pool what is left: bottom_and_pool in dense_rank.cc)
 //     interaction (rows where they lie, or assembled) -> top MLP -> source.complete
 //     (a dcn model: x0 = [bottom output, pooled rows] assembled, then the cross network)
 // Every dense rank runs the same number of steps; a step may carry an empty
@@ -56,7 +58,9 @@ class DenseRank {
  private:
   class Clock;
   bool post(int slot, BatchSource& source, Exchange& exchange, Clock& clock);
-  bool pool_into_samples(int slot, Exchange& exchange);
+  // The bottom MLP of the batch in `slot`, and with the pool transport its
+  // one-hot rows pooled into emb_ when that applies (returns whether).
+  bool bottom_and_pool(int slot, int n, Exchange& exchange, Clock& clock);
   // pooled_here: the pool transport put the batch's rows in emb_ already.
   void interact(int slot, int n, Exchange& exchange, Clock& clock, bool pooled_here);
 

@@ -39,7 +39,11 @@
 #include <mpi.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -88,6 +92,18 @@ class Exchange {
   // emb + b * sample_stride) and returns true; nothing is then left to wait
   // for or assemble. Otherwise false, nothing done: wait_answers(slot).
   bool pool_into_samples(int slot, float* emb, int64_t sample_stride);
+  // The same in parts, so that threads can pool beside other work (the
+  // dense rank's bottom MLP, dense_rank.cc). samples_poolable(slot) says
+  // whether pool_into_samples applies (it reads every shard's request); if
+  // so, every thread that joins calls pool_samples_part(slot, emb,
+  // sample_stride, next), which pools the batch's slices, claimed one at a
+  // time from `next` (shared by the callers, from 0), until none is left;
+  // once all have returned, pool_samples_done(slot, seconds) checks the rows
+  // (throwing for a shard's rows outside it, or what a part threw) and ends
+  // the batch's pooling (`seconds`: its time, for pool_seconds()).
+  bool samples_poolable(int slot);
+  void pool_samples_part(int slot, float* emb, int64_t sample_stride, std::atomic<int>& next) noexcept;
+  void pool_samples_done(int slot, double seconds);
   const std::vector<const uint16_t*>& half_answers(int slot);  // fp16/bf16 exchanges only
   const std::vector<const float*>& widen(int slot);             // fp32 answers (converted once if 16-bit)
   ElementType pooled_type() const { return pooled_type_; }
@@ -162,6 +178,12 @@ class Exchange {
   uint64_t lookups_ = 0;
   uint64_t pooled_bytes_ = 0;
   double pool_seconds_ = 0;
+  // pool, one-hot: the batch's (shard, slice) pairs, what each found
+  // outside its slice, and the first error of a pool_samples_part.
+  std::vector<std::pair<int, int>> pool_items_;
+  std::vector<int64_t> pool_bad_;
+  std::mutex pool_error_mutex_;
+  std::exception_ptr pool_error_;
 };
 
 }  // namespace dlrm::cluster

@@ -42,6 +42,13 @@ class ShardServer {
   // dlrm::Error for any other request.
   int64_t serve_samples(const int32_t* request, int64_t ints, float* dst, int64_t sample_stride,
                         const std::vector<int64_t>& slice_offsets);
+  // The same one slice at a time, so that threads can share a request's
+  // slices among themselves and with other work: slice k of the request
+  // one_row_per_sample() last read and found one row per sample, to
+  // dst + b * sample_stride + slice_offset. Reads nothing it writes: threads
+  // may call it at once for different k (until the next request is read).
+  // Throws dlrm::Error when that request was not one row per sample.
+  int64_t serve_sample_slice(int k, float* dst, int64_t sample_stride, int64_t slice_offset) const;
 
  private:
   int64_t serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref);
@@ -49,6 +56,7 @@ class ShardServer {
   int64_t serve_slice(int k, float* dst, bool ref, std::vector<int32_t>& offsets) const;
   std::vector<model::RowsView> slices_;
   RequestReader reader_;
+  bool one_row_parsed_ = false;  // reader_ holds a request of one row per sample and slice
   std::vector<int32_t> offsets_;  // bag offsets of the answered samples (kGeneral)
   std::vector<int64_t> starts_;   // where each slice's rows start in the answer
 };
