@@ -277,11 +277,11 @@ TEST_P(RoutingTest, InPlaceRowsPointAtWholeRows) {
   }
 }
 
-// ShardServer::serve_samples (the pool transport): where every shard's
+// ShardServer::serve_sample_slice (the pool transport): where every shard's
 // request has one row per sample and slice (one-hot bags, no table split by
 // rows), the rows go straight to each sample's embedding rows, equal to
 // direct pooling bit for bit, every value written; any other request is
-// declined by one_row_per_sample and refused by serve_samples.
+// declined by one_row_per_sample and refused by serve_sample_slice.
 TEST_P(RoutingTest, OneHotRowsPooledIntoSamples) {
   const auto& [plan, max_bag] = GetParam();
   SCOPED_TRACE("seed " + std::to_string(kSeed) + " plan " + plan + " max_bag " + std::to_string(max_bag));
@@ -309,14 +309,14 @@ TEST_P(RoutingTest, OneHotRowsPooledIntoSamples) {
       const auto& msg = builder.message(s);
       if (!every) {
         if (!servers[s].one_row_per_sample(msg.data(), static_cast<int64_t>(msg.size()))) {
-          EXPECT_THROW(servers[s].serve_samples(msg.data(), static_cast<int64_t>(msg.size()), emb.data(), stride,
-                                                offsets),
-                       Error);
+          EXPECT_THROW(servers[s].serve_sample_slice(0, emb.data(), stride, 0), Error);
         }
         continue;
       }
-      EXPECT_EQ(servers[s].serve_samples(msg.data(), static_cast<int64_t>(msg.size()), emb.data(), stride, offsets),
-                0);
+      ASSERT_TRUE(servers[s].one_row_per_sample(msg.data(), static_cast<int64_t>(msg.size())));
+      for (int k = 0; k < servers[s].num_slices(); ++k) {
+        EXPECT_EQ(servers[s].serve_sample_slice(k, emb.data(), stride, offsets[static_cast<size_t>(k)]), 0);
+      }
     }
     if (!every) continue;
     const auto want = fx.expected(batch);

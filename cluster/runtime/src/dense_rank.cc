@@ -143,8 +143,8 @@ bool DenseRank::bottom_and_pool(int slot, int n, Exchange& exchange, Clock& cloc
   if (!beside) {
     mlps_.bottom(dense, n, x_.data());
     clock.mark(Stage::kBottomMlp);
-    if (!poolable) return false;
-    return exchange.pool_into_samples(slot, emb_.data(), stride);
+    if (poolable) exchange.pool_samples(slot, emb_.data(), stride);
+    return poolable;
   }
   std::atomic<int> next{0};
   std::exception_ptr failed;

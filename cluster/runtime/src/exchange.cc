@@ -1,7 +1,6 @@
 #include "dlrm/cluster/exchange.h"
 
 #include <mpi.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,7 +10,6 @@
 #include "dlrm/cluster/mpi_util.h"
 #include "dlrm/common/error.h"
 #include "dlrm/common/half.h"
-#include "dlrm/shard/embedding_bag.h"
 
 namespace dlrm::cluster {
 
@@ -315,17 +313,21 @@ void Exchange::pool_locally(Slot& slot) {
 
 bool Exchange::pool_into_samples(int s, float* emb, int64_t sample_stride) {
   if (!samples_poolable(s)) return false;
+  pool_samples(s, emb, sample_stride);
+  return true;
+}
+
+void Exchange::pool_samples(int s, float* emb, int64_t sample_stride) {
   const double t0 = MPI_Wtime();
   std::atomic<int> next{0};
-  const int64_t rows = int64_t{slots_[s].builder->batch_size()} * static_cast<int64_t>(pool_items_.size());
-  if (pool_items_.size() > 1 && rows >= shard::kParallelIndices && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+  const auto items = static_cast<int>(pool_items_.size());
+  if (shard::ShardServer::by_slice(items, int64_t{slots_[s].builder->batch_size()} * items)) {
 #pragma omp parallel
     pool_samples_part(s, emb, sample_stride, next);
   } else {
     pool_samples_part(s, emb, sample_stride, next);
   }
   pool_samples_done(s, MPI_Wtime() - t0);
-  return true;
 }
 
 // Every shard's request must have one row per sample and slice (reading the
@@ -341,7 +343,7 @@ bool Exchange::samples_poolable(int s) {
       return false;
     }
   }
-  if (pool_items_.empty()) {
+  if (pool_items_.empty()) {  // here, not at construction: only dense ranks have the shards' servers
     for (int shard = 0; shard < roles_.shards(); ++shard) {
       for (int k = 0; k < rows_->server(shard).num_slices(); ++k) pool_items_.emplace_back(shard, k);
     }

@@ -66,24 +66,6 @@ int64_t ShardServer::serve_sample_slice(int k, float* dst, int64_t sample_stride
   return embedding_gather(slices_[k], reader_.slices()[k].rows, reader_.batch(), dst + slice_offset, sample_stride);
 }
 
-int64_t ShardServer::serve_samples(const int32_t* request, int64_t ints, float* dst, int64_t sample_stride,
-                                   const std::vector<int64_t>& slice_offsets) {
-  DLRM_CHECK(one_row_per_sample(request, ints), "serve_samples: a request without one row per sample and slice");
-  const int slices = num_slices();
-  DLRM_CHECK(static_cast<int>(slice_offsets.size()) == slices, "serve_samples: {} slice offsets for {} slices",
-             slice_offsets.size(), slices);
-  const int batch = reader_.batch();
-  auto gather = [&](int k) { return serve_sample_slice(k, dst, sample_stride, slice_offsets[k]); };
-  int64_t bad = 0;
-  if (by_slice(slices, int64_t{batch} * slices)) {
-#pragma omp parallel for schedule(dynamic) reduction(+ : bad)
-    for (int k = 0; k < slices; ++k) bad += gather(k);
-  } else {
-    for (int k = 0; k < slices; ++k) bad += gather(k);
-  }
-  return bad;
-}
-
 int64_t ShardServer::serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref) {
   one_row_parsed_ = false;
   reader_.parse(request, ints, num_slices());

@@ -31,7 +31,8 @@ struct InputBatch {
 
 // Appends to `bags` (reset for n samples) the bags of samples sample_of(0),
 // .., sample_of(n - 1) of `data`: per table, each sample's hotness(t)
-// indices (records: one, each record's T indices read together); with fold_indices each becomes index mod its table's rows
+// indices (records: one, each record's T indices read together); with
+// fold_indices each becomes index mod its table's rows
 // (datasets::fold_index), else it is kept (checked before the run).
 template <class SampleOf>
 void add_bags(const datasets::Dataset& data, int n, SampleOf&& sample_of, const std::vector<int64_t>& table_rows,

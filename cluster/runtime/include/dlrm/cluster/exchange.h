@@ -43,8 +43,8 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dlrm/cluster/mpi_util.h"
@@ -92,16 +92,18 @@ class Exchange {
   // emb + b * sample_stride) and returns true; nothing is then left to wait
   // for or assemble. Otherwise false, nothing done: wait_answers(slot).
   bool pool_into_samples(int slot, float* emb, int64_t sample_stride);
-  // The same in parts, so that threads can pool beside other work (the
-  // dense rank's bottom MLP, dense_rank.cc). samples_poolable(slot) says
-  // whether pool_into_samples applies (it reads every shard's request); if
-  // so, every thread that joins calls pool_samples_part(slot, emb,
+  // The same in parts. samples_poolable(slot) says whether it applies (it
+  // reads every shard's request); if so, pool_samples(slot, emb,
+  // sample_stride) pools the batch on this rank's threads, or, so that
+  // threads can pool beside other work (the dense rank's bottom MLP,
+  // dense_rank.cc), every thread that joins calls pool_samples_part(slot, emb,
   // sample_stride, next), which pools the batch's slices, claimed one at a
   // time from `next` (shared by the callers, from 0), until none is left;
   // once all have returned, pool_samples_done(slot, seconds) checks the rows
   // (throwing for a shard's rows outside it, or what a part threw) and ends
   // the batch's pooling (`seconds`: its time, for pool_seconds()).
   bool samples_poolable(int slot);
+  void pool_samples(int slot, float* emb, int64_t sample_stride);
   void pool_samples_part(int slot, float* emb, int64_t sample_stride, std::atomic<int>& next) noexcept;
   void pool_samples_done(int slot, double seconds);
   const std::vector<const uint16_t*>& half_answers(int slot);  // fp16/bf16 exchanges only

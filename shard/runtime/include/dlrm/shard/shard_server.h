@@ -4,7 +4,7 @@
 //     kAllOne / kSparseOne: embedding_gather(slice k, rows)      (one row per answered sample)
 //     kGeneral:             embedding_bag_sum(slice k, bags of answered samples)
 //   written one after the other into dst (response_floats(request) floats);
-//   serve_samples() writes the same rows into per-sample rows instead.
+//   serve_sample_slice() writes one slice's rows into per-sample rows instead.
 // With several OpenMP threads, a request of kParallelIndices indices or more
 // runs its slices in parallel (each slice's kernel alone splits only calls
 // that large); the answer is the same, bit for bit.
@@ -34,25 +34,24 @@ class ShardServer {
   // Whether every slice of `request` has exactly one row for every sample
   // (kAllOne: one-hot bags, no table split by rows here).
   bool one_row_per_sample(const int32_t* request, int64_t ints);
-  // For such a request: slice k's row of sample b straight to
-  // dst + b * sample_stride + slice_offsets[k] (its place among the sample's
-  // embedding rows); returns the indices outside their slice (zeros
-  // written). For a dense rank pooling itself (the pool transport), whose
-  // interaction then reads each sample's rows where they lie. Throws
-  // dlrm::Error for any other request.
-  int64_t serve_samples(const int32_t* request, int64_t ints, float* dst, int64_t sample_stride,
-                        const std::vector<int64_t>& slice_offsets);
-  // The same one slice at a time, so that threads can share a request's
-  // slices among themselves and with other work: slice k of the request
-  // one_row_per_sample() last read and found one row per sample, to
-  // dst + b * sample_stride + slice_offset. Reads nothing it writes: threads
-  // may call it at once for different k (until the next request is read).
-  // Throws dlrm::Error when that request was not one row per sample.
+  // For the request one_row_per_sample() last read and found one row per
+  // sample: slice k's row of sample b straight to
+  // dst + b * sample_stride + slice_offset (its place among the sample's
+  // embedding rows); returns the indices outside the slice (zeros written).
+  // For a dense rank pooling itself (the pool transport), whose interaction
+  // then reads each sample's rows where they lie. One slice at a time, so
+  // that threads can share a request's slices among themselves and with
+  // other work: it reads nothing it writes, so threads may call it at once
+  // for different k (until the next request is read). Throws dlrm::Error
+  // when that request was not one row per sample.
   int64_t serve_sample_slice(int k, float* dst, int64_t sample_stride, int64_t slice_offset) const;
+  // Whether a request of `slices` slices and `indices` indices is split by
+  // slice over the OpenMP threads (several threads, not inside a parallel
+  // region, kParallelIndices indices or more).
+  static bool by_slice(int slices, int64_t indices);
 
  private:
   int64_t serve_impl(const int32_t* request, int64_t ints, float* dst, bool ref);
-  static bool by_slice(int slices, int64_t indices);  // split a request's slices over the threads
   int64_t serve_slice(int k, float* dst, bool ref, std::vector<int32_t>& offsets) const;
   std::vector<model::RowsView> slices_;
   RequestReader reader_;
