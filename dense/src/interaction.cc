@@ -12,6 +12,8 @@
 // measurements: docs/performance.md, "Interaction".
 #include "dlrm/dense/interaction.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -361,8 +363,10 @@ void interaction_dot_impl(const InteractionShape& shape, const float* x, const R
   const int dim = shape.dim;
   const int features = shape.features();
   const bool self = shape.self;
-  // Parallel only when there is enough work to pay for waking the threads.
-  const bool parallel = static_cast<int64_t>(batch) * shape.pairs() * dim >= (int64_t{1} << 18);
+  // Parallel only when there is enough work to pay for waking the threads,
+  // and not inside a parallel region (a caller's thread takes its share).
+  const bool parallel =
+      static_cast<int64_t>(batch) * shape.pairs() * dim >= (int64_t{1} << 18) && !omp_in_parallel();
   if (shape.precision == ElementType::kBf16) {
     interaction_bf16(shape, x, src, type, batch, dst, dst_stride, parallel);
     return;

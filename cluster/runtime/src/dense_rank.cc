@@ -50,9 +50,19 @@ DenseRank::DenseRank(const std::filesystem::path& model_dir, const model::Manife
              "network, which runs at the MLPs' precision (--mlp); drop --interaction",
              to_string(options.interaction));
   mlps_.prepare(batch_);
+  // Halves of a batch of batch_ (top_halves): floor and ceiling of batch_ / 2.
+  const int half_up = (batch_ + 1) / 2;
+  if (omp_get_max_threads() == 2 && !dcn_ && batch_ >= 2) {
+    second_mlps_.emplace(model_dir, manifest, options.mlp);
+    for (dense::DenseMlps* m : {&mlps_, &*second_mlps_}) {
+      m->prepare(batch_ / 2);
+      m->prepare(half_up);
+    }
+  }
   if (options.every_batch_size) {
     const double t0 = now();
     for (int b = 1; b < batch_; ++b) mlps_.prepare(b);
+    for (int b = 1; second_mlps_ && b <= half_up; ++b) second_mlps_->prepare(b);
     spdlog::info("primitives for batch sizes 1..{} built in {:.2f} s", batch_, now() - t0);
   }
   for (int slot = 0; slot < Exchange::kSlots; ++slot) {
@@ -106,7 +116,7 @@ void DenseRank::run(BatchSource& source, Exchange& exchange) {
     const bool pooled_here = n > 0 && bottom_and_pool(slot, n, exchange, clock);
     if (!pooled_here) exchange.wait_answers(slot);
     clock.mark(exchange.transport() == Transport::kPool ? Stage::kLocalPool : Stage::kExchangePooled);
-    if (n > 0) {
+    if (n > 0 && !(pooled_here && top_halves(n, clock))) {
       interact(slot, n, exchange, clock, pooled_here);
       mlps_.top(top_in_.data(), n, predictions_.data());
     }
@@ -165,6 +175,47 @@ bool DenseRank::bottom_and_pool(int slot, int n, Exchange& exchange, Clock& cloc
   if (failed) std::rethrow_exception(failed);
   exchange.pool_samples_done(slot, now() - t0);
   clock.charge(Stage::kBottomMlp, bottom_seconds);
+  return true;
+}
+
+// After a batch pooled here on 2 threads, each thread takes its half of the
+// batch through the interaction and the top MLP, oneDNN running on the
+// calling thread (thread 1 on its own copy of the MLPs: a DenseMlps runs one
+// call at a time). When both threads instead split each step, the top MLP
+// reads the whole of an input that each core wrote half of just before, and
+// on the 2-core development VM (AMD EPYC, tb1m) that made it about 2% of the
+// bound slower than in the bound, whose input is never written
+// (docs/performance.md, "Each thread its half of the batch"). A sample's
+// predictions are the same either way: the primitives' sums do not depend on
+// the batch size or the threads (tests compare the transports bit for bit).
+// The interaction's time on thread 0 is charged to it, the rest to top_mlp.
+bool DenseRank::top_halves(int n, Clock& clock) {
+  if (!second_mlps_ || n < 2 || omp_get_max_threads() != 2 || omp_in_parallel()) return false;
+  clock.mark(Stage::kAssemble);
+  const int64_t width = shape_.width();
+  const int64_t rows = static_cast<int64_t>(shape_.tables) * shape_.dim;
+  const int half = n / 2;
+  std::array<std::exception_ptr, 2> failed;
+  double interaction_seconds = 0;
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num();
+    const int begin = t == 0 ? 0 : half, count = t == 0 ? half : n - half;
+    try {
+      const double t0 = now();
+      dense::interaction_dot(shape_, x_.data() + int64_t{begin} * shape_.dim,
+                             dense::EmbeddingRows::block(emb_.data() + begin * rows, shape_.tables, shape_.dim),
+                             count, top_in_.data() + begin * width, width);
+      if (t == 0) interaction_seconds = now() - t0;
+      (t == 0 ? mlps_ : *second_mlps_).top(top_in_.data() + begin * width, count, predictions_.data() + begin);
+    } catch (...) {  // not out of the parallel region
+      failed[t] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& e : failed) {
+    if (e) std::rethrow_exception(e);
+  }
+  clock.charge(Stage::kInteraction, interaction_seconds);
   return true;
 }
 

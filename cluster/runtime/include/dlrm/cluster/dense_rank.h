@@ -17,6 +17,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <filesystem>
 #include <vector>
 
@@ -63,9 +64,16 @@ class DenseRank {
   bool bottom_and_pool(int slot, int n, Exchange& exchange, Clock& clock);
   // pooled_here: the pool transport put the batch's rows in emb_ already.
   void interact(int slot, int n, Exchange& exchange, Clock& clock, bool pooled_here);
+  // The interaction and the top MLP of a batch pooled here, each of 2
+  // threads on its half; returns false (nothing done) where that does not apply.
+  bool top_halves(int n, Clock& clock);
 
   const RoutingTable& routing_;
   dense::DenseMlps mlps_;
+  // On 2 threads, the second thread's own copy of the MLPs: after a batch
+  // pooled here, each thread takes its half of the batch through the
+  // interaction and the top MLP (top_halves in dense_rank.cc).
+  std::optional<dense::DenseMlps> second_mlps_;
   dense::InteractionShape shape_;
   bool dcn_;  // the DCNv2 cross network instead of the dot interaction
   int batch_;
