@@ -11,6 +11,7 @@
 //     on 2 threads, one pools while the other runs the bottom MLP, then
 //     both pool what is left: bottom_and_pool in dense_rank.cc)
 //     interaction (rows where they lie, or assembled) -> top MLP -> source.complete
+//     (after pooling here on 2 threads: each thread its half of the batch, top_halves)
 //     (a dcn model: x0 = [bottom output, pooled rows] assembled, then the cross network)
 // Every dense rank runs the same number of steps; a step may carry an empty
 // batch.
