@@ -52,7 +52,7 @@ DenseRank::DenseRank(const std::filesystem::path& model_dir, const model::Manife
   mlps_.prepare(batch_);
   // Halves of a batch of batch_ (top_halves): floor and ceiling of batch_ / 2.
   const int half_up = (batch_ + 1) / 2;
-  if (omp_get_max_threads() == 2 && !dcn_ && batch_ >= 2) {
+  if (options.pool && omp_get_max_threads() == 2 && !dcn_ && batch_ >= 2) {
     second_mlps_.emplace(model_dir, manifest, options.mlp);
     for (dense::DenseMlps* m : {&mlps_, &*second_mlps_}) {
       m->prepare(batch_ / 2);

@@ -118,7 +118,11 @@ void FrontWorker::load(const Job& job, const RoutingTable& routing, const datase
   }
   const auto& arch = job.manifest.arch;
   loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
-                                     DenseRankOptions{job.batch, opt.mlp, opt.interaction, true});
+                                     DenseRankOptions{.batch = job.batch,
+                                                      .mlp = opt.mlp,
+                                                      .interaction = opt.interaction,
+                                                      .every_batch_size = true,
+                                                      .pool = job.transport == Transport::kPool});
   source = std::make_unique<QuerySource>(job.world, 0, samples, job.batch, arch, opt.fold_indices);
 }
 

@@ -94,7 +94,10 @@ void load_dense(Job& job, const RoutingTable& routing, DenseSide& side) {
     }
   }
   side.loop = std::make_unique<DenseRank>(opt.model, job.manifest, routing,
-                                          DenseRankOptions{job.batch, opt.mlp, opt.interaction});
+                                          DenseRankOptions{.batch = job.batch,
+                                                           .mlp = opt.mlp,
+                                                           .interaction = opt.interaction,
+                                                           .pool = job.transport == Transport::kPool});
   side.source = std::make_unique<DatasetSource>(*side.data, side.begin, side.end, job.batch, job.steps,
                                                 arch.table_rows, opt.fold_indices);
   for (int64_t i = side.begin; i < side.end; ++i) side.labels.push_back(side.data->label(i));

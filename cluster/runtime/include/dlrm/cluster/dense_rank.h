@@ -18,8 +18,8 @@
 #pragma once
 
 #include <array>
-#include <optional>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "dlrm/cluster/answers.h"
@@ -42,6 +42,10 @@ struct DenseRankOptions {
   // on first use: a scenario run's batches take any size, and a primitive
   // built mid-run stalls the queries behind it.
   bool every_batch_size = false;
+  // The run's transport is pool: batches may be pooled by this rank, and
+  // on 2 threads then go through the top MLP in halves (top_halves), which
+  // needs a second copy of the MLPs; no other transport builds it.
+  bool pool = false;
 };
 
 class DenseRank {
